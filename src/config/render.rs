@@ -1,0 +1,116 @@
+//! [`Config`] → canonical `lvs.cf` text, in the layout Piranha's GUI wrote: globals,
+//! then blocks, one `keyword = value` per line, `port` before the `server` blocks.
+//! Extensions appear only when set, so a Piranha-only model renders a Piranha file.
+
+use std::fmt::Write;
+
+use super::model::*;
+
+const INDENT: &str = "    ";
+
+/// Renders the whole configuration.
+pub fn render(c: &Config) -> String {
+    let mut out = String::new();
+    let mut keys = Vec::new();
+    for (kw, v) in c.global.entries() {
+        line(&mut out, 0, &c.comments, kw, &format!("{kw} = {v}"));
+        keys.push(kw);
+    }
+    for f in &c.floating {
+        block(
+            &mut out,
+            0,
+            "floating",
+            &f.name,
+            &f.comments,
+            &[&f.settings.entries()],
+        );
+    }
+    for l in &c.local_checks {
+        block(
+            &mut out,
+            0,
+            "local_check",
+            &l.name,
+            &l.comments,
+            &[&l.settings.entries(), &l.check.entries()],
+        );
+    }
+    for v in &c.virtuals {
+        virtual_block(&mut out, "virtual", v);
+    }
+    for v in &c.failovers {
+        virtual_block(&mut out, "failover", v);
+    }
+    orphans(&mut out, 0, &c.comments, &keys);
+    comment_lines(&mut out, 0, c.comments.get(Comments::END));
+    out
+}
+
+fn virtual_block(out: &mut String, kind: &str, v: &VirtualServer) {
+    let entries = [v.settings.entries(), v.check.entries()];
+    comment_lines(out, 0, v.comments.get(Comments::BLOCK));
+    let _ = writeln!(out, "{kind} {} {{", v.name);
+    body(out, 1, &v.comments, &[&entries[0], &entries[1]]);
+    for s in &v.servers {
+        block(
+            out,
+            1,
+            "server",
+            &s.name,
+            &s.comments,
+            &[&s.settings.entries(), &s.check.entries()],
+        );
+    }
+    comment_lines(out, 1, v.comments.get(Comments::END));
+    out.push_str("}\n");
+}
+
+fn block(
+    out: &mut String,
+    depth: usize,
+    kind: &str,
+    name: &str,
+    comments: &Comments,
+    groups: &[&Vec<(&'static str, String)>],
+) {
+    comment_lines(out, depth, comments.get(Comments::BLOCK));
+    let _ = writeln!(out, "{}{kind} {name} {{", INDENT.repeat(depth));
+    body(out, depth + 1, comments, groups);
+    comment_lines(out, depth + 1, comments.get(Comments::END));
+    let _ = writeln!(out, "{}}}", INDENT.repeat(depth));
+}
+
+fn body(
+    out: &mut String,
+    depth: usize,
+    comments: &Comments,
+    groups: &[&Vec<(&'static str, String)>],
+) {
+    let mut keys = Vec::new();
+    for (kw, v) in groups.iter().flat_map(|g| g.iter()) {
+        line(out, depth, comments, kw, &format!("{kw} = {v}"));
+        keys.push(*kw);
+    }
+    orphans(out, depth, comments, &keys);
+}
+
+fn line(out: &mut String, depth: usize, comments: &Comments, kw: &str, text: &str) {
+    comment_lines(out, depth, comments.get(kw));
+    let _ = writeln!(out, "{}{text}", INDENT.repeat(depth));
+}
+
+/// Comments whose keyword is no longer set are kept rather than dropped.
+fn orphans(out: &mut String, depth: usize, comments: &Comments, keys: &[&str]) {
+    for (k, lines) in &comments.0 {
+        if k != Comments::BLOCK && k != Comments::END && !keys.contains(&k.as_str()) {
+            comment_lines(out, depth, lines);
+        }
+    }
+}
+
+fn comment_lines(out: &mut String, depth: usize, lines: &[String]) {
+    for l in lines {
+        let _ = writeln!(out, "{}#{l}", INDENT.repeat(depth));
+    }
+}

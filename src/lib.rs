@@ -1,0 +1,14 @@
+//! lvs-director: a web-managed, high-availability load balancer for Linux Virtual Server.
+//!
+//! Module map (what each owns, and what it must not import):
+//! - [`config`]: the `lvs.cf` model, parser, renderer, validation and keepalived import.
+//!   Pure: no I/O, no clock, no sqlx.
+//! - [`storage`]: the SQLite database (settings, virtual/real servers, monitoring
+//!   scripts, users, sessions, audit log, applied revisions). The only module that
+//!   names sqlx.
+//! - [`cli`]: the command line (`check-config`, `import`, `export`, `passwd`): thin
+//!   glue between files, `config` and `storage`.
+
+pub mod cli;
+pub mod config;
+pub mod storage;
