@@ -4,6 +4,8 @@
 //! Pure code: no file, socket or clock is touched here. Callers read the text and
 //! hand it in; `storage` persists the model; the supervisor and web UI consume it.
 
+#[cfg(test)]
+pub(crate) mod arb;
 pub mod diag;
 pub mod lexer;
 pub mod model;
@@ -18,3 +20,30 @@ pub use model::*;
 pub use parse::{parse, value_tokens, ParseError, Parsed};
 pub use render::render;
 pub use validate::{is_valid, validate};
+
+#[cfg(test)]
+mod roundtrip_tests {
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// parse(render(m)) == m for every model render can write, and rendering the
+        /// result again gives the same text.
+        #[test]
+        fn parse_of_render_is_identity(seed in any::<u64>()) {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let model = arb::config(&mut rng);
+            let text = render(&model);
+            let parsed = parse(&text).map_err(|e| {
+                TestCaseError::fail(format!("{e:?}\n--- text\n{text}"))
+            })?;
+            prop_assert_eq!(&parsed.config, &model, "text:\n{}", text);
+            prop_assert_eq!(render(&parsed.config), text);
+            prop_assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        }
+    }
+}

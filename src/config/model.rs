@@ -37,7 +37,11 @@ macro_rules! keyword_block {
         $(#[$m])*
         #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
         pub struct $name {
-            $( #[doc = $doc] pub $field: Option<$ty>, )*
+            $(
+                #[doc = $doc]
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
         }
 
         impl $name {
@@ -97,6 +101,13 @@ macro_rules! keyword_block {
                     out.push((stringify!($field), why));
                 } )*
                 out
+            }
+
+            /// A random block (each keyword set with probability 1/2), for property tests.
+            #[cfg(test)]
+            pub fn arbitrary(r: &mut rand::rngs::StdRng) -> Self {
+                use rand::Rng;
+                Self { $( $field: if r.gen_bool(0.5) { Some(<$ty as super::arb::Arb>::arb(r)) } else { None }, )* }
             }
 
             /// Takes every keyword unset here from `base`.
@@ -260,6 +271,9 @@ impl Comments {
             self.0.entry(key.to_string()).or_default().extend(lines);
         }
     }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
     pub fn get(&self, key: &str) -> &[String] {
         self.0.get(key).map(Vec::as_slice).unwrap_or(&[])
     }
@@ -271,7 +285,9 @@ pub struct RealServer {
     pub name: String,
     pub settings: RealServerSettings,
     /// Per-server overrides of the virtual server's check.
+    #[serde(default, skip_serializing_if = "CheckSettings::is_empty")]
     pub check: CheckSettings,
+    #[serde(default, skip_serializing_if = "Comments::is_empty")]
     pub comments: Comments,
 }
 
@@ -282,6 +298,7 @@ pub struct VirtualServer {
     pub settings: VirtualSettings,
     pub check: CheckSettings,
     pub servers: Vec<RealServer>,
+    #[serde(default, skip_serializing_if = "Comments::is_empty")]
     pub comments: Comments,
 }
 
@@ -289,6 +306,7 @@ pub struct VirtualServer {
 pub struct FloatingAddress {
     pub name: String,
     pub settings: FloatingSettings,
+    #[serde(default, skip_serializing_if = "Comments::is_empty")]
     pub comments: Comments,
 }
 
@@ -297,6 +315,7 @@ pub struct LocalCheck {
     pub name: String,
     pub settings: LocalCheckSettings,
     pub check: CheckSettings,
+    #[serde(default, skip_serializing_if = "Comments::is_empty")]
     pub comments: Comments,
 }
 
@@ -305,11 +324,16 @@ pub struct LocalCheck {
 pub struct Config {
     pub global: GlobalSettings,
     /// Comments of the global keywords; `END` holds the lines after the last block.
+    #[serde(default, skip_serializing_if = "Comments::is_empty")]
     pub comments: Comments,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub floating: Vec<FloatingAddress>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub local_checks: Vec<LocalCheck>,
+    #[serde(default)]
     pub virtuals: Vec<VirtualServer>,
     /// Legacy FOS `failover` blocks: kept so nothing is lost, never run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failovers: Vec<VirtualServer>,
 }
 

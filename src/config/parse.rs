@@ -410,7 +410,7 @@ impl Parser {
                     .get(arg)
                     .or(args.last())
                     .map_or(keyword.col + kw.len() + 1, |t| t.col);
-                self.err(no, col, format!("{kw}: {message}"));
+                self.err(no, col, format!("`{kw}`: {message}"));
             }
             Some(Ok(replaced)) => {
                 let col = args.first().map_or(keyword.col, |t| t.col);

@@ -209,7 +209,7 @@ fn global(v: &mut V) {
         if g.heartbeat_key_file.is_none() {
             v.warn(
                 s,
-                Some("heartbeat_key_file"),
+                Some("backup_active"),
                 "heartbeats are not authenticated (as in Piranha); set heartbeat_key_file to a shared key",
             );
         }
@@ -256,9 +256,14 @@ fn global(v: &mut V) {
     if ka.is_zero() {
         v.error(s, Some("keepalive"), "keepalive must be greater than 0");
     } else if dt <= ka {
+        let kw = if g.deadtime.is_some() {
+            "deadtime"
+        } else {
+            "keepalive"
+        };
         v.error(
             s,
-            Some("deadtime"),
+            Some(kw),
             format!("deadtime ({dt} s) must be longer than keepalive ({ka} s), or one late heartbeat fails over"),
         );
     } else if dt.millis() < 2 * ka.millis() {
@@ -368,11 +373,7 @@ fn global(v: &mut V) {
     unused(
         v,
         s,
-        &[
-            ("ipvsadm", g.ipvsadm.is_some()),
-            ("sync", g.sync.is_some()),
-            ("debug_level", g.debug_level.is_some()),
-        ],
+        &[("ipvsadm", g.ipvsadm.is_some()), ("sync", g.sync.is_some())],
         "it has no effect (lvs-director programs IPVS over netlink and logs through its log level)",
     );
     let active_vs = c.virtuals.iter().any(|vs| vs.settings.active());
@@ -424,7 +425,7 @@ fn local_check(v: &mut V, i: usize, l: &LocalCheck) {
         v.error(
             s,
             Some("port"),
-            format!("a {kind} local check needs the port of the local daemon"),
+            format!("a local check of kind {kind} needs the port of the local daemon"),
         );
     }
     port_name(v, s, "port", &l.settings.port);
@@ -542,8 +543,10 @@ fn check_rules(
     }
 }
 
+/// The regex crate's error is a multi-line picture; its last line says what is wrong.
 fn first_line(s: &str) -> String {
-    s.lines().last().unwrap_or(s).trim().to_string()
+    let last = s.lines().last().unwrap_or(s).trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
 }
 
 fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
@@ -805,10 +808,9 @@ fn duplicates(v: &mut V) {
             ))
         } else {
             st.address.as_ref().map(|a| {
-                (
-                    format!("{} port {} {}", a.addr, st.port(), st.protocol()),
-                    "port",
-                )
+                let port = st.port();
+                let port = port.number().map_or(port.to_string(), |n| n.to_string());
+                (format!("{} port {port} {}", a.addr, st.protocol()), "port")
             })
         };
         if let Some((key, kw)) = key {

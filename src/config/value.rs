@@ -505,7 +505,7 @@ fn quote_plain(s: &str) -> String {
 }
 
 impl Value for Text {
-    const EXPECTED: &'static str = "a string (quote it if it has spaces)";
+    const EXPECTED: &'static str = "a string";
     fn parse(args: &[Token]) -> Result<Self, ValueError> {
         let t = one(args, Self::EXPECTED)?;
         Ok(Text(t.text.clone()))
@@ -567,9 +567,12 @@ pub fn escape(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => {
                 // A lone backslash stays readable (`1\.[01]`) unless it would be read
-                // as the start of an escape, or end the string.
+                // as the start of an escape (including the escapes written for the
+                // next character), or end the string.
                 match it.peek() {
-                    None | Some('n' | 'r' | 't' | '\\' | '\'' | '"') => out.push_str("\\\\"),
+                    None | Some('n' | 'r' | 't' | '\\' | '\'' | '"' | '\n' | '\r' | '\t') => {
+                        out.push_str("\\\\")
+                    }
                     _ => out.push('\\'),
                 }
             }
@@ -1018,6 +1021,9 @@ mod tests {
             "\"q\"",
             "tab\there",
             "\\\\",
+            "\\\n",
+            "\\\"",
+            "\\\t",
         ] {
             assert_eq!(unescape(&escape(s)), s, "{s:?}");
         }
