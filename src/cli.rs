@@ -1,1 +1,477 @@
-//! placeholder
+//! The command line: `check-config`, `import`, `export`, `passwd`.
+//!
+//! Thin glue between files, [`crate::config`] and [`crate::storage`]. Exit codes:
+//! 0 success, 1 the input is invalid (nothing was changed), 2 usage or I/O error.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config, Diagnostic};
+use crate::storage::{Actor, Role, Store};
+
+/// Where the database lives unless `--db` or `LVS_DIRECTOR_DB` says otherwise.
+pub const DEFAULT_DB: &str = "/var/lib/lvs-director/director.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lvs-director",
+    version,
+    about = "Web-managed high-availability load balancer for Linux Virtual Server (IPVS)"
+)]
+pub struct Cli {
+    /// SQLite database holding the configuration, users and history (created on first use).
+    #[arg(long, global = true, env = "LVS_DIRECTOR_DB", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check an lvs.cf file: exit 0 when valid (warnings printed), 1 when not.
+    CheckConfig {
+        /// The lvs.cf to check.
+        file: PathBuf,
+    },
+    /// Replace the stored configuration with a file (lvs.cf or keepalived.conf).
+    ///
+    /// The file is checked first; a file with errors changes nothing.
+    Import {
+        file: PathBuf,
+        /// Format of FILE; guessed from its contents when omitted.
+        #[arg(long, value_enum)]
+        from: Option<Format>,
+    },
+    /// Render the stored configuration as lvs.cf.
+    Export {
+        /// Write to this file atomically instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Write even if the stored configuration has errors.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Set a user's password, read from standard input (asked twice on a terminal).
+    /// Creates the user if missing.
+    Passwd {
+        user: String,
+        /// Role given to a user created by this command.
+        #[arg(long, value_enum, default_value_t = RoleArg::Admin)]
+        role: RoleArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Piranha's lvs.cf (with lvs-director's extensions).
+    #[value(name = "lvs.cf", alias = "lvscf", alias = "piranha")]
+    LvsCf,
+    /// keepalived.conf.
+    #[value(name = "keepalived", alias = "keepalived.conf")]
+    Keepalived,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Viewer,
+}
+
+/// A failure with its exit code and a message that names what and where.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    fn invalid(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
+    }
+    fn io(message: impl Into<String>) -> Self {
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::CheckConfig { file } => check_config(file),
+        other => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return fail(Failure::io(format!("cannot start the async runtime: {e}"))),
+            };
+            rt.block_on(run_with_store(&cli.db, other))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => fail(f),
+    }
+}
+
+fn fail(f: Failure) -> ExitCode {
+    if !f.message.is_empty() {
+        eprintln!("lvs-director: {}", f.message);
+    }
+    ExitCode::from(f.code)
+}
+
+async fn run_with_store(db: &Path, command: &Command) -> Outcome {
+    let open = || async {
+        Store::open(db)
+            .await
+            .map_err(|e| Failure::io(format!("{}: {e}", db.display())))
+    };
+    match command {
+        Command::CheckConfig { .. } => unreachable!("handled without a store"),
+        Command::Import { file, from } => import(&open().await?, file, *from).await,
+        Command::Export { output, force } => {
+            export(&open().await?, output.as_deref(), *force).await
+        }
+        Command::Passwd { user, role } => passwd(&open().await?, user, *role).await,
+    }
+}
+
+fn read(file: &Path) -> Result<String, Failure> {
+    let bytes = std::fs::read(file)
+        .map_err(|e| Failure::io(format!("{}: cannot read: {e}", file.display())))?;
+    String::from_utf8(bytes).map_err(|e| {
+        Failure::invalid(format!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            file.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Parses and validates lvs.cf text; prints every diagnostic; the model if usable.
+fn checked_lvs_cf(name: &str, text: &str) -> Result<(Config, usize), Failure> {
+    let parsed = match config::parse(text) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}", e.display_in(name));
+            }
+            return Err(Failure::invalid(format!(
+                "{name}: {} error(s); nothing changed",
+                errors.len()
+            )));
+        }
+    };
+    let mut diags = parsed.warnings.clone();
+    let mut more = config::validate(&parsed.config);
+    parsed.spans.locate(&mut more);
+    diags.extend(more);
+    let warnings = report(name, &mut diags)?;
+    Ok((parsed.config, warnings))
+}
+
+/// Prints diagnostics in file order; fails when one is an error.
+fn report(name: &str, diags: &mut [Diagnostic]) -> Result<usize, Failure> {
+    diags.sort_by_key(|d| (d.pos, d.severity));
+    for d in diags.iter() {
+        eprintln!("{}", d.display_in(name));
+    }
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    if errors > 0 {
+        return Err(Failure::invalid(format!(
+            "{name}: {errors} error(s); nothing changed"
+        )));
+    }
+    Ok(diags.len())
+}
+
+/// One line describing a configuration, e.g. "3 virtual servers (2 active), 7 real servers".
+pub fn summary(c: &Config) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let active = c.virtuals.iter().filter(|v| v.settings.active()).count();
+    let servers: usize = c.virtuals.iter().map(|v| v.servers.len()).sum();
+    let mut parts = vec![
+        format!(
+            "{} ({active} active)",
+            plural(c.virtuals.len(), "virtual server", "virtual servers")
+        ),
+        plural(servers, "real server", "real servers"),
+    ];
+    if !c.floating.is_empty() {
+        parts.push(plural(
+            c.floating.len(),
+            "floating address",
+            "floating addresses",
+        ));
+    }
+    if !c.local_checks.is_empty() {
+        parts.push(plural(c.local_checks.len(), "local check", "local checks"));
+    }
+    if !c.failovers.is_empty() {
+        parts.push(plural(
+            c.failovers.len(),
+            "failover service (ignored)",
+            "failover services (ignored)",
+        ));
+    }
+    parts.join(", ")
+}
+
+fn check_config(file: &Path) -> Outcome {
+    let name = file.display().to_string();
+    let text = read(file)?;
+    let (config, warnings) = checked_lvs_cf(&name, &text)?;
+    let w = match warnings {
+        0 => String::new(),
+        1 => "; 1 warning".into(),
+        n => format!("; {n} warnings"),
+    };
+    println!("{name}: OK: {}{w}", summary(&config));
+    Ok(())
+}
+
+/// Guesses the format of a configuration file from its first statements.
+pub fn guess_format(text: &str) -> Format {
+    const KEEPALIVED: &[&str] = &[
+        "global_defs",
+        "vrrp_instance",
+        "vrrp_script",
+        "vrrp_sync_group",
+        "virtual_server",
+        "virtual_server_group",
+        "static_ipaddress",
+        "static_routes",
+        "include",
+        "linkbeat_interfaces",
+    ];
+    for line in config::lexer::physical_lines(text) {
+        let first = line.1.split_whitespace().next().unwrap_or("");
+        let first = first.trim_end_matches('{');
+        if first.is_empty() || first.starts_with(['#', '!']) {
+            continue;
+        }
+        if KEEPALIVED.contains(&first) {
+            return Format::Keepalived;
+        }
+        if line.1.contains('=')
+            || matches!(first, "virtual" | "failover" | "floating" | "local_check")
+        {
+            return Format::LvsCf;
+        }
+    }
+    Format::LvsCf
+}
+
+/// Who acts from the command line: the invoking user, as sudo or the shell tells.
+fn cli_actor() -> Actor {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "root".into());
+    Actor {
+        user,
+        source: Some("cli".into()),
+    }
+}
+
+async fn import(store: &Store, file: &Path, from: Option<Format>) -> Outcome {
+    let name = file.display().to_string();
+    let text = read(file)?;
+    let format = from.unwrap_or_else(|| guess_format(&text));
+    let (config, warnings, label) = match format {
+        Format::LvsCf => {
+            let (c, w) = checked_lvs_cf(&name, &text)?;
+            (c, w, "lvs.cf")
+        }
+        Format::Keepalived => {
+            let (c, w) = keepalived(&name, &text)?;
+            (c, w, "keepalived.conf")
+        }
+    };
+    store
+        .replace_config(&config, &cli_actor())
+        .await
+        .map_err(|e| {
+            Failure::io(format!(
+                "storing the configuration failed, nothing changed: {e}"
+            ))
+        })?;
+    let w = if warnings > 0 {
+        format!(" ({warnings} warnings above)")
+    } else {
+        String::new()
+    };
+    println!("imported {name} as {label}: {}{w}", summary(&config));
+    Ok(())
+}
+
+/// Imports keepalived.conf text (reading `include`d files) and validates the result.
+fn keepalived(name: &str, text: &str) -> Result<(Config, usize), Failure> {
+    let mut read = |p: &str| std::fs::read_to_string(p);
+    let mut glob = |pattern: &str| -> Vec<String> {
+        glob::glob(pattern)
+            .map(|paths| {
+                paths
+                    .filter_map(Result::ok)
+                    .map(|p| p.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let imported = config::keepalived::import(name, text, &mut read, &mut glob)
+        .map_err(|e| Failure::invalid(format!("{e}; nothing changed")))?;
+    // Each warning starts with the FILE:LINE it is about.
+    for w in &imported.warnings {
+        match w.split_once(": ") {
+            Some((at, msg)) => eprintln!("{at}: warning: {msg}"),
+            None => eprintln!("{name}: warning: {w}"),
+        }
+    }
+    let mut diags = config::validate(&imported.config);
+    let n = report(name, &mut diags)?;
+    Ok((imported.config, imported.warnings.len() + n))
+}
+
+async fn export(store: &Store, output: Option<&Path>, force: bool) -> Outcome {
+    let config = store
+        .load_config()
+        .await
+        .map_err(|e| Failure::io(format!("reading the stored configuration failed: {e}")))?;
+    let mut diags = config::validate(&config);
+    if let Err(f) = report("stored configuration", &mut diags) {
+        if !force {
+            return Err(Failure::invalid(format!(
+                "{}; use --force to export anyway",
+                f.message.trim_end_matches("; nothing changed")
+            )));
+        }
+    }
+    let text = config::render(&config);
+    match output {
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+        Some(path) => crate::atomic_file::write_atomic(path, text.as_bytes(), 0o644)
+            .map_err(|e| Failure::io(format!("{}: cannot write: {e}", path.display()))),
+    }
+}
+
+/// Reads a password: twice with echo off on a terminal, else one line from stdin.
+fn read_password(user: &str) -> Result<String, Failure> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("New password for {user}: "))
+            .map_err(|e| Failure::io(format!("reading the password failed: {e}")))?;
+        let second = rpassword::prompt_password("Repeat the password: ")
+            .map_err(|e| Failure::io(format!("reading the password failed: {e}")))?;
+        if first != second {
+            return Err(Failure::invalid("the passwords differ; nothing changed"));
+        }
+        Ok(first)
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            Failure::io(format!(
+                "reading the password from standard input failed: {e}"
+            ))
+        })?;
+        let line = s.lines().next().unwrap_or("");
+        Ok(line.to_string())
+    }
+}
+
+async fn passwd(store: &Store, user: &str, role: RoleArg) -> Outcome {
+    let password = read_password(user)?;
+    let role = match role {
+        RoleArg::Admin => Role::Admin,
+        RoleArg::Viewer => Role::Viewer,
+    };
+    let set = store
+        .users()
+        .set_password(user, &password, role, &cli_actor())
+        .await
+        .map_err(|e| match e {
+            crate::storage::StorageError::WeakPassword { .. }
+            | crate::storage::StorageError::InvalidUser { .. } => {
+                Failure::invalid(format!("{e}; nothing changed"))
+            }
+            e => Failure::io(format!("setting the password failed: {e}")),
+        })?;
+    println!(
+        "{} {user}",
+        if set.created {
+            "created user"
+        } else {
+            "changed the password of"
+        }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_guessing() {
+        assert_eq!(
+            guess_format("! comment\nglobal_defs {\n}\n"),
+            Format::Keepalived
+        );
+        assert_eq!(guess_format("vrrp_instance VI_1 {\n"), Format::Keepalived);
+        assert_eq!(guess_format("# c\nserial_no = 1\n"), Format::LvsCf);
+        assert_eq!(guess_format("virtual www {\n"), Format::LvsCf);
+        assert_eq!(guess_format(""), Format::LvsCf);
+    }
+
+    #[test]
+    fn summaries_count_blocks() {
+        let c = config::parse(include_str!("../tests/data/piranha_example.lvs.cf"))
+            .unwrap()
+            .config;
+        assert_eq!(summary(&c), "3 virtual servers (3 active), 6 real servers");
+    }
+
+    #[test]
+    fn command_line_parses() {
+        let cli = Cli::try_parse_from([
+            "lvs-director",
+            "--db",
+            "/tmp/x.db",
+            "import",
+            "f",
+            "--from",
+            "keepalived",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Import {
+                from: Some(Format::Keepalived),
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from(["lvs-director", "import", "f", "--from", "lvs.cf"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Import {
+                from: Some(Format::LvsCf),
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["lvs-director", "import", "f", "--from", "xml"]).is_err());
+    }
+}

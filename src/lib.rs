@@ -6,9 +6,11 @@
 //! - [`storage`]: the SQLite database (settings, virtual/real servers, monitoring
 //!   scripts, users, sessions, audit log, applied revisions). The only module that
 //!   names sqlx.
+//! - [`atomic_file`]: write-temp, fsync, rename: how `lvs.cf` and exports are written.
 //! - [`cli`]: the command line (`check-config`, `import`, `export`, `passwd`): thin
 //!   glue between files, `config` and `storage`.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod config;
 pub mod storage;

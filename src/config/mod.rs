@@ -7,6 +7,7 @@
 #[cfg(test)]
 pub(crate) mod arb;
 pub mod diag;
+pub mod keepalived;
 pub mod lexer;
 pub mod model;
 pub mod parse;

@@ -487,3 +487,34 @@ impl Config {
         self.virtuals.iter().find(|v| v.name == name)
     }
 }
+
+/// The keyword reference as Markdown tables (one per block), for the README.
+pub fn reference_markdown() -> String {
+    let blocks: [(&str, &[KeywordDoc]); 6] = [
+        ("Global keywords", GlobalSettings::DOCS),
+        ("`virtual NAME { … }` (and legacy `failover NAME { … }`)", VirtualSettings::DOCS),
+        (
+            "Health-check keywords: in `virtual`, as per-server overrides in `server`, and in `local_check`",
+            CheckSettings::DOCS,
+        ),
+        ("`server NAME { … }` inside a `virtual`", RealServerSettings::DOCS),
+        ("`floating NAME { … }` (extension)", FloatingSettings::DOCS),
+        ("`local_check NAME { … }` (extension)", LocalCheckSettings::DOCS),
+    ];
+    let mut out = String::new();
+    for (title, docs) in blocks {
+        out.push_str(&format!("#### {title}\n\n| Keyword | Value | Default | Origin | Meaning |\n|---|---|---|---|---|\n"));
+        for d in docs.iter() {
+            let origin = if d.extension { "extension" } else { "Piranha" };
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {origin} | {} |\n",
+                d.keyword,
+                d.expected.replace('|', "\\|"),
+                d.default.replace('|', "\\|"),
+                d.doc.replace('|', "\\|")
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}

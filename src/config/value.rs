@@ -485,9 +485,14 @@ impl Value for Word {
         }
     }
     fn unwritable(&self) -> Option<&'static str> {
-        (self.0.is_empty() || self.0.chars().any(|c| c.is_whitespace() || c.is_control()))
-            .then_some("must be a single word without blanks")
-            .or_else(|| Text(self.0.clone()).unwritable())
+        if self.0.is_empty() || self.0.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some("must be a single word without blanks")
+        } else if valid_word(&self.0) {
+            // Written bare, so quote characters inside it are harmless.
+            None
+        } else {
+            Text(self.0.clone()).unwritable()
+        }
     }
 }
 
@@ -854,7 +859,7 @@ impl Value for LoadMonitor {
             (None, "uptime") => LoadMonitor::Uptime,
             (None, "rup") => LoadMonitor::Rup,
             (None, "ruptime") => LoadMonitor::Ruptime,
-            (_, s) if s.is_empty() => {
+            (_, "") => {
                 return Err(ValueError::new(
                     0,
                     "invalid argument: empty load_monitor command",

@@ -1,0 +1,102 @@
+//! The one error type of the storage module. sqlx errors are mapped here, once: callers
+//! see what went wrong in their terms (not found, conflict, duplicate) and never match
+//! on database codes themselves.
+
+use std::path::PathBuf;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The object does not exist (or no longer does).
+    #[error("{what} not found")]
+    NotFound { what: String },
+
+    /// Optimistic concurrency: the object was saved by someone else since the caller
+    /// read it. The caller should reload and redo the edit.
+    #[error(
+        "{what} was changed by someone else (you edited version {expected}, it is now version {found}); reload and try again"
+    )]
+    Conflict {
+        what: String,
+        expected: i64,
+        found: i64,
+    },
+
+    /// A reorder named a different set of objects than the stored one (one was added or
+    /// deleted in between).
+    #[error("the list of {what} changed since it was shown; reload and try again")]
+    OrderChanged { what: String },
+
+    /// A name that must be unique within its parent is already taken.
+    #[error("{what} already exists")]
+    Duplicate { what: String },
+
+    /// A user name that is not acceptable.
+    #[error("user name `{name}`: {reason}")]
+    InvalidUser { name: String, reason: String },
+
+    /// The value cannot be stored so that it reads back unchanged (e.g. a program-built
+    /// keyword value that has no `lvs.cf` spelling).
+    #[error("{what}: {message}")]
+    Invalid { what: String, message: String },
+
+    /// A stored row does not decode: edited by hand, or written by a newer version.
+    #[error("corrupt database: table {table}, row {row}, {keyword}: {message}")]
+    Corrupt {
+        table: String,
+        /// The row's id or key.
+        row: String,
+        /// The keyword or column that does not decode.
+        keyword: String,
+        message: String,
+    },
+
+    /// The password policy refused the password.
+    #[error("a password needs at least {min_chars} characters")]
+    WeakPassword { min_chars: usize },
+
+    /// Deleting or demoting this user would leave nobody able to administer the director.
+    #[error("{user} is the last administrator and cannot be deleted or demoted")]
+    LastAdmin { user: String },
+
+    /// The database's folder could not be created or prepared.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// Password hashing failed (not a wrong password: that is `Ok(None)`).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+
+    /// A blocking task (password hashing) panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result of storage operations.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+impl StorageError {
+    /// The error of an INSERT or UPDATE: a UNIQUE violation means the name of `what`
+    /// is taken, anything else is a database error.
+    pub(crate) fn from_write(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StorageError::Duplicate { what: what() }
+            }
+            _ => StorageError::Db(e),
+        }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        StorageError::NotFound { what: what.into() }
+    }
+}

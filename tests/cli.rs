@@ -1,0 +1,227 @@
+//! The command line as a user runs it: exit codes, messages, and what reaches the database.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name)
+}
+
+fn cmd(db: &Path) -> Command {
+    let mut c = Command::cargo_bin("lvs-director").unwrap();
+    c.env("LVS_DIRECTOR_DB", db).env_remove("LVS_DIRECTOR_LOG");
+    c
+}
+
+fn export(db: &Path) -> String {
+    let out = cmd(db).arg("export").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn check_config_accepts_piranhas_example_with_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    cmd(&dir.path().join("db"))
+        .arg("check-config")
+        .arg(data("data/piranha_example.lvs.cf"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "piranha_example.lvs.cf: OK: 3 virtual servers (3 active), 6 real servers; 1 warning",
+        ))
+        .stderr(predicate::str::contains(
+            "warning: `backup_active`: heartbeats are not authenticated",
+        ));
+    assert!(
+        !dir.path().join("db").exists(),
+        "check-config does not touch the database"
+    );
+}
+
+#[test]
+fn check_config_reports_errors_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.cf");
+    std::fs::write(
+        &file,
+        "primary = 192.0.2.1\nvirtual web {\n    active = 1\n    schedular = wlc\n    timeout = 0\n}\n",
+    )
+    .unwrap();
+    let name = file.display().to_string();
+    cmd(&dir.path().join("db"))
+        .arg("check-config")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{name}:4:5: error: unknown command `schedular` in virtual web (did you mean `scheduler`?)"
+        )));
+    std::fs::write(
+        &file,
+        "primary = 192.0.2.1\nvirtual web {\n    active = 1\n    timeout = 0\n}\n",
+    )
+    .unwrap();
+    cmd(&dir.path().join("db"))
+        .arg("check-config")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "{name}:4:15: error: virtual web: `timeout`: timeout = 0"
+        )))
+        .stderr(predicate::str::contains(format!(
+            "{name}:2:9: error: virtual web: `address`"
+        )));
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    cmd(&dir.path().join("db"))
+        .args(["check-config", "/nonexistent/lvs.cf"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/lvs.cf: cannot read"));
+    cmd(&dir.path().join("db"))
+        .arg("check-config")
+        .assert()
+        .code(2);
+    cmd(&dir.path().join("db"))
+        .arg("frobnicate")
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn import_then_export_round_trips_and_a_bad_import_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nested/folder/director.db");
+    cmd(&db)
+        .arg("import")
+        .arg(data("data/piranha_example.lvs.cf"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "as lvs.cf: 3 virtual servers (3 active), 6 real servers",
+        ));
+    assert!(
+        db.exists(),
+        "the database and its folders are created on first use"
+    );
+    let first = export(&db);
+    let original = std::fs::read_to_string(data("data/piranha_example.lvs.cf")).unwrap();
+    let canonical =
+        lvs_director::config::render(&lvs_director::config::parse(&original).unwrap().config);
+    assert_eq!(first, canonical);
+
+    // A file with an error: exit 1, the stored configuration is untouched.
+    let bad = dir.path().join("bad.cf");
+    std::fs::write(
+        &bad,
+        "primary = 192.0.2.1\nvirtual web {\n    active = 1\n    port = 080\n}\n",
+    )
+    .unwrap();
+    cmd(&db)
+        .arg("import")
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            ":4:12: error: `port`: integer expected, found `080`",
+        ))
+        .stderr(predicate::str::contains("nothing changed"));
+    // Valid syntax but failing validation: also nothing changed.
+    std::fs::write(&bad, "primary = 192.0.2.1\nbackup_active = 1\n").unwrap();
+    cmd(&db).arg("import").arg(&bad).assert().code(1);
+    assert_eq!(export(&db), first);
+}
+
+#[test]
+fn export_to_a_file_is_atomic_and_refuses_missing_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("director.db");
+    cmd(&db)
+        .arg("import")
+        .arg(data("data/piranha_example.lvs.cf"))
+        .assert()
+        .success();
+    let out = dir.path().join("lvs.cf");
+    std::fs::write(&out, "old contents\n").unwrap();
+    cmd(&db)
+        .arg("export")
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), export(&db));
+    let entries = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(
+        entries <= 4,
+        "no temporary files are left behind (db, wal, shm, lvs.cf)"
+    );
+    cmd(&db)
+        .arg("export")
+        .arg("-o")
+        .arg(dir.path().join("missing/lvs.cf"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot write"));
+}
+
+#[test]
+fn passwd_reads_standard_input_and_enforces_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("director.db");
+    cmd(&db)
+        .args(["passwd", "admin"])
+        .write_stdin("correct horse battery\n")
+        .assert()
+        .success()
+        .stdout("created user admin\n");
+    cmd(&db)
+        .args(["passwd", "admin"])
+        .write_stdin("another good password\n")
+        .assert()
+        .success()
+        .stdout("changed the password of admin\n");
+    cmd(&db)
+        .args(["passwd", "bob", "--role", "viewer"])
+        .write_stdin("short\n")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nothing changed"));
+}
+
+#[test]
+fn keepalived_files_are_recognised_and_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("director.db");
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        "! Configuration File for keepalived\n\
+         vrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 101\n    advert_int 1\n    unicast_src_ip 192.0.2.1\n    unicast_peer {\n        192.0.2.2\n    }\n    virtual_ipaddress {\n        192.0.2.100/24 dev eth0\n    }\n}\n\
+         virtual_server 192.0.2.100 80 {\n    delay_loop 6\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    real_server 10.0.0.1 80 {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 3\n        }\n    }\n}\n",
+    )
+    .unwrap();
+    cmd(&db)
+        .arg("import")
+        .arg(&conf)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "as keepalived.conf: 1 virtual server (1 active), 1 real server",
+        ));
+    let text = export(&db);
+    assert!(text.contains("address = 192.0.2.100 eth0"), "{text}");
+    assert!(text.contains("scheduler = rr"), "{text}");
+}
