@@ -44,7 +44,26 @@ pub fn render(c: &Config) -> String {
     }
     orphans(&mut out, 0, &c.comments, &keys);
     comment_lines(&mut out, 0, c.comments.get(Comments::END));
+    if out.is_empty() {
+        // Piranha refuses an empty file; one blank line reads back as the empty model.
+        out.push('\n');
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_model_renders_to_a_file_that_reads_back() {
+        let text = render(&Config::default());
+        assert_eq!(text, "\n");
+        let again = crate::config::parse(&text).unwrap();
+        assert_eq!(again.config, Config::default());
+        // Found by the fuzzer: a file of blank lines.
+        assert_eq!(crate::config::parse(" \n\t\r\n").unwrap().config, Config::default());
+    }
 }
 
 fn virtual_block(out: &mut String, kind: &str, v: &VirtualServer) {
