@@ -51,21 +51,6 @@ pub fn render(c: &Config) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_model_renders_to_a_file_that_reads_back() {
-        let text = render(&Config::default());
-        assert_eq!(text, "\n");
-        let again = crate::config::parse(&text).unwrap();
-        assert_eq!(again.config, Config::default());
-        // Found by the fuzzer: a file of blank lines.
-        assert_eq!(crate::config::parse(" \n\t\r\n").unwrap().config, Config::default());
-    }
-}
-
 fn virtual_block(out: &mut String, kind: &str, v: &VirtualServer) {
     let entries = [v.settings.entries(), v.check.entries()];
     comment_lines(out, 0, v.comments.get(Comments::BLOCK));
@@ -131,5 +116,23 @@ fn orphans(out: &mut String, depth: usize, comments: &Comments, keys: &[&str]) {
 fn comment_lines(out: &mut String, depth: usize, lines: &[String]) {
     for l in lines {
         let _ = writeln!(out, "{}#{l}", INDENT.repeat(depth));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_model_renders_to_a_file_that_reads_back() {
+        let text = render(&Config::default());
+        assert_eq!(text, "\n");
+        let again = crate::config::parse(&text).unwrap();
+        assert_eq!(again.config, Config::default());
+        // Found by the fuzzer: a file of blank lines.
+        assert_eq!(
+            crate::config::parse(" \n\t\r\n").unwrap().config,
+            Config::default()
+        );
     }
 }

@@ -478,35 +478,52 @@ impl Value for Word {
         Ok(Word(t.text.clone()))
     }
     fn render(&self) -> String {
-        if valid_word(&self.0) {
-            self.0.clone()
-        } else {
-            quote_plain(&self.0)
-        }
+        written_form(&self.0, true, true).unwrap_or_else(|| self.0.clone())
     }
     fn unwritable(&self) -> Option<&'static str> {
         if self.0.is_empty() || self.0.chars().any(|c| c.is_whitespace() || c.is_control()) {
             Some("must be a single word without blanks")
-        } else if valid_word(&self.0) {
-            // Written bare, so quote characters inside it are harmless.
-            None
+        } else if written_form(&self.0, true, true).is_none() {
+            Some("cannot be quoted so that it reads back unchanged")
         } else {
-            Text(self.0.clone()).unwritable()
+            None
         }
     }
 }
 
 /// A string taken verbatim (commands, paths, regexes). Rendered in double quotes, or
-/// single quotes when it contains a double quote.
+/// single quotes when it contains a double quote (see [`written_form`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Text(pub String);
 
-fn quote_plain(s: &str) -> String {
-    if s.contains('"') {
-        format!("'{s}'")
-    } else {
-        format!("\"{s}\"")
+/// How a verbatim string is written so that the lexer reads back exactly `s`: the
+/// first of the candidate forms (bare, double-quoted, single-quoted) that does. A
+/// string with both quote characters may still be written, e.g. bare (`a'b"c`) or with
+/// its double quotes escaped as it was read (`"say \"hi\" it's"`). `None` when no form
+/// reads back, e.g. with a line break.
+fn written_form(s: &str, bare_first: bool, bare_allowed: bool) -> Option<String> {
+    if s.contains(['\n', '\r']) {
+        return None;
     }
+    let bare = (bare_allowed && !s.is_empty()).then(|| s.to_string());
+    let quoted = [format!("\"{s}\""), format!("'{s}'")];
+    let candidates: Vec<String> = if bare_first {
+        bare.into_iter().chain(quoted).collect()
+    } else {
+        quoted.into_iter().chain(bare).collect()
+    };
+    candidates.into_iter().find(|c| {
+        let quote = c.chars().next().filter(|q| *q == '"' || *q == '\'');
+        matches!(
+            super::lexer::lex_line(&format!("x = {c}")),
+            Ok(super::lexer::LineKind::Statement { args, comment: None, .. })
+                if args.len() == 1 && args[0].text == s && args[0].quote == quote
+        )
+    })
+}
+
+fn quote_plain(s: &str) -> String {
+    written_form(s, false, true).unwrap_or_else(|| format!("\"{s}\""))
 }
 
 impl Value for Text {
@@ -521,8 +538,8 @@ impl Value for Text {
     fn unwritable(&self) -> Option<&'static str> {
         if self.0.chars().any(|c| c.is_control() && c != '\t') {
             Some("contains a line break or control character")
-        } else if self.0.contains('"') && self.0.contains('\'') {
-            Some("contains both quote characters")
+        } else if written_form(&self.0, false, true).is_none() {
+            Some("contains both quote characters and cannot be quoted so that it reads back unchanged")
         } else {
             None
         }
@@ -881,12 +898,10 @@ impl Value for LoadMonitor {
             LoadMonitor::Uptime => "uptime".into(),
             LoadMonitor::Rup => "rup".into(),
             LoadMonitor::Ruptime => "ruptime".into(),
+            // The reserved words must be quoted to stay commands.
             LoadMonitor::Command(c) => {
-                if matches!(c.as_str(), "none" | "uptime" | "rup" | "ruptime") || !valid_word(c) {
-                    quote_plain(c)
-                } else {
-                    c.clone()
-                }
+                let reserved = matches!(c.as_str(), "none" | "uptime" | "rup" | "ruptime");
+                written_form(c, true, !reserved).unwrap_or_else(|| format!("\"{c}\""))
             }
         }
     }
@@ -1033,6 +1048,29 @@ mod tests {
             assert_eq!(unescape(&escape(s)), s, "{s:?}");
         }
         assert_eq!(escape(r"HTTP/1\.[01] 200"), r"HTTP/1\.[01] 200");
+    }
+
+    #[test]
+    fn verbatim_strings_are_written_so_that_they_read_back() {
+        // Found by fuzzing: a bare token holding both quote characters.
+        for (s, bare_first) in [
+            ("0'\"status\":\\s*\"ok\"'", false),
+            ("a'b\"c", true),
+            (r#"say \"hi\" it's"#, false),
+            ("C:\\", false),
+            ("plain", true),
+            ("two words", true),
+            ("", false),
+        ] {
+            let w = written_form(s, bare_first, true).unwrap_or_else(|| panic!("{s:?}"));
+            let toks = crate::config::value_tokens(&w).unwrap();
+            assert_eq!(Text::parse(&toks).unwrap().0, s, "{s:?} written as {w}");
+        }
+        assert_eq!(Text("plain".into()).render(), "\"plain\"");
+        assert_eq!(Word("eth0:1".into()).render(), "eth0:1");
+        assert_eq!(LoadMonitor::Command("uptime".into()).render(), "\"uptime\"");
+        assert!(written_form("a\nb", false, true).is_none());
+        assert!(Text("'\" x".into()).unwritable().is_some());
     }
 
     #[test]
