@@ -27,6 +27,52 @@ pub struct KeywordDoc {
     pub doc: &'static str,
 }
 
+/// What every generated keyword block offers, for code that handles blocks uniformly
+/// (storage rows, web forms).
+pub trait Keywords: Default + Clone + PartialEq {
+    /// Keywords in canonical (rendering) order.
+    const KEYWORDS: &'static [&'static str];
+    const DOCS: &'static [KeywordDoc];
+    /// Parses and stores a keyword. `None`: not a keyword of this block;
+    /// `Some(Ok(true))`: it replaced an earlier value.
+    fn set(&mut self, keyword: &str, args: &[Token]) -> Option<Result<bool, ValueError>>;
+    /// The canonical text of a keyword's value, if set.
+    fn get(&self, keyword: &str) -> Option<String>;
+    /// Removes a keyword; false if it is not a keyword of this block.
+    fn unset(&mut self, keyword: &str) -> bool;
+    /// The set keywords with their canonical values, in canonical order.
+    fn entries(&self) -> Vec<(&'static str, String)>;
+    /// Keywords whose value cannot be written to `lvs.cf`, with the reason.
+    fn unwritable(&self) -> Vec<(&'static str, &'static str)>;
+    /// A remark about how a keyword's value was read, for a warning.
+    fn note(keyword: &str, args: &[Token]) -> Option<String>;
+}
+
+/// Why `name` cannot name a block (virtual, server, floating, local_check), if it
+/// cannot. Piranha accepts any single token, quoted ones too; a name only has to be
+/// non-empty and writable back as one token.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("the name is empty")
+    } else if name.chars().any(char::is_control) {
+        Some("the name contains a line break or control character")
+    } else if name == "{" || name == "}" {
+        Some("`{` and `}` cannot be names")
+    } else if render_name(name).is_none() {
+        Some("the name cannot be quoted so that it reads back (it holds both quote characters)")
+    } else {
+        None
+    }
+}
+
+/// A block name as written in `lvs.cf`: bare when it can be, quoted otherwise.
+pub fn render_name(name: &str) -> Option<String> {
+    if name.is_empty() || name.ends_with('{') || name.starts_with('}') {
+        return super::value::written_form(name, false, false);
+    }
+    super::value::written_form(name, true, true)
+}
+
 macro_rules! keyword_block {
     (
         $(#[$m:meta])*
@@ -110,9 +156,41 @@ macro_rules! keyword_block {
                 Self { $( $field: if r.gen_bool(0.5) { Some(<$ty as super::arb::Arb>::arb(r)) } else { None }, )* }
             }
 
+            /// A remark about how a keyword's value was read (e.g. an address written in
+            /// `inet_aton`'s octal form), for a warning; `None` when there is nothing to say.
+            pub fn note(keyword: &str, args: &[Token]) -> Option<String> {
+                match keyword {
+                    $( stringify!($field) => <$ty as Value>::note(args), )*
+                    _ => None,
+                }
+            }
+
             /// Takes every keyword unset here from `base`.
             pub fn fill_from(&mut self, base: &Self) {
                 $( if self.$field.is_none() { self.$field = base.$field.clone(); } )*
+            }
+        }
+
+        impl Keywords for $name {
+            const KEYWORDS: &'static [&'static str] = $name::KEYWORDS;
+            const DOCS: &'static [KeywordDoc] = $name::DOCS;
+            fn set(&mut self, keyword: &str, args: &[Token]) -> Option<Result<bool, ValueError>> {
+                $name::set(self, keyword, args)
+            }
+            fn get(&self, keyword: &str) -> Option<String> {
+                $name::get(self, keyword)
+            }
+            fn unset(&mut self, keyword: &str) -> bool {
+                $name::unset(self, keyword)
+            }
+            fn entries(&self) -> Vec<(&'static str, String)> {
+                $name::entries(self)
+            }
+            fn unwritable(&self) -> Vec<(&'static str, &'static str)> {
+                $name::unwritable(self)
+            }
+            fn note(keyword: &str, args: &[Token]) -> Option<String> {
+                $name::note(keyword, args)
             }
         }
     };

@@ -42,6 +42,11 @@ pub trait Value: Sized {
     fn unwritable(&self) -> Option<&'static str> {
         None
     }
+    /// A remark about how the value was read, worth a warning (e.g. an address in
+    /// `inet_aton`'s octal form).
+    fn note(_args: &[Token]) -> Option<String> {
+        None
+    }
 }
 
 /// Exactly one argument, or a Piranha-style error naming what was expected.
@@ -501,7 +506,7 @@ pub struct Text(pub String);
 /// string with both quote characters may still be written, e.g. bare (`a'b"c`) or with
 /// its double quotes escaped as it was read (`"say \"hi\" it's"`). `None` when no form
 /// reads back, e.g. with a line break.
-fn written_form(s: &str, bare_first: bool, bare_allowed: bool) -> Option<String> {
+pub(crate) fn written_form(s: &str, bare_first: bool, bare_allowed: bool) -> Option<String> {
     if s.contains(['\n', '\r']) {
         return None;
     }
