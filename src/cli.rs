@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, Config, Diagnostic};
-use crate::storage::{Actor, Role, Store};
+use crate::storage::{Actor, Role, StorageError, Store};
 
 /// Where the database lives unless `--db` or `LVS_DIRECTOR_DB` says otherwise.
 pub const DEFAULT_DB: &str = "/var/lib/lvs-director/director.db";
@@ -142,8 +142,17 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
     match command {
         Command::CheckConfig { .. } => unreachable!("handled without a store"),
         Command::Import { file, from } => import(&open().await?, file, *from).await,
+        // Export never creates a database: a mistyped --db must not turn into an empty
+        // lvs.cf written over a live one.
         Command::Export { output, force } => {
-            export(&open().await?, output.as_deref(), *force).await
+            let store = Store::open_existing(db).await.map_err(|e| match e {
+                StorageError::Missing { .. } => Failure::io(format!(
+                    "{}: no database there (check --db, or import a configuration first)",
+                    db.display()
+                )),
+                e => Failure::io(format!("{}: {e}", db.display())),
+            })?;
+            export(&store, output.as_deref(), *force).await
         }
         Command::Passwd { user, role } => passwd(&open().await?, user, *role).await,
     }
@@ -152,13 +161,14 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
 fn read(file: &Path) -> Result<String, Failure> {
     let bytes = std::fs::read(file)
         .map_err(|e| Failure::io(format!("{}: cannot read: {e}", file.display())))?;
-    String::from_utf8(bytes).map_err(|e| {
-        Failure::invalid(format!(
-            "{}: not UTF-8 text (invalid byte at offset {})",
-            file.display(),
-            e.utf8_error().valid_up_to()
-        ))
-    })
+    let (text, latin1) = config::decode_text(&bytes);
+    if latin1 {
+        eprintln!(
+            "{}: warning: the file is not UTF-8; it is read as Latin-1",
+            file.display()
+        );
+    }
+    Ok(text)
 }
 
 /// Parses and validates lvs.cf text; prints every diagnostic; the model if usable.
@@ -264,6 +274,10 @@ pub fn guess_format(text: &str) -> Format {
         if first.is_empty() || first.starts_with(['#', '!']) {
             continue;
         }
+        // keepalived macros (`$NAME=…`) and conditionals (`@id …`) exist only there.
+        if first.starts_with(['$', '@']) {
+            return Format::Keepalived;
+        }
         if KEEPALIVED.contains(&first) {
             return Format::Keepalived;
         }
@@ -350,16 +364,26 @@ async fn export(store: &Store, output: Option<&Path>, force: bool) -> Outcome {
         .load_config()
         .await
         .map_err(|e| Failure::io(format!("reading the stored configuration failed: {e}")))?;
+    let refuse = |why: String| {
+        Failure::invalid(format!(
+            "{why}; nothing written (use --force to export anyway)"
+        ))
+    };
     let mut diags = config::validate(&config);
     if let Err(f) = report("stored configuration", &mut diags) {
         if !force {
-            return Err(Failure::invalid(format!(
-                "{}; use --force to export anyway",
-                f.message.trim_end_matches("; nothing changed")
-            )));
+            return Err(refuse(
+                f.message.trim_end_matches("; nothing changed").to_string(),
+            ));
         }
     }
-    let text = config::render(&config);
+    if config.virtuals.is_empty() && config.floating.is_empty() && !force {
+        return Err(refuse(
+            "the stored configuration has no virtual server and no floating address".into(),
+        ));
+    }
+    let text = config::render_checked(&config)
+        .map_err(|e| Failure::io(format!("internal error, nothing written: {e}")))?;
     match output {
         None => {
             print!("{text}");
@@ -403,12 +427,12 @@ async fn passwd(store: &Store, user: &str, role: RoleArg) -> Outcome {
         .users()
         .set_password(user, &password, role, &cli_actor())
         .await
-        .map_err(|e| match e {
-            crate::storage::StorageError::WeakPassword { .. }
-            | crate::storage::StorageError::InvalidUser { .. } => {
+        .map_err(|e| {
+            if e.is_invalid_input() {
                 Failure::invalid(format!("{e}; nothing changed"))
+            } else {
+                Failure::io(format!("setting the password failed: {e}"))
             }
-            e => Failure::io(format!("setting the password failed: {e}")),
         })?;
     println!(
         "{} {user}",
@@ -435,6 +459,11 @@ mod tests {
         assert_eq!(guess_format("# c\nserial_no = 1\n"), Format::LvsCf);
         assert_eq!(guess_format("virtual www {\n"), Format::LvsCf);
         assert_eq!(guess_format(""), Format::LvsCf);
+        assert_eq!(
+            guess_format("$IF=eth0\nvrrp_instance VI {\n"),
+            Format::Keepalived
+        );
+        assert_eq!(guess_format("@lb1 router_id lb1\n"), Format::Keepalived);
     }
 
     #[test]

@@ -146,7 +146,7 @@ fn import_then_export_round_trips_and_a_bad_import_changes_nothing() {
 }
 
 #[test]
-fn export_to_a_file_is_atomic_and_refuses_missing_folders() {
+fn export_to_a_file_replaces_it_leaves_no_temporary_file_and_refuses_missing_folders() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("director.db");
     cmd(&db)
@@ -224,4 +224,66 @@ fn keepalived_files_are_recognised_and_imported() {
     let text = export(&db);
     assert!(text.contains("address = 192.0.2.100 eth0"), "{text}");
     assert!(text.contains("scheduler = rr"), "{text}");
+}
+
+#[test]
+fn export_never_creates_a_database_or_writes_an_empty_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("lvs.cf");
+    std::fs::write(&live, "live contents\n").unwrap();
+    let typo = dir.path().join("typo/director.db");
+    cmd(&typo)
+        .arg("export")
+        .arg("-o")
+        .arg(&live)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no database there"));
+    assert!(
+        !typo.exists() && !dir.path().join("typo").exists(),
+        "nothing created"
+    );
+    assert_eq!(std::fs::read_to_string(&live).unwrap(), "live contents\n");
+
+    // A database whose configuration is empty: refused unless --force.
+    let db = dir.path().join("director.db");
+    cmd(&db)
+        .args(["passwd", "admin"])
+        .write_stdin("correct horse battery\n")
+        .assert()
+        .success();
+    cmd(&db)
+        .arg("export")
+        .arg("-o")
+        .arg(&live)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "no virtual server and no floating address",
+        ));
+    assert_eq!(std::fs::read_to_string(&live).unwrap(), "live contents\n");
+    cmd(&db)
+        .args(["export", "--force"])
+        .assert()
+        .success()
+        .stdout("\n");
+}
+
+#[test]
+fn a_latin1_file_is_read_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.cf");
+    let mut bytes = b"# R\xe9seau de production\nprimary = 192.0.2.1\n".to_vec();
+    bytes.extend_from_slice(
+        b"virtual web {\n    active = 1\n    address = 192.0.2.10 eth0:1\n    server a {\n        address = 10.0.0.1\n        active = 1\n    }\n}\n",
+    );
+    std::fs::write(&file, bytes).unwrap();
+    let db = dir.path().join("director.db");
+    cmd(&db)
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("not UTF-8; it is read as Latin-1"));
+    assert!(export(&db).starts_with("# R\u{e9}seau de production\n"));
 }

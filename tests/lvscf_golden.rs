@@ -3,7 +3,7 @@
 //! `tests/lvscf/golden/NAME.lvs.cf` must parse to the model in `NAME.json`, render to
 //! `NAME.canonical`, and give exactly the diagnostics in `NAME.diagnostics`.
 //! `tests/lvscf/errors/NAME.lvs.cf` must give exactly the errors in `NAME.expected`.
-//! Run with `UPDATE_GOLDEN=1` to rewrite the expectations, then review the diff.
+//! Run with `BLESS=1` to rewrite the expectations, then review the diff.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ fn inputs(sub: &str) -> Vec<PathBuf> {
 }
 
 fn updating() -> bool {
-    std::env::var_os("UPDATE_GOLDEN").is_some()
+    std::env::var_os("BLESS").is_some()
 }
 
 /// Compares `actual` with the expectation file, or writes it when updating.
@@ -38,7 +38,7 @@ fn expect_file(path: &Path, actual: &str, failures: &mut Vec<String>) {
         return;
     }
     let expected = fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+        .unwrap_or_else(|e| panic!("{}: {e} (run with BLESS=1)", path.display()));
     if expected != actual {
         failures.push(format!(
             "{} differs:\n--- expected\n{expected}\n--- actual\n{actual}",

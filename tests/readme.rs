@@ -1,5 +1,5 @@
 //! The README's keyword reference is generated from the model; this test keeps it true.
-//! Run with `UPDATE_README=1` to rewrite the section.
+//! Run with `BLESS=1` to rewrite the section.
 
 use std::path::Path;
 
@@ -18,13 +18,13 @@ fn readme_keyword_reference_matches_the_model() {
         .find(END)
         .expect("README has the keywords:end marker");
     let wanted = lvs_director::config::model::reference_markdown();
-    if std::env::var_os("UPDATE_README").is_some() {
+    if std::env::var_os("BLESS").is_some() {
         let updated = format!("{}{wanted}{}", &readme[..start], &readme[end..]);
         std::fs::write(&path, updated).unwrap();
         return;
     }
     assert!(
         readme[start..end] == wanted,
-        "README keyword tables are out of date: run `UPDATE_README=1 cargo test --test readme`"
+        "README keyword tables are out of date: run `BLESS=1 cargo test --test readme`"
     );
 }

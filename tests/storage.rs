@@ -152,8 +152,40 @@ async fn a_failed_replace_leaves_the_database_unchanged() {
         "{err}"
     );
 
+    // A block name that no lvs.cf can hold, in the last block too.
+    let mut unnamed = parse(PIRANHA_EXAMPLE).unwrap().config;
+    unnamed.virtuals.last_mut().unwrap().servers[0].name = "ns\n1".into();
+    let err = store.replace_config(&unnamed, &alice()).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Invalid { what, message }
+            if what == r#"virtual dns server "ns\n1""# && message.contains("line break")),
+        "{err}"
+    );
+    assert!(err.is_invalid_input());
+
     assert_eq!(store.load_config().await.unwrap(), original);
     assert_eq!(store.audit().count().await.unwrap(), entries);
+}
+
+/// What `export` relies on: a mistyped `--db` is an error, not a new empty database
+/// rendered over a live lvs.cf.
+#[tokio::test]
+async fn open_existing_refuses_a_missing_database_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("director.db");
+    let err = Store::open_existing(&path).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Missing { path: p } if *p == path),
+        "{err}"
+    );
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+
+    let config = rich_config();
+    let store = Store::open(&path).await.unwrap();
+    store.replace_config(&config, &alice()).await.unwrap();
+    store.close().await;
+    let store = Store::open_existing(&path).await.unwrap();
+    assert_eq!(store.load_config().await.unwrap(), config);
 }
 
 #[tokio::test]
@@ -177,6 +209,10 @@ async fn a_concurrent_edit_is_a_conflict_not_a_lost_update() {
         .update(second.id, second.version, &b, &Actor::new("bob", None))
         .await
         .unwrap_err();
+    assert!(
+        err.is_invalid_input(),
+        "a conflict is the caller's to resolve"
+    );
     match err {
         StorageError::Conflict {
             what,
@@ -389,10 +425,9 @@ async fn login_and_sessions() {
     );
 
     // The last admin stays.
-    assert!(matches!(
-        users.delete("admin", &cli).await,
-        Err(StorageError::LastAdmin { .. })
-    ));
+    let err = users.delete("admin", &cli).await.unwrap_err();
+    assert!(matches!(err, StorageError::LastAdmin { .. }), "{err}");
+    assert!(err.is_invalid_input());
     assert!(matches!(
         users.set_role("admin", Role::Viewer, &cli).await,
         Err(StorageError::LastAdmin { .. })

@@ -202,8 +202,16 @@ arb_enum!(
     CheckKind
 );
 
+/// Block names: mostly plain, sometimes what only quoting can write back.
 fn name(r: &mut StdRng) -> String {
-    word(r, &['_', '-', '.', '[', ']', ':'], 12)
+    match r.gen_range(0..10) {
+        0 => pick(
+            r,
+            &["my web", "[server_name]", "a\"b", "it's", "x{", "#1", "{a}"],
+        )
+        .to_string(),
+        _ => word(r, &['_', '-', '.', '[', ']', ':'], 12),
+    }
 }
 
 /// Comments on some of the keywords that are set, and on the block and its end.
@@ -227,15 +235,17 @@ fn keys(entries: &[Vec<(&'static str, String)>]) -> Vec<&'static str> {
     entries.iter().flatten().map(|(k, _)| *k).collect()
 }
 
-/// A random configuration that `render` can write (it may not validate).
+/// A random configuration that `render` can write (it may not validate): any values,
+/// names and comments, except comments keyed to a keyword that is not set (they are
+/// written before the block's end and read back there).
 pub fn config(r: &mut StdRng) -> Config {
     let mut c = Config {
         global: GlobalSettings::arbitrary(r),
         ..Default::default()
     };
-    let mut ck = keys(&[c.global.entries()]);
-    ck.retain(|_| true);
+    let ck = keys(&[c.global.entries()]);
     c.comments = comments(r, &ck);
+    // The parser files comments before the first keyword under that keyword.
     c.comments.0.remove(Comments::BLOCK);
     for _ in 0..r.gen_range(0..3) {
         let settings = FloatingSettings::arbitrary(r);
@@ -257,8 +267,8 @@ pub fn config(r: &mut StdRng) -> Config {
             check,
         });
     }
-    let failover = r.gen_bool(0.1);
     for _ in 0..r.gen_range(0..4) {
+        let failover = r.gen_bool(0.15);
         let settings = VirtualSettings::arbitrary(r);
         let check = CheckSettings::arbitrary(r);
         let k = keys(&[settings.entries(), check.entries()]);

@@ -143,6 +143,8 @@ struct Term {
     quoted: bool,
     /// It uses a keepalived macro (`$NAME`, `${NAME}`), which is not expanded.
     macro_use: bool,
+    /// Its escapes decode to bytes that are not UTF-8; `text` has U+FFFD in their place.
+    invalid_utf8: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,12 +265,18 @@ impl Lexer<'_> {
 
     /// A word: non-blank characters, where quoted parts may hold blanks
     /// (`'abcd" efg "h'` is one word, as in keepalived).
+    ///
+    /// keepalived works on bytes: escapes such as `\303\251` are bytes of the string,
+    /// so the word is collected as bytes and read as UTF-8 at its end (invalid
+    /// sequences become U+FFFD, and the word is marked for a warning).
     fn word(&mut self, braces_literal: bool) -> Result<Term, LexError> {
         let mut w = Term {
             text: String::new(),
             quoted: false,
             macro_use: false,
+            invalid_utf8: false,
         };
+        let mut buf: Vec<u8> = Vec::new();
         while let Some(c) = self.peek() {
             match c {
                 c if c.is_whitespace() => break,
@@ -276,11 +284,11 @@ impl Lexer<'_> {
                 '#' | '!' => break,
                 '"' | '\'' => {
                     w.quoted = true;
-                    self.quoted(c, &mut w)?;
+                    self.quoted(c, &mut w, &mut buf)?;
                 }
                 '$' => {
                     self.bump();
-                    w.text.push('$');
+                    buf.push(b'$');
                     match self.peek() {
                         // `${NAME}` and `${_RANDOM 1 10}`: the braces are the macro's,
                         // not a block's.
@@ -291,7 +299,7 @@ impl Lexer<'_> {
                                     break;
                                 }
                                 self.bump();
-                                w.text.push(d);
+                                push_char(&mut buf, d);
                                 if d == '}' {
                                     break;
                                 }
@@ -303,14 +311,21 @@ impl Lexer<'_> {
                 }
                 _ => {
                     self.bump();
-                    w.text.push(c);
+                    push_char(&mut buf, c);
                 }
             }
         }
+        w.text = match String::from_utf8(buf) {
+            Ok(s) => s,
+            Err(e) => {
+                w.invalid_utf8 = true;
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        };
         Ok(w)
     }
 
-    fn quoted(&mut self, q: char, w: &mut Term) -> Result<(), LexError> {
+    fn quoted(&mut self, q: char, w: &mut Term, buf: &mut Vec<u8>) -> Result<(), LexError> {
         let (line, col) = (self.line, self.col);
         self.bump();
         loop {
@@ -328,25 +343,26 @@ impl Lexer<'_> {
                 }
                 Some('\\') if self.peek_at(1).is_some_and(|d| d != '\n') => {
                     self.bump();
-                    let c = self.escape();
-                    w.text.push(c);
+                    self.escape(buf);
                 }
                 Some(c) => {
                     if c == '$' && self.peek_at(1) == Some('{') {
                         w.macro_use = true;
                     }
                     self.bump();
-                    w.text.push(c);
+                    push_char(buf, c);
                 }
             }
         }
     }
 
-    /// Decodes the escape after a backslash: `\a \b \E \f \n \r \t \v`, `\nnn` (octal),
-    /// `\xXX`, `\cC` (control-C); `\C` is C itself (keepalived.conf(5), "Quoted strings").
-    fn escape(&mut self) -> char {
+    /// Decodes the escape after a backslash into `buf`: `\a \b \E \f \n \r \t \v`,
+    /// `\nnn` (octal) and `\xXX` (one byte each, as in C: `\303\251` is the UTF-8 of
+    /// `é`), `\cC` (control-C); `\C` is C itself (keepalived.conf(5), "Quoted strings").
+    fn escape(&mut self, buf: &mut Vec<u8>) {
         let Some(c) = self.bump() else {
-            return '\\';
+            buf.push(b'\\');
+            return;
         };
         let digits = |lx: &mut Self, radix: u32, max: usize, first: u32| -> u32 {
             let mut v = first;
@@ -361,33 +377,35 @@ impl Lexer<'_> {
             }
             v
         };
-        match c {
-            'a' => '\x07',
-            'b' => '\x08',
-            'E' => '\x1b',
-            'f' => '\x0c',
-            'n' => '\n',
-            'r' => '\r',
-            't' => '\t',
-            'v' => '\x0b',
-            '0'..='7' => {
-                let v = digits(self, 8, 2, c.to_digit(8).unwrap_or(0));
-                char::from_u32(v).unwrap_or('?')
-            }
+        let byte = match c {
+            'a' => 0x07,
+            'b' => 0x08,
+            'E' => 0x1b,
+            'f' => 0x0c,
+            'n' => b'\n',
+            'r' => b'\r',
+            't' => b'\t',
+            'v' => 0x0b,
+            // Up to three digits; like a C compiler, keep the low byte of `\777`.
+            '0'..='7' => (digits(self, 8, 2, c.to_digit(8).unwrap_or(0)) & 0xff) as u8,
             'x' if self.peek().is_some_and(|d| d.is_ascii_hexdigit()) => {
-                let v = digits(self, 16, 2, 0);
-                char::from_u32(v).unwrap_or('?')
+                (digits(self, 16, 2, 0) & 0xff) as u8
             }
             'c' => match self.peek() {
-                Some(d) if d != '\n' => {
+                Some(d) if d.is_ascii() && d != '\n' => {
                     self.bump();
-                    char::from_u32(u32::from(d.to_ascii_uppercase()) ^ 0x40).unwrap_or('?')
+                    d.to_ascii_uppercase() as u8 ^ 0x40
                 }
-                _ => 'c',
+                _ => b'c',
             },
-            other => other,
-        }
+            other => return push_char(buf, other),
+        };
+        buf.push(byte);
     }
+}
+
+fn push_char(buf: &mut Vec<u8>, c: char) {
+    buf.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
 }
 
 // ---------------------------------------------------------------------------------
@@ -675,6 +693,17 @@ impl Loader<'_> {
                 ),
             );
             return Ok(());
+        }
+        if let Some(w) = n.words.iter().find(|w| w.invalid_utf8) {
+            note_at(
+                &mut self.notes,
+                &n,
+                format!(
+                    "`{}`: `{}` is not UTF-8 once its escapes are decoded; the invalid bytes are imported as U+FFFD: check the value",
+                    n.kw(),
+                    shorten(&w.text)
+                ),
+            );
         }
         out.push(n);
         Ok(())
@@ -1010,25 +1039,34 @@ fn parse_timer(s: &str) -> Option<(Secs, bool)> {
     Some((Secs(ms), rest.bytes().any(|b| b != b'0')))
 }
 
-/// A name usable as an `lvs.cf` block name.
-fn block_name(s: &str) -> String {
-    let mut out: String = s
+/// Longest block name the import makes, in characters (imported names stay readable
+/// in lists and messages).
+const MAX_NAME: usize = 64;
+
+/// A keepalived name (of a vrrp_script, a vrrp_instance) as an `lvs.cf` block name:
+/// blanks and control characters become `_`, and the name is cut to [`MAX_NAME`]
+/// characters. Whatever else it holds is kept: [`name_problem`] is the one rule for
+/// block names, and `fallback` is used when even the cleaned name breaks it.
+fn block_name(s: &str, fallback: &str) -> String {
+    let name: String = s
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-:[]@+".contains(c) {
-                c
-            } else {
+            if c.is_whitespace() || c.is_control() {
                 '_'
+            } else {
+                c
             }
         })
-        .take(64)
+        .take(MAX_NAME)
         .collect();
-    if out.is_empty() {
-        out.push('x');
+    if name_problem(&name).is_none() {
+        name
+    } else {
+        fallback.to_string()
     }
-    out
 }
 
+/// `base`, or `base_2`, `base_3`, … (cut to [`MAX_NAME`]): the first not `taken`.
 fn unique_name(base: String, taken: &HashSet<String>) -> String {
     if !taken.contains(&base) {
         return base;
@@ -1036,10 +1074,10 @@ fn unique_name(base: String, taken: &HashSet<String>) -> String {
     (2..)
         .map(|i| {
             let suffix = format!("_{i}");
-            let keep = 64usize.saturating_sub(suffix.len());
+            let keep = MAX_NAME.saturating_sub(suffix.len());
             format!("{}{suffix}", base.chars().take(keep).collect::<String>())
         })
-        .find(|n| !taken.contains(n))
+        .find(|n| !taken.contains(n) && name_problem(n).is_none())
         .unwrap_or(base)
 }
 
@@ -2127,7 +2165,7 @@ impl<'n> Importer<'n> {
             .iter()
             .map(|l| l.name.clone())
             .collect();
-        let name = unique_name(block_name(&raw_name), &taken);
+        let name = unique_name(block_name(&raw_name, "vrrp_script"), &taken);
         if !used {
             self.note(n, format!("`vrrp_script {raw_name}`: no track_script uses it: imported as local_check {name} with active = 0"));
         }
@@ -2587,7 +2625,7 @@ impl<'n> Importer<'n> {
             } else {
                 format!("rs_{}", ip_name(&rs.ip))
             };
-            let name = unique_name(block_name(&base), &taken);
+            let name = unique_name(base, &taken);
             taken.insert(name.clone());
             rs.server.name = name;
         }
@@ -2610,7 +2648,7 @@ impl<'n> Importer<'n> {
         }
         let taken: HashSet<String> = self.cfg.virtuals.iter().map(|v| v.name.clone()).collect();
         let mut vs = VirtualServer {
-            name: unique_name(block_name(&base), &taken),
+            name: unique_name(base, &taken),
             settings: st,
             check: CheckSettings::default(),
             servers: servers.into_iter().map(|r| r.server).collect(),
@@ -2873,8 +2911,7 @@ impl<'n> Importer<'n> {
                 if cs.send_program.is_some() {
                     cs.check = Some(CheckKind::Program);
                 } else {
-                    self.not_imported(c, "it has no usable misc_path; a TCP connect to the server's port is used instead");
-                    cs.check = Some(CheckKind::Tcp);
+                    self.substitute_check(c, &mut cs, proto, "it has no usable misc_path");
                 }
             }
             _ if http => self.http_check(c, &mut cs, &urls, eff.virtualhost, sni, proto),
@@ -2885,14 +2922,35 @@ impl<'n> Importer<'n> {
                     "BFD_CHECK" => "BFD",
                     _ => "file",
                 };
-                self.not_imported(
-                    c,
-                    &format!("lvs-director has no {what} check; a TCP connect to the server's port is used instead"),
-                );
-                cs.check = Some(CheckKind::Tcp);
+                let why = format!("lvs-director has no {what} check");
+                self.substitute_check(c, &mut cs, proto, &why);
             }
         }
         cs
+    }
+
+    /// Stands in for a checker lvs-director cannot run (`why` says which), with a
+    /// warning: a TCP connect to the server's port on a TCP service. A UDP or SCTP
+    /// service gets no TCP check — a TCP connect does not test it — but an ICMP echo
+    /// (`check = ping`), which at least finds a dead host.
+    fn substitute_check(&mut self, c: &Node, cs: &mut CheckSettings, proto: Protocol, why: &str) {
+        let instead = match proto {
+            Protocol::Tcp => {
+                cs.check = Some(CheckKind::Tcp);
+                "a TCP connect to the server's port is used instead"
+            }
+            Protocol::Udp => {
+                cs.check = Some(CheckKind::Ping);
+                cs.check_port = None;
+                "check = ping is used instead: an ICMP echo detects a dead host, where a bare UDP probe without send/expect would not; to test the service itself, set send and expect (check = udp) with a request it answers"
+            }
+            Protocol::Sctp => {
+                cs.check = Some(CheckKind::Ping);
+                cs.check_port = None;
+                "check = ping is used instead: an ICMP echo detects a dead host; lvs-director has no SCTP check, and a TCP connect would not reach the service"
+            }
+        };
+        self.not_imported(c, &format!("{why}; {instead}"));
     }
 
     fn http_check(
@@ -2906,12 +2964,11 @@ impl<'n> Importer<'n> {
     ) {
         let https = c.kw() == "SSL_GET";
         if proto != Protocol::Tcp {
-            self.not_imported(
-                c,
-                &format!("an HTTP check cannot test a {proto} service; a TCP connect to the server's port is used instead"),
-            );
-            cs.check = Some(CheckKind::Tcp);
-            return;
+            let why = match proto {
+                Protocol::Sctp => "an HTTP check cannot test an SCTP service",
+                _ => "an HTTP check cannot test a UDP service",
+            };
+            return self.substitute_check(c, cs, proto, why);
         }
         cs.check = Some(if https {
             CheckKind::Https
@@ -3166,14 +3223,11 @@ impl<'n> Importer<'n> {
             }
             let k = per_instance.entry(v.instance.as_str()).or_default();
             *k += 1;
-            let base = if *k == 1 {
-                block_name(&v.instance)
-            } else {
-                format!("{}_{k}", block_name(&v.instance))
-            };
+            let base = block_name(&v.instance, "vip");
+            let base = if *k == 1 { base } else { format!("{base}_{k}") };
             let taken: HashSet<String> = self.cfg.floating.iter().map(|f| f.name.clone()).collect();
             self.cfg.floating.push(FloatingAddress {
-                name: unique_name(block_name(&base), &taken),
+                name: unique_name(base, &taken),
                 settings: FloatingSettings {
                     active: Some(true),
                     address: Some(AddrDev {
@@ -3325,6 +3379,48 @@ mod tests {
         );
         // Outside quotes a backslash is an ordinary character.
         assert_eq!(words(r"x a\tb"), ["x", r"a\tb"]);
+    }
+
+    fn word_and_flag(text: &str) -> (String, bool) {
+        tokenize(text)
+            .unwrap()
+            .into_iter()
+            .find_map(|t| match t.kind {
+                TokKind::Word(w) => Some((w.text, w.invalid_utf8)),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn escapes_are_bytes_read_as_utf8() {
+        // `\303\251` is é in UTF-8 (not Ã©), octal or hex, across quoted parts too.
+        assert_eq!(word_and_flag(r#""caf\303\251""#), ("café".into(), false));
+        assert_eq!(word_and_flag(r#""caf\xc3\xA9""#), ("café".into(), false));
+        assert_eq!(word_and_flag(r#"caf'\303'"\251""#), ("café".into(), false));
+        assert_eq!(word_and_flag(r#""\342\202\254 é""#), ("€ é".into(), false));
+        assert_eq!(word_and_flag(r#""\101\x41""#), ("AA".into(), false));
+        // Bytes that are not UTF-8 become U+FFFD, and the word is marked.
+        assert_eq!(word_and_flag(r#""a\377b""#), ("a\u{fffd}b".into(), true));
+        assert_eq!(word_and_flag(r#""caf\303""#), ("caf\u{fffd}".into(), true));
+        // As in C, `\777` keeps the low byte (0xff).
+        assert_eq!(word_and_flag(r#""\777""#), ("\u{fffd}".into(), true));
+        assert_eq!(word_and_flag("plain"), ("plain".into(), false));
+    }
+
+    #[test]
+    fn invalid_utf8_after_escapes_is_imported_lossily_with_a_warning() {
+        let r = imp("global_defs {\n notification_email_from \"lvs\\377@example.org\"\n}\nvrrp_script \"chk_caf\\303\\251\" {\n script /bin/true\n}\n");
+        assert!(
+            has(
+                &r.warnings,
+                "keepalived.conf:2: `notification_email_from`: `lvs\u{fffd}@example.org` is not UTF-8 once its escapes are decoded; the invalid bytes are imported as U+FFFD: check the value"
+            ),
+            "{:#?}",
+            r.warnings
+        );
+        assert_eq!(r.config.local_checks[0].name, "chk_café");
+        assert!(!has(&r.warnings, "keepalived.conf:4: `vrrp_script`: "));
     }
 
     #[test]
@@ -3749,6 +3845,114 @@ mod tests {
     }
 
     #[test]
+    fn names_are_kept_readable_and_checked_by_the_one_rule() {
+        assert_eq!(block_name("VI_1", "vip"), "VI_1");
+        assert_eq!(block_name("chk nginx\tnow", "vrrp_script"), "chk_nginx_now");
+        // Anything Piranha reads back as one token stays: no second character set.
+        assert_eq!(block_name("web/é:1{", "vip"), "web/é:1{");
+        assert_eq!(block_name(r#"it's "x""#, "vip"), r#"it's_"x""#);
+        assert_eq!(block_name(r#"'x""#, "vip"), "vip");
+        assert_eq!(block_name("", "vip"), "vip");
+        assert_eq!(block_name("}", "vip"), "vip");
+        assert_eq!(
+            block_name(&"a".repeat(100), "vip").chars().count(),
+            MAX_NAME
+        );
+        let taken: HashSet<String> = ["x".to_string(), "x_2".to_string()].into();
+        assert_eq!(unique_name("x".into(), &taken), "x_3");
+
+        let r = imp("vrrp_script \"chk web\" {\n script /bin/true\n}\nvrrp_script \"'x\\\"\" {\n script /bin/true\n}\nvrrp_instance \"VI ext\" {\n virtual_ipaddress {\n  192.168.1.100/24\n  192.168.1.101/24\n }\n}\nvirtual_server fwmark 5 {\n real_server 10.0.0.2 80 { TCP_CHECK { } }\n}\nvirtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 { TCP_CHECK { } }\n}\n");
+        let c = &r.config;
+        let checks: Vec<&str> = c.local_checks.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(checks, ["chk_web", "vrrp_script"]);
+        let fl: Vec<&str> = c.floating.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(fl, ["VI_ext", "VI_ext_2"]);
+        let vs: Vec<&str> = c.virtuals.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(vs, ["fwmark_5", "vs_10_0_0_1_80"]);
+        assert_eq!(c.virtuals[1].servers[0].name, "rs_10_0_0_2");
+        let text = render(c);
+        assert_eq!(parse(&text).unwrap().config, *c);
+    }
+
+    /// keepalived checkers lvs-director cannot run, on each protocol.
+    fn substitute(checker: &str, proto: &str) -> Imported {
+        imp(&format!(
+            "virtual_server 10.0.0.1 53 {{\n protocol {proto}\n real_server 10.0.0.2 53 {{\n  {checker} {{\n   connect_port 5353\n  }}\n }}\n real_server 10.0.0.3 53 {{ }}\n}}\n"
+        ))
+    }
+
+    #[test]
+    fn unsupported_checkers_never_become_tcp_checks_of_udp_or_sctp_services() {
+        for checker in [
+            "DNS_CHECK",
+            "SMTP_CHECK",
+            "BFD_CHECK",
+            "FILE_CHECK",
+            "HTTP_GET",
+            "SSL_GET",
+            "MISC_CHECK",
+        ] {
+            for (proto, tail) in [
+                ("UDP", "check = ping is used instead: an ICMP echo detects a dead host, where a bare UDP probe without send/expect would not; to test the service itself, set send and expect (check = udp)"),
+                ("SCTP", "check = ping is used instead: an ICMP echo detects a dead host; lvs-director has no SCTP check, and a TCP connect would not reach the service"),
+            ] {
+                let r = substitute(checker, proto);
+                let s = &r.config.virtuals[0].servers[0];
+                assert_eq!(s.check.check, Some(CheckKind::Ping), "{checker} {proto}");
+                let v = &r.config.virtuals[0];
+                assert_eq!((s.check.check_port.clone()).or(v.check.check_port.clone()), None);
+                let w = format!("keepalived.conf:4: `{checker} {{ … }}` not imported: ");
+                assert!(has(&r.warnings, &w), "{checker} {proto}: {:#?}", r.warnings);
+                assert!(has(&r.warnings, tail), "{checker} {proto}: {:#?}", r.warnings);
+                assert!(
+                    !r.warnings.iter().any(|w| w.contains("TCP connect to")),
+                    "{checker} {proto}: {:#?}",
+                    r.warnings
+                );
+                assert!(validate(&r.config).iter().all(|d| !d.is_error()));
+                assert_eq!(parse(&render(&r.config)).unwrap().config, r.config);
+            }
+            // A TCP service keeps its connect check (HTTP_GET and SSL_GET are real checks).
+            let r = substitute(checker, "TCP");
+            let want = match checker {
+                "HTTP_GET" => CheckKind::Http,
+                "SSL_GET" => CheckKind::Https,
+                _ => CheckKind::Tcp,
+            };
+            let s = &r.config.virtuals[0].servers[0];
+            assert_eq!(s.check.check, Some(want), "{checker} TCP");
+            let port =
+                (s.check.check_port.clone()).or(r.config.virtuals[0].check.check_port.clone());
+            if checker != "MISC_CHECK" {
+                assert_eq!(port, Some(PortSpec::Number(5353)), "{checker} TCP");
+            }
+            if want == CheckKind::Tcp {
+                assert!(has(
+                    &r.warnings,
+                    "a TCP connect to the server's port is used instead"
+                ));
+            }
+        }
+        let r = substitute("DNS_CHECK", "UDP");
+        assert!(has(
+            &r.warnings,
+            "lvs-director has no DNS check; check = ping"
+        ));
+        let r = substitute("HTTP_GET", "SCTP");
+        assert!(has(
+            &r.warnings,
+            "an HTTP check cannot test an SCTP service; check = ping"
+        ));
+        let r = substitute("MISC_CHECK", "UDP");
+        assert!(has(&r.warnings, "it has no usable misc_path; check = ping"));
+        // An explicit TCP_CHECK is what keepalived runs (a TCP connect), whatever the
+        // service's protocol: it is kept.
+        let r = substitute("TCP_CHECK", "UDP");
+        let s = &r.config.virtuals[0].servers[0];
+        assert_eq!(s.check.check, Some(CheckKind::Tcp));
+    }
+
+    #[test]
     fn fwmark_without_a_matching_vip_is_imported_inactive() {
         let r = imp("virtual_server fwmark 3 {\n real_server 10.0.0.2 80 { TCP_CHECK { } }\n}\n");
         let v = &r.config.virtuals[0];
@@ -3794,15 +3998,15 @@ mod tests {
         assert_eq!(v.servers[0].settings.weight, Some(65_535));
         assert_eq!(
             v.check.check,
-            Some(CheckKind::Tcp),
-            "no HTTP check of a UDP service"
+            Some(CheckKind::Ping),
+            "no HTTP check of a UDP service, and no TCP one either"
         );
         assert_eq!(r.config.virtuals.len(), 1);
         for w in [
             "`lb_algo twos` not imported",
             "`lb_kind FNAT` not imported",
             "`weight 99999999`: lowered to 65535",
-            "an HTTP check cannot test a udp service",
+            "an HTTP check cannot test a UDP service; check = ping is used instead",
             "`real_server fe80::1 80 { … }` not imported: its address family differs",
             "the same service is already imported above",
         ] {

@@ -36,8 +36,8 @@ pub enum LineKind {
     Blank,
     /// A whole-line comment; the text after `#`.
     Comment(String),
-    /// `}` closing a block.
-    Close,
+    /// `}` closing a block, with a trailing `# comment` if any.
+    Close(Option<String>),
     /// `keyword = value…` or `keyword NAME {`.
     Statement {
         keyword: Token,
@@ -128,13 +128,16 @@ pub fn lex_line(line: &str) -> Result<LineKind, LexError> {
         while j < chars.len() && is_blank(chars[j]) {
             j += 1;
         }
-        if j < chars.len() && chars[j] != '#' {
-            return Err(LexError {
-                col: j + 1,
-                message: "unexpected arguments: `}` must stand alone on its line".into(),
-            });
+        if j == chars.len() {
+            return Ok(LineKind::Close(None));
         }
-        return Ok(LineKind::Close);
+        if chars[j] == '#' {
+            return Ok(LineKind::Close(Some(chars[j + 1..].iter().collect())));
+        }
+        return Err(LexError {
+            col: j + 1,
+            message: "unexpected arguments: `}` must stand alone on its line".into(),
+        });
     }
     let key_start = i;
     while i < chars.len() && is_keyword_char(chars[i]) {
@@ -193,7 +196,9 @@ fn lex_args(chars: &[char], mut i: usize, escapes: bool) -> Result<Args, LexErro
             return Ok((args, None));
         }
         let c = chars[i];
-        if c == '#' {
+        // After a value, `#` starts a comment; as the first value it is part of it
+        // (Piranha knows comments only at the start of a line: `expect = #OK`).
+        if c == '#' && !args.is_empty() {
             return Ok((args, Some(chars[i + 1..].iter().collect())));
         }
         let start = i;
@@ -319,7 +324,15 @@ mod tests {
             lex_line("   # hello").unwrap(),
             LineKind::Comment(" hello".into())
         );
-        assert_eq!(lex_line("  }  ").unwrap(), LineKind::Close);
+        assert_eq!(lex_line("  }  ").unwrap(), LineKind::Close(None));
+        assert_eq!(
+            lex_line("} # end www").unwrap(),
+            LineKind::Close(Some(" end www".into()))
+        );
+        assert_eq!(
+            stmt("expect = #OK"),
+            ("expect".into(), true, vec!["#OK".into()], None)
+        );
         assert!(lex_line("} x").is_err());
         assert_eq!(
             stmt("virtual www {"),

@@ -19,8 +19,18 @@ pub mod value;
 pub use diag::{Diagnostic, Scope, Severity, Spans};
 pub use model::*;
 pub use parse::{parse, value_tokens, ParseError, Parsed};
-pub use render::render;
+pub use render::{render, render_checked};
 pub use validate::{is_valid, validate};
+
+/// Text of a configuration file: UTF-8, or else Latin-1 (every byte a character, so
+/// nothing is lost and old files with accented comments still read). The flag says
+/// Latin-1 was used.
+pub fn decode_text(bytes: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (bytes.iter().map(|&b| char::from(b)).collect(), true),
+    }
+}
 
 #[cfg(test)]
 mod roundtrip_tests {

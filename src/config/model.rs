@@ -210,7 +210,7 @@ keyword_block! {
         piranha backup: Host, "none", "Public address of the backup director.";
         piranha backup_private: Host, "= backup", "Private address of the backup: a second heartbeat path.";
         piranha backup_shared: Word, "none", "FOS shared-SCSI device on the backup. Kept, not used.";
-        piranha heartbeat: bool, "1", "Parsed for compatibility; Piranha never consulted it.";
+        piranha heartbeat: bool, "0 (ignored)", "Parsed for compatibility; Piranha never consulted it (its GUI always wrote 1).";
         piranha heartbeat_port: PortSpec, "539", "UDP port of the heartbeat, both directions.";
         piranha keepalive: Secs, "2", "Seconds between heartbeats; fractions such as 0.2 are allowed.";
         piranha deadtime: Secs, "5", "Seconds without a valid heartbeat before the peer is declared dead; fractions allowed.";
@@ -233,7 +233,7 @@ keyword_block! {
         piranha sync: bool, "0", "Parsed for compatibility; unused by Piranha too.";
         piranha reservation_conflict_action: Word, "none", "FOS shared-SCSI behaviour. Kept, not used.";
         ext heartbeat_key_file: Word, "none (unauthenticated)", "File holding the shared heartbeat key (HMAC-SHA256). Without it heartbeats are unauthenticated, as in Piranha, with a warning.";
-        ext preempt: bool, "1", "1: the primary takes the active role back once healthy for `preempt_delay`; 0: Piranha's behaviour (the backup keeps it).";
+        ext preempt: bool, "1", "1: the primary takes the active role back once healthy for `preempt_delay` (keepalived's default); 0: Piranha's behaviour (the backup keeps it until it fails).";
         ext preempt_delay: Secs, "0", "Seconds the primary must be healthy before it takes the active role back.";
         ext garp_count: u32, "5", "Gratuitous ARPs / unsolicited neighbour advertisements sent per address on takeover.";
         ext garp_interval: Secs, "1", "Seconds between the announcements of one burst.";
@@ -251,7 +251,7 @@ keyword_block! {
     pub struct VirtualSettings {
         piranha active: bool, "0", "Only active virtual servers are set up.";
         piranha address: AddrDev, "required", "Virtual IP and the device it is raised on, e.g. `192.168.1.100 eth0:1`. IPv6 addresses are allowed.";
-        piranha vip_nmask: Netmask, "none (/32 or /128)", "Netmask (or prefix length) of the virtual IP.";
+        piranha vip_nmask: Netmask, "none (/32 or /128)", "Netmask (or prefix length) of the virtual IP; 0.0.0.0 means none, as in Piranha.";
         piranha sorry_server: IpAddr, "none", "Server added (weight 1) while no real server is healthy.";
         piranha fwmark: u32, "0 (none)", "Firewall-mark service instead of address:port.";
         piranha port: PortSpec, "80", "Service port (number or name such as `http`); also the real servers' default port.";
@@ -260,7 +260,7 @@ keyword_block! {
         ext sched_port: bool, "0", "sh/mh: hash the source port too (kernel flag sh-port/mh-port).";
         ext sched_fallback: bool, "0", "sh/mh: fall back to another server when the chosen one is unavailable (sh-fallback/mh-fallback).";
         piranha persistent: u32, "0 (off)", "Persistence timeout in seconds.";
-        piranha pmask: Netmask, "none (/32 or /128)", "Persistence netmask (or prefix length).";
+        piranha pmask: Netmask, "none (/32 or /128)", "Persistence netmask (or prefix length); 0.0.0.0 means none, as in Piranha.";
         ext forwarding: Forwarding, "= network", "Forwarding method of this virtual server's real servers.";
         ext one_packet: bool, "0", "UDP one-packet scheduling.";
         piranha load_monitor: LoadMonitor, "none", "Source of real-server load for dynamic weights.";
@@ -550,7 +550,22 @@ impl CheckSettings {
     }
 }
 
+impl VirtualSettings {
+    /// The forwarding method of this virtual server: its own, else the global `network`.
+    pub fn forwarding(&self, global: &GlobalSettings) -> Forwarding {
+        self.forwarding.unwrap_or_else(|| global.network())
+    }
+}
+
 impl RealServerSettings {
+    /// The forwarding method of this real server: its own, else its virtual server's.
+    pub fn forwarding(&self, vs: &VirtualSettings, global: &GlobalSettings) -> Forwarding {
+        self.forwarding.unwrap_or_else(|| vs.forwarding(global))
+    }
+    /// The port on the real server: its own, else the virtual server's.
+    pub fn port(&self, vs: &VirtualSettings) -> PortSpec {
+        self.port.clone().unwrap_or_else(|| vs.port())
+    }
     pub fn active(&self) -> bool {
         self.active.unwrap_or(false)
     }

@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::diag::{Diagnostic, Scope, Severity, Spans};
 use super::lexer::{lex, LineKind, Token};
-use super::model::*;
+use super::model::{self, *};
 use super::value::ValueError;
 
 /// A syntax error at a position of the text.
@@ -46,6 +46,9 @@ enum Open {
     Server(usize, usize),
     Floating(usize),
     LocalCheck(usize),
+    /// A block whose header was wrong: its body is skipped up to its `}`, so that one
+    /// bad header gives one error rather than one per line of its body.
+    Ignored(BlockKind),
 }
 
 impl Open {
@@ -56,6 +59,7 @@ impl Open {
             Open::Server(v, s) => Scope::Server(v, s),
             Open::Floating(i) => Scope::Floating(i),
             Open::LocalCheck(i) => Scope::LocalCheck(i),
+            Open::Ignored(_) => Scope::Global,
         }
     }
     fn kind(self) -> BlockKind {
@@ -65,6 +69,7 @@ impl Open {
             Open::Server(..) => BlockKind::Server,
             Open::Floating(_) => BlockKind::Floating,
             Open::LocalCheck(_) => BlockKind::LocalCheck,
+            Open::Ignored(kind) => kind,
         }
     }
 }
@@ -77,6 +82,8 @@ struct Parser {
     /// Open blocks with the line they were opened on.
     stack: Vec<(Open, usize)>,
     pending_comments: Vec<String>,
+    /// Where the comments inside an ignored block go.
+    discarded: Comments,
     /// Line where each (scope, keyword) was first set, for repeated-keyword warnings.
     seen: std::collections::HashMap<(Scope, String), usize>,
 }
@@ -98,6 +105,7 @@ pub fn parse(text: &str) -> Result<Parsed, Vec<ParseError>> {
         stack: Vec::new(),
         pending_comments: Vec::new(),
         seen: Default::default(),
+        discarded: Comments::default(),
     };
     let mut last_line = 1;
     for line in lex(text) {
@@ -126,13 +134,6 @@ pub fn parse(text: &str) -> Result<Parsed, Vec<ParseError>> {
     }
     let trailing = std::mem::take(&mut p.pending_comments);
     p.config.comments.add(Comments::END, trailing);
-    if !p.config.virtuals.is_empty() && !p.config.failovers.is_empty() {
-        p.errors.push(ParseError {
-            line: p.spans.lookup(Scope::Failover(0), None).map_or(1, |x| x.0),
-            col: 1,
-            message: "Cannot use both virtual AND failover services in one file".into(),
-        });
-    }
     if p.errors.is_empty() {
         Ok(Parsed {
             config: p.config,
@@ -153,6 +154,7 @@ impl Parser {
             Open::Server(v, s) => &self.config.virtuals[v].servers[s].name,
             Open::Floating(i) => &self.config.floating[i].name,
             Open::LocalCheck(i) => &self.config.local_checks[i].name,
+            Open::Ignored(_) => "(ignored)",
         }
     }
 
@@ -172,6 +174,7 @@ impl Parser {
             Some(Open::Server(v, s)) => &mut self.config.virtuals[v].servers[s].comments,
             Some(Open::Floating(i)) => &mut self.config.floating[i].comments,
             Some(Open::LocalCheck(i)) => &mut self.config.local_checks[i].comments,
+            Some(Open::Ignored(_)) => &mut self.discarded,
         }
     }
 
@@ -179,9 +182,10 @@ impl Parser {
         match kind {
             LineKind::Blank => {}
             LineKind::Comment(c) => self.pending_comments.push(c),
-            LineKind::Close => match self.stack.pop() {
+            LineKind::Close(comment) => match self.stack.pop() {
                 Some((open, _)) => {
-                    let c = std::mem::take(&mut self.pending_comments);
+                    let mut c = std::mem::take(&mut self.pending_comments);
+                    c.extend(comment);
                     self.comments_of(Some(open)).add(Comments::END, c);
                 }
                 None => self.err(no, 1, "unexpected `}`: no block is open"),
@@ -194,7 +198,17 @@ impl Parser {
             } => {
                 let current = self.stack.last().map(|&(o, _)| o);
                 let block = block_kind(&keyword.text);
-                if let Some(kind) = block.filter(|_| !assign) {
+                if let Some(Open::Ignored(_)) = current {
+                    // Inside a block with a bad header: only track nesting.
+                    if let (Some(kind), false) = (block, assign) {
+                        if args
+                            .last()
+                            .is_some_and(|t| t.text.ends_with('{') && t.quote.is_none())
+                        {
+                            self.stack.push((Open::Ignored(kind), no));
+                        }
+                    }
+                } else if let Some(kind) = block.filter(|_| !assign) {
                     self.open_block(no, current, kind, &keyword, args, comment);
                 } else {
                     self.statement(no, current, &keyword, assign, &args, comment);
@@ -223,50 +237,39 @@ impl Parser {
                 ];
             }
         }
-        let name = match args.as_slice() {
-            [name, brace] if brace.text == "{" && brace.quote.is_none() => name.clone(),
-            [name, brace, extra, ..] if brace.text == "{" => {
-                let _ = name;
-                return self.err(
-                    no,
-                    extra.col,
-                    format!("unexpected arguments after `{kw} NAME {{`"),
-                );
+        let opens = args
+            .last()
+            .is_some_and(|t| t.text == "{" && t.quote.is_none());
+        let header_error = match args.as_slice() {
+            [name, brace] if brace.text == "{" && brace.quote.is_none() => {
+                model::name_problem(&name.text)
+                    .map(|why| (name.col, format!("invalid {kw} name `{}`: {why}", name.text)))
             }
-            [_, other, ..] => {
-                return self.err(
-                    no,
-                    other.col,
-                    format!("`{{` expected after the {kw} name, found `{}`", other.text),
-                )
-            }
-            [_] => {
-                return self.err(
-                    no,
-                    keyword.col,
-                    format!(
-                        "`{{` expected: a {kw} block is opened with `{kw} NAME {{` on one line"
-                    ),
-                )
-            }
-            [] => {
-                return self.err(
-                    no,
-                    keyword.col,
-                    format!("missing arguments: expected `{kw} NAME {{`"),
-                )
-            }
-        };
-        if !valid_block_name(&name.text) || name.quote.is_some() {
-            return self.err(
-                no,
-                name.col,
+            [_, brace, extra, ..] if brace.text == "{" => Some((
+                extra.col,
+                format!("unexpected arguments after `{kw} NAME {{` (quote a name that contains spaces)"),
+            )),
+            [_, other, ..] => Some((
+                other.col,
                 format!(
-                    "invalid {kw} name `{}`: use letters, digits and . _ - : [ ] without blanks",
-                    name.text
+                    "`{{` expected after the {kw} name, found `{}` (quote a name that contains spaces)",
+                    other.text
                 ),
-            );
+            )),
+            [_] => Some((
+                keyword.col,
+                format!("`{{` expected: a {kw} block is opened with `{kw} NAME {{` on one line"),
+            )),
+            [] => Some((keyword.col, format!("missing arguments: expected `{kw} NAME {{`"))),
+        };
+        if let Some((col, message)) = header_error {
+            self.err(no, col, message);
+            if opens {
+                self.stack.push((Open::Ignored(kind), no));
+            }
+            return;
         }
+        let name = args[0].clone();
         let c = &mut self.config;
         let open = match (kind, current) {
             (BlockKind::Virtual, None) => {
@@ -320,6 +323,7 @@ impl Parser {
             }
             (_, Some(open)) => {
                 let (_, opened) = *self.stack.last().expect("open block");
+                self.stack.push((Open::Ignored(kind), no));
                 let msg = format!(
                     "`{kw}` block inside {} {}: is the `}}` of the block opened on line {opened} missing?",
                     open.kind().keyword(),
@@ -402,6 +406,7 @@ impl Parser {
                 let l = &mut self.config.local_checks[i];
                 l.settings.set(kw, args).or_else(|| l.check.set(kw, args))
             }
+            Some(Open::Ignored(_)) => return,
         };
         match result {
             None => self.unknown(no, keyword, current, &here),
@@ -415,6 +420,20 @@ impl Parser {
             Some(Ok(replaced)) => {
                 let col = args.first().map_or(keyword.col, |t| t.col);
                 self.spans.record(scope, Some(kw), (no, col));
+                if let Some(note) = note_of(current, kw, args) {
+                    let prefix = if here == "the global section" {
+                        String::new()
+                    } else {
+                        format!("{here}: ")
+                    };
+                    self.warnings.push(Diagnostic {
+                        severity: Severity::Warning,
+                        scope,
+                        keyword: Some(kw.into()),
+                        message: format!("{prefix}`{kw}`: {note}"),
+                        pos: Some((no, col)),
+                    });
+                }
                 let key = (scope, kw.to_string());
                 if replaced {
                     let first = self.seen.get(&key).copied().unwrap_or(no);
@@ -460,6 +479,23 @@ impl Parser {
     }
 }
 
+/// The value note of a keyword in the block it was set in.
+fn note_of(current: Option<Open>, kw: &str, args: &[Token]) -> Option<String> {
+    match current.map(Open::kind) {
+        None => GlobalSettings::note(kw, args),
+        Some(BlockKind::Virtual | BlockKind::Failover) => {
+            VirtualSettings::note(kw, args).or_else(|| CheckSettings::note(kw, args))
+        }
+        Some(BlockKind::Server) => {
+            RealServerSettings::note(kw, args).or_else(|| CheckSettings::note(kw, args))
+        }
+        Some(BlockKind::Floating) => FloatingSettings::note(kw, args),
+        Some(BlockKind::LocalCheck) => {
+            LocalCheckSettings::note(kw, args).or_else(|| CheckSettings::note(kw, args))
+        }
+    }
+}
+
 fn block_kind(kw: &str) -> Option<BlockKind> {
     Some(match kw {
         "virtual" => BlockKind::Virtual,
@@ -469,13 +505,6 @@ fn block_kind(kw: &str) -> Option<BlockKind> {
         "local_check" => BlockKind::LocalCheck,
         _ => return None,
     })
-}
-
-fn valid_block_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-:[]@+".contains(c))
 }
 
 /// Keywords valid directly inside a block (None: the global section).

@@ -8,10 +8,27 @@ use super::model::*;
 
 const INDENT: &str = "    ";
 
+/// Renders and proves that the text reads back to the same model: the form used for
+/// anything written to disk, so a model that no longer round-trips (a bug, or a value
+/// `validate` should have refused) is never handed to the supervisor.
+pub fn render_checked(c: &Config) -> Result<String, String> {
+    let text = render(c);
+    match crate::config::parse(&text) {
+        Ok(p) if p.config == *c => Ok(text),
+        Ok(_) => Err("the rendered lvs.cf reads back as a different configuration".into()),
+        Err(errors) => Err(format!(
+            "the rendered lvs.cf does not parse: {}",
+            errors.first().map(ToString::to_string).unwrap_or_default()
+        )),
+    }
+}
+
 /// Renders the whole configuration.
 pub fn render(c: &Config) -> String {
     let mut out = String::new();
     let mut keys = Vec::new();
+    // The parser never files comments under the global BLOCK key; a program might.
+    comment_lines(&mut out, 0, c.comments.get(Comments::BLOCK));
     for (kw, v) in c.global.entries() {
         line(&mut out, 0, &c.comments, kw, &format!("{kw} = {v}"));
         keys.push(kw);
@@ -54,7 +71,7 @@ pub fn render(c: &Config) -> String {
 fn virtual_block(out: &mut String, kind: &str, v: &VirtualServer) {
     let entries = [v.settings.entries(), v.check.entries()];
     comment_lines(out, 0, v.comments.get(Comments::BLOCK));
-    let _ = writeln!(out, "{kind} {} {{", v.name);
+    let _ = writeln!(out, "{kind} {} {{", name(&v.name));
     body(out, 1, &v.comments, &[&entries[0], &entries[1]]);
     for s in &v.servers {
         block(
@@ -79,7 +96,12 @@ fn block(
     groups: &[&Vec<(&'static str, String)>],
 ) {
     comment_lines(out, depth, comments.get(Comments::BLOCK));
-    let _ = writeln!(out, "{}{kind} {name} {{", INDENT.repeat(depth));
+    let _ = writeln!(
+        out,
+        "{}{kind} {} {{",
+        INDENT.repeat(depth),
+        self::name(name)
+    );
     body(out, depth + 1, comments, groups);
     comment_lines(out, depth + 1, comments.get(Comments::END));
     let _ = writeln!(out, "{}}}", INDENT.repeat(depth));
@@ -97,6 +119,11 @@ fn body(
         keys.push(*kw);
     }
     orphans(out, depth, comments, &keys);
+}
+
+/// A block name as written; `config::validate` reports names that cannot be written.
+fn name(n: &str) -> String {
+    render_name(n).unwrap_or_else(|| format!("\"{n}\""))
 }
 
 fn line(out: &mut String, depth: usize, comments: &Comments, kw: &str, text: &str) {

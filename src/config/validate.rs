@@ -48,24 +48,37 @@ pub fn validate(c: &Config) -> Vec<Diagnostic> {
     writable(&mut v, Scope::Global, &c.global.unwritable(), &c.comments);
     global(&mut v);
     for (i, f) in c.floating.iter().enumerate() {
+        name_rule(&mut v, Scope::Floating(i), &f.name);
         floating(&mut v, i, f);
     }
     for (i, l) in c.local_checks.iter().enumerate() {
+        name_rule(&mut v, Scope::LocalCheck(i), &l.name);
         local_check(&mut v, i, l);
     }
     for (i, vs) in c.virtuals.iter().enumerate() {
+        name_rule(&mut v, Scope::Virtual(i), &vs.name);
         virtual_server(&mut v, i, vs);
     }
     duplicates(&mut v);
     for (i, f) in c.failovers.iter().enumerate() {
+        let s = Scope::Failover(i);
+        name_rule(&mut v, s, &f.name);
+        writable(&mut v, s, &f.settings.unwritable(), &f.comments);
+        writable(&mut v, s, &f.check.unwritable(), &Comments::default());
         v.warn(
-            Scope::Failover(i),
+            s,
             None,
             "FOS failover services are not run by lvs-director; the block is kept but ignored",
         );
-        let _ = f;
     }
     v.out
+}
+
+/// Names come from the file or a form: they must read back as one token.
+fn name_rule(v: &mut V, s: Scope, name: &str) {
+    if let Some(why) = name_problem(name) {
+        v.error(s, None, format!("invalid name: {why}"));
+    }
 }
 
 /// True when there is no error among the diagnostics.
@@ -78,7 +91,7 @@ fn writable(v: &mut V, scope: Scope, bad: &[(&'static str, &'static str)], comme
         v.error(
             scope,
             Some(kw),
-            format!("value cannot be written to lvs.cf: it {why}"),
+            format!("cannot be written to lvs.cf: {why}"),
         );
     }
     for (key, lines) in &comments.0 {
@@ -102,6 +115,14 @@ fn family(h: &Host) -> Option<bool> {
 }
 
 fn mask_fits(v: &mut V, scope: Scope, kw: &str, mask: Option<Netmask>, addr: Option<&Host>) {
+    if mask == Some(Netmask(0)) {
+        v.warn(
+            scope,
+            Some(kw),
+            "0.0.0.0 means no mask, as in Piranha (a single address: /32 for IPv4, /128 for IPv6)",
+        );
+        return;
+    }
     if let (Some(m), Some(Host::Ip(ip))) = (mask, addr) {
         let max = if ip.is_ipv4() { 32 } else { 128 };
         if m.prefix() > max {
@@ -181,7 +202,9 @@ fn global(v: &mut V) {
             v.error(
                 s,
                 Some("primary"),
-                "primary is 0.0.0.0: set this director's public address",
+                format!(
+                    "primary is the unspecified address {p}: set this director's public address"
+                ),
             );
         }
     }
@@ -278,7 +301,7 @@ fn global(v: &mut V) {
         let uses_nat = c
             .virtuals
             .iter()
-            .any(|vs| vs.settings.forwarding.unwrap_or(g.network()) == Forwarding::Nat);
+            .any(|vs| vs.settings.forwarding(g) == Forwarding::Nat);
         if !uses_nat && !c.virtuals.is_empty() {
             v.warn(
                 s,
@@ -516,6 +539,13 @@ fn check_rules(
         Some(CheckKind::Udp) if proto == Protocol::Tcp && written_here("check") => {
             v.warn(s, Some("check"), "a UDP check of a TCP service");
         }
+        Some(CheckKind::Tcp) if proto == Protocol::Udp && written_here("check") => {
+            v.warn(
+                s,
+                Some("check"),
+                "a TCP connect check of a UDP service tests a port the service may not listen on",
+            );
+        }
         _ => {}
     }
     let http = matches!(c.check, Some(CheckKind::Http | CheckKind::Https));
@@ -628,9 +658,7 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
         );
     }
     if let (Some(sorry), Some(Host::Ip(ip))) = (st.sorry_server, vip) {
-        if sorry.is_ipv6() != ip.is_ipv6()
-            && st.forwarding.unwrap_or(c.global.network()) != Forwarding::Tunnel
-        {
+        if sorry.is_ipv6() != ip.is_ipv6() && st.forwarding(&c.global) != Forwarding::Tunnel {
             v.error(
                 s,
                 Some("sorry_server"),
@@ -672,7 +700,7 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
         );
     }
     let mut names = HashSet::new();
-    let mut dests: HashMap<(String, Option<u16>), &str> = HashMap::new();
+    let mut dests: HashMap<(String, String), &str> = HashMap::new();
     for (j, r) in vs.servers.iter().enumerate() {
         let rs = Scope::Server(i, j);
         let sv = &r.settings;
@@ -698,10 +726,7 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
                 "the address is 0.0.0.0: set the real server's address",
             ),
             Some(a) => {
-                let fwd = sv
-                    .forwarding
-                    .or(st.forwarding)
-                    .unwrap_or(c.global.network());
+                let fwd = sv.forwarding(st, &c.global);
                 if let (Some(rf), Some(vf)) = (family(a), vip.and_then(family)) {
                     if rf != vf && fwd != Forwarding::Tunnel {
                         v.error(
@@ -711,10 +736,9 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
                         );
                     }
                 }
-                let key = (
-                    a.to_string().to_ascii_lowercase(),
-                    sv.port.as_ref().and_then(PortSpec::number),
-                );
+                let port = sv.port(st);
+                let port = port.number().map_or(port.to_string(), |n| n.to_string());
+                let key = (a.to_string().to_ascii_lowercase(), port);
                 if let Some(other) = dests.insert(key, r.name.as_str()) {
                     v.error(
                         rs,
@@ -741,10 +765,7 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
             );
         }
         port_name(v, rs, "port", &sv.port);
-        let fwd = sv
-            .forwarding
-            .or(st.forwarding)
-            .unwrap_or(c.global.network());
+        let fwd = sv.forwarding(st, &c.global);
         for (kw, set) in [
             ("tunnel_type", sv.tunnel_type.is_some()),
             ("tunnel_port", sv.tunnel_port.is_some()),

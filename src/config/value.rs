@@ -115,11 +115,18 @@ int_value!(u8, u16, u32, i32);
 
 impl Value for bool {
     const EXPECTED: &'static str = "0 or 1";
+    /// Piranha reads booleans with `strtol`, so `01` and `0x1` are 1; the words
+    /// yes/no, true/false and on/off are an lvs-director liberty.
     fn parse(args: &[Token]) -> Result<Self, ValueError> {
         let t = one(args, Self::EXPECTED)?;
+        match parse_c_integer(&t.text) {
+            Some(0) => return Ok(false),
+            Some(1) => return Ok(true),
+            _ => {}
+        }
         match t.text.to_ascii_lowercase().as_str() {
-            "1" | "yes" | "true" | "on" => Ok(true),
-            "0" | "no" | "false" | "off" => Ok(false),
+            "yes" | "true" | "on" => Ok(true),
+            "no" | "false" | "off" => Ok(false),
             _ => Err(ValueError::new(
                 0,
                 format!("boolean expected (0 or 1), found `{}`", t.text),
@@ -137,6 +144,10 @@ impl Value for bool {
 pub struct Secs(pub u64);
 
 impl Secs {
+    /// The longest duration accepted: 30 days. Longer values are typos, and timers
+    /// must not overflow.
+    pub const MAX: Secs = Secs(30 * 24 * 3600 * 1000);
+
     pub const fn from_secs(s: u64) -> Self {
         Secs(s * 1000)
     }
@@ -169,7 +180,7 @@ impl Value for Secs {
         let t = one(args, Self::EXPECTED)?;
         let s = t.text.as_str();
         let err = || ValueError::new(0, format!("seconds expected (e.g. 6 or 0.5), found `{s}`"));
-        if let Some((whole, frac)) = s.split_once('.') {
+        let millis = if let Some((whole, frac)) = s.split_once('.') {
             let whole = if whole.is_empty() { "0" } else { whole };
             if !whole.bytes().all(|b| b.is_ascii_digit())
                 || frac.is_empty()
@@ -186,17 +197,20 @@ impl Value for Secs {
             }
             let w: u64 = whole.parse().map_err(|_| err())?;
             let f: u64 = format!("{frac:0<3}").parse().map_err(|_| err())?;
-            w.checked_mul(1000)
-                .and_then(|m| m.checked_add(f))
-                .map(Secs)
-                .ok_or_else(err)
+            w.checked_mul(1000).and_then(|m| m.checked_add(f))
         } else {
             let v = parse_c_integer(s).ok_or_else(err)?;
-            let v = u64::try_from(v)
-                .ok()
-                .and_then(|v| v.checked_mul(1000))
-                .ok_or_else(|| ValueError::new(0, format!("duration out of range: `{s}`")))?;
-            Ok(Secs(v))
+            u64::try_from(v).ok().and_then(|v| v.checked_mul(1000))
+        };
+        match millis {
+            Some(ms) if ms <= Secs::MAX.0 => Ok(Secs(ms)),
+            _ => Err(ValueError::new(
+                0,
+                format!(
+                    "duration out of range: `{s}` (0 to {} seconds, 30 days)",
+                    Secs::MAX.0 / 1000
+                ),
+            )),
         }
     }
     fn render(&self) -> String {
@@ -234,9 +248,72 @@ impl fmt::Display for Host {
 }
 
 /// Parses a host: an IPv4/IPv6 literal, or an RFC 1123 host name.
+/// Parses an IPv4 address the way C's `inet_aton` does (Piranha read addresses with
+/// it): one to four parts, each decimal, `0x` hex or leading-`0` octal, the last part
+/// filling the remaining bytes (`10.1` is 10.0.0.1, `192.168.001.010` is 192.168.1.8).
+pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() > 4
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p.starts_with(['+', '-']))
+    {
+        return None;
+    }
+    let nums: Vec<u64> = parts
+        .iter()
+        .map(|p| parse_c_integer(p).and_then(|v| u64::try_from(v).ok()))
+        .collect::<Option<_>>()?;
+    let (last, head) = nums.split_last()?;
+    if head.iter().any(|&b| b > 255) {
+        return None;
+    }
+    let last_bits = 8 * (4 - head.len() as u32);
+    if last_bits < 64 && *last >= 1u64 << last_bits {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for (i, b) in head.iter().enumerate() {
+        v |= b << (24 - 8 * i as u32);
+    }
+    Some(Ipv4Addr::from((v | last) as u32))
+}
+
+/// The address when `s` is an `inet_aton` form that is not plain dotted-quad notation,
+/// so a warning can say how it was read.
+pub fn inet_aton_only(s: &str) -> Option<Ipv4Addr> {
+    if s.parse::<Ipv4Addr>().is_ok() {
+        return None;
+    }
+    inet_aton(s)
+}
+
+fn inet_aton_note(args: &[Token]) -> Option<String> {
+    args.iter().filter(|t| t.quote.is_none()).find_map(|t| {
+        inet_aton_only(&t.text).map(|ip| {
+            let octal = t
+                .text
+                .split('.')
+                .any(|p| p.len() > 1 && p.starts_with('0') && !p.starts_with("0x"));
+            format!(
+                "`{}` is read as {ip}, as Piranha's inet_aton reads it{}",
+                t.text,
+                if octal {
+                    " (a leading 0 means octal)"
+                } else {
+                    ""
+                }
+            )
+        })
+    })
+}
+
 pub fn parse_host(s: &str) -> Result<Host, String> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(Host::Ip(ip));
+    }
+    if let Some(ip) = inet_aton(s) {
+        return Ok(Host::Ip(IpAddr::V4(ip)));
     }
     let bad = || format!("invalid host name or ip address: `{s}`");
     if s.is_empty() || s.len() > 253 || s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
@@ -266,6 +343,9 @@ impl Value for Host {
     fn render(&self) -> String {
         self.to_string()
     }
+    fn note(args: &[Token]) -> Option<String> {
+        inet_aton_note(args)
+    }
 }
 
 impl Value for IpAddr {
@@ -274,10 +354,15 @@ impl Value for IpAddr {
         let t = one(args, Self::EXPECTED)?;
         t.text
             .parse()
-            .map_err(|_| ValueError::new(0, format!("invalid ip address: `{}`", t.text)))
+            .ok()
+            .or_else(|| inet_aton(&t.text).map(IpAddr::V4))
+            .ok_or_else(|| ValueError::new(0, format!("invalid ip address: `{}`", t.text)))
     }
     fn render(&self) -> String {
         self.to_string()
+    }
+    fn note(args: &[Token]) -> Option<String> {
+        inet_aton_note(args)
     }
 }
 
@@ -306,7 +391,8 @@ impl Value for Netmask {
     fn parse(args: &[Token]) -> Result<Self, ValueError> {
         let t = one(args, Self::EXPECTED)?;
         let s = t.text.trim_start_matches('/');
-        if let Ok(m) = s.parse::<Ipv4Addr>() {
+        let dotted = s.contains('.').then(|| inet_aton(s)).flatten();
+        if let Some(m) = dotted {
             let bits = u32::from(m);
             let prefix = bits.leading_ones();
             if bits.checked_shl(prefix).unwrap_or(0) != 0 {
@@ -333,6 +419,10 @@ impl Value for Netmask {
             Some(m) => m.to_string(),
             None => self.0.to_string(),
         }
+    }
+    /// Only dotted masks go through `inet_aton`; a bare number is a prefix length.
+    fn note(args: &[Token]) -> Option<String> {
+        inet_aton_note(args).filter(|_| args.iter().any(|t| t.text.contains('.')))
     }
 }
 
@@ -413,10 +503,20 @@ impl AddrDev {
     }
 }
 
+/// Why a device name is unusable: Linux interface names have at most 15 bytes (the
+/// Piranha alias form `eth0:1` included) and no blanks.
+fn device_problem(d: &str) -> Option<&'static str> {
+    (!valid_word(d) || d.len() > 15).then_some(
+        "the device must be an interface name such as eth0 or eth0:1 (at most 15 characters)",
+    )
+}
+
 impl Value for AddrDev {
     fn unwritable(&self) -> Option<&'static str> {
-        (!valid_word(&self.device) || self.device.len() > 15)
-            .then_some("the device must be an interface name such as eth0 or eth0:1")
+        device_problem(&self.device)
+    }
+    fn note(args: &[Token]) -> Option<String> {
+        inet_aton_note(&args[..args.len().min(1)])
     }
     const EXPECTED: &'static str = "an address and a device, e.g. `192.168.1.100 eth0:1`";
     fn parse(args: &[Token]) -> Result<Self, ValueError> {
@@ -434,10 +534,10 @@ impl Value for AddrDev {
             )),
             [a, d] => {
                 let addr = parse_host(&a.text).map_err(|m| ValueError::new(0, m))?;
-                if !valid_word(&d.text) || d.text.len() > 15 {
+                if let Some(why) = device_problem(&d.text) {
                     return Err(ValueError::new(
                         1,
-                        format!("invalid device name `{}`", d.text),
+                        format!("invalid device name `{}`: {why}", d.text),
                     ));
                 }
                 Ok(AddrDev {
@@ -929,6 +1029,37 @@ mod tests {
     }
 
     #[test]
+    fn inet_aton_forms_as_piranha_read_them() {
+        let a = |s: &str| inet_aton(s).map(|ip| ip.to_string());
+        assert_eq!(a("192.168.001.010").as_deref(), Some("192.168.1.8"));
+        assert_eq!(a("10.1").as_deref(), Some("10.0.0.1"));
+        assert_eq!(a("10.1.2").as_deref(), Some("10.1.0.2"));
+        assert_eq!(a("0x7f.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(a("3232235777").as_deref(), Some("192.168.1.1"));
+        assert_eq!(a("255.255.255.000").as_deref(), Some("255.255.255.0"));
+        for bad in [
+            "256.1.1.1",
+            "1.2.3.4.5",
+            "1..2",
+            "",
+            "1.2.3.256",
+            "1.2.65536",
+            "08.1.1.1",
+            "-1.2.3.4",
+            "a.b.c.d",
+        ] {
+            assert_eq!(a(bad), None, "{bad}");
+        }
+        assert_eq!(inet_aton_only("10.0.0.1"), None);
+        assert!(p::<Host>("192.168.001.010").is_ok());
+        assert_eq!(p::<Netmask>("255.255.255.000").unwrap(), Netmask(24));
+        assert!(Host::note(&toks(&["010.1.1.1"]))
+            .unwrap()
+            .contains("read as 8.1.1.1"));
+        assert_eq!(Host::note(&toks(&["10.1.1.1"])), None);
+    }
+
+    #[test]
     fn c_integers() {
         assert_eq!(parse_c_integer("80"), Some(80));
         assert_eq!(parse_c_integer("0x50"), Some(80));
@@ -979,6 +1110,12 @@ mod tests {
         assert!(p::<Secs>("0.0001").is_err());
         assert!(p::<Secs>("1.").is_err());
         assert!(p::<Secs>("-1").is_err());
+        assert!(p::<Secs>("18446744073709551.615")
+            .unwrap_err()
+            .message
+            .contains("out of range"));
+        assert_eq!(p::<Secs>("2592000").unwrap(), Secs::MAX);
+        assert!(p::<Secs>("2592000.001").is_err());
         assert_eq!(Secs(200).render(), "0.2");
         assert_eq!(Secs(1050).render(), "1.05");
         assert_eq!(Secs(18000).render(), "18");

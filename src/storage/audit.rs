@@ -172,4 +172,23 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("append-only"), "{err}");
     }
+
+    #[tokio::test]
+    async fn entries_cannot_be_deleted() {
+        let store = Store::open_in_memory().await.unwrap();
+        let actor = Actor::new("alice", None);
+        store
+            .audit()
+            .record(&actor, action::LOGIN_FAILED, "user alice", None, None)
+            .await
+            .unwrap();
+        for sql in [
+            "DELETE FROM audit_log",
+            "DELETE FROM audit_log WHERE id = 1",
+        ] {
+            let err = sqlx::query(sql).execute(&store.pool).await.unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        assert_eq!(store.audit().count().await.unwrap(), 1);
+    }
 }

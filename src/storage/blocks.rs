@@ -4,7 +4,7 @@
 //!
 //! Every kind is stored the same way (see `migrations/0001_initial.sql`): a row with id,
 //! position, name, version and comments, plus one `(owner_id, keyword, value)` table per
-//! keyword struct of the block. A [`Table`] describes that layout and a [`Scope`] says
+//! keyword struct of the block. A [`Table`] describes that layout and a [`Rows`] says
 //! which list of the kind is meant (the virtual servers, the real servers of one virtual
 //! server, …); the SQL below is written once against them.
 
@@ -14,6 +14,7 @@ use std::marker::PhantomData;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Row, Sqlite, SqliteConnection};
 
+use crate::config::model::{name_problem, Keywords};
 use crate::config::{
     render, CheckSettings, Comments, Config, FloatingAddress, FloatingSettings, LocalCheck,
     LocalCheckSettings, RealServer, RealServerSettings, VirtualServer, VirtualSettings,
@@ -95,7 +96,7 @@ const LOCAL_CHECKS: Table = Table {
 
 /// Which list of a kind of block: the part of the key that is not the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
+pub(crate) enum Rows {
     /// The whole table (floating addresses, local checks; or every real server).
     All,
     /// The virtual servers of one `kind` (`virtual` or `failover`).
@@ -106,18 +107,18 @@ pub(crate) enum Scope {
 
 type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
 
-impl Scope {
-    /// The column that holds the scope, if any.
+impl Rows {
+    /// The column that tells these rows from the rest of the table, if any.
     fn column(self) -> Option<&'static str> {
         match self {
-            Scope::All => None,
-            Scope::Kind(_) => Some("kind"),
-            Scope::Parent(_) => Some("virtual_server_id"),
+            Rows::All => None,
+            Rows::Kind(_) => Some("kind"),
+            Rows::Parent(_) => Some("virtual_server_id"),
         }
     }
 
     /// `AND <column> = ?` for a WHERE clause on the block table aliased `e`; the value
-    /// is bound by [`Scope::bind`].
+    /// is bound by [`Rows::bind`].
     fn condition(self) -> String {
         self.column()
             .map_or_else(String::new, |c| format!(" AND e.{c} = ?"))
@@ -125,18 +126,18 @@ impl Scope {
 
     fn bind(self, q: Query<'_>) -> Query<'_> {
         match self {
-            Scope::All => q,
-            Scope::Kind(kind) => q.bind(kind),
-            Scope::Parent(id) => q.bind(id),
+            Rows::All => q,
+            Rows::Kind(kind) => q.bind(kind),
+            Rows::Parent(id) => q.bind(id),
         }
     }
 }
 
-/// A scope with the names that messages and audit entries need.
+/// A [`Rows`] with the names that messages and audit entries need.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Resolved {
-    scope: Scope,
+    rows: Rows,
     /// Kind and name of the parent virtual server.
     parent: Option<(String, String)>,
 }
@@ -144,8 +145,8 @@ pub struct Resolved {
 impl Resolved {
     /// The audit object of the block `name`: `virtual www`, `virtual www server web1`.
     fn object(&self, table: &Table, name: &str) -> String {
-        match (&self.scope, &self.parent) {
-            (Scope::Kind(kind), _) => format!("{kind} {name}"),
+        match (&self.rows, &self.parent) {
+            (Rows::Kind(kind), _) => format!("{kind} {name}"),
             (_, Some((kind, parent))) => format!("{kind} {parent} {} {name}", table.keyword),
             _ => format!("{} {name}", table.keyword),
         }
@@ -153,11 +154,23 @@ impl Resolved {
 
     /// The list as a whole: `real servers of virtual www`.
     fn list(&self, table: &Table) -> String {
-        match (&self.scope, &self.parent) {
-            (Scope::Kind(kind), _) if *kind != VIRTUAL => format!("{kind} services"),
+        match (&self.rows, &self.parent) {
+            (Rows::Kind(kind), _) if *kind != VIRTUAL => format!("{kind} services"),
             (_, Some((kind, parent))) => format!("{} of {kind} {parent}", table.plural),
             _ => table.plural.to_string(),
         }
+    }
+}
+
+/// Refuses a block name that `lvs.cf` cannot hold: whatever the database holds must
+/// render to a file the parser reads back. The rule is the model's ([`name_problem`]).
+fn check_name(table: &Table, r: &Resolved, name: &str) -> Result<()> {
+    match name_problem(name) {
+        None => Ok(()),
+        Some(reason) => Err(StorageError::Invalid {
+            what: r.object(table, &format!("{name:?}")),
+            message: reason.to_string(),
+        }),
     }
 }
 
@@ -166,9 +179,9 @@ fn missing(table: &Table, id: i64) -> StorageError {
     StorageError::not_found(format!("{} #{id}", table.what))
 }
 
-async fn resolve(conn: &mut SqliteConnection, scope: Scope) -> Result<Resolved> {
-    let parent = match scope {
-        Scope::Parent(id) => {
+async fn resolve(conn: &mut SqliteConnection, rows: Rows) -> Result<Resolved> {
+    let parent = match rows {
+        Rows::Parent(id) => {
             let row: Option<(String, String)> =
                 sqlx::query_as("SELECT kind, name FROM virtual_servers WHERE id = ?")
                     .bind(id)
@@ -178,7 +191,7 @@ async fn resolve(conn: &mut SqliteConnection, scope: Scope) -> Result<Resolved> 
         }
         _ => None,
     };
-    Ok(Resolved { scope, parent })
+    Ok(Resolved { rows, parent })
 }
 
 /// A block row as read, before its keywords are decoded by the model.
@@ -196,7 +209,7 @@ pub struct RawRow {
 
 impl RawRow {
     /// Decodes keyword table `i` into its model struct.
-    fn section<K: super::keywords::Keywords>(&self, table: &Table, i: usize) -> Result<K> {
+    fn section<K: Keywords>(&self, table: &Table, i: usize) -> Result<K> {
         decode(&self.sections[i])
             .map_err(|bad| bad.corrupt(table.sections[i], format!("{} (`{}`)", self.id, self.name)))
     }
@@ -219,7 +232,7 @@ mod sealed {
         fn sections(&self) -> Vec<Vec<(&'static str, String)>>;
         fn from_raw(raw: RawRow) -> Result<Self>;
         /// The block alone as a configuration, to render it for the audit log.
-        fn fragment(&self, scope: &Resolved) -> Config;
+        fn fragment(&self, r: &Resolved) -> Config;
         fn servers(&self) -> &[RealServer] {
             &[]
         }
@@ -274,9 +287,9 @@ impl sealed::Sealed for VirtualServer {
             comments: raw.comments,
         })
     }
-    fn fragment(&self, scope: &Resolved) -> Config {
-        let kind = match scope.scope {
-            Scope::Kind(kind) => kind,
+    fn fragment(&self, r: &Resolved) -> Config {
+        let kind = match r.rows {
+            Rows::Kind(kind) => kind,
             _ => VIRTUAL,
         };
         with_service(kind, self.clone())
@@ -313,8 +326,8 @@ impl sealed::Sealed for RealServer {
         })
     }
     /// Inside its virtual server's header, so the entry says whose server it is.
-    fn fragment(&self, scope: &Resolved) -> Config {
-        let (kind, parent) = scope
+    fn fragment(&self, r: &Resolved) -> Config {
+        let (kind, parent) = r
             .parent
             .clone()
             .unwrap_or_else(|| (VIRTUAL.into(), String::new()));
@@ -390,23 +403,23 @@ impl sealed::Sealed for LocalCheck {
 // ---- SQL, written once for every kind ----
 
 /// Binds the values of the filter built by [`load_rows`].
-fn bind_filter(q: Query<'_>, scope: Scope, id: Option<i64>) -> Query<'_> {
-    let q = scope.bind(q);
+fn bind_filter(q: Query<'_>, rows: Rows, id: Option<i64>) -> Query<'_> {
+    let q = rows.bind(q);
     match id {
         Some(id) => q.bind(id),
         None => q,
     }
 }
 
-/// Reads the rows of `table` in `scope` (or only row `id`), in order, with their
+/// Reads the `rows` of `table` (or only row `id` of them), in order, with their
 /// keyword rows.
 async fn load_rows(
     conn: &mut SqliteConnection,
     table: &Table,
-    scope: Scope,
+    rows: Rows,
     id: Option<i64>,
 ) -> Result<Vec<RawRow>> {
-    let mut filter = scope.condition();
+    let mut filter = rows.condition();
     if id.is_some() {
         filter.push_str(" AND e.id = ?");
     }
@@ -418,7 +431,7 @@ async fn load_rows(
          WHERE 1 = 1{filter} ORDER BY e.position, e.id",
         t = table.name
     );
-    let rows: Vec<SqliteRow> = bind_filter(sqlx::query(&sql), scope, id)
+    let found: Vec<SqliteRow> = bind_filter(sqlx::query(&sql), rows, id)
         .fetch_all(&mut *conn)
         .await?;
 
@@ -430,7 +443,7 @@ async fn load_rows(
             t = table.name
         );
         let mut by_owner: HashMap<i64, Vec<(String, String)>> = HashMap::new();
-        for row in bind_filter(sqlx::query(&sql), scope, id)
+        for row in bind_filter(sqlx::query(&sql), rows, id)
             .fetch_all(&mut *conn)
             .await?
         {
@@ -442,10 +455,19 @@ async fn load_rows(
         sections.push(by_owner);
     }
 
-    rows.iter()
+    found
+        .iter()
         .map(|row| {
             let id: i64 = row.try_get("id")?;
             let name: String = row.try_get("name")?;
+            if let Some(reason) = name_problem(&name) {
+                return Err(StorageError::Corrupt {
+                    table: table.name.to_string(),
+                    row: format!("{id} ({name:?})"),
+                    keyword: "name".into(),
+                    message: reason.to_string(),
+                });
+            }
             let comments = comments_from_json(&row.try_get::<String, _>("comments")?)
                 .map_err(|bad| bad.corrupt(table.name, format!("{id} (`{name}`)")))?;
             Ok(RawRow {
@@ -463,13 +485,13 @@ async fn load_rows(
         .collect()
 }
 
-/// The blocks of `scope` (or only block `id`), in order, each with its real servers.
+/// The blocks in `rows` (or only block `id` of them), in order, each with its real servers.
 pub(crate) async fn load<B: Block>(
     conn: &mut SqliteConnection,
-    scope: Scope,
+    rows: Rows,
     id: Option<i64>,
 ) -> Result<Vec<Stored<B>>> {
-    let mut out = load_rows(conn, B::TABLE, scope, id)
+    let mut out = load_rows(conn, B::TABLE, rows, id)
         .await?
         .into_iter()
         .map(|raw| {
@@ -481,12 +503,12 @@ pub(crate) async fn load<B: Block>(
         })
         .collect::<Result<Vec<_>>>()?;
     if B::HAS_SERVERS {
-        let servers_scope = match id {
-            Some(id) => Scope::Parent(id),
-            None => Scope::All,
+        let server_rows = match id {
+            Some(id) => Rows::Parent(id),
+            None => Rows::All,
         };
         let mut servers: HashMap<i64, Vec<RealServer>> = HashMap::new();
-        for raw in load_rows(conn, &REAL_SERVERS, servers_scope, None).await? {
+        for raw in load_rows(conn, &REAL_SERVERS, server_rows, None).await? {
             let parent = raw.parent.unwrap_or_default();
             servers
                 .entry(parent)
@@ -507,7 +529,7 @@ async fn load_one<B: Block>(
     r: &Resolved,
     id: i64,
 ) -> Result<Stored<B>> {
-    load::<B>(conn, r.scope, Some(id))
+    load::<B>(conn, r.rows, Some(id))
         .await?
         .pop()
         .ok_or_else(|| missing(B::TABLE, id))
@@ -538,7 +560,7 @@ async fn write_sections(
     Ok(())
 }
 
-/// Inserts a block at `position` of `scope`, with its real servers; returns its id.
+/// Inserts a block at `position` of the list `r`, with its real servers; returns its id.
 pub(crate) async fn insert<B: Block>(
     conn: &mut SqliteConnection,
     r: &Resolved,
@@ -546,9 +568,10 @@ pub(crate) async fn insert<B: Block>(
     item: &B,
 ) -> Result<i64> {
     let table = B::TABLE;
+    check_name(table, r, item.name())?;
     let object = r.object(table, item.name());
     item.check(&object)?;
-    let (column, value) = match r.scope.column() {
+    let (column, value) = match r.rows.column() {
         Some(c) => (format!(", {c}"), ", ?"),
         None => (String::new(), ""),
     };
@@ -561,7 +584,7 @@ pub(crate) async fn insert<B: Block>(
         .bind(item.name())
         .bind(comments_to_json(item.comments()));
     let id = r
-        .scope
+        .rows
         .bind(q)
         .execute(&mut *conn)
         .await
@@ -570,12 +593,12 @@ pub(crate) async fn insert<B: Block>(
     write_sections(conn, table, id, item.sections()).await?;
 
     if !item.servers().is_empty() {
-        let kind = match r.scope {
-            Scope::Kind(kind) => kind,
+        let kind = match r.rows {
+            Rows::Kind(kind) => kind,
             _ => VIRTUAL,
         };
         let children = Resolved {
-            scope: Scope::Parent(id),
+            rows: Rows::Parent(id),
             parent: Some((kind.to_string(), item.name().to_string())),
         };
         for (position, server) in (0..).zip(item.servers()) {
@@ -589,10 +612,10 @@ pub(crate) async fn insert<B: Block>(
 /// The configuration's block lists, for replacing them whole.
 pub(crate) async fn insert_all<B: Block>(
     conn: &mut SqliteConnection,
-    scope: Scope,
+    rows: Rows,
     items: &[B],
 ) -> Result<()> {
-    let r = resolve(conn, scope).await?;
+    let r = resolve(conn, rows).await?;
     for (position, item) in (0..).zip(items) {
         insert(conn, &r, position, item).await?;
     }
@@ -612,15 +635,15 @@ fn audit_text<B: Block>(r: &Resolved, item: &B) -> String {
 /// saved since.
 pub struct Blocks<'s, B> {
     store: &'s Store,
-    scope: Scope,
+    rows: Rows,
     kind: PhantomData<fn() -> B>,
 }
 
 impl<'s, B: Block> Blocks<'s, B> {
-    pub(crate) fn new(store: &'s Store, scope: Scope) -> Self {
+    pub(crate) fn new(store: &'s Store, rows: Rows) -> Self {
         Blocks {
             store,
-            scope,
+            rows,
             kind: PhantomData,
         }
     }
@@ -628,8 +651,8 @@ impl<'s, B: Block> Blocks<'s, B> {
     /// All blocks of the list, in order. Virtual servers come with their real servers.
     pub async fn list(&self) -> Result<Vec<Stored<B>>> {
         let mut tx = self.store.begin_read().await?;
-        resolve(&mut tx, self.scope).await?;
-        let out = load(&mut tx, self.scope, None).await?;
+        resolve(&mut tx, self.rows).await?;
+        let out = load(&mut tx, self.rows, None).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -637,7 +660,7 @@ impl<'s, B: Block> Blocks<'s, B> {
     /// One block by id ([`StorageError::NotFound`] if it is not in this list).
     pub async fn get(&self, id: i64) -> Result<Stored<B>> {
         let mut tx = self.store.begin_read().await?;
-        let r = resolve(&mut tx, self.scope).await?;
+        let r = resolve(&mut tx, self.rows).await?;
         let out = load_one(&mut tx, &r, id).await?;
         tx.commit().await?;
         Ok(out)
@@ -647,15 +670,15 @@ impl<'s, B: Block> Blocks<'s, B> {
     /// servers. [`StorageError::Duplicate`] if the name is taken.
     pub async fn create(&self, item: &B, actor: &Actor) -> Result<Stored<B>> {
         let mut tx = self.store.begin_write().await?;
-        let r = resolve(&mut tx, self.scope).await?;
+        let r = resolve(&mut tx, self.rows).await?;
         let table = B::TABLE;
         let sql = format!(
             "SELECT COALESCE(MAX(e.position) + 1, 0) FROM {t} e WHERE 1 = 1{filter}",
             t = table.name,
-            filter = self.scope.condition()
+            filter = self.rows.condition()
         );
         let position: i64 = self
-            .scope
+            .rows
             .bind(sqlx::query(&sql))
             .fetch_one(&mut *tx)
             .await?
@@ -711,7 +734,7 @@ impl<'s, B: Block> Blocks<'s, B> {
     ) -> Result<i64> {
         let table = B::TABLE;
         let mut tx = self.store.begin_write().await?;
-        let r = resolve(&mut tx, self.scope).await?;
+        let r = resolve(&mut tx, self.rows).await?;
         let before = load_one::<B>(&mut tx, &r, id).await?;
         let object = r.object(table, before.item.name());
         if before.version != expected_version {
@@ -733,6 +756,7 @@ impl<'s, B: Block> Blocks<'s, B> {
         if item == before.item {
             return Ok(before.version);
         }
+        check_name(table, &r, item.name())?;
         item.check(&object)?;
         let sql = format!(
             "UPDATE {t} SET name = ?, comments = ?, version = version + 1 \
@@ -772,7 +796,7 @@ impl<'s, B: Block> Blocks<'s, B> {
     pub async fn delete(&self, id: i64, expected_version: i64, actor: &Actor) -> Result<()> {
         let table = B::TABLE;
         let mut tx = self.store.begin_write().await?;
-        let r = resolve(&mut tx, self.scope).await?;
+        let r = resolve(&mut tx, self.rows).await?;
         let before = load_one::<B>(&mut tx, &r, id).await?;
         let object = r.object(table, before.item.name());
         if before.version != expected_version {
@@ -807,14 +831,14 @@ impl<'s, B: Block> Blocks<'s, B> {
     pub async fn reorder(&self, ids: &[i64], actor: &Actor) -> Result<()> {
         let table = B::TABLE;
         let mut tx = self.store.begin_write().await?;
-        let r = resolve(&mut tx, self.scope).await?;
+        let r = resolve(&mut tx, self.rows).await?;
         let sql = format!(
             "SELECT e.id, e.name FROM {t} e WHERE 1 = 1{filter} ORDER BY e.position, e.id",
             t = table.name,
-            filter = self.scope.condition()
+            filter = self.rows.condition()
         );
         let current: Vec<(i64, String)> = self
-            .scope
+            .rows
             .bind(sqlx::query(&sql))
             .fetch_all(&mut *tx)
             .await?
@@ -990,6 +1014,78 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, StorageError::Duplicate { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn names_follow_the_models_rule() {
+        let store = example_store().await;
+        let www = store.virtual_servers().list().await.unwrap().remove(0);
+        let servers = store.real_servers(www.id);
+        let entries = store.audit().count().await.unwrap();
+        for bad in ["", "two\nlines", "tab\there", "{", "}"] {
+            assert!(name_problem(bad).is_some(), "{bad:?}");
+            let err = servers
+                .create(&server(bad, "192.0.2.1"), &alice())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, StorageError::Invalid { what, message }
+                    if *what == format!("virtual www server {bad:?}")
+                        && message == name_problem(bad).unwrap()),
+                "{bad:?}: {err}"
+            );
+            assert!(err.is_invalid_input());
+            // Renaming onto it is refused too, and so is a whole configuration with it.
+            let err = store
+                .virtual_servers()
+                .update_with(www.id, www.version, &alice(), |v| v.name = bad.into())
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, StorageError::Invalid { .. }),
+                "{bad:?}: {err}"
+            );
+            let mut config = store.load_config().await.unwrap();
+            config.floating.push(FloatingAddress {
+                name: bad.into(),
+                ..FloatingAddress::default()
+            });
+            let err = store.replace_config(&config, &alice()).await.unwrap_err();
+            assert!(
+                matches!(err, StorageError::Invalid { .. }),
+                "{bad:?}: {err}"
+            );
+        }
+        assert_eq!(
+            store.audit().count().await.unwrap(),
+            entries,
+            "nothing written"
+        );
+
+        // Any other single token is a name, quoted when it has to be, as Piranha has it.
+        for good in ["web 4", "wéb#4", "it's", "say \"hi\"", "{x", "x}"] {
+            assert_eq!(name_problem(good), None, "{good:?}");
+            let s = servers.create(&server(good, "192.0.2.1"), &alice()).await;
+            assert_eq!(s.unwrap().item.name, good);
+        }
+        let config = store.load_config().await.unwrap();
+        assert_eq!(parse(&render(&config)).unwrap().config, config);
+    }
+
+    #[tokio::test]
+    async fn a_name_damaged_by_hand_is_corrupt() {
+        let store = example_store().await;
+        sqlx::query("UPDATE real_servers SET name = 'web' || char(10) || '2' WHERE name = 'web2'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let err = store.load_config().await.unwrap_err();
+        assert!(
+            matches!(&err, StorageError::Corrupt { table, row, keyword, .. }
+                if table == "real_servers" && row.contains(r#""web\n2""#) && keyword == "name"),
+            "{err}"
+        );
+        assert!(!err.is_invalid_input());
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use crate::config::{
 };
 
 use super::audit::{self, action};
-use super::blocks::{insert_all, load, Scope, FAILOVER, VIRTUAL};
+use super::blocks::{insert_all, load, Rows, FAILOVER, VIRTUAL};
 use super::error::{Result, StorageError};
 use super::keywords::{check_writable, comments_from_json, comments_to_json, decode};
 use super::{Actor, Store};
@@ -80,10 +80,10 @@ async fn load_config(conn: &mut SqliteConnection) -> Result<Config> {
     Ok(Config {
         global: global.settings,
         comments: global.comments,
-        floating: items(load::<FloatingAddress>(conn, Scope::All, None).await?),
-        local_checks: items(load::<LocalCheck>(conn, Scope::All, None).await?),
-        virtuals: items(load::<VirtualServer>(conn, Scope::Kind(VIRTUAL), None).await?),
-        failovers: items(load::<VirtualServer>(conn, Scope::Kind(FAILOVER), None).await?),
+        floating: items(load::<FloatingAddress>(conn, Rows::All, None).await?),
+        local_checks: items(load::<LocalCheck>(conn, Rows::All, None).await?),
+        virtuals: items(load::<VirtualServer>(conn, Rows::Kind(VIRTUAL), None).await?),
+        failovers: items(load::<VirtualServer>(conn, Rows::Kind(FAILOVER), None).await?),
     })
 }
 
@@ -132,10 +132,10 @@ impl Store {
                 .await?;
         }
         write_global(&mut tx, &config.global, &config.comments).await?;
-        insert_all(&mut tx, Scope::All, &config.floating).await?;
-        insert_all(&mut tx, Scope::All, &config.local_checks).await?;
-        insert_all(&mut tx, Scope::Kind(VIRTUAL), &config.virtuals).await?;
-        insert_all(&mut tx, Scope::Kind(FAILOVER), &config.failovers).await?;
+        insert_all(&mut tx, Rows::All, &config.floating).await?;
+        insert_all(&mut tx, Rows::All, &config.local_checks).await?;
+        insert_all(&mut tx, Rows::Kind(VIRTUAL), &config.virtuals).await?;
+        insert_all(&mut tx, Rows::Kind(FAILOVER), &config.failovers).await?;
         audit::append(
             &mut tx,
             self.now(),

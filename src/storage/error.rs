@@ -59,6 +59,11 @@ pub enum StorageError {
     #[error("{user} is the last administrator and cannot be deleted or demoted")]
     LastAdmin { user: String },
 
+    /// [`Store::open_existing`](super::Store::open_existing) was given a database file
+    /// that does not exist (it never creates one).
+    #[error("{path}: no such database")]
+    Missing { path: PathBuf },
+
     /// The database's folder could not be created or prepared.
     #[error("{path}: {source}")]
     Io {
@@ -85,6 +90,31 @@ pub enum StorageError {
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 impl StorageError {
+    /// True when the request itself is at fault — a name, password or id the caller
+    /// gave, or an edit based on what has changed since — so that retrying it as is
+    /// cannot succeed; the caller should say so (the CLI exits with 1). False for a
+    /// damaged database, I/O and internal failures (including a missing database file,
+    /// like any missing file).
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            StorageError::NotFound { .. }
+            | StorageError::Conflict { .. }
+            | StorageError::OrderChanged { .. }
+            | StorageError::Duplicate { .. }
+            | StorageError::InvalidUser { .. }
+            | StorageError::Invalid { .. }
+            | StorageError::WeakPassword { .. }
+            | StorageError::LastAdmin { .. } => true,
+            StorageError::Corrupt { .. }
+            | StorageError::Missing { .. }
+            | StorageError::Io { .. }
+            | StorageError::Hash(_)
+            | StorageError::Task(_)
+            | StorageError::Db(_)
+            | StorageError::Migrate(_) => false,
+        }
+    }
+
     /// The error of an INSERT or UPDATE: a UNIQUE violation means the name of `what`
     /// is taken, anything else is a database error.
     pub(crate) fn from_write(e: sqlx::Error, what: impl FnOnce() -> String) -> Self {

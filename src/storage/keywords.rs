@@ -5,46 +5,10 @@
 //! ways means the database cannot hold a value the model would not accept, and a row
 //! that was damaged by hand is reported with its table, row and keyword.
 
-use crate::config::lexer::Token;
-use crate::config::value::ValueError;
-use crate::config::{
-    value_tokens, CheckSettings, Comments, FloatingSettings, GlobalSettings, LocalCheckSettings,
-    RealServerSettings, VirtualSettings,
-};
+use crate::config::model::Keywords;
+use crate::config::{value_tokens, Comments};
 
 use super::error::StorageError;
-
-/// The generated keyword structs, seen uniformly.
-pub(crate) trait Keywords: Default + PartialEq {
-    fn set(&mut self, keyword: &str, args: &[Token]) -> Option<Result<bool, ValueError>>;
-    fn entries(&self) -> Vec<(&'static str, String)>;
-    fn unwritable(&self) -> Vec<(&'static str, &'static str)>;
-}
-
-macro_rules! keywords {
-    ($($t:ty),*) => {$(
-        impl Keywords for $t {
-            fn set(&mut self, keyword: &str, args: &[Token]) -> Option<Result<bool, ValueError>> {
-                <$t>::set(self, keyword, args)
-            }
-            fn entries(&self) -> Vec<(&'static str, String)> {
-                <$t>::entries(self)
-            }
-            fn unwritable(&self) -> Vec<(&'static str, &'static str)> {
-                <$t>::unwritable(self)
-            }
-        }
-    )*};
-}
-
-keywords!(
-    GlobalSettings,
-    VirtualSettings,
-    CheckSettings,
-    RealServerSettings,
-    FloatingSettings,
-    LocalCheckSettings
-);
 
 /// A keyword row that does not decode: the keyword and why.
 pub(crate) struct BadKeyword {
@@ -124,6 +88,7 @@ pub(crate) fn comments_from_json(text: &str) -> Result<Comments, BadKeyword> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{CheckSettings, GlobalSettings, VirtualSettings};
 
     #[test]
     fn decode_reads_back_canonical_text() {

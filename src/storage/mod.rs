@@ -1,10 +1,10 @@
 //! The SQLite database of the web service: the configuration it edits, its users and
 //! sessions, the audit log and the applied revisions. The only module that names sqlx.
 //!
-//! - [`Store`] opens the database (WAL, foreign keys, migrations) and hands out one
-//!   facade per concern: [`Blocks`] for the blocks of the configuration (virtual and real
-//!   servers, floating addresses, local checks), [`Users`], [`Sessions`], [`Audit`] and
-//!   [`Revisions`]. The whole configuration is read and replaced with
+//! - [`Store`] opens the database (WAL, foreign keys, migrations; [`Store::open_existing`]
+//!   never creates one) and hands out one facade per concern: [`Blocks`] for the blocks
+//!   of the configuration (virtual and real servers, floating addresses, local checks),
+//!   [`Users`], [`Sessions`], [`Audit`] and [`Revisions`]. The whole configuration is read and replaced with
 //!   [`Store::load_config`] and [`Store::replace_config`].
 //! - Every write is one transaction that also appends its [`Audit`] entry, so a change
 //!   is never saved without its record, and a failure leaves nothing behind.
@@ -97,9 +97,38 @@ impl Store {
     /// hashes and sessions, and only the service user has any business reading it.
     pub async fn open(path: &Path) -> Result<Store> {
         prepare_file(path).await?;
+        Store::connect(path).await
+    }
+
+    /// Opens the database at `path`, which must exist, and brings its schema up to
+    /// date. Never creates anything: a mistyped path is [`StorageError::Missing`], not
+    /// a new empty database (which an export would then write over a live `lvs.cf`).
+    pub async fn open_existing(path: &Path) -> Result<Store> {
+        match tokio::fs::metadata(path).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::Missing {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(source) => {
+                return Err(StorageError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+        Store::connect(path).await
+    }
+
+    /// Connects to the existing database file at `path`. SQLite is not allowed to
+    /// create it: it would do so with the umask's mode (see [`prepare_file`]), and
+    /// [`Store::open_existing`] must not create it at all, even if it vanishes after
+    /// the check.
+    async fn connect(path: &Path) -> Result<Store> {
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(false)
             // WAL: readers (page loads) never wait for the writer (a save), and a crash
             // mid-write leaves the last committed state.
             .journal_mode(SqliteJournalMode::Wal)
@@ -158,27 +187,27 @@ impl Store {
 
     /// The virtual servers, in `lvs.cf` order.
     pub fn virtual_servers(&self) -> Blocks<'_, crate::config::VirtualServer> {
-        Blocks::new(self, blocks::Scope::Kind(blocks::VIRTUAL))
+        Blocks::new(self, blocks::Rows::Kind(blocks::VIRTUAL))
     }
 
     /// The legacy FOS `failover` blocks (kept, never run), in `lvs.cf` order.
     pub fn failover_services(&self) -> Blocks<'_, crate::config::VirtualServer> {
-        Blocks::new(self, blocks::Scope::Kind(blocks::FAILOVER))
+        Blocks::new(self, blocks::Rows::Kind(blocks::FAILOVER))
     }
 
     /// The real servers of the virtual (or failover) server `virtual_id`.
     pub fn real_servers(&self, virtual_id: i64) -> Blocks<'_, crate::config::RealServer> {
-        Blocks::new(self, blocks::Scope::Parent(virtual_id))
+        Blocks::new(self, blocks::Rows::Parent(virtual_id))
     }
 
     /// The floating addresses.
     pub fn floating_addresses(&self) -> Blocks<'_, crate::config::FloatingAddress> {
-        Blocks::new(self, blocks::Scope::All)
+        Blocks::new(self, blocks::Rows::All)
     }
 
     /// The local checks.
     pub fn local_checks(&self) -> Blocks<'_, crate::config::LocalCheck> {
-        Blocks::new(self, blocks::Scope::All)
+        Blocks::new(self, blocks::Rows::All)
     }
 
     /// The web UI's accounts.
@@ -291,6 +320,68 @@ mod tests {
         }
         let store = Store::open(&path).await.unwrap();
         assert_eq!(store.audit().count().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn open_existing_never_creates_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo/director.db");
+        let err = Store::open_existing(&path).await.unwrap_err();
+        assert!(
+            matches!(&err, StorageError::Missing { path: p } if *p == path),
+            "{err}"
+        );
+        assert!(err.to_string().contains("typo/director.db"), "{err}");
+        assert!(!err.is_invalid_input());
+        assert!(!path.parent().unwrap().exists(), "no folder was created");
+
+        // Once it exists, it opens like `open` does, with its data.
+        let store = Store::open(&path).await.unwrap();
+        store
+            .audit()
+            .record(
+                &Actor::new("alice", None),
+                action::LOGIN,
+                "user alice",
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        store.close().await;
+        let store = Store::open_existing(&path).await.unwrap();
+        assert_eq!(store.audit().count().await.unwrap(), 1);
+        store.close().await;
+    }
+
+    /// A database created before `0002_append_only` gets its triggers on the next open.
+    #[tokio::test]
+    async fn a_database_of_the_first_schema_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("director.db");
+        prepare_file(&path).await.unwrap();
+        let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+        let mut first = sqlx::migrate!();
+        first.migrations = first.migrations[..1].to_vec().into();
+        first.run(&pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, object) VALUES (1, 'alice', 'login', 'x')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let store = Store::open_existing(&path).await.unwrap();
+        assert_eq!(store.audit().count().await.unwrap(), 1);
+        let err = sqlx::query("DELETE FROM audit_log")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+        store.close().await;
     }
 
     #[tokio::test]

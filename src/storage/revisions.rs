@@ -162,5 +162,12 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("cannot be changed"), "{err}");
+        let err = sqlx::query("DELETE FROM revisions WHERE id = ?")
+            .bind(r1.info.id)
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot be deleted"), "{err}");
+        assert_eq!(store.revisions().get(r1.info.id).await.unwrap(), r1);
     }
 }
