@@ -122,7 +122,20 @@ impl Arb for AddrDev {
 }
 impl Arb for Word {
     fn arb(r: &mut StdRng) -> Self {
-        Word(word(r, &['/', '.', '-', '_', ':', '@', '"', '\''], 20))
+        let w = word(
+            r,
+            &['/', '.', '-', '_', ':', '@', '"', '\'', '[', ']', '#'],
+            20,
+        );
+        // Sometimes starting with a character that a bare word cannot start with.
+        let lead = pick(r, &["", "", "", "[", "#", "'", "\"", "]"]);
+        let word = Word(format!("{lead}{w}"));
+        // Only writable values: `'a"b` has no form that reads back (validate says so).
+        if word.unwritable().is_some() {
+            Word(w)
+        } else {
+            word
+        }
     }
 }
 impl Arb for Text {

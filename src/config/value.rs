@@ -582,13 +582,14 @@ impl Value for Word {
         }
         Ok(Word(t.text.clone()))
     }
+    /// Bare only when `parse` takes it bare (not starting with `[`, `#` or a quote).
     fn render(&self) -> String {
-        written_form(&self.0, true, true).unwrap_or_else(|| self.0.clone())
+        written_form(&self.0, true, valid_word(&self.0)).unwrap_or_else(|| self.0.clone())
     }
     fn unwritable(&self) -> Option<&'static str> {
         if self.0.is_empty() || self.0.chars().any(|c| c.is_whitespace() || c.is_control()) {
             Some("must be a single word without blanks")
-        } else if written_form(&self.0, true, true).is_none() {
+        } else if written_form(&self.0, true, valid_word(&self.0)).is_none() {
             Some("cannot be quoted so that it reads back unchanged")
         } else {
             None
@@ -1210,6 +1211,12 @@ mod tests {
         }
         assert_eq!(Text("plain".into()).render(), "\"plain\"");
         assert_eq!(Word("eth0:1".into()).render(), "eth0:1");
+        // Found by fuzzing the keepalived import: `virtualhost [hop.example.com`.
+        for w in ["[hop.example.com", "#x", "a]b", "'q"] {
+            let text = Word(w.into()).render();
+            let toks = crate::config::value_tokens(&text).unwrap();
+            assert_eq!(Word::parse(&toks).unwrap().0, w, "{w} written as {text}");
+        }
         assert_eq!(LoadMonitor::Command("uptime".into()).render(), "\"uptime\"");
         assert!(written_form("a\nb", false, true).is_none());
         assert!(Text("'\" x".into()).unwritable().is_some());
