@@ -37,5 +37,9 @@ log "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
 log "cargo test"
-cargo test --locked --all-targets
-cargo test --locked --doc
+log_file=$(mktemp)
+trap 'rm -f "$log_file"' EXIT
+cargo test --locked --doc 2>&1 | tee "$log_file"
+cargo test --locked --all-targets 2>&1 | tee -a "$log_file"
+# One closing line for the whole run (pipefail has already stopped on a failure).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log_file"
