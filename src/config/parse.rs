@@ -158,6 +158,16 @@ impl Parser {
         }
     }
 
+    fn warn(&mut self, scope: Scope, keyword: &str, pos: (usize, usize), message: String) {
+        self.warnings.push(Diagnostic {
+            severity: Severity::Warning,
+            scope,
+            keyword: Some(keyword.into()),
+            message,
+            pos: Some(pos),
+        });
+    }
+
     fn err(&mut self, line: usize, col: usize, message: impl Into<String>) {
         self.errors.push(ParseError {
             line,
@@ -351,7 +361,7 @@ impl Parser {
         let kw = keyword.text.as_str();
         let scope = current.map_or(Scope::Global, Open::scope);
         let here = match current {
-            None => "the global section".to_string(),
+            None => GLOBAL.to_string(),
             Some(o) => format!("{} {}", o.kind().keyword(), self.name_of(o)),
         };
         if !assign {
@@ -378,13 +388,7 @@ impl Parser {
                     vs.name,
                     moved.join(", ")
                 );
-                self.warnings.push(Diagnostic {
-                    severity: Severity::Warning,
-                    scope,
-                    keyword: Some("port".into()),
-                    message: msg,
-                    pos: Some((no, keyword.col)),
-                });
+                self.warn(scope, "port", (no, keyword.col), msg);
             }
         }
         let result = match current {
@@ -421,36 +425,21 @@ impl Parser {
                 let col = args.first().map_or(keyword.col, |t| t.col);
                 self.spans.record(scope, Some(kw), (no, col));
                 if let Some(note) = note_of(current, kw, args) {
-                    let prefix = if here == "the global section" {
-                        String::new()
-                    } else {
-                        format!("{here}: ")
-                    };
-                    self.warnings.push(Diagnostic {
-                        severity: Severity::Warning,
+                    self.warn(
                         scope,
-                        keyword: Some(kw.into()),
-                        message: format!("{prefix}`{kw}`: {note}"),
-                        pos: Some((no, col)),
-                    });
+                        kw,
+                        (no, col),
+                        format!("{}`{kw}`: {note}", prefix(&here)),
+                    );
                 }
                 let key = (scope, kw.to_string());
                 if replaced {
                     let first = self.seen.get(&key).copied().unwrap_or(no);
-                    let prefix = if here == "the global section" {
-                        String::new()
-                    } else {
-                        format!("{here}: ")
-                    };
-                    self.warnings.push(Diagnostic {
-                        severity: Severity::Warning,
-                        scope,
-                        keyword: Some(kw.into()),
-                        message: format!(
-                            "{prefix}`{kw}` is repeated (first on line {first}); the last value wins"
-                        ),
-                        pos: Some((no, keyword.col)),
-                    });
+                    let msg = format!(
+                        "{}`{kw}` is repeated (first on line {first}); the last value wins",
+                        prefix(&here)
+                    );
+                    self.warn(scope, kw, (no, keyword.col), msg);
                 } else {
                     self.seen.insert(key, no);
                 }
@@ -478,6 +467,17 @@ impl Parser {
         self.err(no, keyword.col, msg);
     }
 }
+
+/// `virtual www: ` before a message about a block's keyword; nothing for globals.
+fn prefix(here: &str) -> String {
+    if here == GLOBAL {
+        String::new()
+    } else {
+        format!("{here}: ")
+    }
+}
+
+const GLOBAL: &str = "the global section";
 
 /// The value note of a keyword in the block it was set in.
 fn note_of(current: Option<Open>, kw: &str, args: &[Token]) -> Option<String> {
