@@ -34,8 +34,12 @@ pub struct Cli {
 pub enum Command {
     /// Check an lvs.cf file: exit 0 when valid (warnings printed), 1 when not.
     CheckConfig {
-        /// The lvs.cf to check.
+        /// The file to check.
         file: PathBuf,
+        /// Format of FILE; guessed from its contents when omitted. A keepalived.conf
+        /// is checked as its import would be, without touching the database.
+        #[arg(long, value_enum)]
+        from: Option<Format>,
     },
     /// Replace the stored configuration with a file (lvs.cf or keepalived.conf).
     ///
@@ -108,7 +112,7 @@ type Outcome = Result<(), Failure>;
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
-        Command::CheckConfig { file } => check_config(file),
+        Command::CheckConfig { file, from } => check_config(file, *from),
         other => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -241,17 +245,37 @@ pub fn summary(c: &Config) -> String {
     parts.join(", ")
 }
 
-fn check_config(file: &Path) -> Outcome {
-    let name = file.display().to_string();
-    let text = read(file)?;
-    let (config, warnings) = checked_lvs_cf(&name, &text)?;
+fn check_config(file: &Path, from: Option<Format>) -> Outcome {
+    let (config, warnings, label) = load(file, from)?;
     let w = match warnings {
         0 => String::new(),
         1 => "; 1 warning".into(),
         n => format!("; {n} warnings"),
     };
-    println!("{name}: OK: {}{w}", summary(&config));
+    let as_label = if label == "lvs.cf" {
+        String::new()
+    } else {
+        format!(" as {label}")
+    };
+    println!("{}: OK{as_label}: {}{w}", file.display(), summary(&config));
     Ok(())
+}
+
+/// Reads, converts (keepalived) and validates a file, printing every diagnostic.
+/// Returns the model, the number of warnings and the format's name.
+fn load(file: &Path, from: Option<Format>) -> Result<(Config, usize, &'static str), Failure> {
+    let name = file.display().to_string();
+    let text = read(file)?;
+    match from.unwrap_or_else(|| guess_format(&text)) {
+        Format::LvsCf => {
+            let (c, w) = checked_lvs_cf(&name, &text)?;
+            Ok((c, w, "lvs.cf"))
+        }
+        Format::Keepalived => {
+            let (c, w) = keepalived(&name, &text)?;
+            Ok((c, w, "keepalived.conf"))
+        }
+    }
 }
 
 /// Guesses the format of a configuration file from its first statements.
@@ -302,33 +326,28 @@ fn cli_actor() -> Actor {
 }
 
 async fn import(store: &Store, file: &Path, from: Option<Format>) -> Outcome {
-    let name = file.display().to_string();
-    let text = read(file)?;
-    let format = from.unwrap_or_else(|| guess_format(&text));
-    let (config, warnings, label) = match format {
-        Format::LvsCf => {
-            let (c, w) = checked_lvs_cf(&name, &text)?;
-            (c, w, "lvs.cf")
-        }
-        Format::Keepalived => {
-            let (c, w) = keepalived(&name, &text)?;
-            (c, w, "keepalived.conf")
-        }
-    };
+    let (config, warnings, label) = load(file, from)?;
     store
         .replace_config(&config, &cli_actor())
         .await
         .map_err(|e| {
-            Failure::io(format!(
-                "storing the configuration failed, nothing changed: {e}"
-            ))
+            let message = format!("storing the configuration failed, nothing changed: {e}");
+            if e.is_invalid_input() {
+                Failure::invalid(message)
+            } else {
+                Failure::io(message)
+            }
         })?;
-    let w = if warnings > 0 {
-        format!(" ({warnings} warnings above)")
-    } else {
-        String::new()
+    let w = match warnings {
+        0 => String::new(),
+        1 => " (1 warning above)".into(),
+        n => format!(" ({n} warnings above)"),
     };
-    println!("imported {name} as {label}: {}{w}", summary(&config));
+    println!(
+        "imported {} as {label}: {}{w}",
+        file.display(),
+        summary(&config)
+    );
     Ok(())
 }
 

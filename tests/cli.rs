@@ -270,6 +270,23 @@ fn export_never_creates_a_database_or_writes_an_empty_configuration() {
 }
 
 #[test]
+fn check_config_checks_a_keepalived_file_as_its_import_would() {
+    let dir = tempfile::tempdir().unwrap();
+    cmd(&dir.path().join("db"))
+        .arg("check-config")
+        .arg(data("keepalived/nat_web.conf"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "nat_web.conf: OK as keepalived.conf: 1 virtual server (1 active), 3 real servers",
+        ))
+        .stderr(predicate::str::contains(
+            "nat_web.conf:13: warning: `router_id` not imported",
+        ));
+    assert!(!dir.path().join("db").exists());
+}
+
+#[test]
 fn a_latin1_file_is_read_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("latin1.cf");
