@@ -3,6 +3,8 @@
 //! Module map (what each owns, and what it must not import):
 //! - [`config`]: the `lvs.cf` model, parser, renderer, validation and keepalived import.
 //!   Pure: no I/O, no clock, no sqlx.
+//! - [`ipvs`]: the kernel's IPVS table as data and the pure reconcile (ownership,
+//!   drain, drift repair). Pure so far: no socket is opened here yet.
 //! - [`storage`]: the SQLite database (settings, virtual/real servers, monitoring
 //!   scripts, users, sessions, audit log, applied revisions). The only module that
 //!   names sqlx.
@@ -13,4 +15,5 @@
 pub mod atomic_file;
 pub mod cli;
 pub mod config;
+pub mod ipvs;
 pub mod storage;

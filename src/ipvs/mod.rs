@@ -1,0 +1,11 @@
+//! The IPVS data plane: the kernel's table as data and the pure reconcile that plans
+//! how to bring it to the desired state without disturbing what this director does not
+//! own. The netlink client that carries the plan out is the next step of this module.
+
+pub mod diff;
+pub mod table;
+
+pub use diff::{plan, Drains, Op, OpError, Plan};
+pub use table::{
+    Dest, DestConns, DestKey, DestParams, FwdMethod, Service, ServiceKey, ServiceParams, Table,
+};
