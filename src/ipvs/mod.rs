@@ -2,9 +2,11 @@
 //! how to bring it to the desired state without disturbing what this director does not
 //! own. The netlink client that carries the plan out is the next step of this module.
 
+pub mod desired;
 pub mod diff;
 pub mod table;
 
+pub use desired::{all_healthy, desired, literal_only};
 pub use diff::{plan, Drains, Op, OpError, Plan};
 pub use table::{
     Dest, DestConns, DestKey, DestParams, FwdMethod, Service, ServiceKey, ServiceParams, Table,
