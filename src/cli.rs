@@ -105,6 +105,15 @@ impl Failure {
             message: message.into(),
         }
     }
+    /// Exit 1 when storage refused the input (a duplicate, a weak password, …), 2 when
+    /// the database itself failed.
+    fn storage(e: &StorageError, message: String) -> Self {
+        if e.is_invalid_input() {
+            Failure::invalid(message)
+        } else {
+            Failure::io(message)
+        }
+    }
 }
 
 type Outcome = Result<(), Failure>;
@@ -332,11 +341,7 @@ async fn import(store: &Store, file: &Path, from: Option<Format>) -> Outcome {
         .await
         .map_err(|e| {
             let message = format!("storing the configuration failed, nothing changed: {e}");
-            if e.is_invalid_input() {
-                Failure::invalid(message)
-            } else {
-                Failure::io(message)
-            }
+            Failure::storage(&e, message)
         })?;
     let w = match warnings {
         0 => String::new(),
@@ -447,11 +452,8 @@ async fn passwd(store: &Store, user: &str, role: RoleArg) -> Outcome {
         .set_password(user, &password, role, &cli_actor())
         .await
         .map_err(|e| {
-            if e.is_invalid_input() {
-                Failure::invalid(format!("{e}; nothing changed"))
-            } else {
-                Failure::io(format!("setting the password failed: {e}"))
-            }
+            let message = format!("setting the password failed, nothing changed: {e}");
+            Failure::storage(&e, message)
         })?;
     println!(
         "{} {user}",

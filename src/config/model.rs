@@ -541,6 +541,19 @@ impl CheckSettings {
         self.fall.unwrap_or(1)
     }
 
+    /// The check to run on a service of `protocol`: `check` when set, else Piranha's
+    /// rule: `send_program`, else a probe over the service's protocol (UDP send/expect
+    /// for UDP, a TCP connect with optional send/expect otherwise).
+    pub fn kind(&self, protocol: Protocol) -> CheckKind {
+        self.check.unwrap_or(if self.send_program.is_some() {
+            CheckKind::Program
+        } else if protocol == Protocol::Udp {
+            CheckKind::Udp
+        } else {
+            CheckKind::Tcp
+        })
+    }
+
     /// This check with every keyword unset here taken from `base` (per-server overrides
     /// on top of the virtual server's check).
     pub fn overlay(&self, base: &CheckSettings) -> CheckSettings {

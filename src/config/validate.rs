@@ -435,11 +435,7 @@ fn local_check(v: &mut V, i: usize, l: &LocalCheck) {
     let s = Scope::LocalCheck(i);
     writable(v, s, &l.settings.unwritable(), &l.comments);
     writable(v, s, &l.check.unwritable(), &Comments::default());
-    let kind = l.check.check.unwrap_or(if l.check.send_program.is_some() {
-        CheckKind::Program
-    } else {
-        CheckKind::Tcp
-    });
+    let kind = l.check.kind(Protocol::Tcp);
     let needs_port = matches!(
         kind,
         CheckKind::Tcp | CheckKind::Udp | CheckKind::Http | CheckKind::Https
@@ -737,7 +733,7 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
                     }
                 }
                 let port = sv.port(st);
-                let port = port.number().map_or(port.to_string(), |n| n.to_string());
+                let port = port.canonical();
                 let key = (a.to_string().to_ascii_lowercase(), port);
                 if let Some(other) = dests.insert(key, r.name.as_str()) {
                     v.error(
@@ -830,7 +826,7 @@ fn duplicates(v: &mut V) {
         } else {
             st.address.as_ref().map(|a| {
                 let port = st.port();
-                let port = port.number().map_or(port.to_string(), |n| n.to_string());
+                let port = port.canonical();
                 (format!("{} port {port} {}", a.addr, st.protocol()), "port")
             })
         };

@@ -434,6 +434,12 @@ pub enum PortSpec {
 }
 
 impl PortSpec {
+    /// The port as compared for duplicates: its number when known, else its name.
+    pub fn canonical(&self) -> String {
+        self.number()
+            .map_or_else(|| self.to_string(), |n| n.to_string())
+    }
+
     /// The port number, from the built-in service table for names.
     pub fn number(&self) -> Option<u16> {
         match self {
