@@ -304,3 +304,66 @@ fn a_latin1_file_is_read_with_a_warning() {
         .stderr(predicate::str::contains("not UTF-8; it is read as Latin-1"));
     assert!(export(&db).starts_with("# R\u{e9}seau de production\n"));
 }
+
+/// The host may or may not have IPVS; either way the answer must be exact.
+#[test]
+fn ipvs_show_says_plainly_when_the_kernel_has_no_ipvs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cmd(&dir.path().join("db"));
+    c.args(["ipvs", "show", "--state-dir"]).arg(dir.path());
+    if Path::new("/proc/net/ip_vs").exists() {
+        c.assert()
+            .success()
+            .stdout(predicate::str::contains("IP Virtual Server version"));
+    } else {
+        c.assert().code(2).stderr(predicate::str::diff(
+            "lvs-director: IPVS is not available in this kernel: load the ip_vs module\n",
+        ));
+    }
+}
+
+#[test]
+fn ipvs_apply_dry_run_prints_ipvsadm_commands_and_refuses_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let cf = dir.path().join("lvs.cf");
+    std::fs::write(
+        &cf,
+        "serial_no = 1\nprimary = 10.0.0.1\nservice = lvs\nnetwork = direct\n\
+         virtual web {\n active = 1\n address = 192.0.2.80 eth0:1\n port = 80\n scheduler = wrr\n persistent = 60\n\
+         server a {\n  address = 10.0.0.11\n  active = 1\n  weight = 3\n }\n server b {\n  address = 10.0.0.12\n  active = 1\n }\n}\n",
+    )
+    .unwrap();
+    let out = cmd(&dir.path().join("db"))
+        .args(["ipvs", "apply", "--dry-run", "--state-dir"])
+        .arg(dir.path())
+        .arg(&cf)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("ipvsadm -A -t 192.0.2.80:80 -s wrr -p 60 -M 255.255.255.255\n")
+            && out.contains("ipvsadm -a -t 192.0.2.80:80 -r 10.0.0.11:80 -g -w 3\n")
+            && out.contains("ipvsadm -a -t 192.0.2.80:80 -r 10.0.0.12:80 -g -w 1\n"),
+        "{out}"
+    );
+    // A dry run never records ownership.
+    assert!(!dir.path().join("ipvs-owned.json").exists());
+
+    std::fs::write(
+        &cf,
+        "virtual web {\n address = 192.0.2.80 eth0:1\n port = http\n scheduler = nope\n}\n",
+    )
+    .unwrap();
+    cmd(&dir.path().join("db"))
+        .args(["ipvs", "apply", "--state-dir"])
+        .arg(dir.path())
+        .arg(&cf)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("lvs.cf:4").and(predicate::str::contains("nothing changed")),
+        );
+}

@@ -164,9 +164,8 @@ fn service(
             },
             tun_flags: if tunnel { tun_flags(sv.tunnel_csum) } else { 0 },
         };
-        let conns = DestConns::default();
         if dests
-            .insert(DestKey { addr, port }, Dest { params, conns })
+            .insert(DestKey { addr, port }, Dest::new(params))
             .is_some()
         {
             errors.push(at(format!("{addr} port {port} is used twice")));
@@ -181,23 +180,20 @@ fn service(
             };
             dests.insert(
                 DestKey { addr: sorry, port },
-                Dest {
-                    params: DestParams {
-                        fwd: fwd_method(st.forwarding(&c.global)),
-                        weight: 1,
-                        u_threshold: 0,
-                        l_threshold: 0,
-                        tun_type: 0,
-                        tun_port: 0,
-                        tun_flags: 0,
-                    },
-                    conns: DestConns::default(),
-                },
+                Dest::new(DestParams {
+                    fwd: fwd_method(st.forwarding(&c.global)),
+                    weight: 1,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                    tun_type: 0,
+                    tun_port: 0,
+                    tun_flags: 0,
+                }),
             );
         }
     }
     if errors.is_empty() {
-        Ok((key, Service { params, dests }))
+        Ok((key, Service::new(params, dests)))
     } else {
         Err(errors)
     }

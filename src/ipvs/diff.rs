@@ -21,6 +21,124 @@ pub enum Op {
     DelDest(ServiceKey, DestKey),
 }
 
+impl std::fmt::Display for Op {
+    /// The operation as the `ipvsadm` command that does the same, so an operator can
+    /// read it, and repeat or undo it by hand.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::AddService(k, p) => write!(f, "ipvsadm -A {}{}", service_arg(k), ServiceOpts(k, p)),
+            Op::EditService(k, p) => {
+                write!(f, "ipvsadm -E {}{}", service_arg(k), ServiceOpts(k, p))
+            }
+            Op::DelService(k) => write!(f, "ipvsadm -D {}", service_arg(k)),
+            Op::AddDest(k, d, p) => {
+                write!(f, "ipvsadm -a {} -r {d}{}", service_arg(k), DestOpts(p))
+            }
+            Op::EditDest(k, d, p) => {
+                write!(f, "ipvsadm -e {} -r {d}{}", service_arg(k), DestOpts(p))
+            }
+            Op::DelDest(k, d) => write!(f, "ipvsadm -d {} -r {d}", service_arg(k)),
+        }
+    }
+}
+
+/// `-t ADDR:PORT`, `-u …`, `--sctp-service …` or `-f MARK [-6]`.
+pub fn service_arg(k: &ServiceKey) -> String {
+    match *k {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            let flag = match protocol {
+                proto::UDP => "-u",
+                proto::SCTP => "--sctp-service",
+                _ => "-t",
+            };
+            format!("{flag} {}", DestKey { addr, port })
+        }
+        ServiceKey::Fwmark { mark, ipv6 } => {
+            format!("-f {mark}{}", if ipv6 { " -6" } else { "" })
+        }
+    }
+}
+
+struct ServiceOpts<'a>(&'a ServiceKey, &'a ServiceParams);
+
+impl std::fmt::Display for ServiceOpts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ServiceOpts(k, p) = *self;
+        write!(f, " -s {}", p.scheduler)?;
+        if p.flags & svc_flags::PERSISTENT != 0 {
+            write!(f, " -p {}", p.timeout)?;
+            let ipv4 = match *k {
+                ServiceKey::Addr { addr, .. } => addr.is_ipv4(),
+                ServiceKey::Fwmark { ipv6, .. } => !ipv6,
+            };
+            if ipv4 {
+                write!(f, " -M {}", std::net::Ipv4Addr::from(p.netmask))?;
+            } else {
+                write!(f, " -M {}", p.netmask)?;
+            }
+        }
+        if p.flags & svc_flags::ONEPACKET != 0 {
+            f.write_str(" -o")?;
+        }
+        // sh and mh name the same two scheduler flag bits after themselves.
+        let prefix = if p.scheduler == "mh" { "mh" } else { "sh" };
+        let mut sched = Vec::new();
+        if p.flags & svc_flags::SCHED1 != 0 {
+            sched.push(format!("{prefix}-fallback"));
+        }
+        if p.flags & svc_flags::SCHED2 != 0 {
+            sched.push(format!("{prefix}-port"));
+        }
+        if p.flags & 0x20 != 0 {
+            sched.push("flag-3".to_string());
+        }
+        if !sched.is_empty() {
+            write!(f, " -b {}", sched.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+struct DestOpts<'a>(&'a DestParams);
+
+impl std::fmt::Display for DestOpts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.0;
+        match p.fwd {
+            FwdMethod::Masq => f.write_str(" -m")?,
+            FwdMethod::Route => f.write_str(" -g")?,
+            FwdMethod::Tunnel => {
+                f.write_str(" -i")?;
+                match p.tun_type {
+                    0 => {}
+                    1 => write!(f, " --tun-type gue --tun-port {}", p.tun_port)?,
+                    2 => f.write_str(" --tun-type gre")?,
+                    n => write!(f, " --tun-type {n}")?,
+                }
+                match p.tun_flags {
+                    0 if p.tun_type != 0 => f.write_str(" --tun-nocsum")?,
+                    1 => f.write_str(" --tun-csum")?,
+                    2 => f.write_str(" --tun-remcsum")?,
+                    _ => {}
+                }
+            }
+            other => write!(f, " (forwarding {})", other.name())?,
+        }
+        write!(f, " -w {}", p.weight)?;
+        if p.u_threshold != 0 {
+            write!(f, " -x {}", p.u_threshold)?;
+        }
+        if p.l_threshold != 0 {
+            write!(f, " -y {}", p.l_threshold)?;
+        }
+        Ok(())
+    }
+}
+
 /// Destinations being drained, with the time (milliseconds, caller's clock) by which
 /// they are deleted whatever their connections.
 pub type Drains = BTreeMap<(ServiceKey, DestKey), u64>;
@@ -146,13 +264,8 @@ impl Table {
                 if self.services.contains_key(k) {
                     return Err(OpError::ServiceExists(*k));
                 }
-                self.services.insert(
-                    *k,
-                    Service {
-                        params: p.clone(),
-                        dests: BTreeMap::new(),
-                    },
-                );
+                self.services
+                    .insert(*k, Service::new(p.clone(), BTreeMap::new()));
             }
             Op::EditService(k, p) => {
                 self.services
@@ -168,13 +281,7 @@ impl Table {
                 if s.dests.contains_key(d) {
                     return Err(OpError::DestExists(*k, *d));
                 }
-                s.dests.insert(
-                    *d,
-                    Dest {
-                        params: *p,
-                        conns: DestConns::default(),
-                    },
-                );
+                s.dests.insert(*d, Dest::new(*p));
             }
             Op::EditDest(k, d, p) => {
                 let s = self.services.get_mut(k).ok_or(OpError::NoService(*k))?;
@@ -234,24 +341,17 @@ mod tests {
     }
 
     fn service(sched: &str, dests: &[(u8, u32, u32)]) -> Service {
-        Service {
-            params: params(sched),
-            dests: dests
+        Service::new(
+            params(sched),
+            dests
                 .iter()
                 .map(|&(i, w, conns)| {
-                    (
-                        dkey(i),
-                        Dest {
-                            params: dparams(w),
-                            conns: DestConns {
-                                active: conns,
-                                inactive: 0,
-                            },
-                        },
-                    )
+                    let mut d = Dest::new(dparams(w));
+                    d.conns.active = conns;
+                    (dkey(i), d)
                 })
                 .collect(),
-        }
+        )
     }
 
     fn table(services: Vec<(u8, Service)>) -> Table {

@@ -25,7 +25,10 @@ pub mod proto {
 }
 
 /// How the kernel identifies a virtual service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ServiceKey {
     /// `-t/-u/--sctp-service ADDR:PORT`; `protocol` is an `IPPROTO_*` number.
     Addr {
@@ -75,16 +78,60 @@ pub struct ServiceParams {
     pub netmask: u32,
 }
 
-/// `IP_VS_CONN_F_*` forwarding methods.
+/// `IP_VS_CONN_F_*` forwarding methods. This director only programs the first three;
+/// the others can appear in services created by other tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FwdMethod {
-    Masq = 0,
-    Tunnel = 2,
-    Route = 3,
+    Masq,
+    Tunnel,
+    Route,
+    Local,
+    Bypass,
+    /// 5 to 7: undefined by the kernel but accepted (it masks with 7).
+    Other(u8),
+}
+
+impl FwdMethod {
+    pub fn code(self) -> u32 {
+        match self {
+            FwdMethod::Masq => 0,
+            FwdMethod::Local => 1,
+            FwdMethod::Tunnel => 2,
+            FwdMethod::Route => 3,
+            FwdMethod::Bypass => 4,
+            FwdMethod::Other(n) => u32::from(n & 7),
+        }
+    }
+
+    /// From the kernel's connection flags (only the low three bits name the method).
+    pub fn from_code(flags: u32) -> FwdMethod {
+        match flags & 7 {
+            0 => FwdMethod::Masq,
+            1 => FwdMethod::Local,
+            2 => FwdMethod::Tunnel,
+            3 => FwdMethod::Route,
+            4 => FwdMethod::Bypass,
+            n => FwdMethod::Other(n as u8),
+        }
+    }
+
+    /// The name `ipvsadm -Ln` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            FwdMethod::Masq => "Masq",
+            FwdMethod::Tunnel => "Tunnel",
+            FwdMethod::Route => "Route",
+            FwdMethod::Local => "Local",
+            FwdMethod::Bypass => "Bypass",
+            FwdMethod::Other(_) => "Unknown",
+        }
+    }
 }
 
 /// A destination (real server) as the kernel keys it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct DestKey {
     pub addr: IpAddr,
     pub port: u16,
@@ -114,10 +161,12 @@ pub struct DestParams {
 }
 
 /// Connection counts of a destination, as dumped (read-only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct DestConns {
     pub active: u32,
     pub inactive: u32,
+    /// Persistence templates pointing at this destination.
+    pub persistent: u32,
 }
 
 impl DestConns {
@@ -126,16 +175,57 @@ impl DestConns {
     }
 }
 
+/// Traffic counters (`IPVS_STATS_ATTR_*`): totals since creation and the kernel's
+/// estimated rates per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Stats {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dest {
     pub params: DestParams,
     pub conns: DestConns,
+    /// Read-only, from a dump; never compared by the reconcile.
+    pub stats: Stats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub params: ServiceParams,
     pub dests: BTreeMap<DestKey, Dest>,
+    /// Read-only, from a dump; never compared by the reconcile.
+    pub stats: Stats,
+}
+
+impl Dest {
+    /// A destination as desired: no connections or traffic yet.
+    pub fn new(params: DestParams) -> Dest {
+        Dest {
+            params,
+            conns: DestConns::default(),
+            stats: Stats::default(),
+        }
+    }
+}
+
+impl Service {
+    pub fn new(params: ServiceParams, dests: BTreeMap<DestKey, Dest>) -> Service {
+        Service {
+            params,
+            dests,
+            stats: Stats::default(),
+        }
+    }
 }
 
 /// A whole IPVS table (one network namespace).

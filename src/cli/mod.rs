@@ -1,4 +1,4 @@
-//! The command line: `check-config`, `import`, `export`, `passwd`.
+//! The command line: `check-config`, `import`, `export`, `passwd`, `ipvs`.
 //!
 //! Thin glue between files, [`crate::config`] and [`crate::storage`]. Exit codes:
 //! 0 success, 1 the input is invalid (nothing was changed), 2 usage or I/O error.
@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub mod ipvs;
 
 use crate::config::{self, Config, Diagnostic};
 use crate::storage::{Actor, Role, StorageError, Store};
@@ -67,6 +69,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = RoleArg::Admin)]
         role: RoleArg,
     },
+    /// The kernel's IPVS table: show it, or program it from an lvs.cf.
+    Ipvs {
+        #[command(subcommand)]
+        command: ipvs::IpvsCommand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,13 +100,13 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Failure {
             code: 1,
             message: message.into(),
         }
     }
-    fn io(message: impl Into<String>) -> Self {
+    pub(crate) fn io(message: impl Into<String>) -> Self {
         Failure {
             code: 2,
             message: message.into(),
@@ -116,12 +123,13 @@ impl Failure {
     }
 }
 
-type Outcome = Result<(), Failure>;
+pub(crate) type Outcome = Result<(), Failure>;
 
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::CheckConfig { file, from } => check_config(file, *from),
+        Command::Ipvs { command } => ipvs::run(command),
         other => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -153,7 +161,9 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
             .map_err(|e| Failure::io(format!("{}: {e}", db.display())))
     };
     match command {
-        Command::CheckConfig { .. } => unreachable!("handled without a store"),
+        Command::CheckConfig { .. } | Command::Ipvs { .. } => {
+            unreachable!("handled without a store")
+        }
         Command::Import { file, from } => import(&open().await?, file, *from).await,
         // Export never creates a database: a mistyped --db must not turn into an empty
         // lvs.cf written over a live one.
@@ -171,7 +181,7 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
     }
 }
 
-fn read(file: &Path) -> Result<String, Failure> {
+pub(crate) fn read(file: &Path) -> Result<String, Failure> {
     let bytes = std::fs::read(file)
         .map_err(|e| Failure::io(format!("{}: cannot read: {e}", file.display())))?;
     let (text, latin1) = config::decode_text(&bytes);
@@ -185,7 +195,7 @@ fn read(file: &Path) -> Result<String, Failure> {
 }
 
 /// Parses and validates lvs.cf text; prints every diagnostic; the model if usable.
-fn checked_lvs_cf(name: &str, text: &str) -> Result<(Config, usize), Failure> {
+pub(crate) fn checked_lvs_cf(name: &str, text: &str) -> Result<(Config, usize), Failure> {
     let parsed = match config::parse(text) {
         Ok(p) => p,
         Err(errors) => {
@@ -489,7 +499,7 @@ mod tests {
 
     #[test]
     fn summaries_count_blocks() {
-        let c = config::parse(include_str!("../tests/data/piranha_example.lvs.cf"))
+        let c = config::parse(include_str!("../../tests/data/piranha_example.lvs.cf"))
             .unwrap()
             .config;
         assert_eq!(summary(&c), "3 virtual servers (3 active), 6 real servers");

@@ -1,0 +1,382 @@
+//! The socket shell around [`super::netlink`]: one generic-netlink socket in the
+//! caller's network namespace, requests pipelined in windows (one `sendmsg` carries
+//! many requests; the kernel handles them in that call and queues one acknowledgement
+//! each), dumps read to their end, every wait bounded by a timeout.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use neli::consts::nl::NlmF;
+use neli::consts::socket::{Msg, NlFamily};
+use neli::socket::NlSocket;
+use neli::utils::Groups;
+
+use super::diff::Op;
+use super::netlink::{self, CodecError, Info, Request, SyncDaemon, SyncState, Timeouts};
+use super::table::{ServiceKey, Table};
+
+/// Requests sent per `sendmsg` before their acknowledgements are collected: small
+/// enough that the acknowledgements always fit the default receive buffer.
+const WINDOW: usize = 64;
+/// How long a reply may take before the kernel is declared unresponsive.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const NLMSG_NOOP: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_OVERRUN: u16 = 4;
+const NLMSG_HDRLEN: usize = 16;
+
+/// An errno the kernel returned for one request, explained in IPVS terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelError(pub i32);
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hint = match self.0 {
+            1 => "operation not permitted (IPVS needs CAP_NET_ADMIN)",
+            2 => "not found (no such destination, or the scheduler's module is missing)",
+            3 => "no such service",
+            17 => "already exists",
+            22 => "invalid argument",
+            97 => "address family not supported by this kernel's IPVS",
+            _ => "",
+        };
+        let text = io::Error::from_raw_os_error(self.0);
+        if hint.is_empty() {
+            write!(f, "{text}")
+        } else {
+            write!(f, "{hint} [{text}]")
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IpvsError {
+    #[error("IPVS is not available in this kernel: load the ip_vs module")]
+    NotAvailable,
+    #[error("IPVS needs CAP_NET_ADMIN: run as root or grant the capability")]
+    PermissionDenied,
+    #[error("netlink socket: {0}")]
+    Socket(#[source] io::Error),
+    #[error("the kernel refused `{request}`: {error}")]
+    Kernel {
+        request: String,
+        #[source]
+        error: KernelError,
+    },
+    #[error("no reply from the kernel's IPVS within {0:?}")]
+    Timeout(Duration),
+    #[error("the netlink receive buffer overflowed: replies were lost")]
+    Overrun,
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+impl IpvsError {
+    fn from_io(e: io::Error) -> IpvsError {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                IpvsError::Timeout(REPLY_TIMEOUT)
+            }
+            _ if e.raw_os_error() == Some(libc_enobufs()) => IpvsError::Overrun,
+            _ => IpvsError::Socket(e),
+        }
+    }
+
+    fn kernel(request: impl Into<String>, errno: i32) -> IpvsError {
+        match errno {
+            1 => IpvsError::PermissionDenied,
+            _ => IpvsError::Kernel {
+                request: request.into(),
+                error: KernelError(errno),
+            },
+        }
+    }
+}
+
+const fn libc_enobufs() -> i32 {
+    105
+}
+
+/// What one client has sent, for the benchmark and the logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Every request message.
+    pub requests: u64,
+    /// Requests that change the kernel's state.
+    pub changes: u64,
+    /// `sendmsg` calls (each may carry a window of requests).
+    pub sends: u64,
+}
+
+/// One reply message, reduced to what the client acts on.
+enum Reply {
+    Data(Vec<u8>),
+    /// An `NLMSG_ERROR`: 0 is an acknowledgement.
+    Status(i32),
+    Done(i32),
+}
+
+/// The IPVS table of the network namespace the client was created in.
+pub struct Client {
+    sock: NlSocket,
+    family: u16,
+    pid: u32,
+    seq: u32,
+    buf: Vec<u8>,
+    counters: Counters,
+}
+
+impl Client {
+    /// Opens the socket and resolves the IPVS family.
+    pub fn connect() -> Result<Client, IpvsError> {
+        let sock = NlSocket::connect(NlFamily::Generic, None, Groups::empty())
+            .map_err(IpvsError::Socket)?;
+        // SAFETY: the descriptor is owned by `sock`, which outlives this borrow.
+        let fd = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
+        let s = socket2::SockRef::from(&fd);
+        s.set_read_timeout(Some(REPLY_TIMEOUT))
+            .map_err(IpvsError::Socket)?;
+        s.set_write_timeout(Some(REPLY_TIMEOUT))
+            .map_err(IpvsError::Socket)?;
+        let pid = sock.pid().map_err(IpvsError::Socket)?;
+        let mut client = Client {
+            sock,
+            family: 0,
+            pid,
+            // Distinct from a previous process's numbers, so stale replies are ignored.
+            seq: std::process::id().wrapping_mul(0x9e37_79b9),
+            buf: vec![0; 1 << 16],
+            counters: Counters::default(),
+        };
+        let seq = client.next_seq();
+        let msg = netlink::encode_resolve(seq, pid)?;
+        client.send(&msg, 1, false)?;
+        let mut id = None;
+        client.collect(seq, seq, |_, reply| match reply {
+            Reply::Data(bytes) => {
+                id = Some(netlink::decode_family_id(&bytes)?);
+                Ok(false)
+            }
+            // ENOENT: the controller does not know the family.
+            Reply::Status(-2) | Reply::Done(-2) => Err(IpvsError::NotAvailable),
+            Reply::Status(0) | Reply::Done(0) => Ok(true),
+            Reply::Status(e) | Reply::Done(e) => Err(IpvsError::kernel("resolve IPVS", -e)),
+        })?;
+        client.family = id.ok_or(IpvsError::NotAvailable)?;
+        Ok(client)
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    fn send(&mut self, bytes: &[u8], requests: u64, changes: bool) -> Result<(), IpvsError> {
+        self.sock
+            .send(bytes, Msg::empty())
+            .map_err(IpvsError::from_io)?;
+        self.counters.sends += 1;
+        self.counters.requests += requests;
+        if changes {
+            self.counters.changes += requests;
+        }
+        Ok(())
+    }
+
+    /// Reads replies until `on` says the sequence range is complete. `on` gets each
+    /// reply to a request in `first..=last` and returns whether that request is finished;
+    /// replies to other requests (late answers to an abandoned one) are dropped.
+    fn collect(
+        &mut self,
+        first: u32,
+        last: u32,
+        mut on: impl FnMut(u32, Reply) -> Result<bool, IpvsError>,
+    ) -> Result<(), IpvsError> {
+        let want = last.wrapping_sub(first) as usize + 1;
+        let mut finished = 0usize;
+        while finished < want {
+            let (n, _) = self
+                .sock
+                .recv(&mut self.buf[..], Msg::empty())
+                .map_err(IpvsError::from_io)?;
+            let mut at = 0usize;
+            while at + NLMSG_HDRLEN <= n {
+                let b = &self.buf[at..n];
+                let len = u32::from_ne_bytes(b[0..4].try_into().expect("4 bytes")) as usize;
+                let ty = u16::from_ne_bytes(b[4..6].try_into().expect("2 bytes"));
+                let seq = u32::from_ne_bytes(b[8..12].try_into().expect("4 bytes"));
+                if len < NLMSG_HDRLEN || len > b.len() {
+                    return Err(CodecError::Decode(format!(
+                        "netlink message length {len} with {} bytes left",
+                        b.len()
+                    ))
+                    .into());
+                }
+                let msg = &b[..len];
+                at += (len + 3) & !3;
+                if seq.wrapping_sub(first) as usize >= want {
+                    continue;
+                }
+                let errno = || {
+                    msg.get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
+                        .map_or(0, |e| i32::from_ne_bytes(e.try_into().expect("4 bytes")))
+                };
+                let reply = match ty {
+                    NLMSG_NOOP => continue,
+                    NLMSG_OVERRUN => return Err(IpvsError::Overrun),
+                    NLMSG_ERROR => Reply::Status(errno()),
+                    NLMSG_DONE => Reply::Done(errno()),
+                    _ => Reply::Data(msg.to_vec()),
+                };
+                if on(seq, reply)? {
+                    finished += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One request (or dump) and every data message of its reply.
+    fn transact(&mut self, req: &Request<'_>) -> Result<Vec<Vec<u8>>, IpvsError> {
+        let seq = self.next_seq();
+        let flags = if req.is_dump() {
+            NlmF::REQUEST | NlmF::DUMP
+        } else {
+            NlmF::REQUEST | NlmF::ACK
+        };
+        let msg = netlink::encode(self.family, flags, seq, self.pid, req)?;
+        self.send(&msg, 1, req.is_change())?;
+        let mut data = Vec::new();
+        self.collect(seq, seq, |_, reply| match reply {
+            Reply::Data(bytes) => {
+                data.push(bytes);
+                Ok(false)
+            }
+            Reply::Status(0) | Reply::Done(0) => Ok(true),
+            Reply::Status(e) | Reply::Done(e) => Err(IpvsError::kernel(format!("{req:?}"), -e)),
+        })?;
+        Ok(data)
+    }
+
+    /// Applies `ops` in order, pipelined, and returns each one's outcome. The kernel
+    /// carries on after a refused operation, so later ones are still attempted (and
+    /// report their own errors, e.g. destinations of a service that was refused).
+    pub fn apply(&mut self, ops: &[Op]) -> Result<Vec<Result<(), KernelError>>, IpvsError> {
+        let mut results = Vec::with_capacity(ops.len());
+        let mut bytes = Vec::new();
+        for window in ops.chunks(WINDOW) {
+            bytes.clear();
+            let first = self.seq.wrapping_add(1);
+            for op in window {
+                let seq = self.next_seq();
+                netlink::encode_into(
+                    &mut bytes,
+                    self.family,
+                    NlmF::REQUEST | NlmF::ACK,
+                    seq,
+                    self.pid,
+                    &Request::Op(op),
+                )?;
+            }
+            let last = self.seq;
+            self.send(&bytes, window.len() as u64, true)?;
+            let mut outcome = vec![None; window.len()];
+            self.collect(first, last, |seq, reply| {
+                let i = seq.wrapping_sub(first) as usize;
+                match reply {
+                    Reply::Status(0) => outcome[i] = Some(Ok(())),
+                    Reply::Status(-1) => return Err(IpvsError::PermissionDenied),
+                    Reply::Status(e) => outcome[i] = Some(Err(KernelError(-e))),
+                    Reply::Data(_) | Reply::Done(_) => return Ok(false),
+                }
+                Ok(true)
+            })?;
+            results.extend(
+                outcome
+                    .into_iter()
+                    .map(|o| o.expect("every request acknowledged")),
+            );
+        }
+        Ok(results)
+    }
+
+    /// The whole table: one dump of the services, one per service for destinations.
+    pub fn dump(&mut self) -> Result<Table, IpvsError> {
+        let mut table = Table::default();
+        for bytes in self.transact(&Request::GetServices)? {
+            let (key, svc) = netlink::decode_service(&netlink::decode_message(&bytes)?)?;
+            table.services.insert(key, svc);
+        }
+        let keys: Vec<ServiceKey> = table.services.keys().copied().collect();
+        for key in keys {
+            let ipv6 = match key {
+                ServiceKey::Addr { addr, .. } => addr.is_ipv6(),
+                ServiceKey::Fwmark { ipv6, .. } => ipv6,
+            };
+            match self.transact(&Request::GetDests(key)) {
+                Ok(replies) => {
+                    let svc = table.services.get_mut(&key).expect("key from this table");
+                    for bytes in replies {
+                        let (d, dest) =
+                            netlink::decode_dest(&netlink::decode_message(&bytes)?, ipv6)?;
+                        svc.dests.insert(d, dest);
+                    }
+                }
+                // Deleted by someone else between the two dumps: it is gone.
+                Err(IpvsError::Kernel {
+                    error: KernelError(3),
+                    ..
+                }) => {
+                    table.services.remove(&key);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(table)
+    }
+
+    pub fn info(&mut self) -> Result<Info, IpvsError> {
+        let replies = self.transact(&Request::GetInfo)?;
+        let first = replies
+            .first()
+            .ok_or_else(|| CodecError::Decode("GET_INFO had no reply".into()))?;
+        Ok(netlink::decode_info(&netlink::decode_message(first)?)?)
+    }
+
+    pub fn timeouts(&mut self) -> Result<Timeouts, IpvsError> {
+        let replies = self.transact(&Request::GetConfig)?;
+        let first = replies
+            .first()
+            .ok_or_else(|| CodecError::Decode("GET_CONFIG had no reply".into()))?;
+        Ok(netlink::decode_timeouts(&netlink::decode_message(first)?)?)
+    }
+
+    /// Sets the timeouts; a zero field leaves that timeout as it is.
+    pub fn set_timeouts(&mut self, t: Timeouts) -> Result<(), IpvsError> {
+        self.transact(&Request::SetConfig(t)).map(drop)
+    }
+
+    pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
+        self.transact(&Request::GetDaemons)?
+            .iter()
+            .map(|b| Ok(netlink::decode_daemon(&netlink::decode_message(b)?)?))
+            .collect()
+    }
+
+    pub fn start_daemon(&mut self, d: &SyncDaemon) -> Result<(), IpvsError> {
+        self.transact(&Request::NewDaemon(d)).map(drop)
+    }
+
+    pub fn stop_daemon(&mut self, state: SyncState) -> Result<(), IpvsError> {
+        self.transact(&Request::DelDaemon(state)).map(drop)
+    }
+}
