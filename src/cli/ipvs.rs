@@ -13,7 +13,7 @@ use crate::config::value::Host;
 use crate::ipvs::client::{Client, IpvsError};
 use crate::ipvs::netlink::{Info, SyncDaemon, SyncState, Timeouts};
 use crate::ipvs::ownership::Ownership;
-use crate::ipvs::reconcile::{self, Settings};
+use crate::ipvs::reconcile::{Reconciler, Settings};
 use crate::ipvs::table::{svc_flags, Service, ServiceKey, Stats, Table};
 use crate::ipvs::{all_healthy, desired};
 
@@ -156,8 +156,8 @@ fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
             errors.len()
         ))
     })?;
-    let mut ownership = Ownership::load(state_dir).map_err(|e| Failure::io(e.to_string()))?;
-    let mut client = match Client::connect() {
+    let ownership = Ownership::load(state_dir).map_err(|e| Failure::io(e.to_string()))?;
+    let client = match Client::connect() {
         Ok(c) => c,
         Err(IpvsError::NotAvailable) if dry_run => {
             println!("# IPVS is not available here: planned against an empty table");
@@ -177,15 +177,24 @@ fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
         }
         Err(e) => return Err(ipvs_failure(e)),
     };
+    let mut reconciler = Reconciler::new(client, ownership);
     let settings = Settings {
         desired: &want,
         drain_ms: &drain_ms,
-        previous: None,
         now_ms: now_unix_ms(),
         dry_run,
         adopt,
     };
-    let round = reconcile::round(&mut client, &mut ownership, &settings).map_err(ipvs_failure)?;
+    let started = std::time::Instant::now();
+    let round = reconciler.resync(&settings).map_err(ipvs_failure)?;
+    let took = started.elapsed();
+    // Recorded before anything else can fail: what was created is owned from now on.
+    if !dry_run {
+        reconciler
+            .ownership()
+            .save(state_dir)
+            .map_err(|e| Failure::io(e.to_string()))?;
+    }
     for k in &round.plan.conflicts {
         eprintln!(
             "{name}: warning: service {k} already exists and was not created by lvs-director: left alone (use --adopt to take it over)"
@@ -215,6 +224,7 @@ fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
         tcp_fin: config.global.tcpfin_timeout.unwrap_or(0),
         udp: config.global.udp_timeout.unwrap_or(0),
     };
+    let client = reconciler.client();
     if timeouts != Timeouts::default() {
         let have = client.timeouts().map_err(ipvs_failure)?;
         let differs = |want: u32, have: u32| want != 0 && want != have;
@@ -234,9 +244,6 @@ fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
     if dry_run {
         return Ok(());
     }
-    ownership
-        .save(state_dir)
-        .map_err(|e| Failure::io(e.to_string()))?;
     let failed = round.failures().count();
     if failed > 0 {
         return Err(Failure::invalid(format!(
@@ -247,6 +254,15 @@ fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
     if round.plan.ops.is_empty() {
         eprintln!("# the kernel's table already matches {name}");
     }
+    let c = round.counters;
+    eprintln!(
+        "# {} operation(s) in {:.1} ms: {} change request(s) in {} send(s), {} read request(s)",
+        round.plan.ops.len(),
+        took.as_secs_f64() * 1000.0,
+        c.changes,
+        c.sends - (c.requests - c.changes),
+        c.requests - c.changes
+    );
     Ok(())
 }
 

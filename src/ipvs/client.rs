@@ -113,6 +113,17 @@ pub struct Counters {
     pub sends: u64,
 }
 
+impl Counters {
+    /// What was sent between `earlier` and `self`.
+    pub fn since(self, earlier: Counters) -> Counters {
+        Counters {
+            requests: self.requests - earlier.requests,
+            changes: self.changes - earlier.changes,
+            sends: self.sends - earlier.sends,
+        }
+    }
+}
+
 /// One reply message, reduced to what the client acts on.
 enum Reply {
     Data(Vec<u8>),

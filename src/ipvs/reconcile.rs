@@ -38,9 +38,6 @@ pub struct Settings<'a> {
     pub desired: &'a Table,
     /// Each service's drain timeout in milliseconds.
     pub drain_ms: &'a BTreeMap<ServiceKey, u64>,
-    /// The desired table of the previous round, to tell drift from configuration
-    /// changes in the causes (`None` on the first round).
-    pub previous: Option<&'a Table>,
     /// Unix milliseconds.
     pub now_ms: u64,
     pub dry_run: bool,
@@ -48,67 +45,133 @@ pub struct Settings<'a> {
     pub adopt: bool,
 }
 
-/// Runs one round. `ownership` is updated to what is owned afterwards (unchanged on a
-/// dry run); saving it is the caller's job.
-pub fn round(
-    client: &mut Client,
-    ownership: &mut Ownership,
-    s: &Settings<'_>,
-) -> Result<Round, IpvsError> {
-    let before = client.counters();
-    let current = client.dump()?;
-    let mut owned = ownership.owned.clone();
-    if s.adopt {
-        owned.extend(
-            s.desired
-                .services
-                .keys()
-                .filter(|k| current.services.contains_key(k)),
-        );
+/// Keeps the kernel's IPVS table matching the desired one for a long-running process.
+///
+/// It remembers the table as last dumped, changed by its own acknowledged operations,
+/// so a change of configuration or health costs one request per operation and no
+/// dump ([`Reconciler::update`]); a periodic [`Reconciler::resync`] dumps the kernel to
+/// see connection counts (for drains) and out-of-band changes, and repairs them.
+pub struct Reconciler {
+    client: Client,
+    ownership: Ownership,
+    known: Option<Table>,
+    last_desired: Option<Table>,
+}
+
+impl Reconciler {
+    pub fn new(client: Client, ownership: Ownership) -> Reconciler {
+        Reconciler {
+            client,
+            ownership,
+            known: None,
+            last_desired: None,
+        }
     }
-    let drain = |k: &ServiceKey| s.drain_ms.get(k).copied().unwrap_or(0);
-    let p = plan(
-        s.desired,
-        &current,
-        &owned,
-        &ownership.drains,
-        &drain,
-        s.now_ms,
-    );
-    let causes = p
-        .ops
-        .iter()
-        .map(|op| cause(op, s.previous, &current))
-        .collect();
-    let results = if s.dry_run {
-        Vec::new()
-    } else {
-        client.apply(&p.ops)?
-    };
-    if !s.dry_run {
+
+    pub fn ownership(&self) -> &Ownership {
+        &self.ownership
+    }
+
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// Dumps the kernel, then plans and applies.
+    pub fn resync(&mut self, s: &Settings<'_>) -> Result<Round, IpvsError> {
+        let before = self.client.counters();
+        let current = self.client.dump()?;
+        self.run(current, before, s)
+    }
+
+    /// Plans against the table as last known and applies; dumps only when nothing is
+    /// known yet (first round, or after a refused operation left it uncertain).
+    pub fn update(&mut self, s: &Settings<'_>) -> Result<Round, IpvsError> {
+        match self.known.take() {
+            Some(current) => {
+                let before = self.client.counters();
+                self.run(current, before, s)
+            }
+            None => self.resync(s),
+        }
+    }
+
+    fn run(
+        &mut self,
+        current: Table,
+        before: Counters,
+        s: &Settings<'_>,
+    ) -> Result<Round, IpvsError> {
+        let mut owned = self.ownership.owned.clone();
+        if s.adopt {
+            owned.extend(
+                s.desired
+                    .services
+                    .keys()
+                    .filter(|k| current.services.contains_key(k)),
+            );
+        }
+        let drain = |k: &ServiceKey| s.drain_ms.get(k).copied().unwrap_or(0);
+        let p = plan(
+            s.desired,
+            &current,
+            &owned,
+            &self.ownership.drains,
+            &drain,
+            s.now_ms,
+        );
+        let causes = p
+            .ops
+            .iter()
+            .map(|op| cause(op, self.last_desired.as_ref(), &current))
+            .collect();
+        if s.dry_run {
+            self.known = Some(current.clone());
+            let after = self.client.counters();
+            return Ok(Round {
+                plan: p,
+                results: Vec::new(),
+                causes,
+                current,
+                counters: after.since(before),
+            });
+        }
+        let results = match self.client.apply(&p.ops) {
+            Ok(r) => r,
+            Err(e) => {
+                // Some of the window may have been applied: only a dump can tell.
+                self.known = None;
+                return Err(e);
+            }
+        };
+        let mut known = current.clone();
+        let mut certain = true;
         let mut now_owned = p.owned.clone();
-        // A service this round failed to create is not ours (someone may have made it
-        // between the dump and the add).
         for (op, r) in p.ops.iter().zip(&results) {
-            if let (Op::AddService(k, _), Err(_)) = (op, r) {
-                now_owned.remove(k);
+            match r {
+                Ok(()) => certain &= known.apply(op).is_ok(),
+                Err(_) => {
+                    certain = false;
+                    // A service this round failed to create is not ours (someone may
+                    // have made it between the dump and the add).
+                    if let Op::AddService(k, _) = op {
+                        now_owned.remove(k);
+                    }
+                }
             }
         }
-        ownership.owned = now_owned;
-        ownership.drains = p.drains.clone();
+        self.known = certain.then_some(known);
+        self.ownership.owned = now_owned;
+        self.ownership.drains = p.drains.clone();
+        self.last_desired = Some(s.desired.clone());
+        let after = self.client.counters();
+        Ok(Round {
+            plan: p,
+            results,
+            causes,
+            current,
+            counters: after.since(before),
+        })
     }
-    let after = client.counters();
-    Ok(Round {
-        plan: p,
-        results,
-        causes,
-        current,
-        counters: Counters {
-            requests: after.requests - before.requests,
-            changes: after.changes - before.changes,
-            sends: after.sends - before.sends,
-        },
-    })
 }
 
 /// Why `op` is needed: a configuration (or health) change, or drift repaired because
