@@ -3,4 +3,4 @@
 set -eu
 . /lab/lib.sh
 lab_ns bench
-nsrun bench ipvs-bench
+nsrun bench ipvs-bench --bench
