@@ -30,6 +30,12 @@ done
 
 export CARGO_TERM_COLOR=never
 
+# The IPVS lab (tests/lab.rs) boots Debian's cloud kernel under QEMU: install its
+# packages and fetch the kernel now (cached under target/lab/), so that a failure here
+# shows as such instead of as failing lab tests.
+log "preparing the IPVS lab"
+tests/lab/prepare.sh >/dev/null
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

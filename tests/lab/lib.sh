@@ -203,11 +203,15 @@ _lab_serve_script() {
     [ $# -gt 0 ] || set -- "::"
     for a in "$@"; do
         case $a in
-        ::) a="UDP6-RECVFROM:$UDP_PORT,fork" ;;
-        *:*) a="UDP6-RECVFROM:$UDP_PORT,bind=[$a],fork" ;;
-        *) a="UDP4-RECVFROM:$UDP_PORT,bind=$a,fork" ;;
+        ::) a="UDP6-RECVFROM:$UDP_PORT" ;;
+        *:*) a="UDP6-RECVFROM:$UDP_PORT,bind=[$a]" ;;
+        *) a="UDP4-RECVFROM:$UDP_PORT,bind=$a" ;;
         esac
-        say "socat $a 'SYSTEM:echo $name' </dev/null >/dev/null 2>&1 &"
+        # socat forks a child per datagram, and that child shares the listening socket:
+        # left to read on, it would steal the next client's datagram. readbytes=1 ends
+        # its reading after the first byte; the command drains its input before it
+        # answers, so that passing that byte on cannot fail on a closed pipe.
+        say "socat $a,fork,readbytes=1 'SYSTEM:cat >/dev/null; echo $name' </dev/null >/dev/null 2>&1 &"
     done
     # Until both listen (one UDP line per responder), for 10 s at most.
     cat <<EOF
