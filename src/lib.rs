@@ -16,4 +16,5 @@ pub mod atomic_file;
 pub mod cli;
 pub mod config;
 pub mod ipvs;
+pub mod pulse;
 pub mod storage;
