@@ -46,6 +46,8 @@ pub enum NodeState {
     Active = 1,
     /// Up but unable to serve (a local fault: link down, IPVS failed, a local check).
     Fault = 2,
+    /// Up and able, but handed over on purpose by an administrator: the peer serves.
+    Yielding = 3,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +151,7 @@ impl Heartbeat {
             0 => NodeState::Standby,
             1 => NodeState::Active,
             2 => NodeState::Fault,
+            3 => NodeState::Yielding,
             _ => return Err(Rejected::Malformed),
         };
         let name = std::str::from_utf8(&bytes[HEADER..body]).map_err(|_| Rejected::Malformed)?;

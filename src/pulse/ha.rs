@@ -1,0 +1,651 @@
+//! The high-availability state machine of one director: events in, actions out, time
+//! passed in as milliseconds. No I/O and no clock, so every scenario (both nodes
+//! starting at once, partitions, clean stops, preemption, link loss) runs in tests as
+//! a simulation.
+//!
+//! The rules, in order:
+//! 1. A node with a local fault (link down under `monitor_links`, IPVS programming
+//!    failed, a stalled task) is `Fault`: never active.
+//! 2. A peer is alive while its last heartbeat is younger than `deadtime` and it did not
+//!    say it is leaving.
+//! 3. Without a live peer a node becomes active, but only once it has listened for
+//!    `deadtime` after starting (so a node starting next to an active peer hears it
+//!    first).
+//! 4. With a live peer, of two nodes that both want to be active the higher rank keeps
+//!    it (rank = priority, then the `primary` role, then the name); the lower yields as
+//!    soon as it hears the higher. A standby takes over from an active peer only by
+//!    preemption: `preempt` on, higher rank, and healthy for `preempt_delay`.
+
+use super::heartbeat::{Heartbeat, Kind, NodeState};
+
+/// What the node was configured with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaConfig {
+    pub name: String,
+    /// This node is the `primary` of lvs.cf (a tie-break after priority).
+    pub primary: bool,
+    pub priority: u8,
+    pub keepalive_ms: u64,
+    pub deadtime_ms: u64,
+    /// Return the VIPs to the higher-ranked node when it is back (default on).
+    pub preempt: bool,
+    pub preempt_delay_ms: u64,
+    /// This node's lvs.cf serial, sent in heartbeats and compared with the peer's.
+    pub serial: u64,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Start,
+    /// A heartbeat that passed authentication and the replay check.
+    Heartbeat(Heartbeat),
+    /// Time passed (the shell calls this at least every `keepalive`).
+    Tick,
+    /// A local fault appeared (`Some(cause)`) or cleared (`None`).
+    Fault(Option<String>),
+    /// Local checks changed this node's priority.
+    Priority(u8),
+    /// An administrator asked this node to hand the VIPs over to the peer.
+    HandOver,
+    /// A clean stop.
+    Shutdown,
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Bring up the VIPs, announce them, start the sync daemon as master, run
+    /// `active_cmd`.
+    Activate { cause: String },
+    /// Undo all of it, run `inactive_cmd`.
+    Deactivate { cause: String },
+    /// Send this heartbeat (the shell fills in the counter and authenticates it).
+    Send(Kind, NodeState, u8),
+    /// The peer runs another lvs.cf serial (reported once per change).
+    SerialMismatch { ours: u64, peers: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Starting,
+    Standby,
+    Active,
+    Fault,
+    Stopped,
+}
+
+/// What this node knows of its peer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Peer {
+    pub name: String,
+    pub state: NodeState,
+    pub priority: u8,
+    pub serial: u64,
+    pub last_heard_ms: u64,
+    pub leaving: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ha {
+    cfg: HaConfig,
+    role: Role,
+    priority: u8,
+    fault: Option<String>,
+    peer: Option<Peer>,
+    started_ms: u64,
+    /// Since when this node could serve (no fault), for the preemption delay.
+    healthy_since_ms: u64,
+    /// Set by an administrator's hand-over: this node stands aside (no preemption)
+    /// while the peer serves, until the peer fails or leaves.
+    yielded: bool,
+    next_send_ms: u64,
+    reported_serial: Option<u64>,
+}
+
+impl Ha {
+    pub fn new(cfg: HaConfig) -> Ha {
+        Ha {
+            priority: cfg.priority,
+            cfg,
+            role: Role::Starting,
+            fault: None,
+            peer: None,
+            started_ms: 0,
+            healthy_since_ms: 0,
+            yielded: false,
+            next_send_ms: 0,
+            reported_serial: None,
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn peer(&self) -> Option<&Peer> {
+        self.peer.as_ref()
+    }
+
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.as_deref()
+    }
+
+    /// When the shell must call [`Event::Tick`] next at the latest.
+    pub fn next_deadline_ms(&self) -> u64 {
+        let mut t = self.next_send_ms;
+        if let Some(p) = &self.peer {
+            t = t.min(p.last_heard_ms + self.cfg.deadtime_ms);
+        }
+        if self.role == Role::Starting {
+            t = t.min(self.started_ms + self.cfg.deadtime_ms);
+        }
+        t
+    }
+
+    fn state(&self) -> NodeState {
+        match self.role {
+            Role::Active => NodeState::Active,
+            Role::Fault | Role::Stopped => NodeState::Fault,
+            Role::Starting | Role::Standby if self.yielded => NodeState::Yielding,
+            Role::Starting | Role::Standby => NodeState::Standby,
+        }
+    }
+
+    fn rank(&self) -> (u8, bool, &str) {
+        (self.priority, self.cfg.primary, self.cfg.name.as_str())
+    }
+
+    fn peer_alive(&self, now: u64) -> Option<&Peer> {
+        self.peer
+            .as_ref()
+            .filter(|p| !p.leaving && now < p.last_heard_ms + self.cfg.deadtime_ms)
+    }
+
+    fn outranks(&self, p: &Peer) -> bool {
+        // The peer's role flag is not on the wire: equal priorities fall to the name,
+        // which both sides compare the same way.
+        let peer_primary = !self.cfg.primary;
+        self.rank() > (p.priority, peer_primary, p.name.as_str())
+    }
+
+    /// Handles one event at time `now` (milliseconds, any monotonic origin).
+    pub fn handle(&mut self, now: u64, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        let before = self.state();
+        match event {
+            Event::Start => {
+                self.role = Role::Starting;
+                self.started_ms = now;
+                self.healthy_since_ms = now;
+                self.next_send_ms = now;
+            }
+            Event::Heartbeat(hb) => {
+                if hb.serial != self.cfg.serial && self.reported_serial != Some(hb.serial) {
+                    out.push(Action::SerialMismatch {
+                        ours: self.cfg.serial,
+                        peers: hb.serial,
+                    });
+                }
+                self.reported_serial = Some(hb.serial).filter(|s| *s != self.cfg.serial);
+                self.peer = Some(Peer {
+                    name: hb.name,
+                    state: hb.state,
+                    priority: hb.priority,
+                    serial: hb.serial,
+                    last_heard_ms: now,
+                    leaving: hb.kind == Kind::Leaving,
+                });
+            }
+            Event::Tick => {}
+            Event::Fault(f) => {
+                if f.is_none() && self.fault.is_some() {
+                    self.healthy_since_ms = now;
+                }
+                self.fault = f;
+            }
+            Event::Priority(p) => self.priority = p,
+            Event::HandOver => self.yielded = true,
+            Event::Shutdown => {
+                if self.role == Role::Active {
+                    out.push(Action::Deactivate {
+                        cause: "clean stop".into(),
+                    });
+                }
+                self.role = Role::Stopped;
+                out.push(Action::Send(Kind::Leaving, NodeState::Fault, self.priority));
+                return out;
+            }
+        }
+        if self.role != Role::Stopped {
+            self.decide(now, &mut out);
+        }
+        if self.role != Role::Stopped && (now >= self.next_send_ms || self.state() != before) {
+            out.push(Action::Send(Kind::Alive, self.state(), self.priority));
+            self.next_send_ms = now + self.cfg.keepalive_ms;
+        }
+        out
+    }
+
+    fn decide(&mut self, now: u64, out: &mut Vec<Action>) {
+        let (want, cause) = self.want_active(now);
+        match (self.role, want) {
+            (Role::Active, false) => {
+                out.push(Action::Deactivate { cause });
+                self.role = if self.fault.is_some() {
+                    Role::Fault
+                } else {
+                    Role::Standby
+                };
+            }
+            (Role::Active, true) => {}
+            (_, true) => {
+                out.push(Action::Activate { cause });
+                self.role = Role::Active;
+            }
+            (_, false) => {
+                self.role = if self.fault.is_some() {
+                    Role::Fault
+                } else if self.role == Role::Starting
+                    && now < self.started_ms + self.cfg.deadtime_ms
+                    && self.peer.is_none()
+                {
+                    Role::Starting
+                } else {
+                    Role::Standby
+                };
+            }
+        }
+    }
+
+    /// Whether this node should hold the VIPs now, and why.
+    fn want_active(&mut self, now: u64) -> (bool, String) {
+        if let Some(f) = &self.fault {
+            return (false, format!("local fault: {f}"));
+        }
+        let active = self.role == Role::Active;
+        let Some(p) = self.peer_alive(now).cloned() else {
+            // Nobody to stand aside for.
+            self.yielded = false;
+            if let Some(p) = &self.peer {
+                let why = if p.leaving {
+                    format!("peer {} stopped cleanly", p.name)
+                } else {
+                    format!(
+                        "no heartbeat from peer {} for {} ms",
+                        p.name,
+                        now - p.last_heard_ms
+                    )
+                };
+                return (true, why);
+            }
+            if now >= self.started_ms + self.cfg.deadtime_ms {
+                return (true, "no peer heard since start".into());
+            }
+            return (active, String::new());
+        };
+        if p.state == NodeState::Fault {
+            self.yielded = false;
+            return (true, format!("peer {} reports a fault", p.name));
+        }
+        if self.yielded {
+            return (false, "handed over to the peer by an administrator".into());
+        }
+        match p.state {
+            NodeState::Fault => unreachable!("handled above"),
+            NodeState::Yielding if active => (true, String::new()),
+            NodeState::Yielding => (true, format!("peer {} handed over", p.name)),
+            NodeState::Active if active => {
+                if self.outranks(&p) {
+                    (true, String::new())
+                } else {
+                    (
+                        false,
+                        format!("peer {} is active and outranks this node", p.name),
+                    )
+                }
+            }
+            NodeState::Active => {
+                let preempt = self.cfg.preempt
+                    && self.outranks(&p)
+                    && now >= self.healthy_since_ms + self.cfg.preempt_delay_ms
+                    && now >= self.started_ms + self.cfg.deadtime_ms;
+                if preempt {
+                    (true, format!("preempting lower-ranked peer {}", p.name))
+                } else {
+                    (false, String::new())
+                }
+            }
+            NodeState::Standby if active => (true, String::new()),
+            // Both standing by (start-up, or after a fault): the higher rank goes.
+            NodeState::Standby => {
+                if self.outranks(&p) {
+                    (
+                        true,
+                        format!("peer {} is standing by and ranks lower", p.name),
+                    )
+                } else {
+                    (false, String::new())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(name: &str, primary: bool) -> HaConfig {
+        HaConfig {
+            name: name.into(),
+            primary,
+            priority: 100,
+            keepalive_ms: 100,
+            deadtime_ms: 300,
+            preempt: true,
+            preempt_delay_ms: 1000,
+            serial: 7,
+        }
+    }
+
+    /// Two nodes and the network between them, stepped 10 ms at a time.
+    struct Sim {
+        nodes: [Ha; 2],
+        up: [bool; 2],
+        /// Heartbeats in flight: (deliver at, to, message).
+        wire: Vec<(u64, usize, Heartbeat)>,
+        connected: bool,
+        now: u64,
+        counter: u64,
+        /// Every Activate/Deactivate, with time and node.
+        log: Vec<(u64, usize, Action)>,
+        both_active_since: Option<u64>,
+    }
+
+    impl Sim {
+        fn new(a: HaConfig, b: HaConfig) -> Sim {
+            Sim {
+                nodes: [Ha::new(a), Ha::new(b)],
+                up: [false, false],
+                wire: Vec::new(),
+                connected: true,
+                now: 0,
+                counter: 0,
+                log: Vec::new(),
+                both_active_since: None,
+            }
+        }
+
+        fn event(&mut self, i: usize, e: Event) {
+            let actions = self.nodes[i].handle(self.now, e);
+            for a in actions {
+                match a {
+                    Action::Send(kind, state, priority) => {
+                        self.counter += 1;
+                        if self.connected {
+                            self.wire.push((
+                                self.now + 1,
+                                1 - i,
+                                Heartbeat {
+                                    kind,
+                                    state,
+                                    priority,
+                                    counter: self.counter,
+                                    serial: self.nodes[i].cfg.serial,
+                                    name: self.nodes[i].cfg.name.clone(),
+                                },
+                            ));
+                        }
+                    }
+                    other => self.log.push((self.now, i, other)),
+                }
+            }
+        }
+
+        fn start(&mut self, i: usize) {
+            self.up[i] = true;
+            self.nodes[i] = Ha::new(self.nodes[i].cfg.clone());
+            self.event(i, Event::Start);
+        }
+
+        /// SIGKILL: silent.
+        fn kill(&mut self, i: usize) {
+            self.up[i] = false;
+            self.wire.retain(|(_, to, _)| *to != i);
+        }
+
+        fn run(&mut self, ms: u64) {
+            let end = self.now + ms;
+            while self.now < end {
+                self.now += 10;
+                let now = self.now;
+                let (due, later): (Vec<_>, Vec<_>) =
+                    self.wire.drain(..).partition(|(t, _, _)| *t <= now);
+                self.wire = later;
+                for (_, to, hb) in due {
+                    if self.up[to] {
+                        self.event(to, Event::Heartbeat(hb));
+                    }
+                }
+                for i in 0..2 {
+                    if self.up[i] && self.nodes[i].next_deadline_ms() <= now {
+                        self.event(i, Event::Tick);
+                    }
+                }
+                // While they can hear each other, two active nodes last at most one
+                // keepalive (plus delivery and this loop's 10 ms step).
+                if self.connected && self.active().len() == 2 {
+                    let since = *self.both_active_since.get_or_insert(now);
+                    assert!(
+                        now - since <= 120,
+                        "both active for {} ms at {now}",
+                        now - since
+                    );
+                } else {
+                    self.both_active_since = None;
+                }
+            }
+        }
+
+        fn active(&self) -> Vec<usize> {
+            (0..2)
+                .filter(|&i| self.up[i] && self.nodes[i].role() == Role::Active)
+                .collect()
+        }
+
+        fn last_change(&self, node: usize) -> Option<&(u64, usize, Action)> {
+            self.log.iter().rev().find(|(_, n, _)| *n == node)
+        }
+    }
+
+    #[test]
+    fn both_starting_at_once_ends_with_exactly_one_active_the_primary() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(0);
+        s.start(1);
+        s.run(2000);
+        assert_eq!(s.active(), vec![0]);
+        // And nobody flapped on the way.
+        assert_eq!(
+            s.log.iter().filter(|(_, n, _)| *n == 1).count(),
+            0,
+            "{:?}",
+            s.log
+        );
+    }
+
+    #[test]
+    fn a_node_starting_next_to_an_active_peer_stays_standby() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(1);
+        s.run(1000);
+        assert_eq!(s.active(), vec![1]);
+        let mut no_preempt = cfg("a", true);
+        no_preempt.preempt = false;
+        s.nodes[0] = Ha::new(no_preempt);
+        s.start(0);
+        s.run(5000);
+        assert_eq!(s.active(), vec![1], "preempt = 0 keeps Piranha's behaviour");
+    }
+
+    #[test]
+    fn sigkill_of_the_active_makes_the_peer_take_over_after_deadtime() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(0);
+        s.start(1);
+        s.run(1000);
+        let t = s.now;
+        s.kill(0);
+        s.run(1000);
+        assert_eq!(s.active(), vec![1]);
+        let (at, _, action) = s.last_change(1).unwrap().clone();
+        assert!(matches!(action, Action::Activate { ref cause } if cause.contains("no heartbeat")));
+        // deadtime 300 after the last heartbeat, which was at most one keepalive earlier.
+        assert!(at - t <= 300 + 20, "took over {} ms after the kill", at - t);
+        assert!(at - t >= 200, "took over too early: {} ms", at - t);
+    }
+
+    #[test]
+    fn a_clean_stop_hands_over_at_once() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(0);
+        s.start(1);
+        s.run(1000);
+        let t = s.now;
+        s.event(0, Event::Shutdown);
+        assert!(matches!(
+            s.last_change(0).unwrap().2,
+            Action::Deactivate { .. }
+        ));
+        s.up[0] = false;
+        s.run(100);
+        assert_eq!(s.active(), vec![1]);
+        let (at, _, action) = s.last_change(1).unwrap().clone();
+        assert!(at - t <= 20, "took {} ms", at - t);
+        assert!(
+            matches!(action, Action::Activate { ref cause } if cause.contains("stopped cleanly"))
+        );
+    }
+
+    #[test]
+    fn preempt_returns_the_vips_to_the_primary_after_its_delay() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(1);
+        s.run(1000);
+        s.start(0);
+        let t = s.now;
+        s.run(3000);
+        assert_eq!(s.active(), vec![0]);
+        let (at, _, action) = s.log.iter().find(|(_, n, _)| *n == 0).unwrap().clone();
+        assert!(matches!(action, Action::Activate { ref cause } if cause.contains("preempting")));
+        assert!(
+            at - t >= 1000,
+            "preempted after {} ms, before the delay",
+            at - t
+        );
+        // The backup yielded within one keepalive of hearing it.
+        let (yielded, _, _) = s.last_change(1).unwrap().clone();
+        assert!(
+            yielded - at <= 110,
+            "backup yielded {} ms later",
+            yielded - at
+        );
+    }
+
+    #[test]
+    fn partition_then_heal_converges_to_one_active_within_one_keepalive() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(0);
+        s.start(1);
+        s.run(1000);
+        s.connected = false;
+        s.wire.clear();
+        s.run(1000);
+        assert_eq!(s.active(), vec![0, 1], "a partition makes both active");
+        s.connected = true;
+        let t = s.now;
+        s.run(500);
+        assert_eq!(s.active(), vec![0]);
+        let (at, _, action) = s.last_change(1).unwrap().clone();
+        assert!(matches!(action, Action::Deactivate { .. }));
+        assert!(at - t <= 110, "converged after {} ms", at - t);
+    }
+
+    #[test]
+    fn a_local_fault_hands_over_and_its_end_takes_back_by_preemption() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(0);
+        s.start(1);
+        s.run(1000);
+        s.event(0, Event::Fault(Some("link eth0 down".into())));
+        assert_eq!(s.nodes[0].role(), Role::Fault);
+        s.run(100);
+        assert_eq!(s.active(), vec![1]);
+        assert!(
+            matches!(s.last_change(1).unwrap().2, Action::Activate { ref cause } if cause.contains("reports a fault"))
+        );
+        s.event(0, Event::Fault(None));
+        s.run(500);
+        assert_eq!(s.active(), vec![1], "not before preempt_delay");
+        s.run(1000);
+        assert_eq!(s.active(), vec![0]);
+    }
+
+    #[test]
+    fn a_lower_priority_hands_over_and_an_admin_can_hand_over() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(0);
+        s.start(1);
+        s.run(1000);
+        // Local checks lower a's priority: b now outranks it and preempts after its delay.
+        s.event(0, Event::Priority(50));
+        s.run(2000);
+        assert_eq!(s.active(), vec![1]);
+        s.event(0, Event::Priority(100));
+        s.run(2000);
+        assert_eq!(s.active(), vec![0]);
+        // Admin hand-over: b takes over at once, and a does not preempt it back.
+        let t = s.now;
+        s.event(0, Event::HandOver);
+        s.run(300);
+        assert_eq!(s.active(), vec![1]);
+        let (at, _, action) = s.last_change(1).unwrap().clone();
+        assert!(at - t <= 20, "took {} ms", at - t);
+        assert!(matches!(action, Action::Activate { ref cause } if cause.contains("handed over")));
+        s.run(5000);
+        assert_eq!(s.active(), vec![1], "a hand-over sticks");
+        // Until b dies: then a serves again.
+        s.kill(1);
+        s.run(500);
+        assert_eq!(s.active(), vec![0]);
+    }
+
+    #[test]
+    fn serial_mismatch_is_reported_once_per_change() {
+        let mut b = cfg("b", false);
+        b.serial = 8;
+        let mut s = Sim::new(cfg("a", true), b);
+        s.start(0);
+        s.start(1);
+        s.run(1000);
+        let reports: Vec<_> = s
+            .log
+            .iter()
+            .filter(|(_, n, a)| *n == 0 && matches!(a, Action::SerialMismatch { .. }))
+            .collect();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].2, Action::SerialMismatch { ours: 7, peers: 8 });
+    }
+
+    #[test]
+    fn alone_a_node_activates_after_listening_for_deadtime() {
+        let mut s = Sim::new(cfg("a", false), cfg("b", true));
+        s.start(0);
+        s.run(200);
+        assert_eq!(s.active(), Vec::<usize>::new());
+        s.run(200);
+        assert_eq!(s.active(), vec![0]);
+    }
+}
