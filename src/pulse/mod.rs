@@ -3,6 +3,7 @@
 //! health policy, all pure; the sockets, VIPs, ARP, health probes and the control socket
 //! follow.
 
+pub mod announce;
 pub mod ha;
 pub mod heartbeat;
 pub mod nanny;
