@@ -317,23 +317,13 @@ fn service_words(k: &ServiceKey, s: &Service) -> String {
     };
     let p = &s.params;
     let _ = write!(out, " {}", p.scheduler);
-    let mut flags = Vec::new();
-    let prefix = if p.scheduler == "mh" { "mh" } else { "sh" };
-    if p.flags & svc_flags::SCHED1 != 0 {
-        flags.push(format!("{prefix}-fallback"));
-    }
-    if p.flags & svc_flags::SCHED2 != 0 {
-        flags.push(format!("{prefix}-port"));
-    }
+    let flags = p.sched_flag_names();
     if !flags.is_empty() {
         let _ = write!(out, " ({})", flags.join(","));
     }
     if p.flags & svc_flags::PERSISTENT != 0 {
         let _ = write!(out, " persistent {}", p.timeout);
-        let ipv4 = match *k {
-            ServiceKey::Addr { addr, .. } => addr.is_ipv4(),
-            ServiceKey::Fwmark { ipv6, .. } => !ipv6,
-        };
+        let ipv4 = !k.is_ipv6();
         if ipv4 && p.netmask != u32::MAX {
             let _ = write!(out, " mask {}", std::net::Ipv4Addr::from(p.netmask));
         } else if !ipv4 && p.netmask != 128 {

@@ -35,12 +35,12 @@ pub struct KernelError(pub i32);
 impl std::fmt::Display for KernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let hint = match self.0 {
-            1 => "operation not permitted (IPVS needs CAP_NET_ADMIN)",
-            2 => "not found (no such destination, or the scheduler's module is missing)",
-            3 => "no such service",
-            17 => "already exists",
-            22 => "invalid argument",
-            97 => "address family not supported by this kernel's IPVS",
+            libc::EPERM => "operation not permitted (IPVS needs CAP_NET_ADMIN)",
+            libc::ENOENT => "not found (no such destination, or the scheduler's module is missing)",
+            libc::ESRCH => "no such service",
+            libc::EEXIST => "already exists",
+            libc::EINVAL => "invalid argument",
+            libc::EAFNOSUPPORT => "address family not supported by this kernel's IPVS",
             _ => "",
         };
         let text = io::Error::from_raw_os_error(self.0);
@@ -82,24 +82,20 @@ impl IpvsError {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
                 IpvsError::Timeout(REPLY_TIMEOUT)
             }
-            _ if e.raw_os_error() == Some(libc_enobufs()) => IpvsError::Overrun,
+            _ if e.raw_os_error() == Some(libc::ENOBUFS) => IpvsError::Overrun,
             _ => IpvsError::Socket(e),
         }
     }
 
     fn kernel(request: impl Into<String>, errno: i32) -> IpvsError {
         match errno {
-            1 => IpvsError::PermissionDenied,
+            libc::EPERM => IpvsError::PermissionDenied,
             _ => IpvsError::Kernel {
                 request: request.into(),
                 error: KernelError(errno),
             },
         }
     }
-}
-
-const fn libc_enobufs() -> i32 {
-    105
 }
 
 /// What one client has sent, for the benchmark and the logs.
@@ -174,7 +170,7 @@ impl Client {
                 Ok(false)
             }
             // ENOENT: the controller does not know the family.
-            Reply::Status(-2) | Reply::Done(-2) => Err(IpvsError::NotAvailable),
+            Reply::Status(e) | Reply::Done(e) if e == -libc::ENOENT => Err(IpvsError::NotAvailable),
             Reply::Status(0) | Reply::Done(0) => Ok(true),
             Reply::Status(e) | Reply::Done(e) => Err(IpvsError::kernel("resolve IPVS", -e)),
         })?;
@@ -305,7 +301,9 @@ impl Client {
                 let i = seq.wrapping_sub(first) as usize;
                 match reply {
                     Reply::Status(0) => outcome[i] = Some(Ok(())),
-                    Reply::Status(-1) => return Err(IpvsError::PermissionDenied),
+                    Reply::Status(e) if e == -libc::EPERM => {
+                        return Err(IpvsError::PermissionDenied)
+                    }
                     Reply::Status(e) => outcome[i] = Some(Err(KernelError(-e))),
                     Reply::Data(_) | Reply::Done(_) => return Ok(false),
                 }
@@ -329,22 +327,18 @@ impl Client {
         }
         let keys: Vec<ServiceKey> = table.services.keys().copied().collect();
         for key in keys {
-            let ipv6 = match key {
-                ServiceKey::Addr { addr, .. } => addr.is_ipv6(),
-                ServiceKey::Fwmark { ipv6, .. } => ipv6,
-            };
             match self.transact(&Request::GetDests(key)) {
                 Ok(replies) => {
                     let svc = table.services.get_mut(&key).expect("key from this table");
                     for bytes in replies {
                         let (d, dest) =
-                            netlink::decode_dest(&netlink::decode_message(&bytes)?, ipv6)?;
+                            netlink::decode_dest(&netlink::decode_message(&bytes)?, key.is_ipv6())?;
                         svc.dests.insert(d, dest);
                     }
                 }
                 // Deleted by someone else between the two dumps: it is gone.
                 Err(IpvsError::Kernel {
-                    error: KernelError(3),
+                    error: KernelError(libc::ESRCH),
                     ..
                 }) => {
                     table.services.remove(&key);
@@ -355,20 +349,25 @@ impl Client {
         Ok(table)
     }
 
-    pub fn info(&mut self) -> Result<Info, IpvsError> {
-        let replies = self.transact(&Request::GetInfo)?;
+    /// A request answered by exactly one message, parsed.
+    fn transact_one(&mut self, req: &Request<'_>) -> Result<netlink::IpvsMsg, IpvsError> {
+        let replies = self.transact(req)?;
         let first = replies
             .first()
-            .ok_or_else(|| CodecError::Decode("GET_INFO had no reply".into()))?;
-        Ok(netlink::decode_info(&netlink::decode_message(first)?)?)
+            .ok_or_else(|| CodecError::Decode(format!("{req:?} had no reply")))?;
+        Ok(netlink::decode_message(first)?)
+    }
+
+    pub fn info(&mut self) -> Result<Info, IpvsError> {
+        Ok(netlink::decode_info(
+            &self.transact_one(&Request::GetInfo)?,
+        )?)
     }
 
     pub fn timeouts(&mut self) -> Result<Timeouts, IpvsError> {
-        let replies = self.transact(&Request::GetConfig)?;
-        let first = replies
-            .first()
-            .ok_or_else(|| CodecError::Decode("GET_CONFIG had no reply".into()))?;
-        Ok(netlink::decode_timeouts(&netlink::decode_message(first)?)?)
+        Ok(netlink::decode_timeouts(
+            &self.transact_one(&Request::GetConfig)?,
+        )?)
     }
 
     /// Sets the timeouts; a zero field leaves that timeout as it is.

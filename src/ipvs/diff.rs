@@ -71,29 +71,17 @@ impl std::fmt::Display for ServiceOpts<'_> {
         write!(f, " -s {}", p.scheduler)?;
         if p.flags & svc_flags::PERSISTENT != 0 {
             write!(f, " -p {}", p.timeout)?;
-            let ipv4 = match *k {
-                ServiceKey::Addr { addr, .. } => addr.is_ipv4(),
-                ServiceKey::Fwmark { ipv6, .. } => !ipv6,
-            };
-            if ipv4 {
-                write!(f, " -M {}", std::net::Ipv4Addr::from(p.netmask))?;
-            } else {
+            if k.is_ipv6() {
                 write!(f, " -M {}", p.netmask)?;
+            } else {
+                write!(f, " -M {}", std::net::Ipv4Addr::from(p.netmask))?;
             }
         }
         if p.flags & svc_flags::ONEPACKET != 0 {
             f.write_str(" -o")?;
         }
-        // sh and mh name the same two scheduler flag bits after themselves.
-        let prefix = if p.scheduler == "mh" { "mh" } else { "sh" };
-        let mut sched = Vec::new();
-        if p.flags & svc_flags::SCHED1 != 0 {
-            sched.push(format!("{prefix}-fallback"));
-        }
-        if p.flags & svc_flags::SCHED2 != 0 {
-            sched.push(format!("{prefix}-port"));
-        }
-        if p.flags & 0x20 != 0 {
+        let mut sched = p.sched_flag_names();
+        if p.flags & svc_flags::SCHED3 != 0 {
             sched.push("flag-3".to_string());
         }
         if !sched.is_empty() {
@@ -297,7 +285,7 @@ impl Table {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use proptest::prelude::*;
@@ -328,7 +316,7 @@ mod tests {
         }
     }
 
-    fn dparams(weight: u32) -> DestParams {
+    pub(crate) fn dparams(weight: u32) -> DestParams {
         DestParams {
             fwd: FwdMethod::Masq,
             weight,

@@ -301,15 +301,10 @@ fn family(a: IpAddr) -> u16 {
 }
 
 fn service_family(k: &ServiceKey) -> u16 {
-    match *k {
-        ServiceKey::Addr { addr, .. } => family(addr),
-        ServiceKey::Fwmark { ipv6, .. } => {
-            if ipv6 {
-                AF_INET6
-            } else {
-                AF_INET
-            }
-        }
+    if k.is_ipv6() {
+        AF_INET6
+    } else {
+        AF_INET
     }
 }
 

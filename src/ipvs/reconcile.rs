@@ -229,6 +229,7 @@ pub fn cause(op: &Op, previous: Option<&Table>, current: &Table) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipvs::diff::tests::dparams;
     use crate::ipvs::table::*;
 
     fn key() -> ServiceKey {
@@ -243,18 +244,6 @@ mod tests {
         DestKey {
             addr: "10.0.0.2".parse().unwrap(),
             port: 80,
-        }
-    }
-
-    fn dparams(weight: u32) -> DestParams {
-        DestParams {
-            fwd: FwdMethod::Masq,
-            weight,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun_type: 0,
-            tun_port: 0,
-            tun_flags: 0,
         }
     }
 

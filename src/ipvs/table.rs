@@ -15,6 +15,8 @@ pub mod svc_flags {
     pub const SCHED1: u32 = 0x0008;
     /// sh-port / mh-port.
     pub const SCHED2: u32 = 0x0010;
+    /// No scheduler uses it; ipvsadm calls it flag-3.
+    pub const SCHED3: u32 = 0x0020;
 }
 
 /// `IPPROTO_*` numbers used by IPVS.
@@ -38,6 +40,16 @@ pub enum ServiceKey {
     },
     /// `-f MARK`, per address family (`ipv6` true for AF_INET6).
     Fwmark { mark: u32, ipv6: bool },
+}
+
+impl ServiceKey {
+    /// Whether the service is IPv6 (an IPv6 address, or a fwmark service of AF_INET6).
+    pub fn is_ipv6(&self) -> bool {
+        match *self {
+            ServiceKey::Addr { addr, .. } => addr.is_ipv6(),
+            ServiceKey::Fwmark { ipv6, .. } => ipv6,
+        }
+    }
 }
 
 impl fmt::Display for ServiceKey {
@@ -76,6 +88,19 @@ pub struct ServiceParams {
     pub timeout: u32,
     /// IPv4: the persistence mask as an address in host order; IPv6: a prefix length.
     pub netmask: u32,
+}
+
+impl ServiceParams {
+    /// The scheduler flags set, by the names ipvsadm gives them: sh and mh name the
+    /// same two bits after themselves (`sh-fallback`, `mh-port`, …).
+    pub fn sched_flag_names(&self) -> Vec<String> {
+        let prefix = if self.scheduler == "mh" { "mh" } else { "sh" };
+        [(svc_flags::SCHED1, "fallback"), (svc_flags::SCHED2, "port")]
+            .iter()
+            .filter(|(bit, _)| self.flags & bit != 0)
+            .map(|(_, name)| format!("{prefix}-{name}"))
+            .collect()
+    }
 }
 
 /// `IP_VS_CONN_F_*` forwarding methods. This director only programs the first three;

@@ -81,39 +81,23 @@ pub fn send_unsolicited_na(ifindex: u32, mac: [u8; 6], ip: Ipv6Addr) -> io::Resu
 /// A `sockaddr_ll` for the Ethernet broadcast address on `ifindex`.
 fn link_broadcast(ifindex: u32, protocol: u16) -> SockAddr {
     let mut storage = SockAddrStorage::zeroed();
-    // SAFETY: sockaddr_storage is larger than sockaddr_ll and suitably aligned; every
-    // field written is within sockaddr_ll.
+    // SAFETY: sockaddr_storage is larger than sockaddr_ll and suitably aligned; the
+    // written value is a complete sockaddr_ll.
     let len = unsafe {
-        let ll = (&mut storage as *mut SockAddrStorage).cast::<LinkAddr>();
-        ll.write(LinkAddr {
-            family: libc_af_packet(),
-            protocol: protocol.to_be(),
-            ifindex: ifindex as i32,
-            hatype: 0,
-            pkttype: 0,
-            halen: 6,
-            addr: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0],
+        let ll = (&mut storage as *mut SockAddrStorage).cast::<libc::sockaddr_ll>();
+        ll.write(libc::sockaddr_ll {
+            sll_family: libc::AF_PACKET as u16,
+            sll_protocol: protocol.to_be(),
+            sll_ifindex: ifindex as i32,
+            sll_hatype: 0,
+            sll_pkttype: 0,
+            sll_halen: 6,
+            sll_addr: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0],
         });
-        std::mem::size_of::<LinkAddr>() as u32
+        std::mem::size_of::<libc::sockaddr_ll>() as u32
     };
     // SAFETY: storage holds a valid sockaddr_ll of `len` bytes.
     unsafe { SockAddr::new(storage, len) }
-}
-
-/// `struct sockaddr_ll` (linux/if_packet.h).
-#[repr(C)]
-struct LinkAddr {
-    family: u16,
-    protocol: u16,
-    ifindex: i32,
-    hatype: u16,
-    pkttype: u8,
-    halen: u8,
-    addr: [u8; 8],
-}
-
-const fn libc_af_packet() -> u16 {
-    17
 }
 
 #[cfg(test)]

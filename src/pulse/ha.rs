@@ -285,15 +285,15 @@ impl Ha {
             }
             return (active, String::new());
         };
-        if p.state == NodeState::Fault {
-            self.yielded = false;
-            return (true, format!("peer {} reports a fault", p.name));
-        }
-        if self.yielded {
+        if self.yielded && p.state != NodeState::Fault {
             return (false, "handed over to the peer by an administrator".into());
         }
         match p.state {
-            NodeState::Fault => unreachable!("handled above"),
+            NodeState::Fault => {
+                // The peer cannot serve: a hand-over to it no longer holds.
+                self.yielded = false;
+                (true, format!("peer {} reports a fault", p.name))
+            }
             NodeState::Yielding if active => (true, String::new()),
             NodeState::Yielding => (true, format!("peer {} handed over", p.name)),
             NodeState::Active if active => {
