@@ -7,3 +7,4 @@ pub mod announce;
 pub mod ha;
 pub mod heartbeat;
 pub mod nanny;
+pub mod node;
