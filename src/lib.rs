@@ -14,6 +14,7 @@
 
 pub mod atomic_file;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod ipvs;
 pub mod pulse;

@@ -2,14 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 
 use super::{checked_lvs_cf, read, Failure, Outcome};
-use crate::config::value::Host;
 use crate::ipvs::client::{Client, IpvsError};
 use crate::ipvs::netlink::{Info, SyncDaemon, SyncState, Timeouts};
 use crate::ipvs::ownership::Ownership;
@@ -123,25 +121,8 @@ pub fn run(cmd: &IpvsCommand) -> Outcome {
     }
 }
 
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Names in the configuration are looked up once, when it is applied.
-fn resolve(h: &Host) -> Result<IpAddr, String> {
-    if let Some(ip) = h.ip() {
-        return Ok(ip);
-    }
-    let name = h.to_string();
-    (name.as_str(), 0)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve `{name}`: {e}"))?
-        .next()
-        .map(|a| a.ip())
-        .ok_or_else(|| format!("`{name}` has no address"))
-}
+use crate::clock::unix_ms as now_unix_ms;
+use crate::ipvs::desired::{resolve_system as resolve, timeouts_of};
 
 fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
     let name = file.display().to_string();
@@ -219,27 +200,16 @@ fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
             "# draining {d} of {k}: {conns} connection(s); deleted when they end or in {left} s (by the supervisor, or the next apply)"
         );
     }
-    let timeouts = Timeouts {
-        tcp: config.global.tcp_timeout.unwrap_or(0),
-        tcp_fin: config.global.tcpfin_timeout.unwrap_or(0),
-        udp: config.global.udp_timeout.unwrap_or(0),
-    };
-    let client = reconciler.client();
-    if timeouts != Timeouts::default() {
-        let have = client.timeouts().map_err(ipvs_failure)?;
-        let differs = |want: u32, have: u32| want != 0 && want != have;
-        if differs(timeouts.tcp, have.tcp)
-            || differs(timeouts.tcp_fin, have.tcp_fin)
-            || differs(timeouts.udp, have.udp)
-        {
-            println!(
-                "ipvsadm --set {} {} {}",
-                timeouts.tcp, timeouts.tcp_fin, timeouts.udp
-            );
-            if !dry_run {
-                client.set_timeouts(timeouts).map_err(ipvs_failure)?;
-            }
-        }
+    let timeouts = timeouts_of(&config.global);
+    if reconciler
+        .client()
+        .ensure_timeouts(timeouts, dry_run)
+        .map_err(ipvs_failure)?
+    {
+        println!(
+            "ipvsadm --set {} {} {}",
+            timeouts.tcp, timeouts.tcp_fin, timeouts.udp
+        );
     }
     if dry_run {
         return Ok(());

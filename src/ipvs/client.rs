@@ -375,6 +375,23 @@ impl Client {
         self.transact(&Request::SetConfig(t)).map(drop)
     }
 
+    /// Sets the non-zero timeouts of `want` that differ from the kernel's. Returns
+    /// whether a change was needed (and made, unless `dry_run`).
+    pub fn ensure_timeouts(&mut self, want: Timeouts, dry_run: bool) -> Result<bool, IpvsError> {
+        if want == Timeouts::default() {
+            return Ok(false);
+        }
+        let have = self.timeouts()?;
+        let differs = |want: u32, have: u32| want != 0 && want != have;
+        let needed = differs(want.tcp, have.tcp)
+            || differs(want.tcp_fin, have.tcp_fin)
+            || differs(want.udp, have.udp);
+        if needed && !dry_run {
+            self.set_timeouts(want)?;
+        }
+        Ok(needed)
+    }
+
     pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
         self.transact(&Request::GetDaemons)?
             .iter()

@@ -29,6 +29,28 @@ pub fn literal_only(h: &Host) -> Result<IpAddr, String> {
         .ok_or_else(|| format!("host name `{h}` must be resolved first"))
 }
 
+/// Looks a name up in the system resolver (once, when a configuration is applied).
+pub fn resolve_system(h: &Host) -> Result<IpAddr, String> {
+    if let Some(ip) = h.ip() {
+        return Ok(ip);
+    }
+    let name = h.to_string();
+    std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
+        .map_err(|e| format!("cannot resolve `{name}`: {e}"))?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("`{name}` has no address"))
+}
+
+/// The IPVS timeouts of the global settings (0: leave the kernel's).
+pub fn timeouts_of(g: &crate::config::GlobalSettings) -> crate::ipvs::netlink::Timeouts {
+    crate::ipvs::netlink::Timeouts {
+        tcp: g.tcp_timeout.unwrap_or(0),
+        tcp_fin: g.tcpfin_timeout.unwrap_or(0),
+        udp: g.udp_timeout.unwrap_or(0),
+    }
+}
+
 /// The desired table and each service's drain timeout in milliseconds, or every
 /// problem found (one line each, naming the virtual and real server).
 pub fn desired(

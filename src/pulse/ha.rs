@@ -120,6 +120,20 @@ impl Ha {
         }
     }
 
+    /// New settings on reload (timers, preemption, serial); the role, the peer and a
+    /// standing hand-over are kept.
+    pub fn reconfigure(&mut self, cfg: HaConfig) {
+        if cfg.priority != self.cfg.priority {
+            self.priority = cfg.priority;
+        }
+        self.reported_serial = None;
+        self.cfg = cfg;
+    }
+
+    pub fn config(&self) -> &HaConfig {
+        &self.cfg
+    }
+
     pub fn role(&self) -> Role {
         self.role
     }

@@ -4,6 +4,7 @@
 //! follow.
 
 pub mod announce;
+pub mod control;
 pub mod ha;
 pub mod heartbeat;
 pub mod nanny;
