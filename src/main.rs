@@ -5,12 +5,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    let cli = lvs_director::cli::Cli::parse();
+    // A daemon logs its state changes; a one-shot command only its warnings.
+    let default = match cli.command {
+        lvs_director::cli::Command::Pulse { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LVS_DIRECTOR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
         .init();
-    lvs_director::cli::run(lvs_director::cli::Cli::parse())
+    lvs_director::cli::run(cli)
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod ipvs;
+pub mod pulse;
 
 use crate::config::{self, Config, Diagnostic};
 use crate::storage::{Actor, Role, StorageError, Store};
@@ -69,11 +70,63 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = RoleArg::Admin)]
         role: RoleArg,
     },
+    /// Run the supervisor: heartbeats and failover, floating addresses, health checks
+    /// and the IPVS table (needs CAP_NET_ADMIN and CAP_NET_RAW). SIGHUP reloads,
+    /// SIGTERM stops cleanly.
+    Pulse {
+        #[arg(long, env = "LVS_DIRECTOR_CONFIG", default_value = pulse::DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET)]
+        control_socket: PathBuf,
+        /// Where the supervisor keeps what it owns in the kernel.
+        #[arg(long, env = "LVS_DIRECTOR_STATE_DIR", default_value = ipvs::DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
+        /// Accepted for Piranha's pulse: lvs-director always stays in the foreground
+        /// (systemd runs it).
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// The supervisor's state: role, peer, addresses, services, real servers.
+    Status {
+        /// Print the JSON of the control socket.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET)]
+        control_socket: PathBuf,
+    },
+    /// Ask the running supervisor to do something.
+    Ctl {
+        #[command(subcommand)]
+        command: CtlCommand,
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET, global = true)]
+        control_socket: PathBuf,
+    },
     /// The kernel's IPVS table: show it, or program it from an lvs.cf.
     Ipvs {
         #[command(subcommand)]
         command: ipvs::IpvsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Re-read lvs.cf (like SIGHUP, but with the answer: applied or rejected and why).
+    Reload,
+    /// Weight 0 for a real server: no new connections, the existing ones finish.
+    Drain {
+        #[arg(value_name = "VIRTUAL")]
+        virtual_server: String,
+        server: String,
+    },
+    /// Undo a drain.
+    Enable {
+        #[arg(value_name = "VIRTUAL")]
+        virtual_server: String,
+        server: String,
+    },
+    /// Give the addresses to the peer on purpose (this node then stands aside until
+    /// the peer fails).
+    HandOver,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -130,6 +183,41 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::CheckConfig { file, from } => check_config(file, *from),
         Command::Ipvs { command } => ipvs::run(command),
+        Command::Pulse {
+            config,
+            control_socket,
+            state_dir,
+            foreground: _,
+        } => pulse::pulse(config.clone(), control_socket.clone(), state_dir.clone()),
+        Command::Status {
+            json,
+            control_socket,
+        } => pulse::status(control_socket, *json),
+        Command::Ctl {
+            command,
+            control_socket,
+        } => {
+            use crate::pulse::control::Request;
+            let req = match command {
+                CtlCommand::Reload => Request::Reload,
+                CtlCommand::HandOver => Request::HandOver,
+                CtlCommand::Drain {
+                    virtual_server,
+                    server,
+                } => Request::Drain {
+                    virtual_server: virtual_server.clone(),
+                    server: server.clone(),
+                },
+                CtlCommand::Enable {
+                    virtual_server,
+                    server,
+                } => Request::Enable {
+                    virtual_server: virtual_server.clone(),
+                    server: server.clone(),
+                },
+            };
+            pulse::control(control_socket, req)
+        }
         other => {
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -161,7 +249,11 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
             .map_err(|e| Failure::io(format!("{}: {e}", db.display())))
     };
     match command {
-        Command::CheckConfig { .. } | Command::Ipvs { .. } => {
+        Command::CheckConfig { .. }
+        | Command::Ipvs { .. }
+        | Command::Pulse { .. }
+        | Command::Status { .. }
+        | Command::Ctl { .. } => {
             unreachable!("handled without a store")
         }
         Command::Import { file, from } => import(&open().await?, file, *from).await,

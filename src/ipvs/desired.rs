@@ -62,7 +62,7 @@ pub fn desired(
     let mut drains = BTreeMap::new();
     let mut errors = Vec::new();
     for vs in c.virtuals.iter().filter(|v| v.settings.active()) {
-        match service(c, vs, resolve, health) {
+        match service_of(c, vs, resolve, health) {
             Ok((key, svc)) => {
                 if table.services.insert(key, svc).is_some() {
                     errors.push(format!(
@@ -87,7 +87,8 @@ fn port_number(p: &PortSpec) -> Result<u16, String> {
         .ok_or_else(|| format!("unknown service name `{p}` (use a port number)"))
 }
 
-fn service(
+/// One virtual server's service as desired (it need not be active).
+pub fn service_of(
     c: &Config,
     vs: &VirtualServer,
     resolve: &ResolveFn,

@@ -230,10 +230,8 @@ pub enum ControlError {
 /// Sends one request and waits (at most `timeout`) for its reply.
 pub fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Reply, ControlError> {
     let p = || path.display().to_string();
-    let mut s = UnixStream::connect(path).map_err(|source| ControlError::Connect {
-        path: p(),
-        source,
-    })?;
+    let mut s =
+        UnixStream::connect(path).map_err(|source| ControlError::Connect { path: p(), source })?;
     let io = |source| ControlError::Io { path: p(), source };
     s.set_read_timeout(Some(timeout)).map_err(io)?;
     s.set_write_timeout(Some(timeout)).map_err(io)?;

@@ -1,11 +1,21 @@
-//! The supervisor (Piranha's pulse, lvsd and nanny in one process), built up in pieces
-//! for issue 4: so far the heartbeat protocol, the HA state machine and the real-server
-//! health policy, all pure; the sockets, VIPs, ARP, health probes and the control socket
-//! follow.
+//! The supervisor (Piranha's pulse, lvsd and nanny in one process): heartbeats and the
+//! HA state machine, floating addresses and their announcement, health checks driving
+//! the IPVS table, the control socket. The decisions are pure modules (`ha`, `nanny`,
+//! `node`, `heartbeat`); the rest is the I/O around them.
 
+pub mod activation;
+pub mod addr;
 pub mod announce;
+pub mod checks;
+pub mod command;
 pub mod control;
+pub mod failover;
 pub mod ha;
 pub mod heartbeat;
+pub mod load;
+pub mod lvsd;
 pub mod nanny;
 pub mod node;
+pub mod probe;
+pub mod shared;
+pub mod supervisor;

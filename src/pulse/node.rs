@@ -299,7 +299,12 @@ pub fn plan(
             primary: place != Place::Backup,
             priority: 100,
             keepalive_ms: g.keepalive().millis().max(10),
-            deadtime_ms: g.deadtime().millis().max(g.keepalive().millis()).max(20),
+            // Alone, there is nobody to listen for before serving.
+            deadtime_ms: if place == Place::Standalone {
+                0
+            } else {
+                g.deadtime().millis().max(g.keepalive().millis()).max(20)
+            },
             preempt: g.preempt(),
             preempt_delay_ms: g.preempt_delay.unwrap_or(Secs(0)).millis(),
             serial: u64::from(g.serial_no.unwrap_or(0)),

@@ -1,0 +1,332 @@
+//! The duties of the active role: raise the floating addresses, announce them, run the
+//! connection-sync daemon as master, run `active_cmd`; and undo all of it. Role changes
+//! arrive in order from the failover task; each is carried out completely before the
+//! next.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::ipvs::client::Client;
+use crate::ipvs::netlink::{SyncDaemon, SyncState};
+
+use super::addr::Rtnl;
+use super::announce;
+use super::command;
+use super::control::AddressStatus;
+use super::failover::RoleChange;
+use super::node::{NodePlan, Vip};
+use super::shared::Shared;
+
+/// The commands run on role changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleCommands {
+    pub active: Vec<String>,
+    pub inactive: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum Duty {
+    Role(RoleChange),
+    Reconfigure(Box<NodePlan>, RoleCommands),
+    Stop(oneshot::Sender<()>),
+}
+
+pub struct Activation {
+    plan: NodePlan,
+    commands: RoleCommands,
+    active: bool,
+    announcer: Option<JoinHandle<()>>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+fn vip_text(v: &Vip) -> String {
+    format!("{}/{}", v.addr, v.prefix)
+}
+
+impl Activation {
+    pub fn new(plan: NodePlan, commands: RoleCommands, shared: Arc<Mutex<Shared>>) -> Self {
+        Activation {
+            plan,
+            commands,
+            active: false,
+            announcer: None,
+            shared,
+        }
+    }
+
+    pub async fn run(mut self, mut duties: mpsc::UnboundedReceiver<Duty>) {
+        // A node starts inactive: addresses left by a crash are taken down (the peer may
+        // hold them now), and Piranha's inactive_cmd runs once.
+        self.lower(
+            &self.plan.vips.clone(),
+            "start-up: this node does not serve yet",
+        );
+        self.sync_daemon(false);
+        command::spawn(
+            "inactive_cmd",
+            self.commands.inactive.clone(),
+            command::COMMAND_TIMEOUT,
+        );
+        self.publish();
+        while let Some(d) = duties.recv().await {
+            match d {
+                Duty::Role(RoleChange::Activate(cause)) => self.activate(&cause),
+                Duty::Role(RoleChange::Deactivate(cause)) => self.deactivate(&cause),
+                Duty::Reconfigure(plan, commands) => self.reconfigure(*plan, commands),
+                Duty::Stop(ack) => {
+                    if self.active {
+                        self.deactivate("clean stop");
+                    }
+                    let _ = ack.send(());
+                    return;
+                }
+            }
+            self.publish();
+        }
+    }
+
+    fn activate(&mut self, cause: &str) {
+        if self.active {
+            return;
+        }
+        self.active = true;
+        let vips = self.plan.vips.clone();
+        self.raise(&vips, cause);
+        self.announce(vips);
+        self.sync_daemon(true);
+        command::spawn(
+            "active_cmd",
+            self.commands.active.clone(),
+            command::COMMAND_TIMEOUT,
+        );
+    }
+
+    fn deactivate(&mut self, cause: &str) {
+        if !self.active {
+            return;
+        }
+        self.active = false;
+        if let Some(a) = self.announcer.take() {
+            a.abort();
+        }
+        self.lower(&self.plan.vips.clone(), cause);
+        self.sync_daemon(false);
+        command::spawn(
+            "inactive_cmd",
+            self.commands.inactive.clone(),
+            command::COMMAND_TIMEOUT,
+        );
+    }
+
+    fn reconfigure(&mut self, plan: NodePlan, commands: RoleCommands) {
+        let gone: Vec<Vip> = self
+            .plan
+            .vips
+            .iter()
+            .filter(|v| !plan.vips.contains(v))
+            .cloned()
+            .collect();
+        let new: Vec<Vip> = plan
+            .vips
+            .iter()
+            .filter(|v| !self.plan.vips.contains(v))
+            .cloned()
+            .collect();
+        let sync_changed = plan.sync != self.plan.sync;
+        if sync_changed {
+            // Stop the daemons of the old settings before taking the new ones.
+            self.stop_sync_daemons();
+        }
+        self.lower(&gone, "no longer in lvs.cf");
+        self.plan = plan;
+        self.commands = commands;
+        if self.active {
+            self.raise(&new, "added to lvs.cf");
+            if !new.is_empty() {
+                if let Some(a) = self.announcer.take() {
+                    a.abort();
+                }
+                self.announce(self.plan.vips.clone());
+            }
+        }
+        if sync_changed {
+            self.sync_daemon(self.active);
+        }
+    }
+
+    fn rtnl(&self) -> Option<Rtnl> {
+        match Rtnl::connect() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!("floating addresses: {e}");
+                None
+            }
+        }
+    }
+
+    fn raise(&mut self, vips: &[Vip], cause: &str) {
+        let Some(mut rt) = self.rtnl() else { return };
+        for v in vips {
+            let r = rt
+                .link(&v.device)
+                .and_then(|l| rt.add(l.index, v.addr, v.prefix, v.label.as_deref()));
+            match r {
+                Ok(true) => {
+                    tracing::info!("address {} up on {}: {cause}", vip_text(v), v.device);
+                    self.shared
+                        .lock()
+                        .unwrap()
+                        .event(format!("address {}", v.addr), "up", cause);
+                }
+                Ok(false) => tracing::info!("address {} was already on {}", vip_text(v), v.device),
+                Err(e) => {
+                    tracing::error!("address {} on {}: {e}", vip_text(v), v.device);
+                    self.shared.lock().unwrap().event(
+                        format!("address {}", v.addr),
+                        "failed",
+                        e.to_string(),
+                    );
+                }
+            }
+        }
+    }
+
+    fn lower(&mut self, vips: &[Vip], cause: &str) {
+        if vips.is_empty() {
+            return;
+        }
+        let Some(mut rt) = self.rtnl() else { return };
+        for v in vips {
+            let r = rt
+                .link(&v.device)
+                .and_then(|l| rt.delete(l.index, v.addr, v.prefix));
+            match r {
+                Ok(true) => {
+                    tracing::info!("address {} down on {}: {cause}", vip_text(v), v.device);
+                    self.shared
+                        .lock()
+                        .unwrap()
+                        .event(format!("address {}", v.addr), "down", cause);
+                }
+                Ok(false) => {}
+                Err(e) => tracing::error!("address {} on {}: {e}", vip_text(v), v.device),
+            }
+        }
+    }
+
+    /// Gratuitous ARP (IPv4) or unsolicited neighbour advertisements (IPv6): a burst of
+    /// `garp_count` every `garp_interval`, then every `garp_refresh` while active.
+    fn announce(&mut self, vips: Vec<Vip>) {
+        let count = self.plan.garp_count;
+        let interval = Duration::from_millis(self.plan.garp_interval_ms.max(1));
+        let refresh = self.plan.garp_refresh_ms;
+        let mut targets = Vec::new();
+        if let Some(mut rt) = self.rtnl() {
+            for v in &vips {
+                match rt.link(&v.device) {
+                    Ok(l) => match l.mac {
+                        Some(mac) => targets.push((l.index, mac, v.addr, v.device.clone())),
+                        None => tracing::debug!(
+                            "{} has no hardware address: {} not announced",
+                            v.device,
+                            v.addr
+                        ),
+                    },
+                    Err(e) => tracing::error!("announcing {}: {e}", v.addr),
+                }
+            }
+        }
+        if targets.is_empty() || (count == 0 && refresh == 0) {
+            return;
+        }
+        self.announcer = Some(tokio::spawn(async move {
+            let send = |targets: &[(u32, [u8; 6], IpAddr, String)]| {
+                for (index, mac, ip, dev) in targets {
+                    let r = match ip {
+                        IpAddr::V4(a) => announce::send_garp(*index, *mac, *a),
+                        IpAddr::V6(a) => announce::send_unsolicited_na(*index, *mac, *a),
+                    };
+                    if let Err(e) = r {
+                        tracing::warn!("announcing {ip} on {dev}: {e}");
+                    }
+                }
+            };
+            for i in 0..count {
+                if i > 0 {
+                    tokio::time::sleep(interval).await;
+                }
+                send(&targets);
+            }
+            if refresh > 0 {
+                let mut t = tokio::time::interval(Duration::from_millis(refresh));
+                t.tick().await;
+                loop {
+                    t.tick().await;
+                    send(&targets);
+                }
+            }
+        }));
+    }
+
+    fn stop_sync_daemons(&self) {
+        if self.plan.sync.is_none() {
+            return;
+        }
+        if let Ok(mut c) = Client::connect() {
+            for st in [SyncState::Master, SyncState::Backup] {
+                let _ = c.stop_daemon(st);
+            }
+        }
+    }
+
+    /// Master on the active node, backup on the other, so established connections
+    /// survive a failover.
+    fn sync_daemon(&self, master: bool) {
+        let Some((iface, id)) = &self.plan.sync else {
+            return;
+        };
+        let (stop, start) = if master {
+            (SyncState::Backup, SyncState::Master)
+        } else {
+            (SyncState::Master, SyncState::Backup)
+        };
+        let r = Client::connect().and_then(|mut c| {
+            // Not running is fine: stopping is only to be sure.
+            let _ = c.stop_daemon(stop);
+            let _ = c.stop_daemon(start);
+            c.start_daemon(&SyncDaemon {
+                state: start,
+                ifname: iface.clone(),
+                sync_id: u32::from(*id),
+            })
+        });
+        match r {
+            Ok(()) => tracing::info!(
+                "connection sync daemon: {} on {iface}, id {id}",
+                if master { "master" } else { "backup" }
+            ),
+            Err(e) => tracing::error!("connection sync daemon on {iface}: {e}"),
+        }
+    }
+
+    fn publish(&self) {
+        let up = self.active;
+        let list = self
+            .plan
+            .vips
+            .iter()
+            .map(|v| AddressStatus {
+                address: vip_text(v),
+                device: v.device.clone(),
+                label: v.label.clone(),
+                owners: v.owners.clone(),
+                up,
+            })
+            .collect();
+        self.shared.lock().unwrap().addresses = list;
+    }
+}

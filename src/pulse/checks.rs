@@ -1,0 +1,111 @@
+//! The health-check tasks: one per distinct probe (a real server checked the same way
+//! under several virtual servers is probed once), each on its own interval, started
+//! at a spread of offsets so that thousands of checks do not fire together. Each run
+//! is its own task: a probe that panics is a failed check, never a dead supervisor
+//! (Piranha's `hard_shutdown` took all of LVS down when one nanny died).
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::lvsd::Input;
+use super::probe::{Outcome, Probe};
+
+/// The running checks of one configuration; dropping it stops them.
+#[derive(Default)]
+pub struct CheckSet {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for CheckSet {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl CheckSet {
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Starts a check that reports through `report` every `interval`.
+    pub fn start(
+        &mut self,
+        name: &str,
+        probe: Probe,
+        interval: Duration,
+        tx: Sender<Input>,
+        report: impl Fn(Outcome) -> Input + Send + 'static,
+    ) {
+        let interval = interval.max(Duration::from_millis(10));
+        let offset = stagger(name, interval);
+        let probe = Arc::new(probe);
+        self.tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let p = probe.clone();
+                let outcome = match tokio::spawn(async move { p.run().await }).await {
+                    Ok(o) => o,
+                    Err(e) if e.is_panic() => Outcome {
+                        ok: false,
+                        detail: format!("the check crashed: {}", panic_text(e.into_panic())),
+                        elapsed: Duration::ZERO,
+                    },
+                    Err(_) => return,
+                };
+                if tx.send(report(outcome)).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+}
+
+/// A fixed offset within the interval, from the check's name: spread, and stable
+/// across reloads.
+fn stagger(name: &str, interval: Duration) -> Duration {
+    let mut h = DefaultHasher::new();
+    name.hash(&mut h);
+    let ms = interval.as_millis().max(1) as u64;
+    Duration::from_millis(h.finish() % ms)
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_spread_within_the_interval() {
+        let i = Duration::from_secs(1);
+        let offsets: Vec<_> = (0..1000)
+            .map(|n| stagger(&format!("10.0.{}.{}:80", n / 256, n % 256), i))
+            .collect();
+        assert!(offsets.iter().all(|o| *o < i));
+        // No tenth of the interval holds more than a quarter of the checks.
+        let mut buckets = [0; 10];
+        for o in &offsets {
+            buckets[(o.as_millis() / 100) as usize] += 1;
+        }
+        assert!(buckets.iter().all(|&b| b < 250), "{buckets:?}");
+    }
+}

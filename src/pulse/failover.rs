@@ -1,0 +1,384 @@
+//! The heartbeat shell around [`Ha`]: UDP sockets to the peer, authentication and the
+//! replay guard, timers, and the aggregation of local faults. Role changes go out to
+//! the activation task in order.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::activation::Duty;
+use super::ha::{Action, Event, Ha, Role};
+use super::heartbeat::{Counter, Heartbeat, Rejected, ReplayGuard};
+use super::node::NodePlan;
+use super::shared::Shared;
+
+/// What the rest of the supervisor tells the failover task.
+#[derive(Debug)]
+pub enum Input {
+    /// A local fault from `source` appeared (`Some`) or cleared (`None`).
+    Fault {
+        source: String,
+        cause: Option<String>,
+    },
+    HandOver(oneshot::Sender<Result<String, String>>),
+    Reconfigure(Box<NodePlan>, Option<Arc<[u8]>>),
+    /// A clean stop: tell the peer, give up the addresses, then acknowledge.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// What the activation task must do, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleChange {
+    Activate(String),
+    Deactivate(String),
+}
+
+/// Why a datagram was dropped, as counted in the status.
+fn reason(r: Rejected) -> &'static str {
+    match r {
+        Rejected::Malformed => "malformed",
+        Rejected::Version => "unknown version",
+        Rejected::BadMac => "forged or wrong key",
+        Rejected::Unauthenticated => "unauthenticated",
+        Rejected::NoKeyHere => "keyed but no key here",
+        Rejected::Replayed => "replayed",
+        Rejected::Duplicate => "duplicate",
+    }
+}
+
+fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    // Piranha bug #391131: a restarted pulse could not bind its port.
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+async fn recv(s: &Option<UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match s {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub struct Failover {
+    ha: Ha,
+    plan: NodePlan,
+    key: Option<Arc<[u8]>>,
+    sock4: Option<UdpSocket>,
+    sock6: Option<UdpSocket>,
+    counter: Counter,
+    guard: ReplayGuard,
+    faults: BTreeMap<String, String>,
+    clock: Instant,
+    shared: Arc<Mutex<Shared>>,
+    out: mpsc::UnboundedSender<Duty>,
+}
+
+impl Failover {
+    /// Binds the heartbeat port (for each address family the peer uses).
+    pub fn new(
+        plan: NodePlan,
+        key: Option<Arc<[u8]>>,
+        shared: Arc<Mutex<Shared>>,
+        out: mpsc::UnboundedSender<Duty>,
+    ) -> io::Result<Failover> {
+        let mut f = Failover {
+            ha: Ha::new(plan.ha.clone()),
+            plan,
+            key,
+            sock4: None,
+            sock6: None,
+            counter: Counter::default(),
+            guard: ReplayGuard::default(),
+            faults: BTreeMap::new(),
+            clock: Instant::now(),
+            shared,
+            out,
+        };
+        f.bind_sockets()?;
+        Ok(f)
+    }
+
+    fn bind_sockets(&mut self) -> io::Result<()> {
+        let port = self.plan.heartbeat_port;
+        let with_port = |e: io::Error, what: &str| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot bind the heartbeat port {what}:{port}: {e}"),
+            )
+        };
+        self.sock4 = None;
+        self.sock6 = None;
+        if self.plan.peers.iter().any(SocketAddr::is_ipv4) {
+            let a = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+            self.sock4 = Some(bind(a).map_err(|e| with_port(e, "0.0.0.0"))?);
+        }
+        if self.plan.peers.iter().any(SocketAddr::is_ipv6) {
+            let a = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+            self.sock6 = Some(bind(a).map_err(|e| with_port(e, "[::]"))?);
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    pub async fn run(mut self, mut inputs: mpsc::UnboundedReceiver<Input>) {
+        self.handle(Event::Start);
+        let mut b4 = [0u8; 1024];
+        let mut b6 = [0u8; 1024];
+        loop {
+            let deadline = self.clock + Duration::from_millis(self.ha.next_deadline_ms());
+            tokio::select! {
+                r = recv(&self.sock4, &mut b4) => self.datagram(r, &b4),
+                r = recv(&self.sock6, &mut b6) => self.datagram(r, &b6),
+                _ = tokio::time::sleep_until(deadline.into()) => self.handle(Event::Tick),
+                i = inputs.recv() => match i {
+                    None => return,
+                    Some(Input::Shutdown(ack)) => {
+                        self.handle(Event::Shutdown);
+                        let _ = ack.send(());
+                        return;
+                    }
+                    Some(i) => self.input(i),
+                },
+            }
+        }
+    }
+
+    fn datagram(&mut self, r: io::Result<(usize, SocketAddr)>, buf: &[u8]) {
+        let (n, from) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP errors of earlier sends surface here (peer down); not a fault.
+                tracing::debug!("heartbeat receive: {e}");
+                return;
+            }
+        };
+        let reject = |me: &mut Self, why: &str| {
+            me.shared.lock().unwrap().reject(why);
+            tracing::debug!("heartbeat from {from} dropped: {why}");
+        };
+        // Without a key the source address is all there is to go by.
+        if self.key.is_none() && !self.plan.peers.iter().any(|p| p.ip() == from.ip()) {
+            return reject(self, "unknown source");
+        }
+        let hb = match Heartbeat::decode(&buf[..n], self.key.as_deref()) {
+            Ok(hb) => hb,
+            Err(e) => {
+                if e != Rejected::Duplicate {
+                    tracing::warn!("heartbeat from {from} dropped: {e}");
+                }
+                return reject(self, reason(e));
+            }
+        };
+        if hb.name == self.plan.name {
+            return reject(self, "own name (a loop, or a peer with our address)");
+        }
+        if let Err(e) = self.guard.check(&hb) {
+            if e != Rejected::Duplicate {
+                tracing::warn!("heartbeat from {from} dropped: {e}");
+                reject(self, reason(e));
+            }
+            return;
+        }
+        self.shared.lock().unwrap().heartbeat.accepted += 1;
+        self.handle(Event::Heartbeat(hb));
+    }
+
+    fn input(&mut self, i: Input) {
+        match i {
+            Input::Fault { source, cause } => {
+                let before = self.fault_text();
+                match cause {
+                    Some(c) => {
+                        self.faults.insert(source, c);
+                    }
+                    None => {
+                        self.faults.remove(&source);
+                    }
+                }
+                let after = self.fault_text();
+                if before != after {
+                    self.handle(Event::Fault(after));
+                }
+            }
+            Input::HandOver(reply) => {
+                let now = self.now();
+                let alive = self
+                    .ha
+                    .peer()
+                    .filter(|p| !p.leaving && now < p.last_heard_ms + self.ha.config().deadtime_ms);
+                let answer = match (self.ha.role(), alive) {
+                    (_, None) => Err("no live peer to hand over to".to_string()),
+                    (Role::Active, Some(p)) => {
+                        let name = p.name.clone();
+                        self.handle(Event::HandOver);
+                        Ok(format!("handing the addresses over to {name}"))
+                    }
+                    (role, Some(_)) => Err(format!(
+                        "this node is {} and holds no addresses",
+                        role_name(role)
+                    )),
+                };
+                let _ = reply.send(answer);
+            }
+            Input::Reconfigure(plan, key) => {
+                let rebind = plan.peers != self.plan.peers
+                    || plan.heartbeat_port != self.plan.heartbeat_port;
+                self.key = key;
+                self.ha.reconfigure(plan.ha.clone());
+                self.plan = *plan;
+                if rebind {
+                    if let Err(e) = self.bind_sockets() {
+                        tracing::error!("{e}");
+                        self.input(Input::Fault {
+                            source: "heartbeat".into(),
+                            cause: Some(e.to_string()),
+                        });
+                    }
+                }
+                self.handle(Event::Tick);
+            }
+            Input::Shutdown(_) => unreachable!("handled by run"),
+        }
+    }
+
+    fn fault_text(&self) -> Option<String> {
+        (!self.faults.is_empty()).then(|| {
+            self.faults
+                .iter()
+                .map(|(s, c)| format!("{s}: {c}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    fn handle(&mut self, event: Event) {
+        let now = self.now();
+        let role_before = self.ha.role();
+        let actions = self.ha.handle(now, event);
+        let mut cause = None;
+        for a in actions {
+            match a {
+                Action::Send(kind, state, priority) => {
+                    let hb = Heartbeat {
+                        kind,
+                        state,
+                        priority,
+                        counter: self.counter.next(crate::clock::unix_ms()),
+                        serial: self.plan.ha.serial,
+                        name: self.plan.name.clone(),
+                    };
+                    self.send(&hb);
+                }
+                Action::Activate { cause: c } => {
+                    cause = Some(c.clone());
+                    let _ = self.out.send(Duty::Role(RoleChange::Activate(c)));
+                }
+                Action::Deactivate { cause: c } => {
+                    cause = Some(c.clone());
+                    let _ = self.out.send(Duty::Role(RoleChange::Deactivate(c)));
+                }
+                Action::SerialMismatch { ours, peers } => {
+                    tracing::warn!(
+                        "the peer runs lvs.cf serial {peers}, this node {ours}: the two directors have different configurations"
+                    );
+                    let mut s = self.shared.lock().unwrap();
+                    s.heartbeat.serial_mismatch = Some((ours, peers));
+                    s.event(
+                        "director",
+                        "serial mismatch",
+                        format!("ours {ours}, the peer's {peers}"),
+                    );
+                }
+            }
+        }
+        let role = self.ha.role();
+        let mut s = self.shared.lock().unwrap();
+        if role != role_before {
+            let cause = cause
+                .filter(|c| !c.is_empty())
+                .or_else(|| self.last_cause(role))
+                .unwrap_or_else(|| "state machine".into());
+            tracing::info!(
+                "director {}: {} -> {}: {cause}",
+                self.plan.name,
+                role_name(role_before),
+                role_name(role)
+            );
+            s.event("director", role_name(role), cause);
+            if role == Role::Active {
+                s.heartbeat.failovers += 1;
+            }
+            s.role = role;
+            s.role_since_unix_ms = crate::clock::unix_ms();
+        }
+        s.fault = self.ha.fault().map(str::to_string);
+        let unix = crate::clock::unix_ms();
+        s.peer = self.ha.peer().map(|p| {
+            let ago = now.saturating_sub(p.last_heard_ms);
+            (p.clone(), unix.saturating_sub(ago))
+        });
+        if self
+            .ha
+            .peer()
+            .is_some_and(|p| p.serial == self.plan.ha.serial)
+        {
+            s.heartbeat.serial_mismatch = None;
+        }
+    }
+
+    fn last_cause(&self, role: Role) -> Option<String> {
+        match role {
+            Role::Fault => self.ha.fault().map(|f| format!("local fault: {f}")),
+            Role::Standby => Some(match self.ha.peer() {
+                Some(p) => format!("peer {} serves", p.name),
+                None => "no fault".into(),
+            }),
+            Role::Stopped => Some("clean stop".into()),
+            Role::Active => Some("took the addresses".into()),
+            Role::Starting => None,
+        }
+    }
+
+    fn send(&mut self, hb: &Heartbeat) {
+        let bytes = hb.encode(self.key.as_deref());
+        for p in &self.plan.peers {
+            let s = if p.is_ipv4() {
+                &self.sock4
+            } else {
+                &self.sock6
+            };
+            if let Some(s) = s {
+                match s.try_send_to(&bytes, *p) {
+                    Ok(_) => self.shared.lock().unwrap().heartbeat.sent += 1,
+                    // A full buffer or an unreachable path: the next one will do.
+                    Err(e) => tracing::debug!("heartbeat to {p}: {e}"),
+                }
+            }
+        }
+    }
+}
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Starting => "starting",
+        Role::Standby => "standby",
+        Role::Active => "active",
+        Role::Fault => "fault",
+        Role::Stopped => "stopped",
+    }
+}

@@ -1,0 +1,620 @@
+//! Piranha's lvsd and the nannies' policy in one thread: check results in, health per
+//! real server, the IPVS table kept equal to configuration + health. Runs on its own
+//! OS thread because netlink calls block and a dump of a large table takes a while;
+//! heartbeats never wait for it.
+//!
+//! A change of health costs one netlink request per changed destination and no dump
+//! (`Reconciler::update`); every [`RESYNC`] the kernel is dumped to finish drains, see
+//! connection counts and repair changes made behind our back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::unix_ms;
+use crate::config::value::Host;
+use crate::config::{Config, RealServer, VirtualServer};
+use crate::ipvs::client::{Client, IpvsError};
+use crate::ipvs::desired::{desired, service_of, timeouts_of};
+use crate::ipvs::ownership::Ownership;
+use crate::ipvs::reconcile::{Reconciler, Settings};
+use crate::ipvs::table::Table;
+
+use super::control::{EventRecord, LocalCheckStatus, ServerStatus, ServiceStatus};
+use super::failover;
+use super::nanny::{Health, Nanny, Transition};
+use super::node::{LocalTarget, Target};
+use super::probe::Outcome;
+use super::shared::Shared;
+
+/// How often the kernel is dumped and compared.
+pub const RESYNC: Duration = Duration::from_secs(5);
+/// A status older than this is refreshed from the kernel before it is answered.
+const STATUS_FRESH: Duration = Duration::from_secs(1);
+/// How often a slow-start ramp moves the weight.
+const RAMP_STEP: Duration = Duration::from_secs(1);
+
+pub type Key = (String, String);
+
+/// What the thread is told.
+pub enum Input {
+    /// A check result for every target sharing `identity`.
+    Checked {
+        identity: Arc<str>,
+        outcome: Outcome,
+    },
+    LocalChecked {
+        name: String,
+        outcome: Outcome,
+    },
+    /// A new weight from the load monitor (`None`: back to the configured one).
+    Load {
+        key: Key,
+        weight: Option<u32>,
+    },
+    Reconfigure(Box<Setup>),
+    /// Drain (`true`) or enable a real server; the answer says what happened.
+    Drain {
+        key: Key,
+        drain: bool,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    Status(oneshot::Sender<LvsdStatus>),
+    Stop,
+}
+
+/// A configuration as the thread needs it, names already resolved.
+pub struct Setup {
+    pub config: Config,
+    pub targets: Vec<Target>,
+    pub locals: Vec<LocalTarget>,
+    /// Which targets each probe identity serves.
+    pub identities: HashMap<Arc<str>, Vec<Key>>,
+    pub names: BTreeMap<String, IpAddr>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LvsdStatus {
+    pub ipvs: String,
+    pub services: Vec<ServiceStatus>,
+    pub locals: Vec<LocalCheckStatus>,
+    pub warnings: Vec<String>,
+}
+
+struct TargetState {
+    target: Target,
+    nanny: Nanny,
+    drained: bool,
+    load_weight: Option<u32>,
+    last: Option<(Outcome, u64)>,
+}
+
+struct LocalState {
+    nanny: Nanny,
+    last: Option<Outcome>,
+}
+
+pub struct Lvsd {
+    setup: Setup,
+    targets: BTreeMap<Key, TargetState>,
+    locals: BTreeMap<String, LocalState>,
+    ipvs: Result<Reconciler, String>,
+    state_dir: PathBuf,
+    faults: mpsc::UnboundedSender<failover::Input>,
+    shared: Arc<Mutex<Shared>>,
+    kernel: Option<(Table, Instant)>,
+    dirty: bool,
+    next_resync: Instant,
+    refused: Vec<String>,
+    /// Unix ms of the last loop turn, for the supervisor's stall watchdog.
+    pub alive: Arc<AtomicU64>,
+}
+
+fn resolver(names: &BTreeMap<String, IpAddr>) -> impl Fn(&Host) -> Result<IpAddr, String> + '_ {
+    move |h: &Host| match h {
+        Host::Ip(a) => Ok(*a),
+        Host::Name(n) => names
+            .get(n)
+            .copied()
+            .ok_or_else(|| format!("`{n}` was not resolved")),
+    }
+}
+
+impl Lvsd {
+    pub fn new(
+        setup: Setup,
+        state_dir: PathBuf,
+        faults: mpsc::UnboundedSender<failover::Input>,
+        shared: Arc<Mutex<Shared>>,
+    ) -> Lvsd {
+        let mut l = Lvsd {
+            setup: Setup {
+                config: Config::default(),
+                targets: Vec::new(),
+                locals: Vec::new(),
+                identities: HashMap::new(),
+                names: BTreeMap::new(),
+            },
+            targets: BTreeMap::new(),
+            locals: BTreeMap::new(),
+            ipvs: Err("not connected yet".into()),
+            state_dir,
+            faults,
+            shared,
+            kernel: None,
+            dirty: true,
+            next_resync: Instant::now(),
+            refused: Vec::new(),
+            alive: Arc::new(AtomicU64::new(unix_ms())),
+        };
+        l.connect();
+        l.reconfigure(setup);
+        l
+    }
+
+    fn connect(&mut self) {
+        if self.ipvs.is_ok() {
+            return;
+        }
+        let r = Client::connect().map_err(|e| e.to_string()).and_then(|c| {
+            Ownership::load(&self.state_dir)
+                .map(|o| Reconciler::new(c, o))
+                .map_err(|e| e.to_string())
+        });
+        match r {
+            Ok(rec) => {
+                tracing::info!("IPVS: connected");
+                self.ipvs = Ok(rec);
+            }
+            Err(e) => {
+                if self.ipvs.as_ref().err() != Some(&e) {
+                    if self.wants_ipvs() {
+                        tracing::error!("IPVS: {e}");
+                    } else {
+                        tracing::info!("IPVS: {e} (no active virtual server needs it)");
+                    }
+                }
+                self.ipvs = Err(e);
+            }
+        }
+        self.fault_ipvs();
+    }
+
+    fn wants_ipvs(&self) -> bool {
+        self.setup
+            .config
+            .virtuals
+            .iter()
+            .any(|v| v.settings.active())
+    }
+
+    fn fault_ipvs(&self) {
+        let cause = match &self.ipvs {
+            Err(e) if self.wants_ipvs() => Some(format!("IPVS cannot be programmed: {e}")),
+            _ => None,
+        };
+        let _ = self.faults.send(failover::Input::Fault {
+            source: "ipvs".into(),
+            cause,
+        });
+    }
+
+    pub fn run(mut self, rx: Receiver<Input>) {
+        loop {
+            self.alive.store(unix_ms(), Ordering::Relaxed);
+            let now = Instant::now();
+            let mut next = self.next_resync;
+            if self.ramping() {
+                next = next.min(now + RAMP_STEP);
+            }
+            match rx.recv_timeout(next.saturating_duration_since(now)) {
+                Ok(Input::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(i) => {
+                    if self.input(i) {
+                        return;
+                    }
+                    // Take everything already queued before touching the kernel.
+                    while let Ok(i) = rx.try_recv() {
+                        if matches!(i, Input::Stop) || self.input(i) {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.ramping() {
+                        self.dirty = true;
+                    }
+                }
+            }
+            if Instant::now() >= self.next_resync {
+                self.next_resync = Instant::now() + RESYNC;
+                self.connect();
+                self.round(true);
+            } else if self.dirty {
+                self.round(false);
+            }
+        }
+    }
+
+    fn ramping(&self) -> bool {
+        let now = unix_ms();
+        self.targets
+            .values()
+            .any(|t| t.nanny.ramping_until(now).is_some())
+    }
+
+    /// Handles one input; true when the thread must stop.
+    fn input(&mut self, i: Input) -> bool {
+        match i {
+            Input::Checked { identity, outcome } => {
+                let now = unix_ms();
+                let Some(keys) = self.setup.identities.get(&identity) else {
+                    return false; // a check of a configuration since replaced
+                };
+                for k in keys.clone() {
+                    let Some(t) = self.targets.get_mut(&k) else {
+                        continue;
+                    };
+                    let tr = t.nanny.observe(now, outcome.ok, &outcome.detail);
+                    t.last = Some((outcome.clone(), now));
+                    if let Some(tr) = tr {
+                        self.transition(&k, &tr);
+                        self.dirty = true;
+                    }
+                }
+            }
+            Input::LocalChecked { name, outcome } => {
+                let now = unix_ms();
+                if let Some(l) = self.locals.get_mut(&name) {
+                    let tr = l.nanny.observe(now, outcome.ok, &outcome.detail);
+                    l.last = Some(outcome);
+                    if let Some(tr) = tr {
+                        let subject = format!("local check {name}");
+                        tracing::info!("{subject}: {:?}: {}", tr.to, tr.cause);
+                        self.shared.lock().unwrap().event(
+                            subject.clone(),
+                            health_name(tr.to),
+                            tr.cause.clone(),
+                        );
+                        let _ = self.faults.send(failover::Input::Fault {
+                            source: subject,
+                            cause: (tr.to == Health::Down).then(|| tr.cause.clone()),
+                        });
+                    }
+                }
+            }
+            Input::Load { key, weight } => {
+                if let Some(t) = self.targets.get_mut(&key) {
+                    if t.load_weight != weight {
+                        t.load_weight = weight;
+                        self.dirty = true;
+                    }
+                }
+            }
+            Input::Reconfigure(setup) => self.reconfigure(*setup),
+            Input::Drain { key, drain, reply } => {
+                let answer = match self.targets.get_mut(&key) {
+                    None => Err(format!(
+                        "no active real server {} in active virtual server {}",
+                        key.1, key.0
+                    )),
+                    Some(t) if t.drained == drain => Ok(format!(
+                        "{}/{} is already {}",
+                        key.0,
+                        key.1,
+                        if drain { "drained" } else { "enabled" }
+                    )),
+                    Some(t) => {
+                        t.drained = drain;
+                        self.dirty = true;
+                        let state = if drain { "drained" } else { "enabled" };
+                        let cause = "by an administrator";
+                        tracing::info!("server {}/{}: {state} {cause}", key.0, key.1);
+                        self.shared.lock().unwrap().event(
+                            format!("server {}/{}", key.0, key.1),
+                            state,
+                            cause,
+                        );
+                        Ok(format!("{}/{} {state}", key.0, key.1))
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            Input::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Input::Stop => return true,
+        }
+        false
+    }
+
+    fn transition(&self, k: &Key, tr: &Transition) {
+        let subject = format!("server {}/{}", k.0, k.1);
+        match tr.to {
+            Health::Down => tracing::warn!("{subject}: down: {}", tr.cause),
+            Health::Up => tracing::info!("{subject}: up: {}", tr.cause),
+        }
+        self.shared
+            .lock()
+            .unwrap()
+            .event(subject, health_name(tr.to), tr.cause.clone());
+    }
+
+    fn reconfigure(&mut self, setup: Setup) {
+        let mut old = std::mem::take(&mut self.targets);
+        for t in &setup.targets {
+            let state = match old.remove(&t.key) {
+                Some(mut s) => {
+                    s.nanny.set_policy(t.policy);
+                    s.target = t.clone();
+                    s
+                }
+                None => TargetState {
+                    target: t.clone(),
+                    nanny: Nanny::new(t.policy),
+                    drained: false,
+                    load_weight: None,
+                    last: None,
+                },
+            };
+            self.targets.insert(t.key.clone(), state);
+        }
+        let mut old_locals = std::mem::take(&mut self.locals);
+        for l in &setup.locals {
+            let state = match old_locals.remove(&l.name) {
+                Some(mut s) => {
+                    s.nanny.set_policy(l.policy);
+                    s
+                }
+                None => LocalState {
+                    nanny: Nanny::new(l.policy),
+                    last: None,
+                },
+            };
+            self.locals.insert(l.name.clone(), state);
+        }
+        // A removed local check no longer holds this node back.
+        for name in old_locals.keys() {
+            let _ = self.faults.send(failover::Input::Fault {
+                source: format!("local check {name}"),
+                cause: None,
+            });
+        }
+        self.setup = setup;
+        if let Ok(rec) = &mut self.ipvs {
+            let t = timeouts_of(&self.setup.config.global);
+            match rec.client().ensure_timeouts(t, false) {
+                Ok(true) => tracing::info!(
+                    "IPVS timeouts set: tcp {} tcpfin {} udp {}",
+                    t.tcp,
+                    t.tcp_fin,
+                    t.udp
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::error!("IPVS timeouts: {e}"),
+            }
+        }
+        self.fault_ipvs();
+        self.dirty = true;
+    }
+
+    fn weight(&self, vs: &VirtualServer, rs: &RealServer, now: u64) -> Option<u32> {
+        match self.targets.get(&(vs.name.clone(), rs.name.clone())) {
+            None => Some(rs.settings.weight()),
+            Some(t) => {
+                let configured = t.load_weight.unwrap_or(rs.settings.weight());
+                let w = t.nanny.weight(now, configured)?;
+                Some(if t.drained { 0 } else { w })
+            }
+        }
+    }
+
+    /// One reconcile round: against the kernel (`dump`) or against the table as known.
+    fn round(&mut self, dump: bool) {
+        self.dirty = false;
+        let now = unix_ms();
+        let resolve = resolver(&self.setup.names);
+        let health = |vs: &VirtualServer, rs: &RealServer| self.weight(vs, rs, now);
+        let (want, drains) = match desired(&self.setup.config, &resolve, &health) {
+            Ok(x) => x,
+            Err(errors) => {
+                for e in &errors {
+                    tracing::error!("IPVS: {e}");
+                }
+                return;
+            }
+        };
+        let Ok(rec) = &mut self.ipvs else { return };
+        let settings = Settings {
+            desired: &want,
+            drain_ms: &drains,
+            now_ms: now,
+            dry_run: false,
+            adopt: false,
+        };
+        let result = if dump {
+            rec.resync(&settings)
+        } else {
+            rec.update(&settings)
+        };
+        let round = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("IPVS: {e}");
+                let gone = matches!(e, IpvsError::NotAvailable | IpvsError::PermissionDenied);
+                if gone {
+                    self.ipvs = Err(e.to_string());
+                }
+                let _ = self.faults.send(failover::Input::Fault {
+                    source: "ipvs".into(),
+                    cause: Some(format!("IPVS programming failed: {e}")),
+                });
+                return;
+            }
+        };
+        let mut refused = Vec::new();
+        for ((op, cause), r) in round.plan.ops.iter().zip(&round.causes).zip(&round.results) {
+            match r {
+                Ok(()) => tracing::info!("IPVS: {op}  # {cause}"),
+                Err(e) => {
+                    tracing::error!("IPVS: {op} refused: {e}");
+                    refused.push(format!("{op}: {e}"));
+                }
+            }
+        }
+        for k in &round.plan.conflicts {
+            let w = format!("service {k} exists and was not created by lvs-director: left alone");
+            if !self.refused.contains(&w) {
+                tracing::warn!("IPVS: {w}");
+            }
+            refused.push(w);
+        }
+        self.refused = refused;
+        if !round.plan.ops.is_empty() {
+            if let Err(e) = rec.ownership().save(&self.state_dir) {
+                tracing::error!("IPVS: {e}");
+            }
+        }
+        if dump {
+            self.kernel = Some((round.current, Instant::now()));
+        }
+        let _ = self.faults.send(failover::Input::Fault {
+            source: "ipvs".into(),
+            cause: None,
+        });
+    }
+
+    fn status(&mut self) -> LvsdStatus {
+        let fresh = self
+            .kernel
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() < STATUS_FRESH);
+        if !fresh {
+            if let Ok(rec) = &mut self.ipvs {
+                match rec.client().dump() {
+                    Ok(t) => self.kernel = Some((t, Instant::now())),
+                    Err(e) => tracing::warn!("IPVS dump for the status: {e}"),
+                }
+            }
+        }
+        let now = unix_ms();
+        let resolve = resolver(&self.setup.names);
+        let health = |vs: &VirtualServer, rs: &RealServer| self.weight(vs, rs, now);
+        let kernel = self.kernel.as_ref().map(|(t, _)| t);
+        let mut services = Vec::new();
+        for vs in &self.setup.config.virtuals {
+            let Ok((key, want)) = service_of(&self.setup.config, vs, &resolve, &health) else {
+                continue;
+            };
+            let k = kernel.and_then(|t| t.services.get(&key));
+            let mut servers = Vec::new();
+            for rs in &vs.servers {
+                let addr = rs.settings.address.as_ref().and_then(|h| resolve(h).ok());
+                let port = rs.settings.port(&vs.settings).number().unwrap_or(0);
+                let t = self.targets.get(&(vs.name.clone(), rs.name.clone()));
+                let dest = addr.map(|addr| crate::ipvs::table::DestKey { addr, port });
+                let kd = dest.and_then(|d| k.and_then(|s| s.dests.get(&d)));
+                let tracked = vs.settings.active() && rs.settings.active();
+                servers.push(ServerStatus {
+                    name: rs.name.clone(),
+                    address: addr.map_or_else(
+                        || {
+                            rs.settings
+                                .address
+                                .as_ref()
+                                .map_or(String::new(), |h| h.to_string())
+                        },
+                        |a| a.to_string(),
+                    ),
+                    port,
+                    health: match (tracked, t) {
+                        (false, _) => "inactive".into(),
+                        (true, Some(t)) => health_name(t.nanny.health()).into(),
+                        (true, None) => "up".into(),
+                    },
+                    drained: t.is_some_and(|t| t.drained),
+                    configured_weight: rs.settings.weight(),
+                    weight: if tracked {
+                        self.weight(vs, rs, now)
+                    } else {
+                        None
+                    },
+                    kernel_weight: kd.map(|d| d.params.weight),
+                    active_conns: kd.map_or(0, |d| d.conns.active),
+                    inactive_conns: kd.map_or(0, |d| d.conns.inactive),
+                    cps: kd.map_or(0, |d| d.stats.cps),
+                    last_check: t
+                        .and_then(|t| t.last.as_ref())
+                        .map_or_else(|| "not checked yet".into(), |(o, _)| o.detail.clone()),
+                    last_check_ms: t
+                        .and_then(|t| t.last.as_ref())
+                        .map_or(0, |(o, _)| o.elapsed.as_millis() as u64),
+                    last_check_unix_ms: t.and_then(|t| t.last.as_ref()).map_or(0, |(_, at)| *at),
+                    transition: t
+                        .and_then(|t| t.nanny.last_transition())
+                        .map(|tr| EventRecord {
+                            at_unix_ms: tr.at_ms,
+                            subject: format!("server {}/{}", vs.name, rs.name),
+                            state: health_name(tr.to).into(),
+                            cause: tr.cause.clone(),
+                        }),
+                });
+            }
+            let sorry = vs.settings.sorry_server.is_some_and(|s| {
+                want.dests.keys().any(|d| d.addr == s)
+                    && !servers.iter().any(|r| r.weight.unwrap_or(0) > 0)
+            });
+            services.push(ServiceStatus {
+                name: vs.name.clone(),
+                service: key.to_string(),
+                scheduler: want.params.scheduler.clone(),
+                in_kernel: k.is_some(),
+                sorry,
+                connections: k.map_or(0, |s| {
+                    s.dests
+                        .values()
+                        .map(|d| u64::from(d.conns.active) + u64::from(d.conns.inactive))
+                        .sum()
+                }),
+                cps: k.map_or(0, |s| s.stats.cps),
+                inbps: k.map_or(0, |s| s.stats.inbps),
+                outbps: k.map_or(0, |s| s.stats.outbps),
+                servers,
+            });
+        }
+        let locals = self
+            .locals
+            .iter()
+            .map(|(name, l)| LocalCheckStatus {
+                name: name.clone(),
+                health: health_name(l.nanny.health()).into(),
+                last_check: l
+                    .last
+                    .as_ref()
+                    .map_or_else(|| "not checked yet".into(), |o| o.detail.clone()),
+            })
+            .collect();
+        LvsdStatus {
+            ipvs: match &self.ipvs {
+                Ok(_) => "available".into(),
+                Err(e) => e.clone(),
+            },
+            services,
+            locals,
+            warnings: self.refused.clone(),
+        }
+    }
+}
+
+pub fn health_name(h: Health) -> &'static str {
+    match h {
+        Health::Up => "up",
+        Health::Down => "down",
+    }
+}

@@ -1,0 +1,696 @@
+//! `lvs-director pulse`: wires the tasks together. The failover task (heartbeats and
+//! the HA state machine), the activation task (addresses, announcements, sync daemon,
+//! role commands), the lvsd thread (health and IPVS), the check tasks and the control
+//! socket. Reloads go through one place, [`Supervisor::reload`], from SIGHUP or the
+//! control socket alike.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::unix_ms;
+use crate::config::value::Host;
+use crate::config::Config;
+use crate::ipvs::desired::resolve_system;
+
+use super::activation::{Activation, Duty, RoleCommands};
+use super::addr::Rtnl;
+use super::checks::CheckSet;
+use super::control::{self, NodeStatus, Reply, Request, Status};
+use super::failover::{self, Failover};
+use super::lvsd::{self, Lvsd, Setup};
+use super::node::{self, NodePlan, Place};
+use super::probe::Probe;
+use super::shared::Shared;
+
+/// The lvsd thread is declared stalled when it has not turned for this long.
+const STALL_MS: u64 = 30_000;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: PathBuf,
+    pub control_socket: PathBuf,
+    pub state_dir: PathBuf,
+    /// `pulse` refuses to start without CAP_NET_ADMIN and CAP_NET_RAW; the all-in-one
+    /// mode starts anyway and reports what is unavailable.
+    pub require_capabilities: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("{0}")]
+    Capability(String),
+    #[error("{path}: the configuration cannot be used:\n  {}", .errors.join("\n  "))]
+    Config { path: String, errors: Vec<String> },
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A configuration read, checked and turned into everything the tasks need.
+struct Prepared {
+    config: Config,
+    warnings: Vec<String>,
+    plan: NodePlan,
+    key: Option<Arc<[u8]>>,
+    commands: RoleCommands,
+    setup: Setup,
+    probes: Vec<(Arc<str>, Probe, Duration)>,
+    local_probes: Vec<(String, Probe, Duration)>,
+}
+
+fn read_key(path: &str) -> Result<Arc<[u8]>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("heartbeat_key_file {path}: cannot read: {e}"))?;
+    let key = bytes.trim_ascii_end();
+    if key.len() < 16 {
+        return Err(format!(
+            "heartbeat_key_file {path}: the key has {} byte(s); use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > {path}`)",
+            key.len()
+        ));
+    }
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                "heartbeat_key_file {path} can be read by other users (mode {:o}): chmod 600 it",
+                m.permissions().mode() & 0o777
+            );
+        }
+    }
+    Ok(Arc::from(key))
+}
+
+fn local_addresses() -> Result<HashSet<IpAddr>, String> {
+    let mut rt = Rtnl::connect().map_err(|e| e.to_string())?;
+    Ok(rt
+        .addresses()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|a| a.addr)
+        .collect())
+}
+
+fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
+    let (text, _) = crate::config::decode_text(&bytes);
+    let (config, warnings) = node::load(&name, &text)?;
+    // Names are looked up once per load; every later use reads this table.
+    let mut names = BTreeMap::new();
+    let mut errors = Vec::new();
+    let mut hosts: Vec<&Host> = Vec::new();
+    let g = &config.global;
+    hosts.extend(
+        [&g.primary, &g.primary_private, &g.backup, &g.backup_private]
+            .into_iter()
+            .flatten(),
+    );
+    for vs in &config.virtuals {
+        hosts.extend(vs.settings.address.as_ref().map(|a| &a.addr));
+        hosts.extend(
+            vs.servers
+                .iter()
+                .filter_map(|r| r.settings.address.as_ref()),
+        );
+    }
+    hosts.extend(
+        config
+            .local_checks
+            .iter()
+            .filter_map(|l| l.settings.address.as_ref()),
+    );
+    hosts.extend(
+        config
+            .floating
+            .iter()
+            .filter_map(|f| f.settings.address.as_ref().map(|a| &a.addr)),
+    );
+    for h in hosts {
+        if let Host::Name(n) = h {
+            if !names.contains_key(n) {
+                match resolve_system(h) {
+                    Ok(a) => {
+                        names.insert(n.clone(), a);
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let resolve = |h: &Host| -> Result<IpAddr, String> {
+        match h {
+            Host::Ip(a) => Ok(*a),
+            Host::Name(n) => names.get(n).copied().ok_or_else(|| format!("`{n}`?")),
+        }
+    };
+    let local =
+        local_addresses().map_err(|e| vec![format!("reading this machine's addresses: {e}")])?;
+    let plan = node::plan(&config, &resolve, &|a| local.contains(&a))?;
+    let key = match &g.heartbeat_key_file {
+        Some(p) if plan.place != Place::Standalone => Some(read_key(&p.0).map_err(|e| vec![e])?),
+        _ => None,
+    };
+    let (targets, mut errors) = node::targets(&config, &resolve);
+    let (locals, mut more) = node::local_targets(&config, &resolve);
+    errors.append(&mut more);
+    let mut identities: HashMap<Arc<str>, Vec<lvsd::Key>> = HashMap::new();
+    let mut probes = Vec::new();
+    for t in &targets {
+        match Probe::from_settings(&t.check, t.protocol, t.addr, t.check_port) {
+            Ok(Some(p)) => {
+                let id: Arc<str> = Arc::from(p.identity());
+                let keys = identities.entry(id.clone()).or_default();
+                if keys.is_empty() {
+                    probes.push((id, p, t.check.interval().as_duration()));
+                }
+                keys.push(t.key.clone());
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(format!("virtual {} server {}: {e}", t.key.0, t.key.1)),
+        }
+    }
+    let mut local_probes = Vec::new();
+    for l in &locals {
+        match Probe::from_settings(
+            &l.check,
+            crate::config::value::Protocol::Tcp,
+            l.addr,
+            l.port,
+        ) {
+            Ok(Some(p)) => local_probes.push((l.name.clone(), p, l.check.interval().as_duration())),
+            Ok(None) => {}
+            Err(e) => errors.push(format!("local_check {}: {e}", l.name)),
+        }
+    }
+    let mut cmd = |what: &str, t: &Option<crate::config::value::Text>| match t {
+        None => Vec::new(),
+        Some(t) => super::probe::split_words(&t.0).unwrap_or_else(|e| {
+            errors.push(format!("{what}: {e}"));
+            Vec::new()
+        }),
+    };
+    let commands = RoleCommands {
+        active: cmd("active_cmd", &g.active_cmd),
+        inactive: cmd("inactive_cmd", &g.inactive_cmd),
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Prepared {
+        warnings,
+        plan,
+        key,
+        commands,
+        setup: Setup {
+            config: config.clone(),
+            targets,
+            locals,
+            identities,
+            names,
+        },
+        config,
+        probes,
+        local_probes,
+    })
+}
+
+/// Checks the process's effective capabilities; the missing ones by name.
+fn missing_capabilities() -> Vec<&'static str> {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return vec![];
+    };
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    let mut out = Vec::new();
+    if eff & (1 << 12) == 0 {
+        out.push("CAP_NET_ADMIN (addresses, IPVS)");
+    }
+    if eff & (1 << 13) == 0 {
+        out.push("CAP_NET_RAW (gratuitous ARP, neighbour advertisements, ping checks)");
+    }
+    out
+}
+
+struct Running {
+    checks: CheckSet,
+    plan: NodePlan,
+}
+
+struct Supervisor {
+    opts: Options,
+    shared: Arc<Mutex<Shared>>,
+    lvsd_tx: std::sync::mpsc::Sender<lvsd::Input>,
+    fail_tx: mpsc::UnboundedSender<failover::Input>,
+    duty_tx: mpsc::UnboundedSender<Duty>,
+    running: tokio::sync::Mutex<Running>,
+}
+
+fn start_checks(p: &Prepared, tx: &std::sync::mpsc::Sender<lvsd::Input>) -> CheckSet {
+    let mut set = CheckSet::default();
+    for (id, probe, interval) in &p.probes {
+        let identity = id.clone();
+        set.start(id, probe.clone(), *interval, tx.clone(), move |outcome| {
+            lvsd::Input::Checked {
+                identity: identity.clone(),
+                outcome,
+            }
+        });
+    }
+    for (name, probe, interval) in &p.local_probes {
+        let n = name.clone();
+        set.start(
+            &format!("local {name}"),
+            probe.clone(),
+            *interval,
+            tx.clone(),
+            move |outcome| lvsd::Input::LocalChecked {
+                name: n.clone(),
+                outcome,
+            },
+        );
+    }
+    set
+}
+
+fn warnings_of(p: &Prepared) -> Vec<String> {
+    let mut w = Vec::new();
+    if p.plan.place != Place::Standalone && p.key.is_none() {
+        w.push(
+            "heartbeats are NOT authenticated (no heartbeat_key_file): anyone who can send UDP to this director can take the addresses away; set a shared key on both directors".to_string(),
+        );
+    }
+    w
+}
+
+impl Supervisor {
+    async fn reload(&self) -> Reply {
+        let path = self.opts.config.clone();
+        let prepared = match tokio::task::spawn_blocking(move || prepare(&path)).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(errors)) => {
+                for e in &errors {
+                    tracing::error!("reload rejected: {e}");
+                }
+                return Reply::refused(format!(
+                    "rejected, the running configuration is unchanged: {}",
+                    errors.join("; ")
+                ));
+            }
+            Err(e) => return Reply::refused(format!("reload failed: {e}")),
+        };
+        let mut running = self.running.lock().await;
+        if prepared.plan.place != running.plan.place {
+            return Reply::refused(format!(
+                "rejected: this node would change from {:?} to {:?}; restart the supervisor for that",
+                running.plan.place, prepared.plan.place
+            ));
+        }
+        let serial = prepared.plan.ha.serial;
+        for w in &prepared.warnings {
+            tracing::warn!("{w}");
+        }
+        for w in warnings_of(&prepared) {
+            tracing::warn!("{w}");
+        }
+        {
+            let mut s = self.shared.lock().unwrap();
+            s.node.serial = serial;
+            s.node.warnings = warnings_of(&prepared);
+            s.heartbeat.authenticated = prepared.key.is_some();
+            s.heartbeat.keepalive_ms = prepared.plan.ha.keepalive_ms;
+            s.heartbeat.deadtime_ms = prepared.plan.ha.deadtime_ms;
+            s.heartbeat.port = prepared.plan.heartbeat_port;
+            s.event("director", "reloaded", format!("lvs.cf serial {serial}"));
+        }
+        let summary = crate::cli::summary(&prepared.config);
+        let _ = self.fail_tx.send(failover::Input::Reconfigure(
+            Box::new(prepared.plan.clone()),
+            prepared.key.clone(),
+        ));
+        let _ = self.duty_tx.send(Duty::Reconfigure(
+            Box::new(prepared.plan.clone()),
+            prepared.commands.clone(),
+        ));
+        let checks = start_checks(&prepared, &self.lvsd_tx);
+        let n = checks.len();
+        // The old checks stop before the thread learns the new setup; results of the
+        // old identities that are still queued are ignored there.
+        running.checks = checks;
+        running.plan = prepared.plan.clone();
+        let _ = self
+            .lvsd_tx
+            .send(lvsd::Input::Reconfigure(Box::new(prepared.setup)));
+        tracing::info!(
+            "reloaded {}: serial {serial}, {summary}, {n} check(s)",
+            self.opts.config.display()
+        );
+        Reply::done(format!(
+            "applied serial {serial}: {summary}; {} warning(s)",
+            prepared.warnings.len()
+        ))
+    }
+
+    async fn status(&self) -> Status {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.lvsd_tx.send(lvsd::Input::Status(tx));
+        let l = rx.await.unwrap_or_default();
+        let now = unix_ms();
+        let s = self.shared.lock().unwrap();
+        let (mut node, peer) = s.node_status(now);
+        node.ipvs = l.ipvs;
+        node.warnings.extend(l.warnings);
+        Status {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            node,
+            peer,
+            heartbeat: s.heartbeat.clone(),
+            addresses: s.addresses.clone(),
+            services: l.services,
+            local_checks: l.locals,
+            events: s.events.iter().cloned().collect(),
+        }
+    }
+
+    async fn handle(&self, req: Request) -> Reply {
+        match req {
+            Request::Status => Reply::status(self.status().await),
+            Request::Reload => self.reload().await,
+            Request::Drain {
+                virtual_server,
+                server,
+            } => self.drain(virtual_server, server, true).await,
+            Request::Enable {
+                virtual_server,
+                server,
+            } => self.drain(virtual_server, server, false).await,
+            Request::HandOver => {
+                let (tx, rx) = oneshot::channel();
+                let _ = self.fail_tx.send(failover::Input::HandOver(tx));
+                match rx.await {
+                    Ok(Ok(m)) => Reply::done(m),
+                    Ok(Err(e)) => Reply::refused(e),
+                    Err(_) => Reply::refused("the failover task is not running"),
+                }
+            }
+        }
+    }
+
+    async fn drain(&self, v: String, s: String, drain: bool) -> Reply {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.lvsd_tx.send(lvsd::Input::Drain {
+            key: (v, s),
+            drain,
+            reply: tx,
+        });
+        match rx.await {
+            Ok(Ok(m)) => Reply::done(m),
+            Ok(Err(e)) => Reply::refused(e),
+            Err(_) => Reply::refused("the health/IPVS thread is not running"),
+        }
+    }
+}
+
+/// What is wrong with the links the addresses need: a device that does not exist, or
+/// (under `monitor_links`) one without carrier. `None` when all is well.
+fn link_fault(rt: &mut Rtnl, plan: &NodePlan) -> Option<String> {
+    let links = match rt.links() {
+        Ok(l) => l,
+        Err(e) => return Some(format!("cannot read the links: {e}")),
+    };
+    let mut problems = Vec::new();
+    let mut devices: Vec<&str> = plan.vips.iter().map(|v| v.device.as_str()).collect();
+    devices.dedup();
+    for d in devices {
+        match links.iter().find(|l| l.name == d) {
+            None => problems.push(format!("device {d} does not exist")),
+            Some(l) if !l.up && plan.watched_links.iter().any(|w| w == d) => {
+                problems.push(format!("link {d} is down"))
+            }
+            Some(_) => {}
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join(", "))
+}
+
+/// Watches the links every `keepalive` (at most every second) and reports a fault
+/// while one the addresses need is missing or down.
+async fn watch_links(sup: Arc<Supervisor>) {
+    let mut rt = match Rtnl::connect() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("link monitor: {e}");
+            return;
+        }
+    };
+    let mut last: Option<String> = None;
+    loop {
+        let (fault, every) = {
+            let running = sup.running.lock().await;
+            (
+                link_fault(&mut rt, &running.plan),
+                Duration::from_millis(running.plan.ha.keepalive_ms.clamp(50, 1000)),
+            )
+        };
+        if fault != last {
+            match &fault {
+                Some(f) => tracing::warn!("links: {f}"),
+                None => tracing::info!("links: all up"),
+            }
+            let _ = sup.fail_tx.send(failover::Input::Fault {
+                source: "links".into(),
+                cause: fault.clone(),
+            });
+            last = fault;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+fn bind_control(path: &Path) -> Result<UnixListener, SupervisorError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |what: &str, e: std::io::Error| {
+        SupervisorError::Io(format!("control socket {}: {what}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create its directory", e))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(SupervisorError::Io(format!(
+                "control socket {}: another supervisor is running (it answers there)",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(path).map_err(|e| io("cannot remove the stale socket", e))?;
+    }
+    let l = UnixListener::bind(path).map_err(|e| io("cannot listen", e))?;
+    // The web service's group may connect; nobody else.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| io("cannot set its mode", e))?;
+    if let Some(gid) = group_id("lvs-director") {
+        let c =
+            std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a path");
+        // SAFETY: a valid NUL-terminated path; -1 leaves the owner unchanged.
+        if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
+            tracing::warn!(
+                "control socket {}: cannot give it to group lvs-director: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(l)
+}
+
+fn group_id(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getgrnam reads a NUL-terminated name; the result is copied at once.
+    let g = unsafe { libc::getgrnam(c.as_ptr()) };
+    (!g.is_null()).then(|| unsafe { (*g).gr_gid })
+}
+
+async fn serve_connection(sup: Arc<Supervisor>, stream: UnixStream) {
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r.take(control::MAX_REQUEST as u64)).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = match control::parse_request(&line) {
+            Ok(req) => sup.handle(req).await,
+            Err(refusal) => refusal,
+        };
+        let mut out = serde_json::to_vec(&reply).expect("a reply serializes");
+        out.push(b'\n');
+        if w.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs the supervisor until SIGTERM or SIGINT.
+pub async fn run(opts: Options) -> Result<(), SupervisorError> {
+    let missing = missing_capabilities();
+    if !missing.is_empty() {
+        let text = format!("missing capabilities: {}", missing.join(", "));
+        if opts.require_capabilities {
+            return Err(SupervisorError::Capability(format!(
+                "{text}; run as root or grant them (the packaged unit does)"
+            )));
+        }
+        tracing::warn!("{text}: addresses and IPVS are unavailable");
+    }
+    let config_path = opts.config.display().to_string();
+    let prepared = {
+        let path = opts.config.clone();
+        tokio::task::spawn_blocking(move || prepare(&path))
+            .await
+            .map_err(|e| SupervisorError::Io(e.to_string()))?
+            .map_err(|errors| SupervisorError::Config {
+                path: config_path.clone(),
+                errors,
+            })?
+    };
+    for w in prepared.warnings.iter().chain(&warnings_of(&prepared)) {
+        tracing::warn!("{w}");
+    }
+    let shared = Arc::new(Mutex::new(Shared::new(NodeStatus {
+        name: prepared.plan.name.clone(),
+        place: format!("{:?}", prepared.plan.place).to_lowercase(),
+        config_file: config_path.clone(),
+        serial: prepared.plan.ha.serial,
+        started_unix_ms: unix_ms(),
+        warnings: warnings_of(&prepared),
+        ..Default::default()
+    })));
+    {
+        let mut s = shared.lock().unwrap();
+        s.heartbeat.authenticated = prepared.key.is_some();
+        s.heartbeat.keepalive_ms = prepared.plan.ha.keepalive_ms;
+        s.heartbeat.deadtime_ms = prepared.plan.ha.deadtime_ms;
+        s.heartbeat.port = prepared.plan.heartbeat_port;
+    }
+    let listener = bind_control(&opts.control_socket)?;
+
+    let (fail_tx, fail_rx) = mpsc::unbounded_channel();
+    let (duty_tx, duty_rx) = mpsc::unbounded_channel();
+    let (lvsd_tx, lvsd_rx) = std::sync::mpsc::channel();
+
+    let failover = Failover::new(
+        prepared.plan.clone(),
+        prepared.key.clone(),
+        shared.clone(),
+        duty_tx.clone(),
+    )
+    .map_err(|e| SupervisorError::Io(e.to_string()))?;
+    let activation = Activation::new(
+        prepared.plan.clone(),
+        prepared.commands.clone(),
+        shared.clone(),
+    );
+    let activation = tokio::spawn(activation.run(duty_rx));
+
+    let checks = start_checks(&prepared, &lvsd_tx);
+    let lvsd = Lvsd::new(
+        prepared.setup,
+        opts.state_dir.clone(),
+        fail_tx.clone(),
+        shared.clone(),
+    );
+    let alive: Arc<AtomicU64> = lvsd.alive.clone();
+    let lvsd_thread = std::thread::Builder::new()
+        .name("lvsd".into())
+        .spawn(move || lvsd.run(lvsd_rx))
+        .map_err(|e| SupervisorError::Io(format!("cannot start the lvsd thread: {e}")))?;
+    let failover = tokio::spawn(failover.run(fail_rx));
+
+    tracing::info!(
+        "pulse started: {} ({:?}), {} check(s), control socket {}",
+        prepared.plan.name,
+        prepared.plan.place,
+        checks.len(),
+        opts.control_socket.display()
+    );
+    let sup = Arc::new(Supervisor {
+        opts: opts.clone(),
+        shared: shared.clone(),
+        lvsd_tx: lvsd_tx.clone(),
+        fail_tx: fail_tx.clone(),
+        duty_tx: duty_tx.clone(),
+        running: tokio::sync::Mutex::new(Running {
+            checks,
+            plan: prepared.plan,
+        }),
+    });
+
+    let links = tokio::spawn(watch_links(sup.clone()));
+    let sig =
+        |k: SignalKind| signal(k).map_err(|e| SupervisorError::Io(format!("signal handler: {e}")));
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
+    let mut stalled = false;
+    loop {
+        tokio::select! {
+            c = listener.accept() => match c {
+                Ok((stream, _)) => { tokio::spawn(serve_connection(sup.clone(), stream)); }
+                Err(e) => tracing::warn!("control socket: {e}"),
+            },
+            _ = hup.recv() => {
+                let sup = sup.clone();
+                tokio::spawn(async move {
+                    let r = sup.reload().await;
+                    match (r.ok, r.message, r.error) {
+                        (true, Some(m), _) => tracing::info!("SIGHUP: {m}"),
+                        (_, _, Some(e)) => tracing::error!("SIGHUP: {e}"),
+                        _ => {}
+                    }
+                });
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = watchdog.tick() => {
+                let age = unix_ms().saturating_sub(alive.load(Ordering::Relaxed));
+                let now_stalled = age > STALL_MS;
+                if now_stalled != stalled {
+                    stalled = now_stalled;
+                    let _ = fail_tx.send(failover::Input::Fault {
+                        source: "lvsd".into(),
+                        cause: stalled.then(|| format!("the health/IPVS thread has not run for {} s", age / 1000)),
+                    });
+                }
+            }
+        }
+    }
+    tracing::info!("stopping: telling the peer and giving up the addresses");
+    links.abort();
+    let (ack, done) = oneshot::channel();
+    let _ = fail_tx.send(failover::Input::Shutdown(ack));
+    let _ = done.await;
+    let (ack, done) = oneshot::channel();
+    let _ = duty_tx.send(Duty::Stop(ack));
+    let _ = done.await;
+    let _ = activation.await;
+    let _ = failover.await;
+    drop(sup);
+    let _ = lvsd_tx.send(lvsd::Input::Stop);
+    let _ = tokio::task::spawn_blocking(move || lvsd_thread.join()).await;
+    let _ = std::fs::remove_file(&opts.control_socket);
+    tracing::info!("stopped");
+    Ok(())
+}
