@@ -154,6 +154,7 @@ fn main() {
                         now_ms: 0,
                         dry_run: false,
                         adopt: false,
+                        failed: &Default::default(),
                     })
                     .unwrap_or_else(|e| die(e.to_string()));
                 if let Some((op, e)) = done.failures().next() {
@@ -205,12 +206,14 @@ fn main() {
         reconciler.unwrap_or_else(|| die("no lvs-director round ran".into()));
     ipvsadm(&["-C"], None);
     let (want, _) = desired_of(&cf);
+    let none_failed = Default::default();
     let settings = |want| Settings {
         desired: want,
         drain_ms: &drain_ms,
         now_ms: 0,
         dry_run: false,
         adopt: false,
+        failed: &none_failed,
     };
     r.resync(&settings(&want))
         .unwrap_or_else(|e| die(e.to_string()));

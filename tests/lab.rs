@@ -42,6 +42,7 @@ scenarios! {
     director_ownership_drift => "16-director-ownership-drift",
     director_restart => "17-director-restart",
     director_sync_daemon => "18-director-sync-daemon",
+    pulse_failover_nat => "20-pulse-failover-nat",
 }
 
 #[derive(Debug)]

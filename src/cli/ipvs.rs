@@ -165,6 +165,7 @@ fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
         now_ms: now_unix_ms(),
         dry_run,
         adopt,
+        failed: &Default::default(),
     };
     let started = std::time::Instant::now();
     let round = reconciler.resync(&settings).map_err(ipvs_failure)?;

@@ -2,12 +2,12 @@
 //! the plan, remember what is owned. Shared by `lvs-director ipvs apply` and the
 //! supervisor's periodic round.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::client::{Client, Counters, IpvsError, KernelError};
 use super::diff::{plan, Op, Plan};
 use super::ownership::Ownership;
-use super::table::{ServiceKey, Table};
+use super::table::{DestKey, ServiceKey, Table};
 
 /// What a round did.
 #[derive(Debug)]
@@ -43,6 +43,9 @@ pub struct Settings<'a> {
     pub dry_run: bool,
     /// Take over desired services that exist but were not created by this director.
     pub adopt: bool,
+    /// Destinations to delete at once rather than drain: real servers that failed
+    /// their health checks (their connections are dead anyway).
+    pub failed: &'a BTreeSet<(ServiceKey, DestKey)>,
 }
 
 /// Keeps the kernel's IPVS table matching the desired one for a long-running process.
@@ -111,14 +114,10 @@ impl Reconciler {
             );
         }
         let drain = |k: &ServiceKey| s.drain_ms.get(k).copied().unwrap_or(0);
-        let p = plan(
-            s.desired,
-            &current,
-            &owned,
-            &self.ownership.drains,
-            &drain,
-            s.now_ms,
-        );
+        // A deadline already passed deletes without draining.
+        let mut drains = self.ownership.drains.clone();
+        drains.extend(s.failed.iter().map(|d| (*d, 0)));
+        let p = plan(s.desired, &current, &owned, &drains, &drain, s.now_ms);
         let causes = p
             .ops
             .iter()

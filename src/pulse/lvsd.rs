@@ -7,7 +7,7 @@
 //! (`Reconciler::update`); every [`RESYNC`] the kernel is dumped to finish drains, see
 //! connection counts and repair changes made behind our back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,10 +21,10 @@ use crate::clock::unix_ms;
 use crate::config::value::Host;
 use crate::config::{Config, RealServer, VirtualServer};
 use crate::ipvs::client::{Client, IpvsError};
-use crate::ipvs::desired::{desired, service_of, timeouts_of};
+use crate::ipvs::desired::{all_healthy, desired, service_of, timeouts_of};
 use crate::ipvs::ownership::Ownership;
 use crate::ipvs::reconcile::{Reconciler, Settings};
-use crate::ipvs::table::Table;
+use crate::ipvs::table::{DestKey, ServiceKey, Table};
 
 use super::control::{EventRecord, LocalCheckStatus, ServerStatus, ServiceStatus};
 use super::failover;
@@ -109,6 +109,8 @@ pub struct Lvsd {
     faults: mpsc::UnboundedSender<failover::Input>,
     shared: Arc<Mutex<Shared>>,
     kernel: Option<(Table, Instant)>,
+    /// Each active virtual server's service key.
+    services: HashMap<String, ServiceKey>,
     dirty: bool,
     next_resync: Instant,
     refused: Vec<String>,
@@ -148,6 +150,7 @@ impl Lvsd {
             faults,
             shared,
             kernel: None,
+            services: HashMap::new(),
             dirty: true,
             next_resync: Instant::now(),
             refused: Vec::new(),
@@ -387,6 +390,19 @@ impl Lvsd {
             });
         }
         self.setup = setup;
+        let resolve = resolver(&self.setup.names);
+        self.services = self
+            .setup
+            .config
+            .virtuals
+            .iter()
+            .filter(|v| v.settings.active())
+            .filter_map(|vs| {
+                service_of(&self.setup.config, vs, &resolve, &all_healthy)
+                    .ok()
+                    .map(|(k, _)| (vs.name.clone(), k))
+            })
+            .collect();
         if let Ok(rec) = &mut self.ipvs {
             let t = timeouts_of(&self.setup.config.global);
             match rec.client().ensure_timeouts(t, false) {
@@ -430,6 +446,23 @@ impl Lvsd {
                 return;
             }
         };
+        // Failed servers leave at once (Piranha's ipvsadm -d); only configuration
+        // removals and administrators' drains wait for connections to end.
+        let failed: BTreeSet<(ServiceKey, DestKey)> = self
+            .targets
+            .values()
+            .filter(|t| t.nanny.health() == Health::Down && !t.target.policy.quiesce)
+            .filter_map(|t| {
+                let svc = self.services.get(&t.target.key.0)?;
+                Some((
+                    *svc,
+                    DestKey {
+                        addr: t.target.addr,
+                        port: t.target.port,
+                    },
+                ))
+            })
+            .collect();
         let Ok(rec) = &mut self.ipvs else { return };
         let settings = Settings {
             desired: &want,
@@ -437,6 +470,7 @@ impl Lvsd {
             now_ms: now,
             dry_run: false,
             adopt: false,
+            failed: &failed,
         };
         let result = if dump {
             rec.resync(&settings)
@@ -518,7 +552,7 @@ impl Lvsd {
                 let addr = rs.settings.address.as_ref().and_then(|h| resolve(h).ok());
                 let port = rs.settings.port(&vs.settings).number().unwrap_or(0);
                 let t = self.targets.get(&(vs.name.clone(), rs.name.clone()));
-                let dest = addr.map(|addr| crate::ipvs::table::DestKey { addr, port });
+                let dest = addr.map(|addr| DestKey { addr, port });
                 let kd = dest.and_then(|d| k.and_then(|s| s.dests.get(&d)));
                 let tracked = vs.settings.active() && rs.settings.active();
                 servers.push(ServerStatus {

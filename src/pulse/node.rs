@@ -64,6 +64,8 @@ pub struct Target {
     /// `(virtual name, server name)`, unique in a valid configuration.
     pub key: (String, String),
     pub addr: IpAddr,
+    /// The real server's port (0 for a firewall-mark service without one).
+    pub port: u16,
     /// The port checked (`check_port`, else the real server's port).
     pub check_port: u16,
     pub protocol: Protocol,
@@ -350,6 +352,13 @@ pub fn targets(c: &Config, resolve: &ResolveFn) -> (Vec<Target>, Vec<String>) {
                 }
             };
             let check = rs.check.overlay(&vs.check);
+            let rs_port = rs.settings.port(&vs.settings);
+            let Some(rs_port) = rs_port.number() else {
+                errors.push(at(format!(
+                    "unknown service name `{rs_port}` (use a number)"
+                )));
+                continue;
+            };
             let port = check
                 .check_port
                 .clone()
@@ -361,6 +370,7 @@ pub fn targets(c: &Config, resolve: &ResolveFn) -> (Vec<Target>, Vec<String>) {
             out.push(Target {
                 key: (vs.name.clone(), rs.name.clone()),
                 addr,
+                port: rs_port,
                 check_port,
                 protocol: vs.settings.protocol(),
                 policy: policy(&check, vs.settings.slow_start, vs.settings.quiesce_server()),
