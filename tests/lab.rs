@@ -43,6 +43,7 @@ scenarios! {
     director_restart => "17-director-restart",
     director_sync_daemon => "18-director-sync-daemon",
     pulse_failover_nat => "20-pulse-failover-nat",
+    pulse_failover_dr => "21-pulse-failover-dr",
 }
 
 #[derive(Debug)]

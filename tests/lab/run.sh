@@ -224,6 +224,7 @@ cp "$here/init.sh" "$run_root/init"
 chmod 755 "$run_root/init"
 cp "$here/lib.sh" "$run_root/lab/lib.sh"
 cp "$here/director.sh" "$run_root/lab/director.sh"
+cp "$here/pulse.sh" "$run_root/lab/pulse.sh"
 for n in "${names[@]}"; do
     cp "$scenarios/$n.sh" "$run_root/lab/scenarios/"
 done

@@ -7,6 +7,7 @@
 # and put it back when it answers again.
 set -eu
 . /lab/lib.sh
+. /lab/pulse.sh
 
 lab_switch net front back
 lab_ns cli dira dirb rs1 rs2
@@ -93,16 +94,6 @@ head -c 32 /dev/urandom >"$LAB_TMP/hb.key"
 chmod 600 "$LAB_TMP/hb.key"
 echo "heartbeat_key_file = $LAB_TMP/hb.key" >>"$LAB_TMP/lvs.cf"
 
-start_pulse() {
-    nsrun "$1" lvs-director pulse --config "$LAB_TMP/lvs.cf" --control-socket "$LAB_TMP/$1.sock" \
-        --state-dir "$LAB_TMP/state-$1" >>"$LAB_TMP/$1.log" 2>&1 &
-    echo $! >"$LAB_TMP/$1.pid"
-}
-lab_on_exit "kill \$(cat $LAB_TMP/dira.pid $LAB_TMP/dirb.pid) 2>/dev/null; sleep 0.5; cat $LAB_TMP/dira.log $LAB_TMP/dirb.log | tail -n 60 >&2"
-status() { nsrun "$1" lvs-director status --json --control-socket "$LAB_TMP/$1.sock" 2>/dev/null; }
-role() { status "$1" | awk -F'"' '$2 == "role" { print $4; exit }'; }
-is_role() { [ "$(role "$1")" = "$2" ]; }
-
 start_pulse dira
 start_pulse dirb
 wait_for 30 is_role dira active
@@ -148,11 +139,7 @@ echo done >"$LAB_TMP/traffic-done"
 EOF
 sh "$LAB_TMP/traffic.sh" &
 sleep 1
-# The pid of the supervisor itself, not of a wrapper: busybox nsenter may fork.
-pulse_pid() { ps -o pid,args | awk -v s="$LAB_TMP/$1.sock" '/lvs-director pulse/ && index($0, s) && !/awk/ { print $1; exit }'; }
-pid=$(pulse_pid dira)
-[ -n "$pid" ] || fail "no pulse process for dira"
-kill -9 "$pid"
+kill_pulse KILL dira
 say "primary killed"
 wait_for 15 is_role dirb active
 nsrun dirb ip -4 addr show dev eth0 | grep -q "$VIP" || fail "the backup did not raise the VIP"

@@ -1,0 +1,33 @@
+# shellcheck shell=sh
+# Running `lvs-director pulse` in a director namespace (sourced after lib.sh).
+#   start_pulse NS            pulse with $LAB_TMP/lvs.cf, socket $LAB_TMP/NS.sock, log $LAB_TMP/NS.log
+#   status NS                 `lvs-director status --json` of NS's supervisor
+#   role NS / is_role NS ROLE its director role (starting standby active fault stopped)
+#   pulse_pid NS              the supervisor's pid (not busybox nsenter's, which may fork)
+#   kill_pulse SIGNAL NS      sends SIGNAL to it
+# Every supervisor started is stopped at exit and the tail of its log printed.
+start_pulse() {
+    nsrun "$1" lvs-director pulse --config "$LAB_TMP/lvs.cf" --control-socket "$LAB_TMP/$1.sock" \
+        --state-dir "$LAB_TMP/state-$1" >>"$LAB_TMP/$1.log" 2>&1 &
+    lab_on_exit "_pulse_stop $1"
+}
+status() { nsrun "$1" lvs-director status --json --control-socket "$LAB_TMP/$1.sock" 2>/dev/null; }
+role() { status "$1" | awk -F'"' '$2 == "role" { print $4; exit }'; }
+is_role() { [ "$(role "$1")" = "$2" ]; }
+pulse_pid() {
+    ps -o pid,args | awk -v s="$LAB_TMP/$1.sock" '/lvs-director pulse/ && index($0, s) && !/awk/ { print $1; exit }'
+}
+_pulse_stop() {
+    local pid
+    pid=$(pulse_pid "$1")
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+    sleep 0.3
+    say "--- the last lines of $1's supervisor log:" >&2
+    tail -n 30 "$LAB_TMP/$1.log" >&2 || true
+}
+kill_pulse() {
+    local pid
+    pid=$(pulse_pid "$2")
+    [ -n "$pid" ] || fail "no supervisor running in $2"
+    kill "-$1" "$pid"
+}

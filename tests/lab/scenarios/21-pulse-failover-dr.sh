@@ -1,0 +1,100 @@
+#!/bin/sh
+# Two directors running `lvs-director pulse` in direct-routing mode, each with real
+# IPVS: a clean stop (SIGTERM) of the primary hands the VIP to the backup at once, with
+# client traffic going on; back, the primary takes the VIP again (preempt). The same
+# real servers answer throughout: they hold the VIP on lo and do not answer ARP for it.
+set -eu
+. /lab/lib.sh
+. /lab/pulse.sh
+
+VIP=10.0.1.100
+lab_switch net lan
+lab_ns cli dira dirb rs1 rs2
+lab_wires net <<EOF
+lan cli eth0
+lan dira eth0
+lan dirb eth0
+lan rs1 eth0
+lan rs2 eth0
+EOF
+_lab_in cli "$(_lab_if_script eth0 10.0.1.2/24)"
+_lab_in dira "$(_lab_if_script eth0 10.0.1.1/24)"
+_lab_in dirb "$(_lab_if_script eth0 10.0.1.3/24)"
+for k in 1 2; do
+    _lab_in rs$k "sysctl -q -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 >/dev/null
+        $(_lab_if_script eth0 10.0.1.1$k/24)
+        ip addr add $VIP/32 dev lo
+        $(_lab_serve_script rs$k rs$k $VIP)"
+done
+cat >"$LAB_TMP/lvs.cf" <<EOF
+serial_no = 4
+primary = 10.0.1.1
+service = lvs
+backup_active = 1
+backup = 10.0.1.3
+keepalive = 0.2
+deadtime = 1
+network = direct
+garp_count = 3
+garp_interval = 0.2
+virtual web {
+    active = 1
+    address = $VIP eth0
+    vip_nmask = 255.255.255.0
+    port = 80
+    scheduler = rr
+    check_interval = 1
+    timeout = 1
+    server rs1 {
+        address = 10.0.1.11
+        active = 1
+    }
+    server rs2 {
+        address = 10.0.1.12
+        active = 1
+    }
+}
+EOF
+start_pulse dira
+start_pulse dirb
+wait_for 30 is_role dira active
+wait_for 10 is_role dirb standby
+for d in dira dirb; do
+    wait_for 10 sh -c "nsenter --net=/run/netns/$d ipvsadm -Ln | grep -q '10.0.1.12:80 *Route'"
+done
+assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
+st=$(nsrun dira lvs-director status --control-socket "$LAB_TMP/dira.sock")
+assert_contains "$st" "UNAUTHENTICATED"
+
+cat >"$LAB_TMP/traffic.sh" <<EOF
+i=0
+while [ \$i -lt 30 ]; do
+    if printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net=/run/netns/cli socat -T 2 - TCP4:$VIP:80,connect-timeout=2 2>/dev/null | grep -q '200 OK'; then
+        echo "\$i ok" >>"$LAB_TMP/traffic"
+    else
+        echo "\$i failed" >>"$LAB_TMP/traffic"
+    fi
+    i=\$((i + 1))
+    usleep 100000
+done
+echo done >"$LAB_TMP/traffic-done"
+EOF
+sh "$LAB_TMP/traffic.sh" &
+sleep 1
+kill_pulse TERM dira
+# A clean stop tells the peer: it takes over without waiting for deadtime.
+wait_for 5 is_role dirb active
+wait_for 5 sh -c "! nsenter --net=/run/netns/dira ip -4 addr show dev eth0 | grep -q $VIP"
+grep -q "peer 10.0.1.1 stopped cleanly" "$LAB_TMP/dirb.log" || fail "the backup did not see a clean stop: $(tail -n 5 "$LAB_TMP/dirb.log")"
+wait_for 60 test -f "$LAB_TMP/traffic-done"
+failed=$(grep -c failed "$LAB_TMP/traffic" || true)
+say "requests during the clean failover: $(grep -c ok "$LAB_TMP/traffic") ok, $failed failed"
+[ "$failed" -le 2 ] || fail "$failed of 30 requests failed across a clean failover: $(tr '\n' ' ' <"$LAB_TMP/traffic")"
+assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
+
+# The primary returns and, preempt being on by default, takes the VIP back.
+start_pulse dira
+wait_for 20 is_role dira active
+wait_for 10 is_role dirb standby
+assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
+say ok
