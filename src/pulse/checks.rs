@@ -12,7 +12,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::lvsd::Input;
+use std::future::Future;
+
+use super::load::LoadProbe;
+use super::lvsd::{Input, Key};
 use super::probe::{Outcome, Probe};
 
 /// The running checks of one configuration; dropping it stops them.
@@ -45,28 +48,88 @@ impl CheckSet {
         probe: Probe,
         interval: Duration,
         tx: Sender<Input>,
-        report: impl Fn(Outcome) -> Input + Send + 'static,
+        report: impl Fn(Outcome) -> Input + Send + Sync + 'static,
     ) {
+        let probe = Arc::new(probe);
+        let report = Arc::new(report);
+        let r = report.clone();
+        self.every(
+            name,
+            interval,
+            tx,
+            move || {
+                let (p, r) = (probe.clone(), report.clone());
+                async move { r(p.run().await) }
+            },
+            move |why| {
+                r(Outcome {
+                    ok: false,
+                    detail: format!("the check crashed: {why}"),
+                    elapsed: Duration::ZERO,
+                })
+            },
+        );
+    }
+
+    /// Starts a real server's load command (see [`super::load`]), reported as
+    /// [`Input::Load`] every `interval`.
+    pub fn start_load(
+        &mut self,
+        key: Key,
+        probe: LoadProbe,
+        interval: Duration,
+        tx: Sender<Input>,
+    ) {
+        let probe = Arc::new(probe);
+        let name = format!("load {}/{}", key.0, key.1);
+        let k = key.clone();
+        self.every(
+            &name,
+            interval,
+            tx,
+            move || {
+                let (p, key) = (probe.clone(), key.clone());
+                async move {
+                    Input::Load {
+                        key,
+                        report: p.run().await,
+                    }
+                }
+            },
+            move |why| Input::Load {
+                key: k.clone(),
+                report: Err(format!("the load command crashed: {why}")),
+            },
+        );
+    }
+
+    /// Runs `job` every `interval` from a stable offset and sends what it returns; each
+    /// run is a task of its own so that a panic becomes `on_panic`'s report.
+    fn every<J, F>(
+        &mut self,
+        name: &str,
+        interval: Duration,
+        tx: Sender<Input>,
+        job: J,
+        on_panic: impl Fn(String) -> Input + Send + 'static,
+    ) where
+        J: Fn() -> F + Send + 'static,
+        F: Future<Output = Input> + Send + 'static,
+    {
         let interval = interval.max(Duration::from_millis(10));
         let offset = stagger(name, interval);
-        let probe = Arc::new(probe);
         self.tasks.push(tokio::spawn(async move {
             tokio::time::sleep(offset).await;
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let p = probe.clone();
-                let outcome = match tokio::spawn(async move { p.run().await }).await {
-                    Ok(o) => o,
-                    Err(e) if e.is_panic() => Outcome {
-                        ok: false,
-                        detail: format!("the check crashed: {}", panic_text(e.into_panic())),
-                        elapsed: Duration::ZERO,
-                    },
+                let input = match tokio::spawn(job()).await {
+                    Ok(i) => i,
+                    Err(e) if e.is_panic() => on_panic(panic_text(e.into_panic())),
                     Err(_) => return,
                 };
-                if tx.send(report(outcome)).is_err() {
+                if tx.send(input).is_err() {
                     return;
                 }
             }

@@ -28,6 +28,7 @@ use crate::ipvs::table::{DestKey, ServiceKey, Table};
 
 use super::control::{EventRecord, LocalCheckStatus, ServerStatus, ServiceStatus};
 use super::failover;
+use super::load::{self, Report};
 use super::nanny::{Health, Nanny, Transition};
 use super::node::{LocalTarget, Target};
 use super::probe::Outcome;
@@ -53,10 +54,10 @@ pub enum Input {
         name: String,
         outcome: Outcome,
     },
-    /// A new weight from the load monitor (`None`: back to the configured one).
+    /// What a real server's load command reported.
     Load {
         key: Key,
-        weight: Option<u32>,
+        report: Result<Report, String>,
     },
     Reconfigure(Box<Setup>),
     /// Drain (`true`) or enable a real server; the answer says what happened.
@@ -292,14 +293,7 @@ impl Lvsd {
                     }
                 }
             }
-            Input::Load { key, weight } => {
-                if let Some(t) = self.targets.get_mut(&key) {
-                    if t.load_weight != weight {
-                        t.load_weight = weight;
-                        self.dirty = true;
-                    }
-                }
-            }
+            Input::Load { key, report } => self.load(&key, report),
             Input::Reconfigure(setup) => self.reconfigure(*setup),
             Input::Drain { key, drain, reply } => {
                 let answer = match self.targets.get_mut(&key) {
@@ -335,6 +329,37 @@ impl Lvsd {
             Input::Stop => return true,
         }
         false
+    }
+
+    /// Nanny's weight adjustment from a load report; a failed command keeps the weight.
+    fn load(&mut self, key: &Key, report: Result<Report, String>) {
+        let Some(vs) = self.setup.config.virtual_server(&key.0) else {
+            return;
+        };
+        let Some(rs) = vs.servers.iter().find(|r| r.name == key.1) else {
+            return;
+        };
+        let configured = rs.settings.weight();
+        let Some(t) = self.targets.get_mut(key) else {
+            return;
+        };
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("server {}/{}: load: {e}", key.0, key.1);
+                return;
+            }
+        };
+        let last = t.load_weight.unwrap_or(configured);
+        if let Some(w) = load::adjust(configured, last, report) {
+            tracing::info!(
+                "server {}/{}: weight {last} -> {w} from its load report ({report:?})",
+                key.0,
+                key.1
+            );
+            t.load_weight = Some(w);
+            self.dirty = true;
+        }
     }
 
     fn transition(&self, k: &Key, tr: &Transition) {
@@ -650,5 +675,194 @@ pub fn health_name(h: Health) -> &'static str {
     match h {
         Health::Up => "up",
         Health::Down => "down",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipvs::desired::literal_only;
+    use crate::pulse::control::NodeStatus;
+
+    const CF: &str = "serial_no = 1
+primary = 10.0.0.1
+service = lvs
+network = direct
+virtual web {
+    active = 1
+    address = 10.0.0.100 eth0
+    port = 80
+    scheduler = wlc
+    check_interval = 1
+    fall = 2
+    rise = 2
+    load_monitor = uptime
+    server a {
+        address = 10.0.1.1
+        active = 1
+        weight = 8
+    }
+    server b {
+        address = 10.0.1.2
+        active = 1
+    }
+}
+local_check nginx {
+    active = 1
+    port = 80
+    check = tcp
+    rise = 2
+}
+";
+
+    fn lvsd() -> (Lvsd, mpsc::UnboundedReceiver<failover::Input>) {
+        let (config, _) = crate::pulse::node::load("lvs.cf", CF).unwrap();
+        let (targets, e) = crate::pulse::node::targets(&config, &literal_only);
+        assert!(e.is_empty());
+        let (locals, _) = crate::pulse::node::local_targets(&config, &literal_only);
+        let identities = targets
+            .iter()
+            .map(|t| (Arc::from(format!("tcp {}", t.addr)), vec![t.key.clone()]))
+            .collect();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Mutex::new(Shared::new(NodeStatus::default())));
+        let setup = Setup {
+            config,
+            targets,
+            locals,
+            identities,
+            names: BTreeMap::new(),
+        };
+        let dir = std::env::temp_dir();
+        let mut l = Lvsd::new(setup, dir, tx, shared);
+        // These tests are about health and weights, not the kernel (the host may or may
+        // not have IPVS).
+        l.ipvs = Err("not used in this test".into());
+        (l, rx)
+    }
+
+    fn result(l: &mut Lvsd, addr: &str, ok: bool) {
+        l.input(Input::Checked {
+            identity: Arc::from(format!("tcp {addr}")),
+            outcome: Outcome {
+                ok,
+                detail: if ok {
+                    "connected"
+                } else {
+                    "connection refused"
+                }
+                .into(),
+                elapsed: Duration::from_millis(3),
+            },
+        });
+    }
+
+    fn server(l: &mut Lvsd, name: &str) -> ServerStatus {
+        let s = l.status();
+        s.services[0]
+            .servers
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn a_server_leaves_after_fall_failures_and_returns_after_rise() {
+        let (mut l, _rx) = lvsd();
+        result(&mut l, "10.0.1.1", false);
+        assert_eq!(server(&mut l, "a").health, "up", "one failure of fall = 2");
+        result(&mut l, "10.0.1.1", false);
+        let a = server(&mut l, "a");
+        assert_eq!((a.health.as_str(), a.weight), ("down", None));
+        assert!(a.transition.unwrap().cause.contains("2 consecutive failed"));
+        assert!(l.dirty, "a transition asks for a reconcile");
+        result(&mut l, "10.0.1.1", true);
+        result(&mut l, "10.0.1.1", true);
+        let a = server(&mut l, "a");
+        assert_eq!((a.health.as_str(), a.weight), ("up", Some(8)));
+        assert_eq!(a.last_check, "connected");
+        assert_eq!(server(&mut l, "b").weight, Some(1), "b was never touched");
+        let events: Vec<_> = l
+            .shared
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.state.clone())
+            .collect();
+        assert_eq!(events, vec!["down", "up"]);
+    }
+
+    #[test]
+    fn drain_and_load_set_the_weight_and_say_what_they_did() {
+        let (mut l, _rx) = lvsd();
+        let (tx, mut rx) = oneshot::channel();
+        l.input(Input::Drain {
+            key: ("web".into(), "b".into()),
+            drain: true,
+            reply: tx,
+        });
+        assert_eq!(rx.try_recv().unwrap(), Ok("web/b drained".into()));
+        let b = server(&mut l, "b");
+        assert_eq!((b.drained, b.weight), (true, Some(0)));
+        let (tx, mut rx) = oneshot::channel();
+        l.input(Input::Drain {
+            key: ("web".into(), "zz".into()),
+            drain: true,
+            reply: tx,
+        });
+        assert!(rx
+            .try_recv()
+            .unwrap()
+            .unwrap_err()
+            .contains("no active real server zz"));
+        // Piranha's formula: load 0 raises the weight by W/2 per report, up to 10 W.
+        l.input(Input::Load {
+            key: ("web".into(), "a".into()),
+            report: Ok(Report::Load(0.0)),
+        });
+        assert_eq!(server(&mut l, "a").weight, Some(12));
+        l.input(Input::Load {
+            key: ("web".into(), "a".into()),
+            report: Err("ssh: connection refused".into()),
+        });
+        assert_eq!(
+            server(&mut l, "a").weight,
+            Some(12),
+            "a failed report changes nothing"
+        );
+    }
+
+    #[test]
+    fn a_failing_local_check_is_a_fault_and_its_return_clears_it() {
+        let (mut l, mut rx) = lvsd();
+        while rx.try_recv().is_ok() {}
+        let out = |ok| Outcome {
+            ok,
+            detail: "x".into(),
+            elapsed: Duration::ZERO,
+        };
+        l.input(Input::LocalChecked {
+            name: "nginx".into(),
+            outcome: out(false),
+        });
+        match rx.try_recv().unwrap() {
+            failover::Input::Fault { source, cause } => {
+                assert_eq!(source, "local check nginx");
+                assert!(cause.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        for _ in 0..2 {
+            l.input(Input::LocalChecked {
+                name: "nginx".into(),
+                outcome: out(true),
+            });
+        }
+        match rx.try_recv().unwrap() {
+            failover::Input::Fault { cause, .. } => assert_eq!(cause, None),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -97,11 +97,25 @@ impl Expect {
     }
 }
 
-fn build_regex(text: &str) -> Result<regex::bytes::Regex, regex::Error> {
+/// Compiles a check's regex; the error is one line (the regex crate's own message
+/// draws a caret diagram over several lines), for logs and the UI.
+fn build_regex(text: &str) -> Result<regex::bytes::Regex, String> {
     // Bounded so that a pathological pattern cannot eat the daemon's memory.
     regex::bytes::RegexBuilder::new(text)
         .size_limit(1 << 20)
         .build()
+        .map_err(|e| match e {
+            regex::Error::Syntax(s) => s
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string(),
+            regex::Error::CompiledTooBig(limit) => {
+                format!("too complex (compiled, it would exceed {limit} bytes)")
+            }
+            e => e.to_string(),
+        })
 }
 
 /// What a check does (see the module documentation).
@@ -401,6 +415,7 @@ impl Probe {
                 read_expect(&mut stream, expect).await
             }
             ProbeKind::Udp { send, expect } => {
+                stage.set(Stage::REPLY);
                 udp(target, send, expect.as_ref(), deadline, self.timeout).await
             }
             ProbeKind::Program { argv, expect } => {
@@ -1061,3 +1076,954 @@ async fn ping(addr: IpAddr, kind: IcmpSocket) -> Result<String, String> {
 
 /// The payload of our echo requests (followed by a random token per check).
 const ECHO_DATA: &[u8] = b"lvs-director";
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::config::value::{Escaped, PortSpec, StatusSet, Text, Word};
+
+    const LO4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    const LO6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+
+    /// The loopback addresses to test on: ::1 only where the host has IPv6.
+    fn loopbacks() -> Vec<IpAddr> {
+        let v6 = std::net::UdpSocket::bind((LO6, 0)).is_ok();
+        if !v6 {
+            eprintln!("skipped: no ::1 here");
+        }
+        [LO4, LO6]
+            .into_iter()
+            .filter(|a| a.is_ipv4() || v6)
+            .collect()
+    }
+
+    fn probe(kind: ProbeKind, addr: IpAddr, port: u16, millis: u64) -> Probe {
+        Probe {
+            kind,
+            addr,
+            port,
+            sctp: false,
+            timeout: Duration::from_millis(millis),
+        }
+    }
+
+    /// A port with nothing listening (TCP or UDP): bound, then released.
+    async fn closed_tcp_port(addr: IpAddr) -> u16 {
+        let l = TcpListener::bind((addr, 0)).await.unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    /// A TCP server answering each connection with `handler(request bytes)`.
+    async fn tcp_server<F>(addr: IpAddr, handler: F) -> u16
+    where
+        F: Fn(TcpStream) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let l = TcpListener::bind((addr, 0)).await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let handler = Arc::new(handler);
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                tokio::spawn(handler(s));
+            }
+        });
+        port
+    }
+
+    fn assert_ok(o: &Outcome) {
+        assert!(o.ok, "expected success: {o:?}");
+    }
+
+    fn assert_fail(o: &Outcome, detail: &str) {
+        assert!(!o.ok, "expected failure: {o:?}");
+        assert!(o.detail.contains(detail), "{detail:?} not in {o:?}");
+    }
+
+    /// A timed-out check fails, says so, and ends close to its timeout.
+    fn assert_timed_out(o: &Outcome, millis: u64, stage: &str) {
+        assert_fail(o, &format!("timed out after {} s", Secs(millis)));
+        assert!(o.detail.contains(stage), "{stage:?} not in {o:?}");
+        assert!(o.elapsed >= Duration::from_millis(millis), "{o:?}");
+        assert!(o.elapsed < Duration::from_millis(millis + 1000), "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn tcp_connect_passes_on_a_listener_and_fails_on_a_closed_port() {
+        for addr in loopbacks() {
+            let open = tcp_server(addr, |_s| Box::pin(async {})).await;
+            assert_ok(&probe(ProbeKind::Tcp, addr, open, 2000).run().await);
+            let closed = closed_tcp_port(addr).await;
+            let o = probe(ProbeKind::Tcp, addr, closed, 2000).run().await;
+            assert_eq!(o.detail, "connection refused");
+            assert!(!o.ok);
+        }
+    }
+
+    /// Echoes `ECHO <what it read>` in two segments, to show that a reply split over
+    /// several reads still matches.
+    async fn echo_server() -> u16 {
+        tcp_server(LO4, |mut s| {
+            Box::pin(async move {
+                let mut buf = [0u8; 256];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let _ = s.write_all(b"ECH").await;
+                let _ = s.flush().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = s.write_all(b"O ").await;
+                let _ = s.write_all(&buf[..n]).await;
+            })
+        })
+        .await
+    }
+
+    fn send_expect(send: &str, expect: Option<Expect>) -> ProbeKind {
+        ProbeKind::SendExpect {
+            send: Some(send.as_bytes().to_vec()),
+            expect,
+        }
+    }
+
+    fn regex(r: &str) -> Expect {
+        Expect::Regex(build_regex(r).unwrap())
+    }
+
+    #[tokio::test]
+    async fn send_expect_prefix_any_and_regex() {
+        let port = echo_server().await;
+        let run = |k| async move { probe(k, LO4, port, 2000).run().await };
+        let prefix = |p: &str| Some(Expect::Prefix(p.as_bytes().to_vec()));
+        // The reply starts with what was sent back: `send` went out as written.
+        assert_ok(&run(send_expect("PING\r\n", prefix("ECHO PING\r\n"))).await);
+        let o = run(send_expect("PING", prefix("ECHO PONG"))).await;
+        assert_fail(&o, "reply did not match expect: \"ECHO PING\"");
+        // A wrong first byte fails at once: only the first segment was read.
+        let o = run(send_expect("PING", prefix("HTTP/1.1 200"))).await;
+        assert_fail(&o, "reply did not match expect: \"ECH\"");
+        assert_ok(&run(send_expect("x", Some(Expect::Any))).await);
+        assert_ok(
+            &run(send_expect(
+                "status 200",
+                Some(regex("st[a-z]+ 2[0-9]{2}$")),
+            ))
+            .await,
+        );
+        let o = run(send_expect("status 500", Some(regex("2[0-9]{2}")))).await;
+        assert_fail(&o, "did not match expect");
+        // Send without expect: connecting and writing is enough.
+        let o = run(send_expect("hello", None)).await;
+        assert_ok(&o);
+        assert_eq!(o.detail, "connected, sent 5 bytes");
+    }
+
+    #[tokio::test]
+    async fn expect_without_send_reads_a_banner_and_a_silent_close_fails() {
+        let banner = tcp_server(LO4, |mut s| {
+            Box::pin(async move {
+                let _ = s.write_all(b"220 smtp.example ESMTP\r\n").await;
+            })
+        })
+        .await;
+        let k = ProbeKind::SendExpect {
+            send: None,
+            expect: Some(Expect::Prefix(b"220 ".to_vec())),
+        };
+        assert_ok(&probe(k.clone(), LO4, banner, 2000).run().await);
+        let silent = tcp_server(LO4, |s| Box::pin(async move { drop(s) })).await;
+        let o = probe(k, LO4, silent, 2000).run().await;
+        assert_fail(&o, "connection closed without a reply");
+    }
+
+    /// Accepts and holds connections without a word.
+    async fn mute_server(addr: IpAddr) -> u16 {
+        tcp_server(addr, |s| {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                drop(s);
+            })
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let port = mute_server(LO4).await;
+        let o = probe(send_expect("PING", Some(Expect::Any)), LO4, port, 400)
+            .run()
+            .await;
+        assert_timed_out(&o, 400, "waiting for the reply");
+    }
+
+    #[tokio::test]
+    async fn udp_refused_answered_and_silent() {
+        // A responder answering `PONG <datagram>`.
+        let responder = UdpSocket::bind((LO4, 0)).await.unwrap();
+        let answered = responder.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = responder.recv_from(&mut buf).await {
+                let mut reply = b"PONG ".to_vec();
+                reply.extend_from_slice(&buf[..n]);
+                let _ = responder.send_to(&reply, from).await;
+            }
+        });
+        let silent_socket = UdpSocket::bind((LO4, 0)).await.unwrap();
+        let silent = silent_socket.local_addr().unwrap().port();
+        let closed = {
+            let s = UdpSocket::bind((LO4, 0)).await.unwrap();
+            s.local_addr().unwrap().port()
+        };
+        let udp = |send: &str, expect: Option<Expect>| ProbeKind::Udp {
+            send: send.as_bytes().to_vec(),
+            expect,
+        };
+        let prefix = |p: &str| Some(Expect::Prefix(p.as_bytes().to_vec()));
+        let run = |k, port| async move { probe(k, LO4, port, 600).run().await };
+
+        assert_ok(&run(udp("ping", prefix("PONG ping")), answered).await);
+        assert_ok(&run(udp("ping", None), answered).await);
+        assert_ok(&run(udp("ping", Some(regex("^PONG"))), answered).await);
+        let o = run(udp("ping", prefix("PANG")), answered).await;
+        assert_fail(&o, "reply did not match expect: \"PONG ping\"");
+        assert!(o.elapsed < Duration::from_millis(600), "{o:?}");
+
+        // ICMP port unreachable: a failure with or without expect.
+        let o = run(udp("ping", None), closed).await;
+        assert_fail(&o, "port unreachable");
+        assert!(o.elapsed < Duration::from_millis(300), "{o:?}");
+        assert_fail(
+            &run(udp("ping", prefix("PONG")), closed).await,
+            "port unreachable",
+        );
+
+        // Silence: fine without expect (nothing refused it), a failure with it.
+        let o = run(udp("", None), silent).await;
+        assert_ok(&o);
+        assert!(o.detail.contains("no ICMP port unreachable"), "{o:?}");
+        assert!(o.elapsed < Duration::from_millis(600), "{o:?}");
+        let o = run(udp("ping", prefix("PONG")), silent).await;
+        assert_fail(&o, "no reply within 0.6 s");
+        drop(silent_socket);
+    }
+
+    #[tokio::test]
+    async fn udp_over_ipv6() {
+        if !loopbacks().contains(&LO6) {
+            return;
+        }
+        let responder = UdpSocket::bind((LO6, 0)).await.unwrap();
+        let port = responder.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            while let Ok((_, from)) = responder.recv_from(&mut buf).await {
+                let _ = responder.send_to(b"ok", from).await;
+            }
+        });
+        let k = ProbeKind::Udp {
+            send: b"?".to_vec(),
+            expect: Some(Expect::Prefix(b"ok".to_vec())),
+        };
+        assert_ok(&probe(k, LO6, port, 1000).run().await);
+    }
+
+    fn program(argv: &[&str], expect: Option<Expect>) -> ProbeKind {
+        ProbeKind::Program {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            expect,
+        }
+    }
+
+    #[tokio::test]
+    async fn programs_pass_on_exit_0_and_fail_otherwise() {
+        let run = |k| async move { probe(k, LO4, 0, 3000).run().await };
+        let o = run(program(&["/bin/true"], None)).await;
+        assert_ok(&o);
+        assert_eq!(o.detail, "exit status 0");
+        let o = run(program(&["/bin/false"], None)).await;
+        assert!(!o.ok);
+        assert_eq!(o.detail, "exit status 1");
+        // stderr explains the failure.
+        let o = run(program(&["/bin/sleep", "--no-such-option"], None)).await;
+        assert_fail(&o, "exit status 1: /bin/sleep: unrecognized option");
+        let o = run(program(&["/nonexistent/check"], None)).await;
+        assert_fail(&o, "cannot run /nonexistent/check");
+        // PATH is searched, as execvp did.
+        assert_ok(&run(program(&["true"], None)).await);
+    }
+
+    #[tokio::test]
+    async fn program_output_against_expect() {
+        let run = |k| async move { probe(k, LO4, 0, 3000).run().await };
+        let exact = |s: &str| Some(Expect::Exact(s.as_bytes().to_vec()));
+        // The trailing newline is dropped, then the output must equal `expect`.
+        assert_ok(&run(program(&["/bin/echo", "OK"], exact("OK"))).await);
+        let o = run(program(&["/bin/echo", "OK then"], exact("OK"))).await;
+        assert_fail(&o, "output did not match expect: \"OK then\"");
+        assert_ok(&run(program(&["/bin/echo", "anything"], Some(Expect::Any))).await);
+        assert_fail(
+            &run(program(&["/bin/true"], Some(Expect::Any))).await,
+            "did not match",
+        );
+        assert_ok(
+            &run(program(
+                &["/bin/echo", "load 3 ok"],
+                Some(regex("[0-9] ok$")),
+            ))
+            .await,
+        );
+        // Exit status first: a failing program fails even when its output matches.
+        assert_fail(
+            &run(program(&["/bin/false"], Some(Expect::Any))).await,
+            "exit status 1",
+        );
+    }
+
+    /// Whether a process with exactly this command line is still alive (not a zombie).
+    fn running(cmdline: &[&str]) -> bool {
+        let want: Vec<u8> = cmdline
+            .iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect();
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let dir = e.path();
+            std::fs::read(dir.join("cmdline")).is_ok_and(|c| c == want)
+                && std::fs::read_to_string(dir.join("stat")).is_ok_and(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_program_that_hangs_is_killed_at_the_timeout() {
+        // An odd duration names this test's process among any others.
+        let cmd = ["/bin/sleep", "31.4159"];
+        let o = probe(program(&cmd, None), LO4, 0, 300).run().await;
+        assert_timed_out(&o, 300, "waiting for the program (killed)");
+        let gone = async {
+            while running(&cmd) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), gone)
+            .await
+            .expect("the timed-out program was killed");
+    }
+
+    #[test]
+    fn command_lines_split_into_words() {
+        let w = |s: &str| split_words(s).unwrap();
+        assert_eq!(w("/usr/bin/check  %h\t%p"), ["/usr/bin/check", "%h", "%p"]);
+        assert_eq!(
+            w("check --name 'two words' \"it's\""),
+            ["check", "--name", "two words", "it's"]
+        );
+        assert_eq!(w(r#"a "say \"hi\"" b\ c"#), ["a", "say \"hi\"", "b c"]);
+        assert_eq!(w(r"grep 1\.[01] ''"), ["grep", r"1\.[01]", ""]);
+        assert_eq!(w("x'y'z"), ["xyz"]);
+        assert!(w("  ").is_empty());
+        assert!(split_words("check 'open")
+            .unwrap_err()
+            .contains("no closing '"));
+        assert!(split_words("check \"open")
+            .unwrap_err()
+            .contains("no closing \""));
+        let words = w("check -H %h --port=%p %h:%p");
+        assert_eq!(
+            substitute(&words, LO6, 8443, false),
+            ["check", "-H", "::1", "--port=8443", "::1:8443"]
+        );
+        assert_eq!(substitute(&w("load"), LO4, 1, true), ["load", "127.0.0.1"]);
+        assert_eq!(
+            substitute(&w("load %h"), LO4, 1, true),
+            ["load", "127.0.0.1"]
+        );
+    }
+
+    #[derive(Debug, Default)]
+    struct Seen {
+        requests: Vec<String>,
+        sni: Vec<Option<String>>,
+    }
+
+    /// A small HTTP/1.1 server: `/ok` 200 with a body, `/chunked` 200 chunked,
+    /// `/fail` 503, `/big` 200 with a 3 MiB body whose marker is past the first MiB,
+    /// `/hang` headers then nothing; records each request head.
+    async fn serve_http<S>(mut s: S, seen: Arc<Mutex<Seen>>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let mut head = String::new();
+        let mut reader = BufReader::new(&mut s);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let target = head.split(' ').nth(1).unwrap_or("");
+        let path = target.split('?').next().unwrap_or("").to_string();
+        seen.lock().unwrap().requests.push(head);
+        let response: Vec<u8> = match path.as_str() {
+            "/ok" | "/" => b"HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\nstatus: all systems".to_vec(),
+            "/chunked" => {
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec()
+            }
+            "/fail" => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy".to_vec(),
+            "/big" => {
+                let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", 3 << 20).into_bytes();
+                let mut body = vec![b'.'; 3 << 20];
+                body[(2 << 20)..(2 << 20) + 6].copy_from_slice(b"MARKER");
+                r.extend(body);
+                r
+            }
+            "/hang" => {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n").await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
+            _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        };
+        let _ = s.write_all(&response).await;
+        let _ = s.shutdown().await;
+    }
+
+    async fn http_server(addr: IpAddr) -> (u16, Arc<Mutex<Seen>>) {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let l = TcpListener::bind((addr, 0)).await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let s2 = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                tokio::spawn(serve_http(s, s2.clone()));
+            }
+        });
+        (port, seen)
+    }
+
+    fn http(
+        tls: bool,
+        path: &str,
+        host: &str,
+        status: &[(u16, u16)],
+        body: Option<&str>,
+    ) -> ProbeKind {
+        ProbeKind::Http {
+            tls,
+            path: path.into(),
+            host: host.into(),
+            status: status.to_vec(),
+            body: body.map(|b| build_regex(b).unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn http_status_set_and_body_regex() {
+        let (port, seen) = http_server(LO4).await;
+        let host = format!("127.0.0.1:{port}");
+        let ok = [(200, 299)];
+        let run = |k| async move { probe(k, LO4, port, 2000).run().await };
+        let o = run(http(false, "/ok", &host, &ok, None)).await;
+        assert_ok(&o);
+        assert_eq!(o.detail, "status 200");
+        assert_fail(
+            &run(http(false, "/fail", &host, &ok, None)).await,
+            "status 503",
+        );
+        assert_fail(
+            &run(http(false, "/nope", &host, &ok, None)).await,
+            "status 404",
+        );
+        // A status set that accepts 503.
+        assert_ok(&run(http(false, "/fail", &host, &[(200, 200), (503, 503)], None)).await);
+        // Body regexes, over a plain and a chunked body.
+        assert_ok(&run(http(false, "/ok", &host, &ok, Some("all sys"))).await);
+        assert_fail(
+            &run(http(false, "/ok", &host, &ok, Some("^down"))).await,
+            "body did not match check_regex",
+        );
+        assert_ok(&run(http(false, "/chunked", &host, &ok, Some("hello world"))).await);
+        // Only the first MiB of the body is read.
+        let o = run(http(false, "/big", &host, &ok, Some("MARKER"))).await;
+        assert_fail(&o, "(1048576 bytes read)");
+        let head = seen.lock().unwrap().requests[0].clone();
+        assert!(head.starts_with("GET /ok HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains(&format!("host: {host}\r\n")), "{head}");
+        assert!(head.contains("connection: close\r\n"), "{head}");
+    }
+
+    #[tokio::test]
+    async fn http_over_ipv6_from_settings_sends_a_bracketed_host() {
+        if !loopbacks().contains(&LO6) {
+            return;
+        }
+        let (port, seen) = http_server(LO6).await;
+        let check = CheckSettings {
+            check: Some(CheckKind::Http),
+            check_path: Some(Text("/ok?full=1".into())),
+            ..CheckSettings::default()
+        };
+        let p = Probe::from_settings(&check, Protocol::Tcp, LO6, port)
+            .unwrap()
+            .unwrap();
+        assert_ok(&p.run().await);
+        let head = seen.lock().unwrap().requests[0].clone();
+        assert!(head.starts_with("GET /ok?full=1 HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains(&format!("host: [::1]:{port}\r\n")), "{head}");
+    }
+
+    #[tokio::test]
+    async fn http_timeouts_while_waiting_and_while_reading() {
+        let mute = mute_server(LO4).await;
+        let o = probe(http(false, "/", "h", &[(200, 299)], None), LO4, mute, 400)
+            .run()
+            .await;
+        assert_timed_out(&o, 400, "waiting for the HTTP response");
+        let (port, _) = http_server(LO4).await;
+        let o = probe(
+            http(false, "/hang", "h", &[(200, 299)], Some("x")),
+            LO4,
+            port,
+            400,
+        )
+        .run()
+        .await;
+        assert_timed_out(&o, 400, "reading the HTTP body");
+        assert_fail(
+            &probe(
+                http(false, "/", "h", &[(200, 299)], None),
+                LO4,
+                closed_tcp_port(LO4).await,
+                400,
+            )
+            .run()
+            .await,
+            "connection refused",
+        );
+    }
+
+    /// A TLS server with a fresh self-signed certificate for `checks.example`,
+    /// recording the SNI of each handshake.
+    async fn https_server() -> (u16, Arc<Mutex<Seen>>) {
+        use tokio_rustls::rustls::{self, pki_types};
+        let cert = rcgen::generate_simple_self_signed(vec!["checks.example".to_string()]).unwrap();
+        let key = pki_types::PrivateKeyDer::Pkcs8(pki_types::PrivatePkcs8KeyDer::from(
+            cert.signing_key.serialize_der(),
+        ));
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let l = TcpListener::bind((LO4, 0)).await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let s2 = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = l.accept().await {
+                let (acceptor, seen) = (acceptor.clone(), s2.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(s).await else {
+                        return;
+                    };
+                    let sni = tls.get_ref().1.server_name().map(str::to_string);
+                    seen.lock().unwrap().sni.push(sni);
+                    serve_http(tls, seen).await;
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    #[tokio::test]
+    async fn https_accepts_a_self_signed_certificate_and_sends_sni_for_names() {
+        let (port, seen) = https_server().await;
+        let check = |host: Option<&str>| CheckSettings {
+            check: Some(CheckKind::Https),
+            check_path: Some(Text("/ok".into())),
+            check_host: host.map(|h| Word(h.into())),
+            check_regex: Some(Text("systems".into())),
+            ..CheckSettings::default()
+        };
+        let p = Probe::from_settings(&check(Some("checks.example")), Protocol::Tcp, LO4, port)
+            .unwrap()
+            .unwrap();
+        let o = p.run().await;
+        assert_ok(&o);
+        assert_eq!(o.detail, "status 200, body matched check_regex");
+        // Addressed by IP: no SNI (and no certificate name check either).
+        let p = Probe::from_settings(&check(None), Protocol::Tcp, LO4, port)
+            .unwrap()
+            .unwrap();
+        assert_ok(&p.run().await);
+        // A name with a port in the Host header: SNI without the port.
+        let p = Probe::from_settings(&check(Some("other.example:8443")), Protocol::Tcp, LO4, port)
+            .unwrap()
+            .unwrap();
+        assert_ok(&p.run().await);
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(
+                seen.sni,
+                [
+                    Some("checks.example".to_string()),
+                    None,
+                    Some("other.example".to_string())
+                ]
+            );
+            assert!(seen.requests[0].contains("host: checks.example\r\n"));
+            assert!(seen.requests[1].contains(&format!("host: 127.0.0.1:{port}\r\n")));
+        }
+        // Plain HTTP against TLS, and TLS against plain HTTP, fail.
+        let o = probe(
+            http(true, "/ok", "h", &[(200, 299)], None),
+            LO4,
+            http_server(LO4).await.0,
+            2000,
+        )
+        .run()
+        .await;
+        assert_fail(&o, "TLS handshake");
+        let o = probe(
+            http(false, "/ok", "h", &[(200, 299)], None),
+            LO4,
+            port,
+            2000,
+        )
+        .run()
+        .await;
+        assert!(!o.ok, "{o:?}");
+    }
+
+    #[tokio::test]
+    async fn ping_loopback_over_ping_and_raw_sockets() {
+        for addr in loopbacks() {
+            if open_icmp(addr, IcmpSocket::Dgram).is_err() {
+                eprintln!("skipped: this user may open no ICMP socket for {addr}");
+                continue;
+            }
+            let o = probe(ProbeKind::Ping, addr, 0, 2000).run().await;
+            assert_ok(&o);
+            assert!(o.detail.starts_with("echo reply (seq 1,"), "{o:?}");
+            for kind in [IcmpSocket::Dgram, IcmpSocket::Raw] {
+                // Either may be refused to an unprivileged user; root (CI) has both.
+                if open_icmp(addr, kind).ok().map(|(_, k)| k) != Some(kind) {
+                    eprintln!("skipped: no {kind:?} ICMP socket for {addr}");
+                    continue;
+                }
+                let r = tokio::time::timeout(Duration::from_secs(2), ping(addr, kind)).await;
+                let detail = r.expect("a reply within 2 s").unwrap();
+                assert!(
+                    detail.starts_with("echo reply"),
+                    "{addr} {kind:?}: {detail}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn checksum_of_a_known_echo_request() {
+        // An echo request, id 1 seq 1, no data: 0xffff - 0x0800 - 1 - 1 = 0xf7fd.
+        assert_eq!(icmp_checksum(&[8, 0, 0, 0, 0, 1, 0, 1]), 0xf7fd);
+        let mut odd = vec![8, 0, 0, 0, 0x12, 0x34, 0, 7, 0xab];
+        let sum = icmp_checksum(&odd);
+        odd[2..4].copy_from_slice(&sum.to_be_bytes());
+        assert_eq!(
+            icmp_checksum(&odd),
+            0,
+            "a packet with its checksum sums to 0"
+        );
+    }
+
+    #[tokio::test]
+    async fn sctp_when_the_kernel_has_it() {
+        use socket2::{Domain, Socket, Type};
+        let sctp = socket2::Protocol::from(libc::IPPROTO_SCTP);
+        let Ok(listener) = Socket::new(Domain::IPV4, Type::STREAM, Some(sctp)) else {
+            eprintln!("skipped: no SCTP in this kernel");
+            return;
+        };
+        listener.bind(&SocketAddr::new(LO4, 0).into()).unwrap();
+        listener.listen(8).unwrap();
+        let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+        let mut p = probe(ProbeKind::Tcp, LO4, port, 2000);
+        p.sctp = true;
+        assert_ok(&p.run().await);
+        drop(listener);
+        assert_fail(&p.run().await, "connection refused");
+    }
+
+    fn settings(f: impl FnOnce(&mut CheckSettings)) -> CheckSettings {
+        let mut c = CheckSettings::default();
+        f(&mut c);
+        c
+    }
+
+    fn build(c: &CheckSettings, protocol: Protocol) -> Result<Option<Probe>, String> {
+        Probe::from_settings(c, protocol, "192.0.2.10".parse().unwrap(), 8080)
+    }
+
+    #[test]
+    fn kinds_from_settings_follow_piranhas_rule() {
+        let kind = |c: &CheckSettings, p| build(c, p).unwrap().unwrap().kind;
+        assert!(matches!(
+            kind(&settings(|_| {}), Protocol::Tcp),
+            ProbeKind::Tcp
+        ));
+        let p = build(&settings(|_| {}), Protocol::Sctp).unwrap().unwrap();
+        assert!(matches!(p.kind, ProbeKind::Tcp) && p.sctp);
+        assert_eq!(p.timeout, Duration::from_secs(10), "Piranha's default");
+        let c = settings(|c| {
+            c.send = Some(Escaped("GET / HTTP/1.0\r\n\r\n".into()));
+            c.expect = Some(Escaped("HTTP".into()));
+        });
+        match kind(&c, Protocol::Tcp) {
+            ProbeKind::SendExpect {
+                send,
+                expect: Some(Expect::Prefix(e)),
+            } => {
+                assert_eq!(send.unwrap(), b"GET / HTTP/1.0\r\n\r\n");
+                assert_eq!(e, b"HTTP");
+            }
+            k => panic!("{k:?}"),
+        }
+        match kind(&c, Protocol::Udp) {
+            ProbeKind::Udp {
+                send,
+                expect: Some(Expect::Prefix(_)),
+            } => assert!(!send.is_empty()),
+            k => panic!("{k:?}"),
+        }
+        let c = settings(|c| c.expect = Some(Escaped("*".into())));
+        assert!(matches!(
+            kind(&c, Protocol::Tcp),
+            ProbeKind::SendExpect {
+                send: None,
+                expect: Some(Expect::Any)
+            }
+        ));
+        let c = settings(|c| {
+            c.expect = Some(Escaped("^2[0-9]{2} ".into()));
+            c.use_regex = Some(true);
+        });
+        assert!(matches!(
+            kind(&c, Protocol::Tcp),
+            ProbeKind::SendExpect {
+                expect: Some(Expect::Regex(_)),
+                ..
+            }
+        ));
+        // send_program wins over send/expect; its expect is compared whole.
+        let c = settings(|c| {
+            c.send_program = Some(Text("/usr/lib/check -h %h -p %p --label 'web %h'".into()));
+            c.send = Some(Escaped("ignored".into()));
+            c.expect = Some(Escaped("OK".into()));
+            c.check_port = Some(PortSpec::Service("https".into()));
+        });
+        match kind(&c, Protocol::Tcp) {
+            ProbeKind::Program {
+                argv,
+                expect: Some(Expect::Exact(e)),
+            } => {
+                assert_eq!(
+                    argv,
+                    [
+                        "/usr/lib/check",
+                        "-h",
+                        "192.0.2.10",
+                        "-p",
+                        "443",
+                        "--label",
+                        "web 192.0.2.10"
+                    ]
+                );
+                assert_eq!(e, b"OK");
+            }
+            k => panic!("{k:?}"),
+        }
+        assert!(build(
+            &settings(|c| c.check = Some(CheckKind::None)),
+            Protocol::Tcp
+        )
+        .unwrap()
+        .is_none());
+        assert!(matches!(
+            kind(
+                &settings(|c| c.check = Some(CheckKind::Ping)),
+                Protocol::Udp
+            ),
+            ProbeKind::Ping
+        ));
+    }
+
+    #[test]
+    fn http_settings_and_their_defaults() {
+        let c = settings(|c| c.check = Some(CheckKind::Http));
+        let p = build(&c, Protocol::Tcp).unwrap().unwrap();
+        match &p.kind {
+            ProbeKind::Http {
+                tls: false,
+                path,
+                host,
+                status,
+                body: None,
+            } => {
+                assert_eq!(path, "/");
+                assert_eq!(host, "192.0.2.10:8080");
+                assert_eq!(status, &[(200, 299)]);
+            }
+            k => panic!("{k:?}"),
+        }
+        let c = settings(|c| {
+            c.check = Some(CheckKind::Https);
+            c.check_port = Some(PortSpec::Number(443));
+            c.check_status = Some(StatusSet(vec![(200, 200), (301, 302)]));
+        });
+        let p = build(&c, Protocol::Tcp).unwrap().unwrap();
+        assert_eq!(p.port, 443);
+        match &p.kind {
+            ProbeKind::Http {
+                tls: true,
+                host,
+                status,
+                ..
+            } => {
+                assert_eq!(host, "192.0.2.10", "default port left out");
+                assert_eq!(status, &[(200, 200), (301, 302)]);
+            }
+            k => panic!("{k:?}"),
+        }
+        let c = settings(|c| c.check = Some(CheckKind::Http));
+        let p = Probe::from_settings(&c, Protocol::Tcp, LO6, 80)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(&p.kind, ProbeKind::Http { host, .. } if host == "[::1]"));
+    }
+
+    #[test]
+    fn settings_errors_name_the_keyword() {
+        let err = |f: fn(&mut CheckSettings)| build(&settings(f), Protocol::Tcp).unwrap_err();
+        let e = err(|c| {
+            c.expect = Some(Escaped("HTTP/1.[01 200".into()));
+            c.use_regex = Some(true);
+        });
+        assert_eq!(
+            e,
+            "expect: invalid regular expression `HTTP/1.[01 200`: unclosed character class"
+        );
+        assert!(
+            e.starts_with("expect: invalid regular expression `HTTP/1.[01 200`"),
+            "{e}"
+        );
+        let e = err(|c| {
+            c.check = Some(CheckKind::Http);
+            c.check_regex = Some(Text("(unclosed".into()));
+        });
+        assert!(
+            e.starts_with("check_regex: invalid regular expression"),
+            "{e}"
+        );
+        let e = err(|c| {
+            c.check = Some(CheckKind::Http);
+            c.check_regex = Some(Text(r"(?:\w{100}){100}".into()));
+        });
+        assert!(
+            e.starts_with("check_regex:") && e.contains("too complex"),
+            "{e}"
+        );
+        let e = err(|c| c.check = Some(CheckKind::Program));
+        assert!(e.starts_with("send_program: required"), "{e}");
+        let e = err(|c| c.send_program = Some(Text("check 'unclosed".into())));
+        assert!(e.starts_with("send_program: no closing '"), "{e}");
+        let e = err(|c| c.send_program = Some(Text("   ".into())));
+        assert!(e.starts_with("send_program: the command is empty"), "{e}");
+        let e = err(|c| {
+            c.check = Some(CheckKind::Http);
+            c.check_path = Some(Text("health".into()));
+        });
+        assert!(e.starts_with("check_path: `health`"), "{e}");
+        let e = err(|c| {
+            c.check = Some(CheckKind::Https);
+            c.check_path = Some(Text("/a b".into()));
+        });
+        assert!(e.starts_with("check_path:"), "{e}");
+        let e = err(|c| c.check_port = Some(PortSpec::Service("no-such-service".into())));
+        assert!(e.starts_with("check_port: unknown service name"), "{e}");
+        let e = err(|c| c.timeout = Some(Secs(0)));
+        assert!(e.starts_with("timeout:"), "{e}");
+    }
+
+    #[test]
+    fn identity_is_the_same_for_the_same_check_only() {
+        let id = |c: &CheckSettings, port: u16| {
+            Probe::from_settings(c, Protocol::Tcp, "192.0.2.10".parse().unwrap(), port)
+                .unwrap()
+                .unwrap()
+                .identity()
+        };
+        let http = settings(|c| {
+            c.check = Some(CheckKind::Http);
+            c.check_regex = Some(Text("ok".into()));
+        });
+        // The same check of the same server under two virtual servers: one identity.
+        let vs_a = settings(|c| c.timeout = Some(Secs(5000)));
+        let vs_b = settings(|c| {
+            c.timeout = Some(Secs(5000));
+            c.reentry = Some(Secs(60000)); // policy only, not the probe
+        });
+        assert_eq!(id(&http.overlay(&vs_a), 80), id(&http.overlay(&vs_b), 80));
+        assert_eq!(
+            id(&http.overlay(&vs_a), 80),
+            "http 192.0.2.10:80 GET \"/\" host \"192.0.2.10\" status [(200, 299)] body \"ok\" timeout 5"
+        );
+        assert_ne!(id(&http, 80), id(&http, 81));
+        assert_ne!(
+            id(&http, 80),
+            id(&http.overlay(&vs_a), 80),
+            "timeouts differ"
+        );
+        let other_regex = settings(|c| {
+            c.check = Some(CheckKind::Http);
+            c.check_regex = Some(Text("OK".into()));
+        });
+        assert_ne!(id(&http, 80), id(&other_regex, 80));
+        // Where the port plays no part, it does not split identical checks.
+        let ping = settings(|c| c.check = Some(CheckKind::Ping));
+        assert_eq!(id(&ping, 80), id(&ping, 443));
+        let prog = settings(|c| c.send_program = Some(Text("/bin/check %h".into())));
+        assert_eq!(id(&prog, 80), id(&prog, 443));
+        let prog_p = settings(|c| c.send_program = Some(Text("/bin/check %h %p".into())));
+        assert_ne!(id(&prog_p, 80), id(&prog_p, 443));
+        let se = |expect: &str, regex: bool| {
+            id(
+                &settings(|c| {
+                    c.expect = Some(Escaped(expect.into()));
+                    c.use_regex = Some(regex);
+                }),
+                80,
+            )
+        };
+        assert_ne!(se("OK", false), se("OK", true));
+        assert_eq!(
+            se("OK\r\n", false),
+            "tcp-send-expect 192.0.2.10:80 expect prefix \"OK\\r\\n\" timeout 10"
+        );
+    }
+}

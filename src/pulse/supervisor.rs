@@ -26,10 +26,14 @@ use super::addr::Rtnl;
 use super::checks::CheckSet;
 use super::control::{self, NodeStatus, Reply, Request, Status};
 use super::failover::{self, Failover};
+use super::load::LoadProbe;
 use super::lvsd::{self, Lvsd, Setup};
 use super::node::{self, NodePlan, Place};
 use super::probe::Probe;
 use super::shared::Shared;
+
+/// How often a real server's load command runs (or its check interval, if longer).
+const LOAD_INTERVAL: Duration = Duration::from_secs(20);
 
 /// The lvsd thread is declared stalled when it has not turned for this long.
 const STALL_MS: u64 = 30_000;
@@ -64,6 +68,7 @@ struct Prepared {
     setup: Setup,
     probes: Vec<(Arc<str>, Probe, Duration)>,
     local_probes: Vec<(String, Probe, Duration)>,
+    load_probes: Vec<(lvsd::Key, LoadProbe, Duration)>,
 }
 
 fn read_key(path: &str) -> Result<Arc<[u8]>, String> {
@@ -180,6 +185,22 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
             Err(e) => errors.push(format!("virtual {} server {}: {e}", t.key.0, t.key.1)),
         }
     }
+    let mut load_probes = Vec::new();
+    for t in &targets {
+        let Some(vs) = config.virtual_server(&t.key.0) else {
+            continue;
+        };
+        let Some(monitor) = &vs.settings.load_monitor else {
+            continue;
+        };
+        // Piranha read the load about every 20 s whatever the check interval.
+        let every = t.check.interval().as_duration().max(LOAD_INTERVAL);
+        match LoadProbe::from_settings(monitor, g, t.addr, t.check_port, every) {
+            Ok(Some(p)) => load_probes.push((t.key.clone(), p, every)),
+            Ok(None) => {}
+            Err(e) => errors.push(format!("virtual {}: {e}", t.key.0)),
+        }
+    }
     let mut local_probes = Vec::new();
     for l in &locals {
         match Probe::from_settings(
@@ -222,6 +243,7 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
         config,
         probes,
         local_probes,
+        load_probes,
     })
 }
 
@@ -269,6 +291,9 @@ fn start_checks(p: &Prepared, tx: &std::sync::mpsc::Sender<lvsd::Input>) -> Chec
                 outcome,
             }
         });
+    }
+    for (key, probe, interval) in &p.load_probes {
+        set.start_load(key.clone(), probe.clone(), *interval, tx.clone());
     }
     for (name, probe, interval) in &p.local_probes {
         let n = name.clone();
