@@ -157,19 +157,10 @@ fn add_vip(
 /// NAT router address in NAT mode, the active floating addresses. Shared VIPs (several
 /// ports on one address) appear once.
 pub fn vips(c: &Config, resolve: &ResolveFn) -> Result<Vec<Vip>, Vec<String>> {
-    let mut vips = Vec::new();
-    let mut errors = Vec::new();
+    let mut wanted: Vec<(String, &AddrDev, Option<Netmask>)> = Vec::new();
     for vs in c.virtuals.iter().filter(|v| v.settings.active()) {
         if let Some(at) = &vs.settings.address {
-            let owner = format!("virtual {}", vs.name);
-            add_vip(
-                &mut vips,
-                &mut errors,
-                resolve,
-                owner,
-                at,
-                vs.settings.vip_nmask,
-            );
+            wanted.push((format!("virtual {}", vs.name), at, vs.settings.vip_nmask));
         }
     }
     let nat_used = c.global.network() == Forwarding::Nat
@@ -177,15 +168,7 @@ pub fn vips(c: &Config, resolve: &ResolveFn) -> Result<Vec<Vip>, Vec<String>> {
             .iter()
             .any(|v| v.settings.active() && v.settings.forwarding(&c.global) == Forwarding::Nat);
     if let (true, Some(at)) = (nat_used, &c.global.nat_router) {
-        let mask = c.global.nat_nmask;
-        add_vip(
-            &mut vips,
-            &mut errors,
-            resolve,
-            "nat_router".into(),
-            at,
-            mask,
-        );
+        wanted.push(("nat_router".into(), at, c.global.nat_nmask));
     }
     for f in c
         .floating
@@ -193,16 +176,13 @@ pub fn vips(c: &Config, resolve: &ResolveFn) -> Result<Vec<Vip>, Vec<String>> {
         .filter(|f| f.settings.active == Some(true))
     {
         if let Some(at) = &f.settings.address {
-            let owner = format!("floating {}", f.name);
-            add_vip(
-                &mut vips,
-                &mut errors,
-                resolve,
-                owner,
-                at,
-                f.settings.vip_nmask,
-            );
+            wanted.push((format!("floating {}", f.name), at, f.settings.vip_nmask));
         }
+    }
+    let mut vips = Vec::new();
+    let mut errors = Vec::new();
+    for (owner, at, mask) in wanted {
+        add_vip(&mut vips, &mut errors, resolve, owner, at, mask);
     }
     if errors.is_empty() {
         Ok(vips)

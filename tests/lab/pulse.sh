@@ -31,3 +31,27 @@ kill_pulse() {
     [ -n "$pid" ] || fail "no supervisor running in $2"
     kill "-$1" "$pid"
 }
+# traffic_start NS URL_ADDR N : N requests (one every 0.1 s) to http://URL_ADDR:80/ from
+# NS in the background, each recorded as "I ok" or "I failed" in $LAB_TMP/traffic.
+# traffic_wait : waits for them (60 s at most) and prints "K ok, F failed".
+traffic_start() {
+    rm -f "$LAB_TMP/traffic" "$LAB_TMP/traffic-done"
+    cat >"$LAB_TMP/traffic.sh" <<EOF
+i=0
+while [ \$i -lt $3 ]; do
+    if printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net=/run/netns/$1 socat -T 2 - TCP4:$2:80,connect-timeout=2 2>/dev/null | grep -q '200 OK'; then
+        echo "\$i ok" >>"$LAB_TMP/traffic"
+    else
+        echo "\$i failed" >>"$LAB_TMP/traffic"
+    fi
+    i=\$((i + 1))
+    usleep 100000
+done
+echo done >"$LAB_TMP/traffic-done"
+EOF
+    sh "$LAB_TMP/traffic.sh" &
+}
+traffic_wait() {
+    wait_for 60 test -f "$LAB_TMP/traffic-done"
+    echo "$(grep -c ok "$LAB_TMP/traffic") ok, $(grep -c failed "$LAB_TMP/traffic" || true) failed"
+}

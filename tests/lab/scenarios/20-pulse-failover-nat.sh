@@ -124,28 +124,15 @@ wait_for 10 sh -c "nsenter --net=/run/netns/dirb ipvsadm -Lnc | grep -q '$VIP:7'
 say "the backup has the established connection: $(nsrun dirb ipvsadm -Lnc | grep "$VIP:7")"
 
 # Traffic all along, while the primary dies.
-cat >"$LAB_TMP/traffic.sh" <<EOF
-i=0
-while [ \$i -lt 30 ]; do
-    if printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net=/run/netns/cli socat -T 2 - TCP4:$VIP:80,connect-timeout=2 2>/dev/null | grep -q '200 OK'; then
-        echo "\$i ok" >>"$LAB_TMP/traffic"
-    else
-        echo "\$i failed" >>"$LAB_TMP/traffic"
-    fi
-    i=\$((i + 1))
-    usleep 100000
-done
-echo done >"$LAB_TMP/traffic-done"
-EOF
-sh "$LAB_TMP/traffic.sh" &
+traffic_start cli "$VIP" 30
 sleep 1
 kill_pulse KILL dira
 say "primary killed"
 wait_for 15 is_role dirb active
 nsrun dirb ip -4 addr show dev eth0 | grep -q "$VIP" || fail "the backup did not raise the VIP"
-wait_for 60 test -f "$LAB_TMP/traffic-done"
+counts=$(traffic_wait)
 failed=$(grep -c failed "$LAB_TMP/traffic" || true)
-say "requests during the failover: $(grep -c ok "$LAB_TMP/traffic") ok, $failed failed"
+say "requests during the failover: $counts"
 tail -n 5 "$LAB_TMP/traffic" | grep -q failed && fail "requests still fail after the failover: $(cat "$LAB_TMP/traffic")"
 assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
 wait_for 20 grep -q two "$LAB_TMP/echo.out"

@@ -66,29 +66,16 @@ assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
 st=$(nsrun dira lvs-director status --control-socket "$LAB_TMP/dira.sock")
 assert_contains "$st" "UNAUTHENTICATED"
 
-cat >"$LAB_TMP/traffic.sh" <<EOF
-i=0
-while [ \$i -lt 30 ]; do
-    if printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net=/run/netns/cli socat -T 2 - TCP4:$VIP:80,connect-timeout=2 2>/dev/null | grep -q '200 OK'; then
-        echo "\$i ok" >>"$LAB_TMP/traffic"
-    else
-        echo "\$i failed" >>"$LAB_TMP/traffic"
-    fi
-    i=\$((i + 1))
-    usleep 100000
-done
-echo done >"$LAB_TMP/traffic-done"
-EOF
-sh "$LAB_TMP/traffic.sh" &
+traffic_start cli "$VIP" 30
 sleep 1
 kill_pulse TERM dira
 # A clean stop tells the peer: it takes over without waiting for deadtime.
 wait_for 5 is_role dirb active
 wait_for 5 sh -c "! nsenter --net=/run/netns/dira ip -4 addr show dev eth0 | grep -q $VIP"
 grep -q "peer 10.0.1.1 stopped cleanly" "$LAB_TMP/dirb.log" || fail "the backup did not see a clean stop: $(tail -n 5 "$LAB_TMP/dirb.log")"
-wait_for 60 test -f "$LAB_TMP/traffic-done"
+counts=$(traffic_wait)
 failed=$(grep -c failed "$LAB_TMP/traffic" || true)
-say "requests during the clean failover: $(grep -c ok "$LAB_TMP/traffic") ok, $failed failed"
+say "requests during the clean failover: $counts"
 [ "$failed" -le 2 ] || fail "$failed of 30 requests failed across a clean failover: $(tr '\n' ' ' <"$LAB_TMP/traffic")"
 assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
 
