@@ -225,7 +225,7 @@ keyword_block! {
         piranha tcp_timeout: u32, "0 (unchanged)", "IPVS TCP session timeout in seconds; 0 leaves the kernel value.";
         piranha tcpfin_timeout: u32, "0 (unchanged)", "IPVS TCP FIN_WAIT timeout in seconds; 0 leaves the kernel value.";
         piranha udp_timeout: u32, "0 (unchanged)", "IPVS UDP timeout in seconds; 0 leaves the kernel value.";
-        piranha hard_shutdown: bool, "1", "Piranha: a dead nanny stops all services. lvs-director restarts a failed check task instead and honours 1 by handing over when one cannot run.";
+        piranha hard_shutdown: bool, "1", "Piranha: a dead nanny stopped all services. Kept for compatibility: in lvs-director one check never takes the others down (a crashed check counts as a failed check).";
         piranha active_cmd: Text, "none", "Command run (without a shell) when this director becomes active.";
         piranha inactive_cmd: Text, "none", "Command run (without a shell) when this director becomes inactive.";
         piranha rsh_command: Text, "rsh", "Remote shell for `load_monitor = uptime`.";
@@ -263,7 +263,7 @@ keyword_block! {
         piranha pmask: Netmask, "none (/32 or /128)", "Persistence netmask (or prefix length); 0.0.0.0 means none, as in Piranha.";
         ext forwarding: Forwarding, "= network", "Forwarding method of this virtual server's real servers.";
         ext one_packet: bool, "0", "UDP one-packet scheduling.";
-        piranha load_monitor: LoadMonitor, "none", "Source of real-server load for dynamic weights.";
+        piranha load_monitor: LoadMonitor, "none", "Dynamic weights from the real server's load, read every 20 s: `uptime` runs `rsh_command ADDRESS uptime`; any other value is a command run without a shell with the address appended (or `%h`/`%p` replaced) that prints a load average or a weight percentage such as `75%`. Load moves the weight between the configured weight and 10 times it (Piranha's rule); a percentage never goes below a tenth of the configured weight (at least 1). `rup`/`ruptime` are obsolete and ignored with a warning.";
         piranha quiesce_server: bool, "0", "1: a failed real server gets weight 0 (connections drain) instead of being removed.";
         ext slow_start: Secs, "0 (off)", "Seconds over which a returning real server's weight ramps up to its configured weight.";
         ext drain_timeout: Secs, "300", "Seconds a removed or drained real server keeps its connections (at weight 0) before deletion.";

@@ -667,7 +667,7 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
             v.warn(
                 s,
                 Some("load_monitor"),
-                "rup/ruptime need rstatd/rwhod on the real servers, which modern systems lack",
+                "rup/ruptime need rstatd/rwhod on the real servers, which modern systems lack: ignored, the weights stay as configured (use `uptime` with rsh_command = ssh, or a command)",
             );
         }
     }

@@ -17,7 +17,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::unix_ms;
-use crate::config::value::Host;
+use crate::config::value::{Host, LoadMonitor};
 use crate::config::Config;
 use crate::ipvs::desired::resolve_system;
 
@@ -190,7 +190,13 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
         let Some(vs) = config.virtual_server(&t.key.0) else {
             continue;
         };
-        let Some(monitor) = &vs.settings.load_monitor else {
+        // rup/ruptime: warned about by validation, and not run.
+        let Some(monitor) = vs
+            .settings
+            .load_monitor
+            .as_ref()
+            .filter(|m| !matches!(m, LoadMonitor::Rup | LoadMonitor::Ruptime))
+        else {
             continue;
         };
         // Piranha read the load about every 20 s whatever the check interval.
