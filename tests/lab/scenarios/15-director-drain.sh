@@ -9,7 +9,7 @@ set -eu
 lab_topo_nat -n 3
 write_cf() {
     cf_start nat
-    cf_virtual web "$VIP" 80 rr drain_timeout=4
+    cf_virtual web "$VIP" 80 rr drain_timeout=10
     for s in "$@"; do cf_server "$s" "10.0.2.1${s#rs}"; done
     cf_end
 }
@@ -43,7 +43,7 @@ assert_eq "$keep 4" "$hits" "new connections during the drain"
 # Within the drain timeout a second apply keeps draining (the deadline was remembered).
 out=$(director_apply 2>&1)
 assert_contains "$out" "# draining $busy:80"
-sleep 4
+sleep 10
 out=$(director_apply 2>&1)
 say "$out"
 assert_contains "$out" "ipvsadm -d -t $VIP:80 -r $busy:80"
