@@ -136,7 +136,34 @@ impl Failover {
     }
 
     pub async fn run(mut self, mut inputs: mpsc::UnboundedReceiver<Input>) {
+        // Faults known before the start (IPVS missing, a device absent) must count in
+        // the first decision: a node alone would otherwise raise its addresses and drop
+        // them a moment later.
+        let mut early = Vec::new();
+        while let Ok(i) = inputs.try_recv() {
+            match i {
+                Input::Fault {
+                    source,
+                    cause: Some(c),
+                } => {
+                    self.faults.insert(source, c);
+                }
+                Input::Fault { cause: None, .. } => {}
+                other => early.push(other),
+            }
+        }
+        if let Some(f) = self.fault_text() {
+            self.handle(Event::Fault(Some(f)));
+        }
         self.handle(Event::Start);
+        for i in early {
+            if let Input::Shutdown(ack) = i {
+                self.handle(Event::Shutdown);
+                let _ = ack.send(());
+                return;
+            }
+            self.input(i);
+        }
         let mut b4 = [0u8; 1024];
         let mut b6 = [0u8; 1024];
         loop {

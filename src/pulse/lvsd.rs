@@ -115,6 +115,8 @@ pub struct Lvsd {
     dirty: bool,
     next_resync: Instant,
     refused: Vec<String>,
+    /// Until when some returning server's weight is still ramping up (Unix ms).
+    ramp_until: u64,
     /// Unix ms of the last loop turn, for the supervisor's stall watchdog.
     pub alive: Arc<AtomicU64>,
 }
@@ -155,6 +157,7 @@ impl Lvsd {
             dirty: true,
             next_resync: Instant::now(),
             refused: Vec::new(),
+            ramp_until: 0,
             alive: Arc::new(AtomicU64::new(unix_ms())),
         };
         l.connect();
@@ -246,11 +249,9 @@ impl Lvsd {
         }
     }
 
+    /// Cheap: called on every turn of the loop, which sees every check result.
     fn ramping(&self) -> bool {
-        let now = unix_ms();
-        self.targets
-            .values()
-            .any(|t| t.nanny.ramping_until(now).is_some())
+        unix_ms() < self.ramp_until
     }
 
     /// Handles one input; true when the thread must stop.
@@ -261,16 +262,24 @@ impl Lvsd {
                 let Some(keys) = self.setup.identities.get(&identity) else {
                     return false; // a check of a configuration since replaced
                 };
-                for k in keys.clone() {
-                    let Some(t) = self.targets.get_mut(&k) else {
+                // Every check result passes here: no allocation unless health changed.
+                let mut changed = Vec::new();
+                for k in keys {
+                    let Some(t) = self.targets.get_mut(k) else {
                         continue;
                     };
                     let tr = t.nanny.observe(now, outcome.ok, &outcome.detail);
                     t.last = Some((outcome.clone(), now));
-                    if let Some(tr) = tr {
-                        self.transition(&k, &tr);
-                        self.dirty = true;
+                    if let Some(until) = t.nanny.ramping_until(now) {
+                        self.ramp_until = self.ramp_until.max(until);
                     }
+                    if let Some(tr) = tr {
+                        changed.push((k.clone(), tr));
+                    }
+                }
+                for (k, tr) in changed {
+                    self.transition(&k, &tr);
+                    self.dirty = true;
                 }
             }
             Input::LocalChecked { name, outcome } => {

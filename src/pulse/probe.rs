@@ -393,7 +393,11 @@ impl Probe {
         let target = SocketAddr::new(self.addr, self.port);
         match &self.kind {
             ProbeKind::Tcp => {
-                connect(target, self.sctp).await?;
+                let stream = connect(target, self.sctp).await?;
+                // Closed with a reset, as HAProxy's checks do: a check every second per
+                // server would otherwise leave thousands of TIME_WAIT sockets here and
+                // cost a FIN exchange each.
+                let _ = stream.set_zero_linger();
                 Ok("connected".into())
             }
             ProbeKind::SendExpect { send, expect } => {

@@ -647,6 +647,13 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
         .name("lvsd".into())
         .spawn(move || lvsd.run(lvsd_rx))
         .map_err(|e| SupervisorError::Io(format!("cannot start the lvsd thread: {e}")))?;
+    // The links as they are at the start, so that the first decision knows of them.
+    if let Ok(mut rt) = Rtnl::connect() {
+        let _ = fail_tx.send(failover::Input::Fault {
+            source: "links".into(),
+            cause: link_fault(&mut rt, &prepared.plan),
+        });
+    }
     let failover = tokio::spawn(failover.run(fail_rx));
 
     tracing::info!(

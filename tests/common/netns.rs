@@ -1,0 +1,639 @@
+//! A small switched network of namespaces for failover tests and the failover bench: a
+//! bridge in a "switch" namespace and one veth per node (`eth0` inside the node, named
+//! after the node on the switch side). Processes started through [`Lab`] run under
+//! `ip netns exec` in their own process group; dropping the lab kills them and deletes
+//! every namespace, also when the test fails (then the logs are printed).
+//!
+//! Code runs "inside" a namespace on a thread that has `setns()`ed into it: sockets made
+//! there stay in that namespace, wherever they are used afterwards.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lvs_director::pulse::control::Status;
+
+pub const VIP: &str = "10.77.0.100";
+pub const HEARTBEAT_PORT: u16 = 1539;
+pub const BIN: &str = env!("CARGO_BIN_EXE_lvs-director");
+
+/// The hosts of the lab network (10.77.0.0/24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    A,
+    B,
+    Client,
+    Rs1,
+    Rs2,
+    Attacker,
+}
+
+impl Node {
+    pub const ALL: [Node; 6] = [
+        Node::A,
+        Node::B,
+        Node::Client,
+        Node::Rs1,
+        Node::Rs2,
+        Node::Attacker,
+    ];
+
+    /// Short name: the namespace suffix and the switch-side interface.
+    pub fn short(self) -> &'static str {
+        match self {
+            Node::A => "a",
+            Node::B => "b",
+            Node::Client => "c",
+            Node::Rs1 => "rs1",
+            Node::Rs2 => "rs2",
+            Node::Attacker => "x",
+        }
+    }
+
+    pub fn ip(self) -> &'static str {
+        match self {
+            Node::A => "10.77.0.1",
+            Node::B => "10.77.0.2",
+            Node::Client => "10.77.0.10",
+            Node::Rs1 => "10.77.0.21",
+            Node::Rs2 => "10.77.0.22",
+            Node::Attacker => "10.77.0.66",
+        }
+    }
+}
+
+/// Whether this process may build the lab; prints a skip notice when not.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipping {test}: creating network namespaces needs root");
+    }
+    root
+}
+
+/// Runs a command, panicking with its stderr when it fails.
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `f` on a new thread that has entered namespace `ns` (by name); returns the handle.
+pub fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = File::open(&path).unwrap_or_else(|e| panic!("namespace file {path}: {e}"));
+        // SAFETY: setns on this thread only, with a valid namespace descriptor.
+        let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+/// Runs `f` inside namespace `ns` and waits for it.
+pub fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_in(ns, f)
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, or panics after `limit` naming `what`
+/// and the last value seen by `last` (for the failure message).
+pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= end {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A process the lab started (a `pulse` or a keepalived), by its id.
+#[derive(Debug, Clone)]
+pub struct Proc {
+    pub name: String,
+    pub pid: i32,
+    pub log: PathBuf,
+    /// The control socket (pulse only).
+    pub socket: PathBuf,
+}
+
+struct Owned {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+pub struct Lab {
+    pub prefix: String,
+    pub dir: tempfile::TempDir,
+    namespaces: Vec<String>,
+    procs: Mutex<Vec<Owned>>,
+    /// Extra files whose contents are printed when the test fails.
+    logs: Mutex<Vec<PathBuf>>,
+}
+
+impl Lab {
+    /// Builds the network with these nodes (plus the switch).
+    pub fn new(tag: &str, nodes: &[Node]) -> Lab {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!(
+            "lvsfo-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("lvsfo-")
+            .tempdir()
+            .expect("temporary directory");
+        let mut lab = Lab {
+            prefix,
+            dir,
+            namespaces: Vec::new(),
+            procs: Mutex::new(Vec::new()),
+            logs: Mutex::new(Vec::new()),
+        };
+        let sw = lab.switch();
+        run("ip", &["netns", "add", &sw]);
+        lab.namespaces.push(sw.clone());
+        run("ip", &["-n", &sw, "link", "add", "br0", "type", "bridge"]);
+        run("ip", &["-n", &sw, "link", "set", "br0", "up"]);
+        for &n in nodes {
+            let ns = lab.ns(n);
+            run("ip", &["netns", "add", &ns]);
+            lab.namespaces.push(ns.clone());
+            let port = n.short();
+            run(
+                "ip",
+                &[
+                    "-n", &sw, "link", "add", "name", port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+            );
+            run(
+                "ip",
+                &["-n", &sw, "link", "set", "dev", port, "master", "br0"],
+            );
+            run("ip", &["-n", &sw, "link", "set", "dev", port, "up"]);
+            let cidr = format!("{}/24", n.ip());
+            run("ip", &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"]);
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"]);
+            run("ip", &["-n", &ns, "link", "set", "eth0", "up"]);
+        }
+        lab
+    }
+
+    pub fn switch(&self) -> String {
+        format!("{}-sw", self.prefix)
+    }
+
+    pub fn ns(&self, n: Node) -> String {
+        format!("{}-{}", self.prefix, n.short())
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write a lab file");
+        p
+    }
+
+    /// `ip -n NODE …`
+    pub fn ip(&self, n: Node, args: &[&str]) -> String {
+        let ns = self.ns(n);
+        let mut all = vec!["-n", ns.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    /// Whether `addr` is configured on the node's eth0 (per `ip -n NS addr`).
+    pub fn has_addr(&self, n: Node, addr: &str) -> bool {
+        let out = self.ip(n, &["-o", "-4", "addr", "show", "dev", "eth0"]);
+        out.split_whitespace()
+            .any(|w| w.split('/').next() == Some(addr))
+    }
+
+    /// Sets the switch-side port of a node up or down (the node sees carrier come and
+    /// go).
+    pub fn set_port(&self, n: Node, up: bool) {
+        let sw = self.switch();
+        run(
+            "ip",
+            &[
+                "-n",
+                &sw,
+                "link",
+                "set",
+                "dev",
+                n.short(),
+                if up { "up" } else { "down" },
+            ],
+        );
+    }
+
+    /// Starts `args` inside the node's namespace in its own process group, output to a
+    /// log file named after `name`.
+    pub fn spawn(
+        &self,
+        n: Node,
+        name: &str,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Proc {
+        let log = self.path(&format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(n), program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let pid = child.id() as i32;
+        self.procs.lock().unwrap().push(Owned {
+            name: name.to_string(),
+            child,
+            log: log.clone(),
+        });
+        Proc {
+            name: name.to_string(),
+            pid,
+            log,
+            socket: PathBuf::new(),
+        }
+    }
+
+    /// Starts `lvs-director pulse` in node `n` with this lvs.cf; `name` tells runs apart
+    /// (its config, socket, state directory and log are named after it).
+    pub fn pulse(&self, n: Node, name: &str, config: &str) -> Proc {
+        let cf = self.write(&format!("{name}.cf"), config);
+        let socket = self.path(&format!("{name}.sock"));
+        let _ = std::fs::remove_file(&socket);
+        let state = self.path(&format!("{name}.state"));
+        std::fs::create_dir_all(&state).expect("state dir");
+        let level = std::env::var("FO_LOG").unwrap_or_else(|_| "info".into());
+        let mut p = self.spawn(
+            n,
+            name,
+            BIN,
+            &[
+                "pulse",
+                "--config",
+                cf.to_str().unwrap(),
+                "--control-socket",
+                socket.to_str().unwrap(),
+                "--state-dir",
+                state.to_str().unwrap(),
+            ],
+            &[("LVS_DIRECTOR_LOG", &level)],
+        );
+        p.socket = socket;
+        p
+    }
+
+    /// Sends `sig` to the process group of `p`.
+    pub fn signal(&self, p: &Proc, sig: i32) {
+        // SAFETY: kill(2) on a process group this lab started.
+        unsafe { libc::kill(-p.pid, sig) };
+    }
+
+    /// Waits for `p` to exit; `None` when it is still running after `limit`.
+    pub fn wait_exit(&self, p: &Proc, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            {
+                let mut procs = self.procs.lock().unwrap();
+                let o = procs
+                    .iter_mut()
+                    .find(|o| o.child.id() as i32 == p.pid)
+                    .expect("a process of this lab");
+                if let Some(st) = o.child.try_wait().expect("wait") {
+                    return Some(st);
+                }
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// SIGKILL to the whole process group, and reaps it (nothing when it has exited).
+    pub fn kill(&self, p: &Proc) {
+        if self.wait_exit(p, Duration::ZERO).is_some() {
+            return;
+        }
+        self.signal(p, libc::SIGKILL);
+        self.wait_exit(p, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("{} survived SIGKILL", p.name));
+    }
+
+    /// Prints this file with the logs when the test fails.
+    pub fn keep_log(&self, path: &Path) {
+        self.logs.lock().unwrap().push(path.to_path_buf());
+    }
+
+    /// The status of a pulse through `lvs-director status --json`; `None` while its
+    /// control socket does not answer.
+    pub fn status(&self, p: &Proc) -> Option<Status> {
+        let out = Command::new(BIN)
+            .args(["status", "--json", "--control-socket"])
+            .arg(&p.socket)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        Some(serde_json::from_slice(&out.stdout).expect("status --json parses as Status"))
+    }
+
+    /// Waits until the pulse reports `role`; returns that status.
+    pub fn wait_role(&self, p: &Proc, role: &str, limit: Duration) -> Status {
+        let mut last = String::from("no answer");
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.status(p) {
+                if s.node.role == role {
+                    return s;
+                }
+                last = format!("{} (fault {:?})", s.node.role, s.node.fault);
+            }
+            if Instant::now() >= end {
+                panic!(
+                    "{} did not become {role} within {limit:?}; last seen: {last}",
+                    p.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `lvs-director ctl ARGS` against a pulse: (success, output).
+    pub fn ctl(&self, p: &Proc, args: &[&str]) -> (bool, String) {
+        let out = Command::new(BIN)
+            .arg("ctl")
+            .args(args)
+            .arg("--control-socket")
+            .arg(&p.socket)
+            .output()
+            .expect("lvs-director ctl runs");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    pub fn log_of(&self, p: &Proc) -> String {
+        std::fs::read_to_string(&p.log).unwrap_or_default()
+    }
+
+    fn print_logs(&self) {
+        let mut files: Vec<PathBuf> = self
+            .procs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|o| o.log.clone())
+            .collect();
+        files.extend(self.logs.lock().unwrap().iter().cloned());
+        files.dedup();
+        for f in files {
+            eprintln!("----- {} -----", f.display());
+            eprintln!("{}", std::fs::read_to_string(&f).unwrap_or_default());
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let mut procs = std::mem::take(&mut *self.procs.lock().unwrap_or_else(|e| e.into_inner()));
+        for o in &mut procs {
+            if o.child.try_wait().ok().flatten().is_none() {
+                // SAFETY: kill(2) on a process group this lab started.
+                unsafe { libc::kill(-(o.child.id() as i32), libc::SIGKILL) };
+                let _ = o.child.wait();
+            }
+        }
+        if std::thread::panicking() || std::env::var_os("FO_SHOW_LOGS").is_some() {
+            eprintln!("logs of {}:", self.prefix);
+            *self.procs.lock().unwrap_or_else(|e| e.into_inner()) = procs;
+            self.print_logs();
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// What a test server answers.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// An HTTP/1.1 response with this status and body to any request.
+    Http(u16, String),
+    /// Reads one line, answers this line.
+    Line(String),
+    /// Accepts and closes.
+    Accept,
+}
+
+/// A TCP server on a listener made inside a namespace, stopped (listener closed) on
+/// drop.
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(ns: &str, addr: &str, port: u16, answer: Answer) -> Server {
+        let at: SocketAddr = format!("{addr}:{port}").parse().expect("address");
+        let listener =
+            in_ns(ns, move || TcpListener::bind(at)).unwrap_or_else(|e| panic!("bind {at}: {e}"));
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => serve(s, &answer),
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Server {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+fn serve(mut s: TcpStream, answer: &Answer) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = s.set_write_timeout(Some(Duration::from_millis(500)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 2048];
+    let done = |b: &[u8]| match answer {
+        Answer::Http(..) => b.windows(4).any(|w| w == b"\r\n\r\n"),
+        Answer::Line(_) => b.contains(&b'\n'),
+        Answer::Accept => true,
+    };
+    while !done(&buf) {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let reply = match answer {
+        Answer::Http(code, body) => format!(
+            "HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+        Answer::Line(l) => format!("{l}\n"),
+        Answer::Accept => String::new(),
+    };
+    let _ = s.write_all(reply.as_bytes());
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    // Let the peer read before the close (no RST on unread data).
+    let _ = s.read(&mut chunk);
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One HTTP GET to `addr:port` made from the current thread (call it inside a
+/// namespace): the body, or `None` on any failure within `timeout` per step.
+pub fn http_get(addr: &str, port: u16, timeout: Duration) -> Option<String> {
+    let at: SocketAddr = format!("{addr}:{port}").parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&at, timeout).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.set_write_timeout(Some(timeout)).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: vip\r\n\r\n").ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    let text = String::from_utf8_lossy(&out);
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    Some(body.to_string())
+}
+
+impl Lab {
+    /// One GET to the VIP from the client namespace: who answered.
+    pub fn ask_vip(&self) -> Option<String> {
+        in_ns(&self.ns(Node::Client), || {
+            http_get(VIP, 80, Duration::from_millis(200))
+        })
+    }
+
+    /// The "who am I" HTTP responder of a director on 0.0.0.0:80.
+    pub fn responder(&self, n: Node) -> Server {
+        Server::start(
+            &self.ns(n),
+            "0.0.0.0",
+            80,
+            Answer::Http(200, format!("director-{}", n.short())),
+        )
+    }
+}
+
+/// The lvs.cf of the pair, with a floating VIP on eth0.
+#[derive(Debug, Clone)]
+pub struct PairConfig {
+    pub keepalive: &'static str,
+    pub deadtime: &'static str,
+    pub preempt: bool,
+    pub monitor_links: bool,
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for PairConfig {
+    fn default() -> Self {
+        PairConfig {
+            keepalive: "0.1",
+            deadtime: "0.3",
+            preempt: true,
+            monitor_links: true,
+            key_file: None,
+        }
+    }
+}
+
+impl PairConfig {
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "serial_no = 3\nprimary = {}\nservice = lvs\nbackup_active = 1\nbackup = {}\n\
+             heartbeat_port = {HEARTBEAT_PORT}\nkeepalive = {}\ndeadtime = {}\nnetwork = direct\n\
+             monitor_links = {}\npreempt = {}\n",
+            Node::A.ip(),
+            Node::B.ip(),
+            self.keepalive,
+            self.deadtime,
+            u8::from(self.monitor_links),
+            u8::from(self.preempt),
+        );
+        if let Some(k) = &self.key_file {
+            s += &format!("heartbeat_key_file = {}\n", k.display());
+        }
+        s += &format!(
+            "floating www {{\n    active = 1\n    address = {VIP} eth0\n    vip_nmask = 255.255.255.0\n}}\n"
+        );
+        s
+    }
+}
+
+/// Writes a heartbeat key file (mode 600) into the lab directory.
+pub fn key_file(lab: &Lab, key: &[u8]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = lab.path("hb.key");
+    std::fs::write(&p, key).expect("key file");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    p
+}
