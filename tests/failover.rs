@@ -584,7 +584,10 @@ fn real_server_health_follows_fall_and_rise() {
         .iter()
         .filter(|e| e.state == "active" || e.subject.starts_with("address"))
         .collect();
-    assert!(flaps.is_empty(), "a node in fault from the start served: {flaps:?}");
+    assert!(
+        flaps.is_empty(),
+        "a node in fault from the start served: {flaps:?}"
+    );
     for vs in &s.services {
         for r in &vs.servers {
             assert!(
