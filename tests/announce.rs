@@ -1,14 +1,15 @@
 //! Gratuitous ARP and unsolicited NA on a real link: a veth pair between two network
 //! namespaces that this test creates and removes; the peer end captures what arrives.
 
-use std::fs::File;
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::AsRawFd;
 use std::process::Command;
 
 use lvs_director::pulse::announce::{send_garp, send_unsolicited_na};
 use socket2::{Domain, Protocol, Socket, Type};
+
+mod common;
+use common::netns::in_ns as in_netns;
 
 fn ip(args: &[&str]) {
     let st = Command::new("ip").args(args).status().expect("ip(8) runs");
@@ -24,20 +25,6 @@ impl Drop for Netns {
             let _ = Command::new("ip").args(["netns", "del", n]).status();
         }
     }
-}
-
-/// Runs `f` on a thread that has entered namespace `name`.
-fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/run/netns/{name}");
-    std::thread::spawn(move || {
-        let fd = File::open(&path).expect("namespace file");
-        // SAFETY: setns on this thread only, with a valid namespace descriptor.
-        let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-        f()
-    })
-    .join()
-    .expect("namespace thread")
 }
 
 fn ifindex(ns: &str, dev: &str) -> u32 {

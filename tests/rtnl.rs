@@ -3,14 +3,15 @@
 //! a thread that entered the namespace, checks the result with ip(8), and removes the
 //! namespace even when it fails. Skipped, with a notice, when not run as root.
 
-use std::fs::File;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use lvs_director::pulse::addr::{AddrError, Rtnl};
+
+mod common;
+use common::netns::run;
 
 const MAC: &str = "02:00:5e:10:20:30";
 
@@ -48,16 +49,7 @@ impl Netns {
 
     /// Runs `f` on a thread that has entered the namespace (and only that thread).
     fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let fd = File::open(&path).expect("namespace file");
-            // SAFETY: setns on this thread only, with a valid namespace descriptor.
-            let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        common::netns::in_ns(&self.0, f)
     }
 }
 
@@ -65,16 +57,6 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd).args(args).output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn ip(s: &str) -> IpAddr {
