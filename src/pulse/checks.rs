@@ -1,8 +1,8 @@
 //! The health-check tasks: one per distinct probe (a real server checked the same way
 //! under several virtual servers is probed once), each on its own interval, started
-//! at a spread of offsets so that thousands of checks do not fire together. Each run
-//! is its own task: a probe that panics is a failed check, never a dead supervisor
-//! (Piranha's `hard_shutdown` took all of LVS down when one nanny died).
+//! at a spread of offsets so that thousands of checks do not fire together. A probe
+//! that panics is a failed check, never a dead supervisor (Piranha's `hard_shutdown`
+//! took all of LVS down when one nanny died).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::mpsc::Sender;
@@ -13,6 +13,9 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 
 use super::load::LoadProbe;
 use super::lvsd::{Input, Key};
@@ -64,6 +67,7 @@ impl CheckSet {
             move |why| {
                 r(Outcome {
                     ok: false,
+                    inconclusive: false,
                     detail: format!("the check crashed: {why}"),
                     elapsed: Duration::ZERO,
                 })
@@ -124,10 +128,11 @@ impl CheckSet {
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let input = match tokio::spawn(job()).await {
+                // Boxed: a probe's future (TLS, HTTP, …) is large, and kept inline it
+                // would make every one of thousands of idle tasks that large.
+                let input = match AssertUnwindSafe(Box::pin(job())).catch_unwind().await {
                     Ok(i) => i,
-                    Err(e) if e.is_panic() => on_panic(panic_text(e.into_panic())),
-                    Err(_) => return,
+                    Err(p) => on_panic(panic_text(p)),
                 };
                 if tx.send(input).is_err() {
                     return;

@@ -38,6 +38,8 @@ use super::shared::Shared;
 pub const RESYNC: Duration = Duration::from_secs(5);
 /// A status older than this is refreshed from the kernel before it is answered.
 const STATUS_FRESH: Duration = Duration::from_secs(1);
+/// How long the thread lets check results gather after a wake-up.
+const COALESCE: Duration = Duration::from_millis(20);
 /// How often a slow-start ramp moves the weight.
 const RAMP_STEP: Duration = Duration::from_secs(1);
 
@@ -117,6 +119,8 @@ pub struct Lvsd {
     refused: Vec<String>,
     /// Until when some returning server's weight is still ramping up (Unix ms).
     ramp_until: u64,
+    /// When running out of file descriptors was last logged (Unix ms).
+    warned_fds: u64,
     /// Unix ms of the last loop turn, for the supervisor's stall watchdog.
     pub alive: Arc<AtomicU64>,
 }
@@ -158,6 +162,7 @@ impl Lvsd {
             next_resync: Instant::now(),
             refused: Vec::new(),
             ramp_until: 0,
+            warned_fds: 0,
             alive: Arc::new(AtomicU64::new(unix_ms())),
         };
         l.connect();
@@ -226,6 +231,9 @@ impl Lvsd {
                     if self.input(i) {
                         return;
                     }
+                    // Let results gather for a moment: one wake-up per batch instead of
+                    // one per check (thousands per second), at a cost of a few ms.
+                    std::thread::sleep(COALESCE);
                     // Take everything already queued before touching the kernel.
                     while let Ok(i) = rx.try_recv() {
                         if matches!(i, Input::Stop) || self.input(i) {
@@ -257,6 +265,17 @@ impl Lvsd {
     /// Handles one input; true when the thread must stop.
     fn input(&mut self, i: Input) -> bool {
         match i {
+            Input::Checked { outcome, .. } if outcome.inconclusive => {
+                // Rate-limited: every check fails the same way at such a time.
+                let now = unix_ms();
+                if now >= self.warned_fds + 10_000 {
+                    self.warned_fds = now;
+                    tracing::error!(
+                        "health checks cannot run: {} (raise LimitNOFILE); servers keep their state",
+                        outcome.detail
+                    );
+                }
+            }
             Input::Checked { identity, outcome } => {
                 let now = unix_ms();
                 let Some(keys) = self.setup.identities.get(&identity) else {
@@ -755,6 +774,7 @@ local_check nginx {
             identity: Arc::from(format!("tcp {addr}")),
             outcome: Outcome {
                 ok,
+                inconclusive: false,
                 detail: if ok {
                     "connected"
                 } else {
@@ -804,6 +824,30 @@ local_check nginx {
     }
 
     #[test]
+    fn a_check_that_could_not_run_here_does_not_count_against_the_server() {
+        let (mut l, _rx) = lvsd();
+        for _ in 0..5 {
+            l.input(Input::Checked {
+                identity: Arc::from("tcp 10.0.1.1"),
+                outcome: Outcome {
+                    ok: false,
+                    inconclusive: true,
+                    detail: format!(
+                        "{} (Too many open files)",
+                        crate::pulse::probe::OUT_OF_DESCRIPTORS
+                    ),
+                    elapsed: Duration::ZERO,
+                },
+            });
+        }
+        let a = server(&mut l, "a");
+        assert_eq!(
+            (a.health.as_str(), a.last_check.as_str()),
+            ("up", "not checked yet")
+        );
+    }
+
+    #[test]
     fn drain_and_load_set_the_weight_and_say_what_they_did() {
         let (mut l, _rx) = lvsd();
         let (tx, mut rx) = oneshot::channel();
@@ -849,6 +893,7 @@ local_check nginx {
         while rx.try_recv().is_ok() {}
         let out = |ok| Outcome {
             ok,
+            inconclusive: false,
             detail: "x".into(),
             elapsed: Duration::ZERO,
         };

@@ -173,6 +173,9 @@ pub struct Probe {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub ok: bool,
+    /// The check could not run here (this director is out of file descriptors): it
+    /// says nothing about the server and must not count against it.
+    pub inconclusive: bool,
     /// What the check saw, for logs and the UI: "connection refused", "status 503",
     /// "timed out after 2 s while connecting", "exit status 3: …".
     pub detail: String,
@@ -384,6 +387,7 @@ impl Probe {
         };
         Outcome {
             ok,
+            inconclusive: !ok && detail.starts_with(OUT_OF_DESCRIPTORS),
             detail,
             elapsed: start.elapsed(),
         }
@@ -491,6 +495,9 @@ impl Stage {
     }
 }
 
+/// The start of the detail of a check that failed for want of file descriptors here.
+pub const OUT_OF_DESCRIPTORS: &str = "this director is out of file descriptors";
+
 /// A short, printable rendering of received or configured bytes.
 fn show(bytes: &[u8], max: usize) -> String {
     let cut = &bytes[..bytes.len().min(max)];
@@ -500,6 +507,9 @@ fn show(bytes: &[u8], max: usize) -> String {
 
 /// The words users know for the common socket errors.
 fn io_detail(e: &io::Error) -> String {
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        return format!("{OUT_OF_DESCRIPTORS} ({e})");
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "connection refused".into(),
         io::ErrorKind::ConnectionReset => "connection reset".into(),
