@@ -663,3 +663,86 @@ fn real_server_health_follows_fall_and_rise() {
     eprintln!("rs1 up after: {seen:?}");
     drop(rs1);
 }
+
+fn control_config(serial: u32) -> String {
+    format!(
+        "serial_no = {serial}\nprimary = {a}\nservice = lvs\nbackup_active = 0\nnetwork = direct\n\
+         virtual web {{\n    active = 1\n    address = {VIP} eth0\n    port = 7100\n    scheduler = rr\n    \
+         check_interval = 0.2\n    timeout = 0.5\n    server rs1 {{\n        address = {rs1}\n        \
+         active = 1\n        weight = 5\n    }}\n}}\n",
+        a = Node::A.ip(),
+        rs1 = Node::Rs1.ip(),
+    )
+}
+
+#[test]
+fn reload_drain_and_enable_through_the_control_socket() {
+    if !root_or_skip("reload_drain_and_enable_through_the_control_socket") {
+        return;
+    }
+    let lab = Lab::new("ctl", &[Node::A, Node::Rs1]);
+    let _rs1 = Server::start(&lab.ns(Node::Rs1), "0.0.0.0", 7100, Answer::Accept);
+    let d = lab.pulse(Node::A, "d", &control_config(1));
+    let serial = |lab: &Lab| lab.status(&d).map(|s| s.node.serial);
+    wait_for(5 * SECOND, "the supervisor answering", || serial(&lab));
+
+    // A broken file is refused with the reason; the running configuration stays.
+    lab.write(
+        "d.cf",
+        "serial_no = 2\nprimary = 10.77.0.1\nkeepalive = soon\n",
+    );
+    let (ok, out) = lab.ctl(&d, &["reload"]);
+    assert!(!ok, "a broken lvs.cf must be refused: {out}");
+    assert!(
+        out.contains("rejected") && out.contains("keepalive"),
+        "{out}"
+    );
+    assert!(
+        out.contains("d.cf:3"),
+        "the reason names file and line: {out}"
+    );
+    assert_eq!(serial(&lab), Some(1));
+
+    // A good one is applied and says so.
+    lab.write("d.cf", &control_config(2));
+    let (ok, out) = lab.ctl(&d, &["reload"]);
+    assert!(ok && out.contains("applied serial 2"), "{out}");
+    assert_eq!(serial(&lab), Some(2));
+
+    // SIGHUP reloads too.
+    lab.write("d.cf", &control_config(3));
+    lab.signal(&d, libc::SIGHUP);
+    wait_for(5 * SECOND, "serial 3 after SIGHUP", || {
+        (serial(&lab) == Some(3)).then_some(())
+    });
+
+    // Drain and enable act on the running supervisor and show in its status.
+    let rs1 = |lab: &Lab| {
+        let s = lab.status(&d).unwrap();
+        let r = s.services[0].servers[0].clone();
+        (r.drained, r.weight)
+    };
+    assert_eq!(rs1(&lab), (false, Some(5)));
+    let (ok, out) = lab.ctl(&d, &["drain", "web", "rs1"]);
+    assert!(ok && out.contains("web/rs1 drained"), "{out}");
+    assert_eq!(rs1(&lab), (true, Some(0)));
+    let (ok, out) = lab.ctl(&d, &["drain", "web", "nosuch"]);
+    assert!(!ok && out.contains("no active real server nosuch"), "{out}");
+    let (ok, out) = lab.ctl(&d, &["enable", "web", "rs1"]);
+    assert!(ok && out.contains("web/rs1 enabled"), "{out}");
+    assert_eq!(rs1(&lab), (false, Some(5)));
+    let events: Vec<String> = lab
+        .status(&d)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| format!("{} {}", e.subject, e.state))
+        .collect();
+    for want in [
+        "director reloaded",
+        "server web/rs1 drained",
+        "server web/rs1 enabled",
+    ] {
+        assert!(events.iter().any(|e| e == want), "{want} in {events:?}");
+    }
+}

@@ -162,6 +162,43 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_panicking_check_is_reported_and_keeps_its_schedule() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut set = CheckSet::default();
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let r = runs.clone();
+        set.every(
+            "crashy",
+            Duration::from_millis(20),
+            tx,
+            move || {
+                let n = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if n % 2 == 0 {
+                        panic!("probe bug #{n}");
+                    }
+                    Input::Stop
+                }
+            },
+            |why| Input::Load {
+                key: ("v".into(), "s".into()),
+                report: Err(why),
+            },
+        );
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            while let Ok(i) = rx.try_recv() {
+                seen.push(match i {
+                    Input::Load { report, .. } => report.unwrap_err(),
+                    _ => "ran".to_string(),
+                });
+            }
+        }
+        assert_eq!(seen[..4], ["probe bug #0", "ran", "probe bug #2", "ran"]);
+    }
+
     #[test]
     fn offsets_spread_within_the_interval() {
         let i = Duration::from_secs(1);
