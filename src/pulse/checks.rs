@@ -9,6 +9,8 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
@@ -21,9 +23,55 @@ use super::load::LoadProbe;
 use super::lvsd::{Input, Key};
 use super::probe::{Outcome, Probe};
 
+/// A single-threaded runtime of their own for the checks, on their own thread: ten
+/// thousand probes a second then never delay a heartbeat, and need no wake-ups across
+/// threads. Dropping it stops the thread and every check on it.
+pub struct CheckRuntime {
+    handle: Handle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CheckRuntime {
+    pub fn start() -> std::io::Result<CheckRuntime> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("checks".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let _ = stopped.await;
+                })
+            })?;
+        Ok(CheckRuntime {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+}
+
+impl Drop for CheckRuntime {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The running checks of one configuration; dropping it stops them.
-#[derive(Default)]
 pub struct CheckSet {
+    runtime: Handle,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -36,6 +84,14 @@ impl Drop for CheckSet {
 }
 
 impl CheckSet {
+    /// An empty set whose checks will run on `runtime`.
+    pub fn new(runtime: Handle) -> CheckSet {
+        CheckSet {
+            runtime,
+            tasks: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.tasks.len()
     }
@@ -122,7 +178,7 @@ impl CheckSet {
     {
         let interval = interval.max(Duration::from_millis(10));
         let offset = stagger(name, interval);
-        self.tasks.push(tokio::spawn(async move {
+        self.tasks.push(self.runtime.spawn(async move {
             tokio::time::sleep(offset).await;
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -165,7 +221,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_check_is_reported_and_keeps_its_schedule() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut set = CheckSet::default();
+        let mut set = CheckSet::new(Handle::current());
         let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let r = runs.clone();
         set.every(

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::runtime::Handle;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,7 +24,7 @@ use crate::ipvs::desired::resolve_system;
 
 use super::activation::{Activation, Duty, RoleCommands};
 use super::addr::Rtnl;
-use super::checks::CheckSet;
+use super::checks::{CheckRuntime, CheckSet};
 use super::control::{self, NodeStatus, Reply, Request, Status};
 use super::failover::{self, Failover};
 use super::load::LoadProbe;
@@ -306,11 +307,17 @@ struct Supervisor {
     lvsd_tx: std::sync::mpsc::Sender<lvsd::Input>,
     fail_tx: mpsc::UnboundedSender<failover::Input>,
     duty_tx: mpsc::UnboundedSender<Duty>,
+    /// The checks' own runtime.
+    checks: Handle,
     running: tokio::sync::Mutex<Running>,
 }
 
-fn start_checks(p: &Prepared, tx: &std::sync::mpsc::Sender<lvsd::Input>) -> CheckSet {
-    let mut set = CheckSet::default();
+fn start_checks(
+    p: &Prepared,
+    runtime: Handle,
+    tx: &std::sync::mpsc::Sender<lvsd::Input>,
+) -> CheckSet {
+    let mut set = CheckSet::new(runtime);
     for (id, probe, interval) in &p.probes {
         let identity = id.clone();
         set.start(id, probe.clone(), *interval, tx.clone(), move |outcome| {
@@ -398,7 +405,7 @@ impl Supervisor {
             Box::new(prepared.plan.clone()),
             prepared.commands.clone(),
         ));
-        let checks = start_checks(&prepared, &self.lvsd_tx);
+        let checks = start_checks(&prepared, self.checks.clone(), &self.lvsd_tx);
         let n = checks.len();
         // The old checks stop before the thread learns the new setup; results of the
         // old identities that are still queued are ignored there.
@@ -658,7 +665,9 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     );
     let activation = tokio::spawn(activation.run(duty_rx));
 
-    let checks = start_checks(&prepared, &lvsd_tx);
+    let check_runtime = CheckRuntime::start()
+        .map_err(|e| SupervisorError::Io(format!("cannot start the health-check thread: {e}")))?;
+    let checks = start_checks(&prepared, check_runtime.handle(), &lvsd_tx);
     let lvsd = Lvsd::new(
         prepared.setup,
         opts.state_dir.clone(),
@@ -692,6 +701,7 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
         lvsd_tx: lvsd_tx.clone(),
         fail_tx: fail_tx.clone(),
         duty_tx: duty_tx.clone(),
+        checks: check_runtime.handle(),
         running: tokio::sync::Mutex::new(Running {
             checks,
             plan: prepared.plan,
@@ -749,6 +759,7 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let _ = activation.await;
     let _ = failover.await;
     drop(sup);
+    let _ = tokio::task::spawn_blocking(move || drop(check_runtime)).await;
     let _ = lvsd_tx.send(lvsd::Input::Stop);
     let _ = tokio::task::spawn_blocking(move || lvsd_thread.join()).await;
     let _ = std::fs::remove_file(&opts.control_socket);
