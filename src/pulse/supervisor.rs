@@ -651,13 +651,36 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let (duty_tx, duty_rx) = mpsc::unbounded_channel();
     let (lvsd_tx, lvsd_rx) = std::sync::mpsc::channel();
 
-    let failover = Failover::new(
-        prepared.plan.clone(),
-        prepared.key.clone(),
-        shared.clone(),
-        duty_tx.clone(),
-    )
-    .map_err(|e| SupervisorError::Io(e.to_string()))?;
+    // Heartbeats get a thread and a runtime of their own: nothing else the supervisor
+    // does can delay reading the peer's heartbeats or sending ours.
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let failover_start = {
+        let (plan, key, shared, duty_tx) = (
+            prepared.plan.clone(),
+            prepared.key.clone(),
+            shared.clone(),
+            duty_tx.clone(),
+        );
+        move |inputs: mpsc::UnboundedReceiver<failover::Input>| {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return drop(bound_tx.send(Err(e.to_string()))),
+            };
+            rt.block_on(async move {
+                // The sockets belong to the runtime they are made in: made here.
+                match Failover::new(plan, key, shared, duty_tx) {
+                    Ok(f) => {
+                        let _ = bound_tx.send(Ok(()));
+                        f.run(inputs).await;
+                    }
+                    Err(e) => drop(bound_tx.send(Err(e.to_string()))),
+                }
+            });
+        }
+    };
     let activation = Activation::new(
         prepared.plan.clone(),
         prepared.commands.clone(),
@@ -686,7 +709,19 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
             cause: link_fault(&mut rt, &prepared.plan),
         });
     }
-    let failover = tokio::spawn(failover.run(fail_rx));
+    let failover = std::thread::Builder::new()
+        .name("failover".into())
+        .spawn(move || failover_start(fail_rx))
+        .map_err(|e| SupervisorError::Io(format!("cannot start the failover thread: {e}")))?;
+    let started = match bound_rx.recv() {
+        Ok(r) => r,
+        Err(_) => Err("the failover thread did not start".into()),
+    };
+    if let Err(e) = started {
+        // Fatal: the process ends; the socket must not outlive it.
+        let _ = std::fs::remove_file(&opts.control_socket);
+        return Err(SupervisorError::Io(e));
+    }
 
     tracing::info!(
         "pulse started: {} ({:?}), {} check(s), control socket {}",
@@ -757,7 +792,7 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let _ = duty_tx.send(Duty::Stop(ack));
     let _ = done.await;
     let _ = activation.await;
-    let _ = failover.await;
+    let _ = tokio::task::spawn_blocking(move || failover.join()).await;
     drop(sup);
     let _ = tokio::task::spawn_blocking(move || drop(check_runtime)).await;
     let _ = lvsd_tx.send(lvsd::Input::Stop);
