@@ -281,7 +281,7 @@ keyword_block! {
     pub struct CheckSettings {
         piranha send: Escaped, "none", "String sent after connecting (escapes \\n \\r \\t \\\\ \\' \\\").";
         piranha expect: Escaped, "none", "Expected reply: a prefix, `*` for any reply, or a regex with `use_regex`.";
-        piranha use_regex: bool, "0", "Treat `expect` as an extended regular expression.";
+        piranha use_regex: bool, "0", "Treat `expect` as an extended regular expression, searched in the reply as received (its line end included, so `$` rarely matches: write `^PONG` rather than `^PONG$`).";
         piranha send_program: Text, "none", "External check run without a shell; `%h` is replaced by the address, `%p` by the port. A non-zero exit or timeout is a failure.";
         piranha timeout: Secs, "10", "Seconds a check may take; also the check interval unless `check_interval` is set.";
         piranha reentry: Secs, "180", "Seconds a failed server must pass checks before it returns (used when `rise` is unset).";
