@@ -43,6 +43,17 @@ pub struct Activation {
     shared: Arc<Mutex<Shared>>,
 }
 
+/// One gratuitous ARP (IPv4, both forms) or unsolicited neighbour advertisement (IPv6).
+fn send_announcement(index: u32, mac: [u8; 6], ip: IpAddr, dev: &str) {
+    let r = match ip {
+        IpAddr::V4(a) => announce::send_garp(index, mac, a),
+        IpAddr::V6(a) => announce::send_unsolicited_na(index, mac, a),
+    };
+    if let Err(e) = r {
+        tracing::warn!("announcing {ip} on {dev}: {e}");
+    }
+}
+
 fn vip_text(v: &Vip) -> String {
     format!("{}/{}", v.addr, v.prefix)
 }
@@ -171,18 +182,28 @@ impl Activation {
     fn raise(&mut self, vips: &[Vip], cause: &str) {
         let Some(mut rt) = self.rtnl() else { return };
         for v in vips {
-            let r = rt
-                .link(&v.device)
-                .and_then(|l| rt.add(l.index, v.addr, v.prefix, v.label.as_deref()));
+            let r = rt.link(&v.device).and_then(|l| {
+                rt.add(l.index, v.addr, v.prefix, v.label.as_deref())
+                    .map(|added| (added, l))
+            });
+            // The first announcement at once, before anything else (the rest of the
+            // burst follows from `announce`): clients move the moment it arrives.
+            if let (Ok((_, l)), true) = (&r, self.plan.garp_count > 0) {
+                if let Some(mac) = l.mac {
+                    send_announcement(l.index, mac, v.addr, &v.device);
+                }
+            }
             match r {
-                Ok(true) => {
+                Ok((true, _)) => {
                     tracing::info!("address {} up on {}: {cause}", vip_text(v), v.device);
                     self.shared
                         .lock()
                         .unwrap()
                         .event(format!("address {}", v.addr), "up", cause);
                 }
-                Ok(false) => tracing::info!("address {} was already on {}", vip_text(v), v.device),
+                Ok((false, _)) => {
+                    tracing::info!("address {} was already on {}", vip_text(v), v.device)
+                }
                 Err(e) => {
                     tracing::error!("address {} on {}: {e}", vip_text(v), v.device);
                     self.shared.lock().unwrap().event(
@@ -246,19 +267,12 @@ impl Activation {
         self.announcer = Some(tokio::spawn(async move {
             let send = |targets: &[(u32, [u8; 6], IpAddr, String)]| {
                 for (index, mac, ip, dev) in targets {
-                    let r = match ip {
-                        IpAddr::V4(a) => announce::send_garp(*index, *mac, *a),
-                        IpAddr::V6(a) => announce::send_unsolicited_na(*index, *mac, *a),
-                    };
-                    if let Err(e) = r {
-                        tracing::warn!("announcing {ip} on {dev}: {e}");
-                    }
+                    send_announcement(*index, *mac, *ip, dev);
                 }
             };
-            for i in 0..count {
-                if i > 0 {
-                    tokio::time::sleep(interval).await;
-                }
+            // The first of the burst went out when the addresses were raised.
+            for _ in 1..count {
+                tokio::time::sleep(interval).await;
                 send(&targets);
             }
             if refresh > 0 {

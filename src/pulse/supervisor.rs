@@ -651,9 +651,16 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let (duty_tx, duty_rx) = mpsc::unbounded_channel();
     let (lvsd_tx, lvsd_rx) = std::sync::mpsc::channel();
 
-    // Heartbeats get a thread and a runtime of their own: nothing else the supervisor
-    // does can delay reading the peer's heartbeats or sending ours.
+    // Heartbeats and the duties of the active role get a thread and a runtime of their
+    // own, as in keepalived's VRRP process: nothing else the supervisor does can delay
+    // a heartbeat, and a takeover goes from decision to gratuitous ARP without waking
+    // another thread.
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let activation = Activation::new(
+        prepared.plan.clone(),
+        prepared.commands.clone(),
+        shared.clone(),
+    );
     let failover_start = {
         let (plan, key, shared, duty_tx) = (
             prepared.plan.clone(),
@@ -674,19 +681,16 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
                 match Failover::new(plan, key, shared, duty_tx) {
                     Ok(f) => {
                         let _ = bound_tx.send(Ok(()));
+                        let duties = tokio::spawn(activation.run(duty_rx));
                         f.run(inputs).await;
+                        // Until the last duty (giving the addresses up) is done.
+                        let _ = duties.await;
                     }
                     Err(e) => drop(bound_tx.send(Err(e.to_string()))),
                 }
             });
         }
     };
-    let activation = Activation::new(
-        prepared.plan.clone(),
-        prepared.commands.clone(),
-        shared.clone(),
-    );
-    let activation = tokio::spawn(activation.run(duty_rx));
 
     let check_runtime = CheckRuntime::start()
         .map_err(|e| SupervisorError::Io(format!("cannot start the health-check thread: {e}")))?;
@@ -791,7 +795,6 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let (ack, done) = oneshot::channel();
     let _ = duty_tx.send(Duty::Stop(ack));
     let _ = done.await;
-    let _ = activation.await;
     let _ = tokio::task::spawn_blocking(move || failover.join()).await;
     drop(sup);
     let _ = tokio::task::spawn_blocking(move || drop(check_runtime)).await;

@@ -107,7 +107,7 @@ assert_contains "$st" "10.0.1.100/24"
 for d in dira dirb; do
     wait_for 10 sh -c "nsenter --net=/run/netns/$d ipvsadm -Ln | grep -q '10.0.2.12:80'"
 done
-nsrun dira ip -4 addr show dev eth1 | grep -q "10.0.2.1/24" || fail "nat_router not raised on the primary"
+wait_for 5 sh -c "nsenter --net=/run/netns/dira ip -4 addr show dev eth1 | grep -q 10.0.2.1/24"
 if nsrun dirb ip -4 addr show dev eth0 | grep -q "$VIP"; then fail "the backup holds the VIP"; fi
 assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
 
@@ -129,7 +129,7 @@ sleep 1
 kill_pulse KILL dira
 say "primary killed"
 wait_for 15 is_role dirb active
-nsrun dirb ip -4 addr show dev eth0 | grep -q "$VIP" || fail "the backup did not raise the VIP"
+wait_for 5 sh -c "nsenter --net=/run/netns/dirb ip -4 addr show dev eth0 | grep -q $VIP"
 counts=$(traffic_wait)
 failed=$(grep -c failed "$LAB_TMP/traffic" || true)
 say "requests during the failover: $counts"
