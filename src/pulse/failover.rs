@@ -244,10 +244,7 @@ impl Failover {
             }
             Input::HandOver(reply) => {
                 let now = self.now();
-                let alive = self
-                    .ha
-                    .peer()
-                    .filter(|p| !p.leaving && now < p.last_heard_ms + self.ha.config().deadtime_ms);
+                let alive = self.ha.peer_alive(now);
                 let answer = match (self.ha.role(), alive) {
                     (_, None) => Err("no live peer to hand over to".to_string()),
                     (Role::Active, Some(p)) => {

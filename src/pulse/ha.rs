@@ -130,10 +130,6 @@ impl Ha {
         self.cfg = cfg;
     }
 
-    pub fn config(&self) -> &HaConfig {
-        &self.cfg
-    }
-
     pub fn role(&self) -> Role {
         self.role
     }
@@ -171,7 +167,8 @@ impl Ha {
         (self.priority, self.cfg.primary, self.cfg.name.as_str())
     }
 
-    fn peer_alive(&self, now: u64) -> Option<&Peer> {
+    /// The peer, while it is alive (heard within `deadtime`, not leaving).
+    pub fn peer_alive(&self, now: u64) -> Option<&Peer> {
         self.peer
             .as_ref()
             .filter(|p| !p.leaving && now < p.last_heard_ms + self.cfg.deadtime_ms)

@@ -346,6 +346,22 @@ fn start_checks(
     set
 }
 
+/// Logs a configuration's warnings (at every start and reload) and publishes what the
+/// status reports of it.
+fn publish(p: &Prepared, shared: &Mutex<Shared>) {
+    let standing = warnings_of(p);
+    for w in p.warnings.iter().chain(&standing) {
+        tracing::warn!("{w}");
+    }
+    let mut s = shared.lock().unwrap();
+    s.node.serial = p.plan.ha.serial;
+    s.node.warnings = standing;
+    s.heartbeat.authenticated = p.key.is_some();
+    s.heartbeat.keepalive_ms = p.plan.ha.keepalive_ms;
+    s.heartbeat.deadtime_ms = p.plan.ha.deadtime_ms;
+    s.heartbeat.port = p.plan.heartbeat_port;
+}
+
 fn warnings_of(p: &Prepared) -> Vec<String> {
     let mut w = Vec::new();
     if p.plan.place != Place::Standalone && p.key.is_none() {
@@ -380,22 +396,12 @@ impl Supervisor {
             ));
         }
         let serial = prepared.plan.ha.serial;
-        for w in &prepared.warnings {
-            tracing::warn!("{w}");
-        }
-        for w in warnings_of(&prepared) {
-            tracing::warn!("{w}");
-        }
-        {
-            let mut s = self.shared.lock().unwrap();
-            s.node.serial = serial;
-            s.node.warnings = warnings_of(&prepared);
-            s.heartbeat.authenticated = prepared.key.is_some();
-            s.heartbeat.keepalive_ms = prepared.plan.ha.keepalive_ms;
-            s.heartbeat.deadtime_ms = prepared.plan.ha.deadtime_ms;
-            s.heartbeat.port = prepared.plan.heartbeat_port;
-            s.event("director", "reloaded", format!("lvs.cf serial {serial}"));
-        }
+        publish(&prepared, &self.shared);
+        self.shared.lock().unwrap().event(
+            "director",
+            "reloaded",
+            format!("lvs.cf serial {serial}"),
+        );
         let summary = crate::cli::summary(&prepared.config);
         let _ = self.fail_tx.send(failover::Input::Reconfigure(
             Box::new(prepared.plan.clone()),
@@ -626,25 +632,14 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
                 errors,
             })?
     };
-    for w in prepared.warnings.iter().chain(&warnings_of(&prepared)) {
-        tracing::warn!("{w}");
-    }
     let shared = Arc::new(Mutex::new(Shared::new(NodeStatus {
         name: prepared.plan.name.clone(),
         place: format!("{:?}", prepared.plan.place).to_lowercase(),
         config_file: config_path.clone(),
-        serial: prepared.plan.ha.serial,
         started_unix_ms: unix_ms(),
-        warnings: warnings_of(&prepared),
         ..Default::default()
     })));
-    {
-        let mut s = shared.lock().unwrap();
-        s.heartbeat.authenticated = prepared.key.is_some();
-        s.heartbeat.keepalive_ms = prepared.plan.ha.keepalive_ms;
-        s.heartbeat.deadtime_ms = prepared.plan.ha.deadtime_ms;
-        s.heartbeat.port = prepared.plan.heartbeat_port;
-    }
+    publish(&prepared, &shared);
     let listener = bind_control(&opts.control_socket)?;
 
     let (fail_tx, fail_rx) = mpsc::unbounded_channel();
