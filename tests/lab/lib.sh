@@ -355,6 +355,34 @@ assert_rr() {
     [ -n "$started" ] || fail "round robin over '$servers': no answers"
 }
 
+# lab_rr_services ADDR METHOD IP... : plain-ipvsadm round-robin services in $DIR on
+# ADDR:HTTP_PORT (TCP) and ADDR:UDP_PORT (UDP), to each IP on the same ports; METHOD is
+# ipvsadm's -m, -g or -i. IPv6 addresses are bracketed here.
+lab_rr_services() {
+    local addr=$1 method=$2 ip
+    shift 2
+    nsrun "$DIR" ipvsadm -A -t "$(_lab_hostport "$addr" "$HTTP_PORT")" -s rr
+    nsrun "$DIR" ipvsadm -A -u "$(_lab_hostport "$addr" "$UDP_PORT")" -s rr
+    for ip in "$@"; do
+        nsrun "$DIR" ipvsadm -a -t "$(_lab_hostport "$addr" "$HTTP_PORT")" \
+            -r "$(_lab_hostport "$ip" "$HTTP_PORT")" "$method"
+        nsrun "$DIR" ipvsadm -a -u "$(_lab_hostport "$addr" "$UDP_PORT")" \
+            -r "$(_lab_hostport "$ip" "$UDP_PORT")" "$method"
+    done
+}
+
+# assert_rr_http_udp ADDR : six HTTP and six UDP requests from $CLI to ADDR alternate
+# between rs1 and rs2.
+assert_rr_http_udp() {
+    local seq
+    seq=$(get_seq "$CLI" "http://$(_lab_hostport "$1" "$HTTP_PORT")/" 6)
+    say "http: $seq"
+    assert_rr "$seq" "rs1 rs2"
+    seq=$(get_seq "$CLI" "udp://$(_lab_hostport "$1" "$UDP_PORT")" 6)
+    say "udp: $seq"
+    assert_rr "$seq" "rs1 rs2"
+}
+
 # ipvs_conns NS SERVICE... : the Conns counter of one service, e.g. ipvs_conns dir -t VIP:80.
 ipvs_conns() {
     local ns=$1

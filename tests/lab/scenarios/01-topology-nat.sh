@@ -11,20 +11,10 @@ if http_get "$CLI" "$VIP" "$HTTP_PORT" 2>/dev/null; then
     fail "the VIP answered HTTP before any IPVS service existed"
 fi
 
-nsrun "$DIR" ipvsadm -A -t "$VIP:$HTTP_PORT" -s rr
-nsrun "$DIR" ipvsadm -A -u "$VIP:$UDP_PORT" -s rr
-for ip in $RS_IPS; do
-    nsrun "$DIR" ipvsadm -a -t "$VIP:$HTTP_PORT" -r "$ip:$HTTP_PORT" -m
-    nsrun "$DIR" ipvsadm -a -u "$VIP:$UDP_PORT" -r "$ip:$UDP_PORT" -m
-done
+# shellcheck disable=SC2086
+lab_rr_services "$VIP" -m $RS_IPS
 
-seq=$(get_seq "$CLI" "http://$VIP:$HTTP_PORT/" 6)
-say "http: $seq"
-assert_rr "$seq" "rs1 rs2"
-
-seq=$(get_seq "$CLI" "udp://$VIP:$UDP_PORT" 6)
-say "udp: $seq"
-assert_rr "$seq" "rs1 rs2"
+assert_rr_http_udp "$VIP"
 
 hits=$(count_hits "$CLI" "http://$VIP:$HTTP_PORT/" 4)
 assert_eq "rs1 2

@@ -7,20 +7,10 @@ set -eu
 
 lab_topo_tun -n 2
 
-nsrun "$DIR" ipvsadm -A -t "$VIP:$HTTP_PORT" -s rr
-nsrun "$DIR" ipvsadm -A -u "$VIP:$UDP_PORT" -s rr
-for ip in $RS_IPS; do
-    nsrun "$DIR" ipvsadm -a -t "$VIP:$HTTP_PORT" -r "$ip" -i
-    nsrun "$DIR" ipvsadm -a -u "$VIP:$UDP_PORT" -r "$ip" -i
-done
+# shellcheck disable=SC2086
+lab_rr_services "$VIP" -i $RS_IPS
 
-seq=$(get_seq "$CLI" "http://$VIP:$HTTP_PORT/" 6)
-say "http: $seq"
-assert_rr "$seq" "rs1 rs2"
-
-seq=$(get_seq "$CLI" "udp://$VIP:$UDP_PORT" 6)
-say "udp: $seq"
-assert_rr "$seq" "rs1 rs2"
+assert_rr_http_udp "$VIP"
 
 for ns in $RS; do
     rx=$(nsrun "$ns" awk '$1 == "tunl0:" { print $3 }' /proc/net/dev)

@@ -10,20 +10,10 @@ b_cli=$CLI b_dir=$DIR b_vip=$VIP b_rs_ips=$RS_IPS
 lab_topo_nat -p v6- -n 2
 assert_eq "v6-dir" "$DIR" "prefixed director namespace"
 
-nsrun "$DIR" ipvsadm -A -t "[$VIP6]:$HTTP_PORT" -s rr
-nsrun "$DIR" ipvsadm -A -u "[$VIP6]:$UDP_PORT" -s rr
-for ip in $RS_IPS6; do
-    nsrun "$DIR" ipvsadm -a -t "[$VIP6]:$HTTP_PORT" -r "[$ip]:$HTTP_PORT" -m
-    nsrun "$DIR" ipvsadm -a -u "[$VIP6]:$UDP_PORT" -r "[$ip]:$UDP_PORT" -m
-done
+# shellcheck disable=SC2086
+lab_rr_services "$VIP6" -m $RS_IPS6
 
-seq=$(get_seq "$CLI" "http://[$VIP6]:$HTTP_PORT/" 6)
-say "http: $seq"
-assert_rr "$seq" "rs1 rs2"
-
-seq=$(get_seq "$CLI" "udp://[$VIP6]:$UDP_PORT" 6)
-say "udp: $seq"
-assert_rr "$seq" "rs1 rs2"
+assert_rr_http_udp "$VIP6"
 
 # The other topology is separate: its director has no service, so its VIP does not
 # answer, and one service there sends to its own first real server only.

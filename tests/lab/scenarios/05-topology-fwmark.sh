@@ -28,13 +28,7 @@ table ip lab {
 }
 NFT
 
-seq=$(get_seq "$CLI" "http://$VIP:$HTTP_PORT/" 6)
-say "http: $seq"
-assert_rr "$seq" "rs1 rs2"
-
-seq=$(get_seq "$CLI" "udp://$VIP:$UDP_PORT" 6)
-say "udp: $seq"
-assert_rr "$seq" "rs1 rs2"
+assert_rr_http_udp "$VIP"
 
 assert_conns "$DIR" 12 -f 1
 say "ok"
