@@ -19,3 +19,4 @@ pub mod config;
 pub mod ipvs;
 pub mod pulse;
 pub mod storage;
+pub mod web;

@@ -8,7 +8,9 @@ fn main() -> ExitCode {
     let cli = lvs_director::cli::Cli::parse();
     // A daemon logs its state changes; a one-shot command only its warnings.
     let default = match cli.command {
-        lvs_director::cli::Command::Pulse { .. } => "info",
+        lvs_director::cli::Command::Pulse { .. }
+        | lvs_director::cli::Command::Web { .. }
+        | lvs_director::cli::Command::Up { .. } => "info,tower_http=warn,sqlx=warn",
         _ => "warn",
     };
     tracing_subscriber::fmt()

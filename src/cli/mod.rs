@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod ipvs;
 pub mod pulse;
+pub mod web;
 
 use crate::config::{self, Config, Diagnostic};
 use crate::storage::{Actor, Role, StorageError, Store};
@@ -100,6 +101,34 @@ pub enum Command {
         command: CtlCommand,
         #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET, global = true)]
         control_socket: PathBuf,
+    },
+    /// Run the admin UI (port 3636): edit the configuration stored in the database,
+    /// Apply it to lvs.cf and reload the supervisor. SIGTERM stops it gracefully.
+    Web {
+        /// Address and port to listen on.
+        #[arg(long, env = "LVS_DIRECTOR_LISTEN", default_value = crate::web::DEFAULT_LISTEN)]
+        listen: String,
+        /// The lvs.cf that Apply writes (and the supervisor reads).
+        #[arg(long, env = "LVS_DIRECTOR_CONFIG", default_value = web::DEFAULT_LVS_CF)]
+        lvs_cf: PathBuf,
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET)]
+        control_socket: PathBuf,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Run the admin UI and the supervisor in one process, with everything (database,
+    /// lvs.cf, control socket, state) under one folder: a single director or a
+    /// try-out. Without root or IPVS it still starts and says what is unavailable.
+    Up {
+        #[arg(long, default_value = crate::web::DEFAULT_LISTEN)]
+        listen: String,
+        /// The data folder (created if missing).
+        #[arg(long, default_value = "./data")]
+        data: PathBuf,
     },
     /// The kernel's IPVS table: show it, or program it from an lvs.cf.
     Ipvs {
@@ -193,6 +222,21 @@ pub fn run(cli: Cli) -> ExitCode {
             json,
             control_socket,
         } => pulse::status(control_socket, *json),
+        Command::Web {
+            listen,
+            lvs_cf,
+            control_socket,
+            tls_cert,
+            tls_key,
+        } => web::web(web::WebArgs {
+            listen: listen.clone(),
+            db: cli.db.clone(),
+            lvs_cf: lvs_cf.clone(),
+            control_socket: control_socket.clone(),
+            tls_cert: tls_cert.clone(),
+            tls_key: tls_key.clone(),
+        }),
+        Command::Up { listen, data } => web::up(listen.clone(), data.clone()),
         Command::Ctl {
             command,
             control_socket,
@@ -253,6 +297,8 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
         | Command::Ipvs { .. }
         | Command::Pulse { .. }
         | Command::Status { .. }
+        | Command::Web { .. }
+        | Command::Up { .. }
         | Command::Ctl { .. } => {
             unreachable!("handled without a store")
         }

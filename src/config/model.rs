@@ -24,6 +24,8 @@ pub struct KeywordDoc {
     pub default: &'static str,
     /// True for lvs-director extensions (rendered only when set; unknown to Piranha).
     pub extension: bool,
+    /// The value is a string taken whole (see [`Value::VERBATIM`]).
+    pub verbatim: bool,
     pub doc: &'static str,
 }
 
@@ -99,6 +101,7 @@ macro_rules! keyword_block {
                 expected: <$ty as Value>::EXPECTED,
                 default: $default,
                 extension: keyword_block!(@ext $origin),
+                verbatim: <$ty as Value>::VERBATIM,
                 doc: $doc,
             }),*];
 

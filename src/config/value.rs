@@ -34,6 +34,9 @@ impl ValueError {
 pub trait Value: Sized {
     /// What the keyword expects, for error messages ("an integer", "IP DEVICE").
     const EXPECTED: &'static str;
+    /// True for strings taken whole (commands, send/expect): a form field holds the
+    /// text between the quotes, not `lvs.cf` tokens.
+    const VERBATIM: bool = false;
     fn parse(args: &[Token]) -> Result<Self, ValueError>;
     /// Canonical text after `keyword = `.
     fn render(&self) -> String;
@@ -640,6 +643,7 @@ fn quote_plain(s: &str) -> String {
 
 impl Value for Text {
     const EXPECTED: &'static str = "a string";
+    const VERBATIM: bool = true;
     fn parse(args: &[Token]) -> Result<Self, ValueError> {
         let t = one(args, Self::EXPECTED)?;
         Ok(Text(t.text.clone()))
@@ -718,6 +722,7 @@ pub fn escape(s: &str) -> String {
 
 impl Value for Escaped {
     const EXPECTED: &'static str = "a quoted string";
+    const VERBATIM: bool = true;
     fn parse(args: &[Token]) -> Result<Self, ValueError> {
         let t = one(args, Self::EXPECTED)?;
         Ok(Escaped(unescape(&t.text)))

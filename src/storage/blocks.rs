@@ -494,13 +494,7 @@ pub(crate) async fn load<B: Block>(
     let mut out = load_rows(conn, B::TABLE, rows, id)
         .await?
         .into_iter()
-        .map(|raw| {
-            Ok(Stored {
-                id: raw.id,
-                version: raw.version,
-                item: B::from_raw(raw)?,
-            })
-        })
+        .map(stored::<B>)
         .collect::<Result<Vec<_>>>()?;
     if B::HAS_SERVERS {
         let server_rows = match id {
@@ -520,6 +514,40 @@ pub(crate) async fn load<B: Block>(
                 *list = servers.remove(&s.id).unwrap_or_default();
             }
         }
+    }
+    Ok(out)
+}
+
+/// The blocks in `rows`, in order, without their real servers.
+pub(crate) async fn load_rows_only<B: Block>(
+    conn: &mut SqliteConnection,
+    rows: Rows,
+) -> Result<Vec<Stored<B>>> {
+    load_rows(conn, B::TABLE, rows, None)
+        .await?
+        .into_iter()
+        .map(stored::<B>)
+        .collect()
+}
+
+fn stored<B: Block>(raw: RawRow) -> Result<Stored<B>> {
+    Ok(Stored {
+        id: raw.id,
+        version: raw.version,
+        item: B::from_raw(raw)?,
+    })
+}
+
+/// Every real server with its id and version, by the id of its virtual server.
+pub(crate) async fn servers_by_parent(
+    conn: &mut SqliteConnection,
+) -> Result<HashMap<i64, Vec<Stored<RealServer>>>> {
+    let mut out: HashMap<i64, Vec<Stored<RealServer>>> = HashMap::new();
+    for raw in load_rows(conn, &REAL_SERVERS, Rows::All, None).await? {
+        let parent = raw.parent.unwrap_or_default();
+        out.entry(parent)
+            .or_default()
+            .push(stored::<RealServer>(raw)?);
     }
     Ok(out)
 }

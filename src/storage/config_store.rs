@@ -5,11 +5,13 @@ use sqlx::SqliteConnection;
 
 use crate::config::{
     render, CheckSettings, Comments, Config, FloatingAddress, GlobalSettings, LocalCheck,
-    VirtualServer,
+    RealServer, VirtualServer,
 };
 
 use super::audit::{self, action};
-use super::blocks::{insert_all, load, Rows, FAILOVER, VIRTUAL};
+use super::blocks::{
+    insert_all, load, load_rows_only, servers_by_parent, Rows, Stored, FAILOVER, VIRTUAL,
+};
 use super::error::{Result, StorageError};
 use super::keywords::{check_writable, comments_from_json, comments_to_json, decode};
 use super::{Actor, Store};
@@ -25,6 +27,45 @@ pub struct GlobalRecord {
 }
 
 const GLOBAL: &str = "global settings";
+
+/// A virtual server with its real servers, each with its id and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVirtual {
+    /// The virtual server; its `item.servers` are those of `servers`, in order.
+    pub virtual_server: Stored<VirtualServer>,
+    pub servers: Vec<Stored<RealServer>>,
+}
+
+/// The whole stored configuration with every block's id and version, read in one
+/// snapshot, and the change counter it was read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// See [`Store::change_counter`].
+    pub change: i64,
+    pub global: GlobalRecord,
+    pub virtuals: Vec<StoredVirtual>,
+    pub failovers: Vec<Stored<VirtualServer>>,
+    pub floating: Vec<Stored<FloatingAddress>>,
+    pub local_checks: Vec<Stored<LocalCheck>>,
+}
+
+impl Snapshot {
+    /// The configuration alone.
+    pub fn config(&self) -> Config {
+        Config {
+            global: self.global.settings.clone(),
+            comments: self.global.comments.clone(),
+            floating: self.floating.iter().map(|s| s.item.clone()).collect(),
+            local_checks: self.local_checks.iter().map(|s| s.item.clone()).collect(),
+            virtuals: self
+                .virtuals
+                .iter()
+                .map(|v| v.virtual_server.item.clone())
+                .collect(),
+            failovers: self.failovers.iter().map(|s| s.item.clone()).collect(),
+        }
+    }
+}
 
 async fn load_global(conn: &mut SqliteConnection) -> Result<GlobalRecord> {
     let rows: Vec<(String, String)> =
@@ -148,6 +189,60 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A number that grows with every change written to the database (configuration,
+    /// users, logins: every write appends an audit entry in its transaction), so that
+    /// a reader can tell cheaply whether what it holds is still current.
+    pub async fn change_counter(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Everything [`Store::load_config`] reads, with the ids and versions of the
+    /// blocks, in one snapshot.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        let mut tx = self.begin_read().await?;
+        let change: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_log")
+            .fetch_one(&mut *tx)
+            .await?;
+        let global = load_global(&mut tx).await?;
+        let mut servers = servers_by_parent(&mut tx).await?;
+        let virtuals = load_rows_only::<VirtualServer>(&mut tx, Rows::Kind(VIRTUAL))
+            .await?
+            .into_iter()
+            .map(|mut v| {
+                let list = servers.remove(&v.id).unwrap_or_default();
+                v.item.servers = list.iter().map(|s| s.item.clone()).collect();
+                StoredVirtual {
+                    virtual_server: v,
+                    servers: list,
+                }
+            })
+            .collect();
+        let mut failovers = load_rows_only::<VirtualServer>(&mut tx, Rows::Kind(FAILOVER)).await?;
+        for f in &mut failovers {
+            f.item.servers = servers
+                .remove(&f.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.item)
+                .collect();
+        }
+        let floating = load::<FloatingAddress>(&mut tx, Rows::All, None).await?;
+        let local_checks = load::<LocalCheck>(&mut tx, Rows::All, None).await?;
+        tx.commit().await?;
+        Ok(Snapshot {
+            change,
+            global,
+            virtuals,
+            failovers,
+            floating,
+            local_checks,
+        })
     }
 
     /// The global keywords (Piranha GUI: GLOBAL SETTINGS and REDUNDANCY pages).

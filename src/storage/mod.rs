@@ -37,7 +37,7 @@ use sqlx::{Sqlite, Transaction};
 
 pub use audit::{action, Audit, AuditEntry};
 pub use blocks::{Block, Blocks, Stored};
-pub use config_store::GlobalRecord;
+pub use config_store::{GlobalRecord, Snapshot, StoredVirtual};
 pub use error::{Result, StorageError};
 pub use revisions::{Revision, RevisionInfo, Revisions};
 pub use sessions::{NewSession, Session, SessionPolicy, Sessions};

@@ -1,0 +1,287 @@
+//! Users (administrators add and remove accounts, set roles; a viewer role reads
+//! only), the user's own password, and the audit log.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::auth::{with_flash, AdminPost, Auth, UserPost};
+use super::control::{paginate, when};
+use super::publish::{diff, DiffLine, PageQuery};
+use super::{html, see_other, AppState, Chrome, WebError};
+use crate::storage::{Role, StorageError};
+
+/// Audit entries per page.
+const AUDIT_PAGE: usize = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(users).post(add_user))
+        .route("/users/{name}/delete", post(delete_user))
+        .route("/users/{name}/role", post(set_role))
+        .route("/account", get(account).post(change_password))
+        .route("/audit", get(audit))
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub name: String,
+    pub role: String,
+    pub created: String,
+    pub updated: String,
+    pub me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    rows: Vec<UserRow>,
+    new_name: String,
+    new_role: String,
+    error: Option<String>,
+}
+
+fn secs(t: i64) -> String {
+    when(u64::try_from(t).unwrap_or(0) * 1000)
+}
+
+async fn show_users(
+    state: &AppState,
+    auth: &Auth,
+    new_name: &str,
+    new_role: &str,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    let rows = state
+        .store
+        .users()
+        .list()
+        .await?
+        .into_iter()
+        .map(|u| UserRow {
+            me: u.name == auth.user.name,
+            name: u.name,
+            role: u.role.to_string(),
+            created: secs(u.created_at),
+            updated: secs(u.updated_at),
+        })
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = UsersPage {
+        chrome: Chrome::new(state, auth, "users", "Users").await?,
+        rows,
+        new_name: new_name.to_string(),
+        new_role: new_role.to_string(),
+        error,
+    };
+    Ok((status, html(&page)).into_response())
+}
+
+pub async fn users(State(state): State<AppState>, auth: Auth) -> Result<Response, WebError> {
+    show_users(&state, &auth, "", "viewer", None).await
+}
+
+pub async fn add_user(
+    State(state): State<AppState>,
+    posted: AdminPost,
+) -> Result<Response, WebError> {
+    let f = &posted.form;
+    let (name, role_text) = (f.get("name").trim(), f.get("role"));
+    let again = |e: String| show_users(&state, &posted.auth, name, role_text, Some(e));
+    let role: Role = match role_text.parse() {
+        Ok(r) => r,
+        Err(e) => return again(e).await,
+    };
+    if f.get("password") != f.get("password2") {
+        return again("The two passwords differ.".into()).await;
+    }
+    if state.store.users().get(name).await?.is_some() {
+        return again(format!("User {name} already exists.")).await;
+    }
+    match state
+        .store
+        .users()
+        .set_password(name, f.get("password"), role, &posted.auth.actor())
+        .await
+    {
+        Ok(_) => Ok(with_flash(
+            see_other("/users"),
+            "ok",
+            &format!("User {name} created with role {role}."),
+            state.settings.secure_cookies,
+        )),
+        Err(e) if e.is_invalid_input() => again(e.to_string()).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn user_result(state: &AppState, r: Result<String, StorageError>) -> Result<Response, WebError> {
+    let secure = state.settings.secure_cookies;
+    match r {
+        Ok(text) => Ok(with_flash(see_other("/users"), "ok", &text, secure)),
+        Err(e) if e.is_invalid_input() => Ok(with_flash(
+            see_other("/users"),
+            "error",
+            &e.to_string(),
+            secure,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    posted: AdminPost,
+) -> Result<Response, WebError> {
+    let r = state
+        .store
+        .users()
+        .delete(&name, &posted.auth.actor())
+        .await
+        .map(|()| format!("User {name} deleted (and logged out)."));
+    user_result(&state, r)
+}
+
+pub async fn set_role(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    posted: AdminPost,
+) -> Result<Response, WebError> {
+    let role: Role = posted
+        .form
+        .get("role")
+        .parse()
+        .map_err(WebError::BadRequest)?;
+    let r = state
+        .store
+        .users()
+        .set_role(&name, role, &posted.auth.actor())
+        .await
+        .map(|u| format!("User {} now has the role {}.", u.name, u.role));
+    user_result(&state, r)
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    error: Option<String>,
+}
+
+pub async fn account(State(state): State<AppState>, auth: Auth) -> Result<Response, WebError> {
+    Ok(html(&AccountPage {
+        chrome: Chrome::new(&state, &auth, "account", "Your password").await?,
+        error: None,
+    }))
+}
+
+/// Changes the user's own password; the current one is asked again (a session left
+/// open on a desk must not be enough).
+pub async fn change_password(
+    State(state): State<AppState>,
+    posted: UserPost,
+) -> Result<Response, WebError> {
+    let auth = &posted.auth;
+    let f = &posted.form;
+    let again = |e: String| async {
+        let page = AccountPage {
+            chrome: Chrome::new(&state, auth, "account", "Your password").await?,
+            error: Some(e),
+        };
+        Ok::<_, WebError>((StatusCode::UNPROCESSABLE_ENTITY, html(&page)).into_response())
+    };
+    let name = auth.user.name.clone();
+    if state
+        .store
+        .users()
+        .verify_password(&name, f.get("current"))
+        .await?
+        .is_none()
+    {
+        return again("The current password is wrong.".into()).await;
+    }
+    if f.get("password") != f.get("password2") {
+        return again("The two new passwords differ.".into()).await;
+    }
+    match state
+        .store
+        .users()
+        .set_password(&name, f.get("password"), auth.user.role, &auth.actor())
+        .await
+    {
+        // Changing the password ends every session of the user, this one included.
+        Ok(_) => Ok(with_flash(
+            see_other("/login"),
+            "ok",
+            "Password changed: log in with the new one.",
+            state.settings.secure_cookies,
+        )),
+        Err(e) if e.is_invalid_input() => again(e.to_string()).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub source: String,
+    pub action: String,
+    pub object: String,
+    pub diff: Vec<DiffLine>,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    rows: Vec<AuditRow>,
+    page: usize,
+    pages: usize,
+    total: i64,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let total = state.store.audit().count().await?;
+    let (page, pages, start, _) = paginate(usize::try_from(total).unwrap_or(0), q.page, AUDIT_PAGE);
+    let rows = state
+        .store
+        .audit()
+        .list(AUDIT_PAGE as u32, start as u32)
+        .await?
+        .into_iter()
+        .map(|e| AuditRow {
+            id: e.id,
+            at: secs(e.at),
+            actor: e.actor,
+            source: e.source.unwrap_or_default(),
+            action: e.action,
+            object: e.object,
+            diff: match (&e.before, &e.after) {
+                (None, None) => Vec::new(),
+                (b, a) => diff(b.as_deref().unwrap_or(""), a.as_deref().unwrap_or("")),
+            },
+        })
+        .collect();
+    Ok(html(&AuditPage {
+        chrome: Chrome::new(&state, &auth, "audit", "Audit log").await?,
+        rows,
+        page,
+        pages,
+        total,
+    }))
+}

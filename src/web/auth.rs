@@ -1,0 +1,726 @@
+//! Who is asking: session cookies, login and logout, the one-time setup of the first
+//! administrator, CSRF tokens and roles.
+//!
+//! - The session cookie holds a random token; the database only its hash. It is
+//!   HttpOnly and SameSite=Strict (and Secure under TLS).
+//! - [`require_session`] guards every route but login, setup and static files, for
+//!   every method: Piranha's CVE-2013-6492 was a GUI that asked for a password on GET
+//!   only.
+//! - The CSRF token of a session is derived from its secret token, so it needs no
+//!   storage and dies with the session. Every POST carries it ([`Posted`]); its
+//!   `Origin` / `Sec-Fetch-Site` must also be this site.
+//! - Logins are rate-limited per client address and per user name, and answered the
+//!   same for an unknown user and a wrong password.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::{html, see_other, AppState, Flash, WebError};
+use crate::storage::{action, Actor, Role, StorageError, User};
+
+pub const SESSION_COOKIE: &str = "lvsd_session";
+const LOGIN_COOKIE: &str = "lvsd_login";
+const FLASH_COOKIE: &str = "lvsd_flash";
+
+/// Login attempts allowed at once from one address or for one user name, and how
+/// fast the allowance comes back.
+const LOGIN_BURST: u32 = 5;
+const LOGIN_PER_MINUTE: u32 = 6;
+
+/// The request's authenticated user (put in the request by [`require_session`]).
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub user: User,
+    /// The CSRF token forms must send back.
+    pub csrf: String,
+    /// The message the previous action left, if any (shown once).
+    pub flash: Option<Flash>,
+    /// Client address, for the audit log.
+    pub source: Option<String>,
+}
+
+impl Auth {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+    /// The actor of the changes this request makes.
+    pub fn actor(&self) -> Actor {
+        Actor::new(self.user.name.clone(), self.source.clone())
+    }
+}
+
+/// What the login code keeps in memory: the rate limiters and the setup token.
+pub struct AuthState {
+    by_address: DefaultKeyedRateLimiter<IpAddr>,
+    by_user: DefaultKeyedRateLimiter<String>,
+    /// The one-time token that lets the first administrator be created from the
+    /// browser; `None` once there is a user.
+    setup_token: Mutex<Option<String>>,
+}
+
+impl Default for AuthState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuthState {
+    pub fn new() -> AuthState {
+        let quota = Quota::per_minute(NonZeroU32::new(LOGIN_PER_MINUTE).expect("non-zero"))
+            .allow_burst(NonZeroU32::new(LOGIN_BURST).expect("non-zero"));
+        AuthState {
+            by_address: DefaultKeyedRateLimiter::keyed(quota),
+            by_user: DefaultKeyedRateLimiter::keyed(quota),
+            setup_token: Mutex::new(None),
+        }
+    }
+
+    /// Creates the setup token (when there is no user yet) and returns it, to be
+    /// printed in the log.
+    pub fn new_setup_token(&self) -> String {
+        let token = random_hex(16);
+        *self.setup_token.lock().expect("not poisoned") = Some(token.clone());
+        token
+    }
+
+    fn setup_token_matches(&self, given: &str) -> bool {
+        self.setup_token
+            .lock()
+            .expect("not poisoned")
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), given.as_bytes()))
+    }
+
+    /// How long `ip` and `user` must wait before their next attempt, if they must.
+    fn login_wait(&self, ip: IpAddr, user: &str) -> Option<Duration> {
+        let clock = governor::clock::DefaultClock::default();
+        use governor::clock::Clock;
+        let now = clock.now();
+        let a = self.by_address.check_key(&ip).err();
+        let u = self.by_user.check_key(&user.to_lowercase()).err();
+        [a, u]
+            .into_iter()
+            .flatten()
+            .map(|n| n.wait_time_from(now))
+            .max()
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex(&b)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The CSRF token of the session whose cookie token is `token`.
+pub fn csrf_token(token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"lvs-director csrf\0");
+    h.update(token.as_bytes());
+    hex(&h.finalize()[..16])
+}
+
+/// The value of cookie `name` in the request's headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).expect("cookie text is ASCII")
+}
+
+fn clear_cookie(name: &str, secure: bool) -> HeaderValue {
+    set_cookie(name, "", Some(0), secure)
+}
+
+/// A response that leaves a message for the next page (shown once).
+pub fn with_flash(
+    mut response: Response,
+    kind: &'static str,
+    text: &str,
+    secure: bool,
+) -> Response {
+    let text: String = text.chars().take(1500).collect();
+    let value = hex(format!("{kind}:{text}").as_bytes());
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(FLASH_COOKIE, &value, None, secure),
+    );
+    response
+}
+
+fn read_flash(headers: &HeaderMap) -> Option<Flash> {
+    let raw = cookie(headers, FLASH_COOKIE)?;
+    let bytes: Vec<u8> = (0..raw.len() / 2)
+        .map(|i| u8::from_str_radix(raw.get(i * 2..i * 2 + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (kind, text) = text.split_once(':')?;
+    Some(Flash {
+        kind: if kind == "ok" { "ok" } else { "error" },
+        text: text.to_string(),
+    })
+}
+
+/// The client's address, when the server was started with connection info.
+pub fn client_ip(req_ext: &axum::http::Extensions) -> Option<IpAddr> {
+    req_ext
+        .get::<ConnectInfo<super::tls::Peer>>()
+        .map(|ConnectInfo(p)| p.0.ip())
+}
+
+/// Lets a request through only with a live session; the session's user, CSRF token
+/// and flash message go into the request. Without one: GET and HEAD are sent to the
+/// login page, every other method gets 401 and nothing is done.
+pub async fn require_session(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let secure = state.settings.secure_cookies;
+    let token = cookie(req.headers(), SESSION_COOKIE);
+    let session = match &token {
+        Some(t) => match state.store.sessions().lookup(t, state.store.now()).await {
+            Ok(s) => s,
+            Err(e) => return WebError::from(e).into_response(),
+        },
+        None => None,
+    };
+    let (Some(session), Some(token)) = (session, token) else {
+        let mut response = if matches!(*req.method(), Method::GET | Method::HEAD) {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string();
+            see_other(&format!("/login?next={}", urlencode(&path)))
+        } else {
+            WebError::Unauthorized.into_response()
+        };
+        if cookie(req.headers(), SESSION_COOKIE).is_some() {
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE, secure));
+        }
+        return response;
+    };
+    let flash = read_flash(req.headers());
+    let source = client_ip(req.extensions()).map(|ip| ip.to_string());
+    req.extensions_mut().insert(Auth {
+        user: session.user,
+        csrf: csrf_token(&token),
+        flash: flash.clone(),
+        source,
+    });
+    let mut response = next.run(req).await;
+    // Shown once: a page that displayed it clears it (a redirect passes it on).
+    if flash.is_some() && !response.status().is_redirection() {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, clear_cookie(FLASH_COOKIE, secure));
+    }
+    response
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Auth {
+    type Rejection = WebError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Auth>()
+            .cloned()
+            .ok_or(WebError::Unauthorized)
+    }
+}
+
+/// Refuses a state-changing request sent from another site: its `Origin` must be
+/// this host, and browsers that send `Sec-Fetch-Site` must say `same-origin`.
+fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
+    let refuse = || {
+        WebError::Forbidden(
+            "cross-site request refused: submit the form from the lvs-director pages".into(),
+        )
+    };
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return Err(refuse());
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().map_err(|_| refuse())?;
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(refuse)?;
+        let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
+        if origin == "null" || !origin_host.eq_ignore_ascii_case(host) {
+            return Err(refuse());
+        }
+    }
+    Ok(())
+}
+
+/// A submitted form, as input name → value (the last of repeated names wins), and
+/// the list in order for the few forms that repeat a name.
+pub struct FormData {
+    pub fields: HashMap<String, String>,
+}
+
+impl FormData {
+    pub fn get(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
+    }
+}
+
+/// A POST from a logged-in user: same origin, the session's CSRF token, and (with
+/// `ADMIN`) the admin role. The form's fields come with it.
+pub struct Posted<const ADMIN: bool> {
+    pub auth: Auth,
+    pub form: FormData,
+}
+
+/// A POST that only an administrator may make.
+pub type AdminPost = Posted<true>;
+/// A POST any logged-in user may make (logout, their own password).
+pub type UserPost = Posted<false>;
+
+impl<S: Send + Sync, const ADMIN: bool> FromRequest<S> for Posted<ADMIN> {
+    type Rejection = WebError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        same_origin(req.headers())?;
+        let auth = req
+            .extensions()
+            .get::<Auth>()
+            .cloned()
+            .ok_or(WebError::Unauthorized)?;
+        let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
+            .await
+            .map_err(|e| WebError::BadRequest(format!("the form could not be read: {e}")))?;
+        let fields: HashMap<String, String> = pairs.into_iter().collect();
+        let given = fields.get("csrf").map_or("", String::as_str);
+        if !constant_time_eq(given.as_bytes(), auth.csrf.as_bytes()) {
+            return Err(WebError::Forbidden(
+                "the form's security token is missing or out of date (the page was opened in another session); reload the page and try again".into(),
+            ));
+        }
+        if ADMIN && !auth.is_admin() {
+            return Err(WebError::Forbidden(format!(
+                "{} has the viewer role: only administrators can change the configuration",
+                auth.user.name
+            )));
+        }
+        Ok(Posted {
+            auth,
+            form: FormData { fields },
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    token: String,
+    next: String,
+    user: String,
+    error: Option<String>,
+    setup: bool,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only local paths: a `next` pointing elsewhere would make the login page an open
+/// redirect.
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_string()
+    } else {
+        "/control".to_string()
+    }
+}
+
+fn login_form(
+    state: &AppState,
+    next: &str,
+    user: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    // The login form's own CSRF defence: a random value in a cookie and in the form
+    // (a cross-site page can set neither).
+    let token = random_hex(16);
+    let page = LoginPage {
+        token: token.clone(),
+        next: safe_next(next),
+        user: user.to_string(),
+        error,
+        setup: state
+            .auth
+            .setup_token
+            .lock()
+            .expect("not poisoned")
+            .is_some(),
+    };
+    let mut response = (status, html(&page)).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &token, None, state.settings.secure_cookies),
+    );
+    response
+}
+
+pub async fn login_page(State(state): State<AppState>, Query(q): Query<NextQuery>) -> Response {
+    login_form(&state, &q.next, "", None, StatusCode::OK)
+}
+
+pub async fn login(State(state): State<AppState>, req: Request) -> Result<Response, WebError> {
+    same_origin(req.headers())?;
+    let ip = client_ip(req.extensions()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let cookie_token = cookie(req.headers(), LOGIN_COOKIE).unwrap_or_default();
+    let axum::Form(form) = axum::Form::<HashMap<String, String>>::from_request(req, &state)
+        .await
+        .map_err(|e| WebError::BadRequest(format!("the form could not be read: {e}")))?;
+    let field = |k: &str| form.get(k).map_or("", String::as_str);
+    let (user, password, next) = (field("user").trim(), field("password"), field("next"));
+    if cookie_token.is_empty()
+        || !constant_time_eq(cookie_token.as_bytes(), field("token").as_bytes())
+    {
+        return Ok(login_form(
+            &state,
+            next,
+            user,
+            Some("The login form expired or cookies are disabled; please try again.".into()),
+            StatusCode::FORBIDDEN,
+        ));
+    }
+    if let Some(wait) = state.auth.login_wait(ip, user) {
+        tracing::warn!(%ip, user, "login refused: too many attempts");
+        return Ok(login_form(
+            &state,
+            next,
+            user,
+            Some(format!(
+                "Too many login attempts; try again in {} s.",
+                wait.as_secs().max(1)
+            )),
+            StatusCode::TOO_MANY_REQUESTS,
+        ));
+    }
+    let actor = Actor::new(
+        if user.is_empty() { "(none)" } else { user },
+        Some(ip.to_string()),
+    );
+    let found = state.store.users().verify_password(user, password).await?;
+    let Some(found) = found else {
+        state
+            .store
+            .audit()
+            .record(
+                &actor,
+                action::LOGIN_FAILED,
+                &format!("user {user}"),
+                None,
+                None,
+            )
+            .await?;
+        tracing::warn!(%ip, user, "login failed");
+        return Ok(login_form(
+            &state,
+            next,
+            user,
+            Some("Wrong user name or password.".into()),
+            StatusCode::UNAUTHORIZED,
+        ));
+    };
+    let session = state
+        .store
+        .sessions()
+        .create(&found, &state.settings.sessions, state.store.now())
+        .await?;
+    state
+        .store
+        .audit()
+        .record(&actor, action::LOGIN, &format!("user {user}"), None, None)
+        .await?;
+    tracing::info!(%ip, user, "login");
+    let secure = state.settings.secure_cookies;
+    let mut response = see_other(&safe_next(next));
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, &session.token, None, secure),
+    );
+    headers.append(header::SET_COOKIE, clear_cookie(LOGIN_COOKIE, secure));
+    Ok(response)
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    posted: UserPost,
+) -> Result<Response, WebError> {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        state.store.sessions().delete(&token).await?;
+    }
+    let auth = &posted.auth;
+    state
+        .store
+        .audit()
+        .record(
+            &auth.actor(),
+            action::LOGOUT,
+            &format!("user {}", auth.user.name),
+            None,
+            None,
+        )
+        .await?;
+    let mut response = see_other("/login");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        clear_cookie(SESSION_COOKIE, state.settings.secure_cookies),
+    );
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    token: String,
+    user: String,
+    error: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The first administrator, created with the token the service printed at start.
+pub async fn setup_page(
+    State(state): State<AppState>,
+    Query(q): Query<SetupQuery>,
+) -> Result<Response, WebError> {
+    if !state.auth.setup_token_matches(&q.token) {
+        return Err(WebError::Forbidden(
+            "this setup link is not valid (any more): the first administrator exists, or the service was restarted and printed a new link in its log; `lvs-director passwd NAME` also creates one".into(),
+        ));
+    }
+    Ok(html(&SetupPage {
+        token: q.token,
+        user: "admin".into(),
+        error: None,
+    }))
+}
+
+pub async fn setup(State(state): State<AppState>, req: Request) -> Result<Response, WebError> {
+    same_origin(req.headers())?;
+    let ip = client_ip(req.extensions()).map(|i| i.to_string());
+    let axum::Form(form) = axum::Form::<HashMap<String, String>>::from_request(req, &state)
+        .await
+        .map_err(|e| WebError::BadRequest(format!("the form could not be read: {e}")))?;
+    let field = |k: &str| form.get(k).map_or("", String::as_str).to_string();
+    let (token, user, password) = (
+        field("token"),
+        field("user").trim().to_string(),
+        field("password"),
+    );
+    if !state.auth.setup_token_matches(&token) {
+        return Err(WebError::Forbidden(
+            "this setup link is not valid (any more)".into(),
+        ));
+    }
+    let again = |error: String| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            html(&SetupPage {
+                token: token.clone(),
+                user: user.clone(),
+                error: Some(error),
+            }),
+        )
+            .into_response()
+    };
+    if password != field("password2") {
+        return Ok(again("The two passwords differ.".into()));
+    }
+    // One setup at a time, and only while there is no user: the token is for the
+    // first administrator only.
+    let mut slot = state.auth.setup_token.lock().expect("not poisoned").take();
+    if slot.is_none() {
+        return Err(WebError::Forbidden("setup is already done".into()));
+    }
+    if !state.store.users().list().await?.is_empty() {
+        return Err(WebError::Forbidden(
+            "an administrator already exists".into(),
+        ));
+    }
+    let actor = Actor::new("setup", ip);
+    match state
+        .store
+        .users()
+        .set_password(&user, &password, Role::Admin, &actor)
+        .await
+    {
+        Ok(_) => {}
+        Err(e @ (StorageError::WeakPassword { .. } | StorageError::InvalidUser { .. })) => {
+            *state.auth.setup_token.lock().expect("not poisoned") = slot.take();
+            return Ok(again(e.to_string()));
+        }
+        Err(e) => {
+            *state.auth.setup_token.lock().expect("not poisoned") = slot.take();
+            return Err(e.into());
+        }
+    }
+    tracing::info!(user, "first administrator created through the setup link");
+    Ok(with_flash(
+        see_other("/login"),
+        "ok",
+        &format!("Administrator {user} created: log in."),
+        state.settings.secure_cookies,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_never_leaves_the_site() {
+        assert_eq!(safe_next("/virtual/3"), "/virtual/3");
+        for bad in [
+            "//evil.example/",
+            "https://evil.example/",
+            "\\\\evil",
+            "/\\evil",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/control", "{bad}");
+        }
+    }
+
+    #[test]
+    fn cross_site_posts_are_refused() {
+        let h = |pairs: &[(&'static str, &str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_str(v).unwrap());
+            }
+            m
+        };
+        assert!(same_origin(&h(&[("host", "lb1:3636")])).is_ok());
+        assert!(same_origin(&h(&[("host", "lb1:3636"), ("origin", "http://lb1:3636")])).is_ok());
+        assert!(same_origin(&h(&[
+            ("host", "lb1:3636"),
+            ("origin", "https://evil.example")
+        ]))
+        .is_err());
+        assert!(same_origin(&h(&[("host", "lb1:3636"), ("origin", "null")])).is_err());
+        assert!(same_origin(&h(&[
+            ("host", "lb1:3636"),
+            ("sec-fetch-site", "cross-site")
+        ]))
+        .is_err());
+        assert!(same_origin(&h(&[("host", "lb1:3636"), ("sec-fetch-site", "same-site")])).is_err());
+        assert!(same_origin(&h(&[
+            ("host", "lb1:3636"),
+            ("sec-fetch-site", "same-origin")
+        ]))
+        .is_ok());
+    }
+
+    #[test]
+    fn csrf_tokens_differ_per_session_and_flash_reads_back() {
+        assert_ne!(csrf_token("a"), csrf_token("b"));
+        assert_eq!(csrf_token("a"), csrf_token("a"));
+        let r = with_flash(see_other("/"), "ok", "saved: virtual \"web\" <b>", false);
+        let mut h = HeaderMap::new();
+        let set = r
+            .headers()
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(set.split(';').next().unwrap()).unwrap(),
+        );
+        assert_eq!(
+            read_flash(&h),
+            Some(Flash {
+                kind: "ok",
+                text: "saved: virtual \"web\" <b>".into()
+            })
+        );
+    }
+
+    #[test]
+    fn logins_are_limited_per_address_and_per_user() {
+        let a = AuthState::new();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..LOGIN_BURST {
+            assert!(a.login_wait(ip, "alice").is_none());
+        }
+        assert!(
+            a.login_wait(ip, "alice").is_some(),
+            "the address is limited"
+        );
+        // Another address, same user: the user name is limited too.
+        assert!(a
+            .login_wait("192.0.2.2".parse().unwrap(), "ALICE")
+            .is_some());
+        // Another address and user: free.
+        assert!(a.login_wait("192.0.2.3".parse().unwrap(), "bob").is_none());
+    }
+}

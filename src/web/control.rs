@@ -1,0 +1,600 @@
+//! CONTROL/MONITORING: this director's role and the peer's, the live IPVS table with
+//! each real server's health, weight, connections and rates, and the recent state
+//! changes with their causes, from the supervisor's control socket. The page refreshes
+//! its live part by itself (`/control/live`, polled by `static/app.js`). Without a
+//! supervisor it says so plainly and shows the stored configuration instead.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::auth::{with_flash, AdminPost, Auth};
+use super::live::LiveStatus;
+use super::{html, see_other, AppState, Chrome, WebError};
+use crate::config::{Config, VirtualServer};
+use crate::pulse::control::{EventRecord, Request, ServerStatus, ServiceStatus, Status};
+
+/// Services shown per page of the monitoring table.
+pub const PAGE_SIZE: usize = 25;
+/// The refresh intervals offered, in seconds (0: off).
+const REFRESH_CHOICES: &[u32] = &[0, 2, 5, 10, 30, 60];
+/// Recent state changes shown.
+const EVENTS_SHOWN: usize = 30;
+
+#[derive(Debug, Deserialize, Default)]
+pub struct ViewQuery {
+    #[serde(default)]
+    pub page: Option<usize>,
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Only services with a real server that is not up, or not in the kernel.
+    #[serde(default)]
+    pub problems: Option<String>,
+    #[serde(default)]
+    pub refresh: Option<u32>,
+}
+
+impl ViewQuery {
+    fn filter(&self) -> String {
+        self.q.clone().unwrap_or_default().trim().to_string()
+    }
+    fn problems_only(&self) -> bool {
+        self.problems.as_deref().is_some_and(|p| !p.is_empty())
+    }
+}
+
+/// A time as `2026-12-02 03:40:12 UTC`.
+pub fn when(unix_ms: u64) -> String {
+    if unix_ms == 0 {
+        return "never".into();
+    }
+    let t = UNIX_EPOCH + Duration::from_millis(unix_ms);
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', " UTC")
+}
+
+/// How long ago, short.
+pub fn ago(ms: u64) -> String {
+    match ms {
+        0..=9_999 => format!("{ms} ms ago"),
+        10_000..=119_999 => format!("{} s ago", ms / 1000),
+        120_000..=7_199_999 => format!("{} min ago", ms / 60_000),
+        _ => format!("{} h ago", ms / 3_600_000),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServerRow {
+    pub name: String,
+    pub address: String,
+    /// `up`, `down`, `drained`, `inactive`…: also the CSS class.
+    pub health: String,
+    pub weight: String,
+    pub kernel_weight: String,
+    pub active: u32,
+    pub inactive: u32,
+    pub cps: u64,
+    pub last_check: String,
+    pub transition: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ServiceRow {
+    pub name: String,
+    pub service: String,
+    pub scheduler: String,
+    pub state: String,
+    pub connections: u64,
+    pub cps: u64,
+    pub rates: String,
+    pub servers: Vec<ServerRow>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventRow {
+    pub at: String,
+    pub subject: String,
+    pub state: String,
+    pub cause: String,
+}
+
+/// The live part of the page, display-ready.
+#[derive(Debug, Clone, Default)]
+pub struct LiveView {
+    pub running: bool,
+    pub unavailable: String,
+    pub node: String,
+    pub place: String,
+    pub role: String,
+    pub role_since: String,
+    pub fault: String,
+    pub serial: u64,
+    pub ipvs: String,
+    pub warnings: Vec<String>,
+    pub peer: String,
+    pub peer_state: String,
+    pub peer_heard: String,
+    pub serial_mismatch: String,
+    pub heartbeat: String,
+    pub addresses: Vec<(String, bool)>,
+    pub services: Vec<ServiceRow>,
+    pub local_checks: Vec<(String, String, String)>,
+    pub events: Vec<EventRow>,
+    /// Services after the filter, and the page shown.
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+    pub filter: String,
+    pub problems: bool,
+    pub refresh: u32,
+    pub updated: String,
+    /// Query string of the current view without the page (for the page links).
+    pub base_query: String,
+}
+
+impl LiveView {
+    pub fn prev_page(&self) -> Option<usize> {
+        (self.page > 1).then(|| self.page - 1)
+    }
+    pub fn next_page(&self) -> Option<usize> {
+        (self.page < self.pages).then(|| self.page + 1)
+    }
+}
+
+fn server_row(s: &ServerStatus, now_ms: u64) -> ServerRow {
+    let health = if s.drained {
+        "drained".to_string()
+    } else {
+        s.health.clone()
+    };
+    ServerRow {
+        name: s.name.clone(),
+        address: if s.port == 0 {
+            s.address.clone()
+        } else if s.address.contains(':') {
+            format!("[{}]:{}", s.address, s.port)
+        } else {
+            format!("{}:{}", s.address, s.port)
+        },
+        health,
+        weight: s
+            .weight
+            .map_or("out".into(), |w| format!("{w} / {}", s.configured_weight)),
+        kernel_weight: s.kernel_weight.map_or("-".into(), |w| w.to_string()),
+        active: s.active_conns,
+        inactive: s.inactive_conns,
+        cps: s.cps,
+        last_check: if s.last_check_unix_ms == 0 {
+            "not checked yet".into()
+        } else {
+            format!(
+                "{} ({} ms, {})",
+                s.last_check,
+                s.last_check_ms,
+                ago(now_ms.saturating_sub(s.last_check_unix_ms))
+            )
+        },
+        transition: s
+            .transition
+            .as_ref()
+            .map(|t| format!("{} {}: {}", when(t.at_unix_ms), t.state, t.cause))
+            .unwrap_or_default(),
+    }
+}
+
+fn has_problem(s: &ServiceStatus) -> bool {
+    !s.in_kernel || s.sorry || s.servers.iter().any(|r| r.health != "up" || r.drained)
+}
+
+fn event_row(e: &EventRecord) -> EventRow {
+    EventRow {
+        at: when(e.at_unix_ms),
+        subject: e.subject.clone(),
+        state: e.state.clone(),
+        cause: e.cause.clone(),
+    }
+}
+
+fn bytes_rate(b: u64) -> String {
+    match b {
+        0..=9_999 => format!("{b} B/s"),
+        10_000..=9_999_999 => format!("{} kB/s", b / 1000),
+        _ => format!("{} MB/s", b / 1_000_000),
+    }
+}
+
+/// Pages a filtered list: (page shown, number of pages, the slice's bounds).
+pub fn paginate(total: usize, page: Option<usize>, size: usize) -> (usize, usize, usize, usize) {
+    let pages = total.div_ceil(size).max(1);
+    let page = page.unwrap_or(1).clamp(1, pages);
+    let start = (page - 1) * size;
+    (page, pages, start, (start + size).min(total))
+}
+
+fn matches(filter: &str, texts: &[&str]) -> bool {
+    filter.is_empty() || {
+        let f = filter.to_lowercase();
+        texts.iter().any(|t| t.to_lowercase().contains(&f))
+    }
+}
+
+/// The live view from the supervisor's status (pure, for tests).
+pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
+    let filter = q.filter();
+    let problems = q.problems_only();
+    let shown: Vec<&ServiceStatus> = s
+        .services
+        .iter()
+        .filter(|svc| !problems || has_problem(svc))
+        .filter(|svc| {
+            matches(&filter, &[&svc.name, &svc.service])
+                || svc
+                    .servers
+                    .iter()
+                    .any(|r| matches(&filter, &[&r.name, &r.address]))
+        })
+        .collect();
+    let (page, pages, start, end) = paginate(shown.len(), q.page, PAGE_SIZE);
+    let peer = s.peer.as_ref();
+    LiveView {
+        running: true,
+        node: s.node.name.clone(),
+        place: s.node.place.clone(),
+        role: s.node.role.clone(),
+        role_since: when(s.node.role_since_unix_ms),
+        fault: s.node.fault.clone().unwrap_or_default(),
+        serial: s.node.serial,
+        ipvs: s.node.ipvs.clone(),
+        warnings: s.node.warnings.clone(),
+        peer: peer.map_or("none (this director serves alone)".into(), |p| p.name.clone()),
+        peer_state: peer.map_or(String::new(), |p| {
+            if p.leaving {
+                "leaving".into()
+            } else if p.alive {
+                p.state.clone()
+            } else {
+                "dead (no heartbeat)".into()
+            }
+        }),
+        peer_heard: peer.map_or(String::new(), |p| ago(p.last_heard_ms_ago)),
+        serial_mismatch: s
+            .heartbeat
+            .serial_mismatch
+            .map(|(ours, theirs)| {
+                format!("lvs.cf differs between the directors: serial {ours} here, {theirs} on the peer — copy the same configuration to both")
+            })
+            .unwrap_or_default(),
+        heartbeat: format!(
+            "{} on UDP port {}, every {} ms, dead after {} ms; {} sent, {} accepted{}; {} failover(s)",
+            if s.heartbeat.authenticated {
+                "authenticated (HMAC-SHA256)"
+            } else {
+                "UNAUTHENTICATED (no heartbeat_key_file)"
+            },
+            s.heartbeat.port,
+            s.heartbeat.keepalive_ms,
+            s.heartbeat.deadtime_ms,
+            s.heartbeat.sent,
+            s.heartbeat.accepted,
+            if s.heartbeat.rejected.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", rejected: {}",
+                    s.heartbeat
+                        .rejected
+                        .iter()
+                        .map(|(why, n)| format!("{n} {why}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+            s.heartbeat.failovers
+        ),
+        addresses: s
+            .addresses
+            .iter()
+            .map(|a| (format!("{} on {}", a.address, a.device), a.up))
+            .collect(),
+        services: shown[start..end]
+            .iter()
+            .map(|svc| ServiceRow {
+                name: svc.name.clone(),
+                service: svc.service.clone(),
+                scheduler: svc.scheduler.clone(),
+                state: if !svc.in_kernel {
+                    "not in the kernel".into()
+                } else if svc.sorry {
+                    "sorry server".into()
+                } else {
+                    "in the kernel".into()
+                },
+                connections: svc.connections,
+                cps: svc.cps,
+                rates: format!("in {} / out {}", bytes_rate(svc.inbps), bytes_rate(svc.outbps)),
+                servers: svc.servers.iter().map(|r| server_row(r, now_ms)).collect(),
+            })
+            .collect(),
+        local_checks: s
+            .local_checks
+            .iter()
+            .map(|l| (l.name.clone(), l.health.clone(), l.last_check.clone()))
+            .collect(),
+        events: s.events.iter().rev().take(EVENTS_SHOWN).map(event_row).collect(),
+        total: shown.len(),
+        page,
+        pages,
+        filter,
+        problems,
+        refresh: q.refresh.unwrap_or(5),
+        updated: when(now_ms),
+        ..LiveView::default()
+    }
+}
+
+/// The view when the supervisor cannot be asked: why, and the stored configuration.
+pub fn view_of_config(reason: &str, c: &Config, q: &ViewQuery, now_ms: u64) -> LiveView {
+    let filter = q.filter();
+    let shown: Vec<&VirtualServer> = c
+        .virtuals
+        .iter()
+        .filter(|v| {
+            let addr = v.settings.get("address").unwrap_or_default();
+            matches(&filter, &[&v.name, &addr])
+                || v.servers.iter().any(|r| {
+                    matches(
+                        &filter,
+                        &[&r.name, &r.settings.get("address").unwrap_or_default()],
+                    )
+                })
+        })
+        .collect();
+    let (page, pages, start, end) = paginate(shown.len(), q.page, PAGE_SIZE);
+    LiveView {
+        running: false,
+        unavailable: reason.to_string(),
+        services: shown[start..end]
+            .iter()
+            .map(|v| ServiceRow {
+                name: v.name.clone(),
+                service: format!(
+                    "{} {}:{}",
+                    v.settings.protocol().to_string().to_uppercase(),
+                    v.settings
+                        .address
+                        .as_ref()
+                        .map_or("?".into(), |a| a.addr.to_string()),
+                    v.settings.port().canonical()
+                ),
+                scheduler: v.settings.scheduler().0,
+                state: if v.settings.active() {
+                    "active (stored)".into()
+                } else {
+                    "inactive (stored)".into()
+                },
+                servers: v
+                    .servers
+                    .iter()
+                    .map(|r| ServerRow {
+                        name: r.name.clone(),
+                        address: r.settings.get("address").unwrap_or_default(),
+                        health: if r.settings.active() {
+                            "unknown".into()
+                        } else {
+                            "inactive".into()
+                        },
+                        weight: r.settings.weight().to_string(),
+                        kernel_weight: "-".into(),
+                        ..ServerRow::default()
+                    })
+                    .collect(),
+                ..ServiceRow::default()
+            })
+            .collect(),
+        total: shown.len(),
+        page,
+        pages,
+        filter,
+        problems: q.problems_only(),
+        refresh: q.refresh.unwrap_or(5),
+        updated: when(now_ms),
+        ..LiveView::default()
+    }
+}
+
+async fn live_view(state: &AppState, q: &ViewQuery) -> Result<LiveView, WebError> {
+    let now = crate::clock::unix_ms();
+    let mut view = match &*state.live.status().await {
+        LiveStatus::Running(s) => view_of_status(s, q, now),
+        LiveStatus::Unavailable(why) => {
+            let stored = state.stored().await?;
+            view_of_config(why, &stored.config, q, now)
+        }
+    };
+    let mut query = vec![format!("refresh={}", view.refresh)];
+    if !view.filter.is_empty() {
+        query.push(format!("q={}", urlencode(&view.filter)));
+    }
+    if view.problems {
+        query.push("problems=1".into());
+    }
+    view.base_query = query.join("&");
+    Ok(view)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "control.html")]
+struct ControlPage {
+    chrome: Chrome,
+    live: LiveView,
+    refresh_choices: Vec<(u32, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "control_live.html")]
+struct LivePart {
+    live: LiveView,
+    chrome: Chrome,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<ViewQuery>,
+) -> Result<Response, WebError> {
+    let live = live_view(&state, &q).await?;
+    let refresh_choices = REFRESH_CHOICES
+        .iter()
+        .map(|&r| (r, r == live.refresh))
+        .collect();
+    Ok(html(&ControlPage {
+        chrome: Chrome::new(&state, &auth, "control", "Control / monitoring").await?,
+        live,
+        refresh_choices,
+    }))
+}
+
+/// The live part alone, for the page's own refresh.
+pub async fn live(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<ViewQuery>,
+) -> Result<Response, WebError> {
+    let live = live_view(&state, &q).await?;
+    Ok(html(&LivePart {
+        live,
+        chrome: Chrome {
+            admin: auth.is_admin(),
+            csrf: auth.csrf.clone(),
+            ..Chrome::default()
+        },
+    }))
+}
+
+/// Hands the addresses over to the peer on purpose.
+pub async fn hand_over(State(state): State<AppState>, posted: AdminPost) -> Response {
+    let secure = state.settings.secure_cookies;
+    let r = state.live.act(Request::HandOver).await;
+    let (kind, text) = match r {
+        Ok(reply) if reply.ok => ("ok", reply.message.unwrap_or_else(|| "handed over".into())),
+        Ok(reply) => (
+            "error",
+            format!(
+                "The supervisor refused: {}",
+                reply.error.unwrap_or_default()
+            ),
+        ),
+        Err(e) => ("error", e),
+    };
+    tracing::info!(user = posted.auth.user.name, "hand-over asked: {text}");
+    with_flash(see_other("/control"), kind, &text, secure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pulse::control::{NodeStatus, PeerStatus};
+
+    fn status(services: usize) -> Status {
+        Status {
+            node: NodeStatus {
+                name: "lb1".into(),
+                role: "active".into(),
+                ..NodeStatus::default()
+            },
+            peer: Some(PeerStatus {
+                name: "lb2".into(),
+                state: "standby".into(),
+                alive: true,
+                last_heard_ms_ago: 150,
+                ..PeerStatus::default()
+            }),
+            services: (0..services)
+                .map(|i| ServiceStatus {
+                    name: format!("web{i}"),
+                    service: format!("TCP 10.0.{}.{}:80", i / 250, i % 250),
+                    in_kernel: true,
+                    servers: vec![ServerStatus {
+                        name: "rs1".into(),
+                        address: "10.1.0.1".into(),
+                        port: 80,
+                        health: if i == 7 { "down".into() } else { "up".into() },
+                        configured_weight: 1,
+                        weight: (i != 7).then_some(1),
+                        ..ServerStatus::default()
+                    }],
+                    ..ServiceStatus::default()
+                })
+                .collect(),
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn the_table_is_paged_and_filtered() {
+        let s = status(60);
+        let v = view_of_status(&s, &ViewQuery::default(), 0);
+        assert_eq!((v.total, v.page, v.pages), (60, 1, 3));
+        assert_eq!(v.services.len(), PAGE_SIZE);
+        assert_eq!(v.peer_state, "standby");
+        assert_eq!(v.peer_heard, "150 ms ago");
+
+        let last = view_of_status(
+            &s,
+            &ViewQuery {
+                page: Some(99),
+                ..ViewQuery::default()
+            },
+            0,
+        );
+        assert_eq!((last.page, last.services.len()), (3, 10));
+        assert_eq!(last.next_page(), None);
+        assert_eq!(last.prev_page(), Some(2));
+
+        let problems = view_of_status(
+            &s,
+            &ViewQuery {
+                problems: Some("1".into()),
+                ..ViewQuery::default()
+            },
+            0,
+        );
+        assert_eq!(problems.total, 1);
+        assert_eq!(problems.services[0].name, "web7");
+        assert_eq!(problems.services[0].servers[0].health, "down");
+        assert_eq!(problems.services[0].servers[0].weight, "out");
+
+        let found = view_of_status(
+            &s,
+            &ViewQuery {
+                q: Some("WEB5".into()),
+                ..ViewQuery::default()
+            },
+            0,
+        );
+        // web5, web50..web59
+        assert_eq!(found.total, 11);
+    }
+
+    #[test]
+    fn times_read_as_utc() {
+        assert_eq!(when(1_764_646_812_000), "2025-12-02 03:40:12 UTC");
+        assert_eq!(when(0), "never");
+        assert_eq!(ago(61_000), "61 s ago");
+        assert_eq!(paginate(0, None, 25), (1, 1, 0, 0));
+    }
+}

@@ -1,0 +1,334 @@
+//! `lvs-director web`: the admin UI on port 3636 (axum + askama + tower-http).
+//!
+//! - [`auth`]: sessions, login (rate-limited), logout, first-admin setup, CSRF, roles.
+//! - [`form`]: form fields from the model's keyword tables, and forms back into the
+//!   model (pure).
+//! - [`publish`]: Apply (preview diff, atomic write, supervisor reload), history and
+//!   rollback.
+//! - [`live`]: the supervisor's status through its control socket, cached briefly.
+//! - [`control`], [`settings`], [`virtuals`], [`accounts`]: the pages.
+//! - [`security`]: the response headers every page carries.
+//! - [`tls`]: optional TLS (rustls) in front of the same router.
+//!
+//! Every route but the login page, the setup page and the static assets sits behind
+//! [`auth::require_session`], for every method; every state change is a POST that
+//! carries the session's CSRF token ([`auth::Posted`]).
+
+pub mod accounts;
+pub mod assets;
+pub mod auth;
+pub mod control;
+pub mod form;
+pub mod live;
+pub mod publish;
+pub mod security;
+pub mod settings;
+pub mod tls;
+pub mod virtuals;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Mutex;
+
+use crate::config::{render, Config};
+use crate::storage::{SessionPolicy, Snapshot, StorageError, Store};
+
+/// Where the web service listens unless told otherwise (Piranha's port).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:3636";
+
+/// What the web service needs to know besides its database.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `lvs.cf` that Apply writes and the supervisor reads.
+    pub lvs_cf: PathBuf,
+    pub control_socket: PathBuf,
+    /// Cookies get `Secure` (set when serving over TLS).
+    pub secure_cookies: bool,
+    pub sessions: SessionPolicy,
+}
+
+/// Asks for the supervisor of an all-in-one process to be started (or restarted) with
+/// the file Apply just wrote; answers what became of it.
+pub type StartSupervisor =
+    Arc<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
+
+/// Shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: Store,
+    pub settings: Settings,
+    pub auth: auth::AuthState,
+    pub live: live::Live,
+    /// Set in the all-in-one mode: Apply then starts the supervisor when it is not
+    /// running.
+    pub start_supervisor: Option<StartSupervisor>,
+    cache: Mutex<Option<Arc<Cached>>>,
+    /// Serialises Apply and rollback: two at once would race for the serial number.
+    pub apply_lock: Mutex<()>,
+    /// Whether Apply has something to do, by (database change, `lvs.cf` stamp).
+    pub pending_cache: std::sync::Mutex<Option<(PendingKey, bool)>>,
+}
+
+/// What the pending-changes marker depends on: the database's change counter and the
+/// modification time and length of `lvs.cf`.
+pub type PendingKey = (i64, Option<(std::time::SystemTime, u64)>);
+
+/// The stored configuration as last read, with what pages derive from it.
+pub struct Cached {
+    pub snapshot: Snapshot,
+    pub config: Config,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(store: Store, settings: Settings) -> AppState {
+        let live = live::Live::new(settings.control_socket.clone());
+        AppState(Arc::new(Inner {
+            store,
+            auth: auth::AuthState::new(),
+            live,
+            settings,
+            start_supervisor: None,
+            cache: Mutex::new(None),
+            apply_lock: Mutex::new(()),
+            pending_cache: std::sync::Mutex::new(None),
+        }))
+    }
+
+    /// This state, for an all-in-one process whose supervisor Apply may start.
+    pub fn with_supervisor(self, start: StartSupervisor) -> AppState {
+        let inner = Arc::try_unwrap(self.0)
+            .unwrap_or_else(|_| panic!("with_supervisor is called before the state is shared"));
+        AppState(Arc::new(Inner {
+            start_supervisor: Some(start),
+            ..inner
+        }))
+    }
+
+    /// The stored configuration, read again only when the database changed since
+    /// (one small query otherwise): list and monitoring pages of a large configuration
+    /// then cost no more than their own rendering.
+    pub async fn stored(&self) -> Result<Arc<Cached>, WebError> {
+        let change = self.store.change_counter().await?;
+        let mut cache = self.cache.lock().await;
+        if let Some(c) = cache.as_ref().filter(|c| c.snapshot.change == change) {
+            return Ok(c.clone());
+        }
+        let snapshot = self.store.snapshot().await?;
+        let config = snapshot.config();
+        let fresh = Arc::new(Cached { snapshot, config });
+        *cache = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+/// The application's routes; `state` is shared by all of them.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/", get(|| async { Redirect::to("/control") }))
+        .route("/control", get(control::page))
+        .route("/control/live", get(control::live))
+        .route("/control/hand-over", post(control::hand_over))
+        .route(
+            "/global",
+            get(settings::global_page).post(settings::global_save),
+        )
+        .route(
+            "/redundancy",
+            get(settings::redundancy_page).post(settings::redundancy_save),
+        )
+        .merge(virtuals::routes())
+        .merge(publish::routes())
+        .merge(accounts::routes())
+        .route("/logout", post(auth::logout))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_session,
+        ));
+    let app = Router::new()
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/setup", get(auth::setup_page).post(auth::setup))
+        .route("/static/{file}", get(assets::serve))
+        .merge(protected);
+    let tls = state.settings.secure_cookies;
+    security::apply(app.with_state(state), tls)
+}
+
+async fn not_found() -> WebError {
+    WebError::NotFound("this page".into())
+}
+
+/// Serves `router(state)` on `listener` (with TLS when `tls` is given) until
+/// `shutdown` resolves, then finishes the requests in progress.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<tls::Peer>();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+}
+
+/// Why a request failed, rendered as a plain page with the right status; the cause is
+/// logged once, here.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0} was not found")]
+    NotFound(String),
+    #[error("you are not logged in (or your session ended): log in and try again")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    TooMany(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    title: String,
+    message: String,
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title) = match &self {
+            WebError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
+            WebError::Unauthorized => (StatusCode::UNAUTHORIZED, "Login required"),
+            WebError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
+            WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad request"),
+            WebError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts"),
+            WebError::Storage(StorageError::NotFound { .. }) => {
+                (StatusCode::NOT_FOUND, "Not found")
+            }
+            WebError::Storage(e) if e.is_invalid_input() => (StatusCode::CONFLICT, "Not saved"),
+            WebError::Storage(_) | WebError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+            }
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("request failed: {self}");
+            // The cause is in the log; the page does not show database internals.
+            "The request failed on the server; the cause is in the service's log. Nothing was changed.".to_string()
+        } else {
+            self.to_string()
+        };
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title: title.into(),
+            message,
+        };
+        (status, html(&page)).into_response()
+    }
+}
+
+/// A rendered template as an HTML response.
+pub fn html(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(body) => Html(body).into_response(),
+        Err(e) => {
+            tracing::error!("template failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// A redirect after a successful POST (303: the browser follows with GET).
+pub fn see_other(to: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            header::LOCATION,
+            HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")),
+        )],
+    )
+        .into_response()
+}
+
+/// What every page's frame shows: who is logged in, the CSRF token of its forms,
+/// where in the menu the page is, a message left by the previous action, and whether
+/// there are changes not applied yet.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    pub user: String,
+    pub admin: bool,
+    pub csrf: String,
+    pub nav: &'static str,
+    pub flash: Option<Flash>,
+    pub pending: bool,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    /// `ok` or `error`.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl Chrome {
+    /// The frame of a page, with the pending-changes marker computed from the stored
+    /// configuration and the file in force.
+    pub async fn new(
+        state: &AppState,
+        auth: &auth::Auth,
+        nav: &'static str,
+        title: impl Into<String>,
+    ) -> Result<Chrome, WebError> {
+        let stored = state.stored().await?;
+        let pending = publish::has_pending(state, &stored.config).await;
+        Ok(Chrome {
+            user: auth.user.name.clone(),
+            admin: auth.is_admin(),
+            csrf: auth.csrf.clone(),
+            nav,
+            flash: auth.flash.clone(),
+            pending,
+            title: title.into(),
+        })
+    }
+}
+
+/// The configuration as `lvs.cf` with the serial set to `serial` (so that two
+/// renderings differ only where the configuration does).
+pub fn render_with_serial(config: &Config, serial: u32) -> String {
+    let mut c = config.clone();
+    c.global.serial_no = Some(serial);
+    render(&c)
+}

@@ -1,0 +1,612 @@
+//! Apply, history and rollback: how the stored configuration becomes the `lvs.cf` in
+//! force.
+//!
+//! Apply shows the pending changes as a diff of the rendering against the file in
+//! force; applying writes it atomically with the next serial, records the revision,
+//! and asks the supervisor to reload, reporting its answer. The form carries a digest
+//! of the previewed text: if anything changed in between, nothing is written and the
+//! new preview is shown instead. A rollback loads an old revision into the stored
+//! configuration and then goes through the same Apply.
+
+use std::path::Path as FsPath;
+use std::time::SystemTime;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use similar::{ChangeTag, TextDiff};
+
+use super::auth::{with_flash, AdminPost, Auth};
+use super::control::{paginate, when};
+use super::{html, render_with_serial, see_other, AppState, Chrome, WebError};
+use crate::config::{self, is_valid, parse, validate, Config};
+use crate::pulse::control::Request;
+use crate::storage::{action, StorageError};
+
+/// Revisions per page of the history.
+const HISTORY_PAGE: usize = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/apply", get(apply_page).post(apply))
+        .route("/apply/import", post(import_in_force))
+        .route("/history", get(history))
+        .route("/history/{id}", get(revision))
+        .route("/history/{id}/rollback", post(rollback))
+}
+
+/// The `serial_no` of an `lvs.cf` text (0 when absent or unreadable). A line scan, not
+/// a parse: the file in force is read on every page for the pending marker.
+pub fn serial_of(text: &str) -> u32 {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("serial_no")?;
+            let v = rest.trim_start().strip_prefix('=')?;
+            v.split_whitespace().next()?.parse().ok()
+        })
+        .next()
+        .unwrap_or(0)
+}
+
+/// One line of a diff, display-ready: `kind` is `add`, `del`, `ctx` or `hunk`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffLine {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// A unified diff of two texts, 3 lines of context.
+pub fn diff(old: &str, new: &str) -> Vec<DiffLine> {
+    let d = TextDiff::from_lines(old, new);
+    let mut out = Vec::new();
+    for group in d.grouped_ops(3) {
+        let (first, last) = (&group[0], &group[group.len() - 1]);
+        out.push(DiffLine {
+            kind: "hunk",
+            text: format!(
+                "@@ -{},{} +{},{} @@",
+                first.old_range().start + 1,
+                last.old_range().end - first.old_range().start,
+                first.new_range().start + 1,
+                last.new_range().end - first.new_range().start
+            ),
+        });
+        for op in &group {
+            for change in d.iter_changes(op) {
+                let (kind, sign) = match change.tag() {
+                    ChangeTag::Insert => ("add", '+'),
+                    ChangeTag::Delete => ("del", '-'),
+                    ChangeTag::Equal => ("ctx", ' '),
+                };
+                out.push(DiffLine {
+                    kind,
+                    text: format!("{sign}{}", change.value().trim_end_matches(['\n', '\r'])),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// What Apply would do.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub serial: u32,
+    pub text: String,
+    pub diff: Vec<DiffLine>,
+    /// Nothing but the serial would change.
+    pub unchanged: bool,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Digest of `text`: the Apply form sends it back.
+    pub digest: String,
+}
+
+/// The preview of applying `config` over the file in force (`None`: no file yet);
+/// `last_serial` is the serial of the last recorded revision. Pure.
+pub fn preview(config: &Config, in_force: Option<&str>, last_serial: u32) -> Preview {
+    let old = in_force.unwrap_or("");
+    let old_serial = serial_of(old);
+    let serial = old_serial
+        .max(last_serial)
+        .max(config.global.serial_no.unwrap_or(0))
+        .saturating_add(1);
+    let text = render_with_serial(config, serial);
+    let unchanged = in_force.is_some() && render_with_serial(config, old_serial) == old;
+    let diags = validate(config);
+    let errors = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    let warnings = diags
+        .iter()
+        .filter(|d| !d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    let digest = hex(&Sha256::digest(text.as_bytes())[..16]);
+    Preview {
+        serial,
+        diff: diff(old, &text),
+        text,
+        unchanged,
+        errors,
+        warnings,
+        digest,
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The file in force, or `None` when there is none yet. Another error (permissions,
+/// a directory) is reported: Apply must not pretend there is nothing to replace.
+async fn read_in_force(path: &FsPath) -> Result<Option<String>, WebError> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(config::decode_text(&bytes).0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(WebError::Internal(format!(
+            "cannot read the lvs.cf in force, {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Modification time and length of a file: enough to tell that it changed.
+fn stamp(path: &FsPath) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// True when Apply has something to do. Cached per (database change, file stamp), so
+/// that every page can show the marker for the price of a `stat`.
+pub async fn has_pending(state: &AppState, config: &Config) -> bool {
+    let path = &state.settings.lvs_cf;
+    let key = (
+        state.store.change_counter().await.unwrap_or(-1),
+        stamp(path),
+    );
+    if let Some((k, pending)) = state.pending_cache.lock().expect("not poisoned").as_ref() {
+        if *k == key {
+            return *pending;
+        }
+    }
+    let pending = match read_in_force(path).await {
+        Ok(Some(text)) => render_with_serial(config, serial_of(&text)) != text,
+        Ok(None) => config != &Config::default(),
+        Err(_) => true,
+    };
+    *state.pending_cache.lock().expect("not poisoned") = Some((key, pending));
+    pending
+}
+
+#[derive(Template)]
+#[template(path = "apply.html")]
+struct ApplyPage {
+    chrome: Chrome,
+    path: String,
+    exists: bool,
+    preview: Preview,
+    /// The file in force is not what lvs-director last wrote.
+    hand_edited: Option<String>,
+    error: Option<String>,
+}
+
+async fn show_apply(
+    state: &AppState,
+    auth: &Auth,
+    error: Option<String>,
+) -> Result<Response, WebError> {
+    let stored = state.stored().await?;
+    let in_force = read_in_force(&state.settings.lvs_cf).await?;
+    let latest = state.store.revisions().latest().await?;
+    let last_serial = latest.as_ref().map_or(0, |r| r.info.serial_no);
+    let preview = preview(&stored.config, in_force.as_deref(), last_serial);
+    let hand_edited = match (&in_force, &latest) {
+        (Some(text), Some(rev)) if *text != rev.text => Some(format!(
+            "{} was changed outside lvs-director since revision {} (serial {}) was applied. Applying replaces those changes; to keep them, import the file first.",
+            state.settings.lvs_cf.display(),
+            rev.info.id,
+            rev.info.serial_no
+        )),
+        (Some(_), None) => Some(format!(
+            "{} was not written by lvs-director. Applying replaces it; to keep its contents, import it first.",
+            state.settings.lvs_cf.display()
+        )),
+        _ => None,
+    };
+    let status = if error.is_some() {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    let page = ApplyPage {
+        chrome: Chrome::new(state, auth, "apply", "Apply").await?,
+        path: state.settings.lvs_cf.display().to_string(),
+        exists: in_force.is_some(),
+        preview,
+        hand_edited,
+        error,
+    };
+    Ok((status, html(&page)).into_response())
+}
+
+pub async fn apply_page(State(state): State<AppState>, auth: Auth) -> Result<Response, WebError> {
+    show_apply(&state, &auth, None).await
+}
+
+/// What became of the reload request, in words for the page and the audit log.
+async fn tell_supervisor(state: &AppState) -> (bool, String) {
+    match state.live.act(Request::Reload).await {
+        Ok(reply) if reply.ok => (
+            true,
+            format!(
+                "The supervisor applied it: {}",
+                reply.message.unwrap_or_default()
+            ),
+        ),
+        Ok(reply) => (
+            false,
+            format!(
+                "The supervisor REJECTED it and keeps running the previous configuration: {}",
+                reply.error.unwrap_or_default()
+            ),
+        ),
+        Err(e) => match &state.start_supervisor {
+            Some(start) => {
+                let answer = start().await;
+                state.live.invalidate().await;
+                (true, answer)
+            }
+            None => (
+                true,
+                format!(
+                    "The supervisor is not running ({e}); it will read the file when it starts."
+                ),
+            ),
+        },
+    }
+}
+
+pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<Response, WebError> {
+    let auth = &posted.auth;
+    let _one_at_a_time = state.apply_lock.lock().await;
+    let stored = state.stored().await?;
+    let path = state.settings.lvs_cf.clone();
+    let in_force = read_in_force(&path).await?;
+    let last_serial = state
+        .store
+        .revisions()
+        .latest()
+        .await?
+        .map_or(0, |r| r.info.serial_no);
+    let p = preview(&stored.config, in_force.as_deref(), last_serial);
+    if posted.form.get("digest") != p.digest {
+        return show_apply(
+            &state,
+            auth,
+            Some("The configuration or the file in force changed since the preview you applied; nothing was written. Review the new preview below.".into()),
+        )
+        .await;
+    }
+    if !p.errors.is_empty() {
+        return show_apply(
+            &state,
+            auth,
+            Some("The configuration has errors (listed below); nothing was written.".into()),
+        )
+        .await;
+    }
+    // The file the supervisor reads must always be one it can read back: checked
+    // before it replaces the one in force.
+    if let Err(e) = parse(&p.text) {
+        return Err(WebError::Internal(format!(
+            "the rendered configuration does not read back ({e:?}); nothing was written"
+        )));
+    }
+    let text = p.text.clone();
+    let target = path.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::atomic_file::write_atomic(&target, text.as_bytes(), 0o644)
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))?
+    .map_err(|e| {
+        WebError::Internal(format!(
+            "cannot write {}: {e}; nothing was changed",
+            path.display()
+        ))
+    })?;
+    let comment = posted.form.get("comment").trim().to_string();
+    let rev = state
+        .store
+        .revisions()
+        .record(&p.text, p.serial, &auth.actor(), &comment)
+        .await?;
+    tracing::info!(
+        user = auth.user.name,
+        serial = p.serial,
+        revision = rev.info.id,
+        "applied {}",
+        path.display()
+    );
+    let (ok, answer) = tell_supervisor(&state).await;
+    state
+        .store
+        .audit()
+        .record(&auth.actor(), "reload", "supervisor", None, Some(&answer))
+        .await?;
+    let text = format!(
+        "Revision {} (serial {}) written to {}. {answer}",
+        rev.info.id,
+        p.serial,
+        path.display()
+    );
+    Ok(with_flash(
+        see_other("/apply"),
+        if ok { "ok" } else { "error" },
+        &text,
+        state.settings.secure_cookies,
+    ))
+}
+
+/// Replaces the stored configuration with the file in force (to keep hand edits).
+pub async fn import_in_force(
+    State(state): State<AppState>,
+    posted: AdminPost,
+) -> Result<Response, WebError> {
+    let path = &state.settings.lvs_cf;
+    let secure = state.settings.secure_cookies;
+    let Some(text) = read_in_force(path).await? else {
+        return Ok(with_flash(
+            see_other("/apply"),
+            "error",
+            &format!("{} does not exist: nothing to import", path.display()),
+            secure,
+        ));
+    };
+    let file = path.display().to_string();
+    let parsed = match parse(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            let first: Vec<String> = e.iter().take(5).map(|d| format!("{file}:{d}")).collect();
+            return Ok(with_flash(
+                see_other("/apply"),
+                "error",
+                &format!("{file} was not imported: {}", first.join("; ")),
+                secure,
+            ));
+        }
+    };
+    let diags = validate(&parsed.config);
+    if !is_valid(&diags) {
+        let first: Vec<String> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .take(5)
+            .map(|d| d.message.clone())
+            .collect();
+        return Ok(with_flash(
+            see_other("/apply"),
+            "error",
+            &format!(
+                "{file} was not imported, it has errors: {}",
+                first.join("; ")
+            ),
+            secure,
+        ));
+    }
+    state
+        .store
+        .replace_config(&parsed.config, &posted.auth.actor())
+        .await?;
+    Ok(with_flash(
+        see_other("/apply"),
+        "ok",
+        &format!("{file} imported into the stored configuration."),
+        secure,
+    ))
+}
+
+#[derive(Debug, Clone)]
+pub struct RevisionRow {
+    pub id: i64,
+    pub serial: u32,
+    pub at: String,
+    pub by: String,
+    pub comment: String,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    chrome: Chrome,
+    rows: Vec<RevisionRow>,
+    page: usize,
+    pages: usize,
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub page: Option<usize>,
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
+    let total = state
+        .store
+        .revisions()
+        .latest()
+        .await?
+        .map_or(0, |r| r.info.id as usize);
+    let (page, pages, start, _) = paginate(total, q.page, HISTORY_PAGE);
+    let rows = state
+        .store
+        .revisions()
+        .list(HISTORY_PAGE as u32, start as u32)
+        .await?
+        .into_iter()
+        .map(|r| RevisionRow {
+            id: r.id,
+            serial: r.serial_no,
+            at: when(u64::try_from(r.applied_at).unwrap_or(0) * 1000),
+            by: r.applied_by,
+            comment: r.comment,
+        })
+        .collect();
+    Ok(html(&HistoryPage {
+        chrome: Chrome::new(&state, &auth, "history", "History").await?,
+        rows,
+        page,
+        pages,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "revision.html")]
+struct RevisionPage {
+    chrome: Chrome,
+    row: RevisionRow,
+    previous: Option<i64>,
+    diff: Vec<DiffLine>,
+    text: String,
+}
+
+pub async fn revision(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    let rev = state.store.revisions().get(id).await?;
+    let previous = match state.store.revisions().get(id - 1).await {
+        Ok(p) => Some(p),
+        Err(StorageError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let diff = diff(previous.as_ref().map_or("", |p| p.text.as_str()), &rev.text);
+    Ok(html(&RevisionPage {
+        chrome: Chrome::new(&state, &auth, "history", format!("Revision {id}")).await?,
+        row: RevisionRow {
+            id: rev.info.id,
+            serial: rev.info.serial_no,
+            at: when(u64::try_from(rev.info.applied_at).unwrap_or(0) * 1000),
+            by: rev.info.applied_by.clone(),
+            comment: rev.info.comment.clone(),
+        },
+        previous: previous.map(|p| p.info.id),
+        diff,
+        text: rev.text,
+    }))
+}
+
+/// Loads revision `id` into the stored configuration; Apply then shows and writes it.
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    posted: AdminPost,
+) -> Result<Response, WebError> {
+    let _one_at_a_time = state.apply_lock.lock().await;
+    let rev = state.store.revisions().get(id).await?;
+    let parsed = parse(&rev.text).map_err(|e| {
+        WebError::Internal(format!(
+            "revision {id} does not read back: {}",
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    state
+        .store
+        .replace_config(&parsed.config, &posted.auth.actor())
+        .await?;
+    state
+        .store
+        .audit()
+        .record(
+            &posted.auth.actor(),
+            action::REPLACE,
+            "configuration",
+            None,
+            Some(&format!(
+                "rollback to revision {id} (serial {})",
+                rev.info.serial_no
+            )),
+        )
+        .await?;
+    Ok(with_flash(
+        see_other("/apply"),
+        "ok",
+        &format!(
+            "Revision {id} (serial {}) loaded into the configuration. Review the changes below and Apply to put it in force.",
+            rev.info.serial_no
+        ),
+        state.settings.secure_cookies,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../tests/data/piranha_example.lvs.cf");
+
+    #[test]
+    fn the_serial_is_read_from_the_text() {
+        assert_eq!(serial_of("serial_no = 41\nprimary = 1.2.3.4\n"), 41);
+        assert_eq!(serial_of("  serial_no=7 # x\n"), 7);
+        assert_eq!(serial_of("# serial_no = 9\n"), 0);
+        assert_eq!(serial_of(""), 0);
+    }
+
+    #[test]
+    fn a_preview_shows_what_changes_and_counts_the_serial_up() {
+        let c = parse(EXAMPLE).unwrap().config;
+        let first = preview(&c, None, 0);
+        assert!(!first.unchanged);
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        assert!(first.diff.iter().all(|l| l.kind != "del"));
+        let serial = first.serial;
+        assert!(serial > c.global.serial_no.unwrap_or(0));
+
+        // The same configuration over its own file: nothing to do.
+        let again = preview(&c, Some(&first.text), serial);
+        assert!(again.unchanged);
+        assert_eq!(again.serial, serial + 1);
+
+        // One weight changed: the diff shows exactly that line (and the serial).
+        let mut changed = c.clone();
+        changed.virtuals[0].servers[0].settings.weight = Some(7);
+        let p = preview(&changed, Some(&first.text), serial);
+        assert!(!p.unchanged);
+        let added: Vec<_> = p.diff.iter().filter(|l| l.kind == "add").collect();
+        let removed: Vec<_> = p.diff.iter().filter(|l| l.kind == "del").collect();
+        assert_eq!(added.len(), 2, "{added:?}");
+        assert!(added.iter().any(|l| l.text.contains("weight = 7")));
+        assert!(added
+            .iter()
+            .any(|l| l.text.contains(&format!("serial_no = {}", serial + 1))));
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert_ne!(p.digest, first.digest);
+    }
+
+    #[test]
+    fn errors_are_listed() {
+        let mut c = parse(EXAMPLE).unwrap().config;
+        c.virtuals[0].settings.address = None;
+        c.virtuals[0].settings.active = Some(true);
+        let p = preview(&c, None, 0);
+        assert!(!p.errors.is_empty());
+    }
+}

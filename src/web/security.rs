@@ -1,0 +1,56 @@
+//! The headers every response carries: a strict content security policy (scripts and
+//! styles from this site only, no framing, forms only to this site), no referrer, no
+//! MIME sniffing, no caching of pages (they show live state and tokens), and HSTS
+//! under TLS. Also the request limits: body size and time.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted: forms are small; a rollback or an import goes
+/// through stored revisions, not uploads.
+pub const MAX_BODY: usize = 256 * 1024;
+
+pub const CSP: &str =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn set(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+}
+
+fn set_if_missing(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// `router` with the limits and headers. `tls`: add Strict-Transport-Security.
+pub fn apply(router: Router, tls: bool) -> Router {
+    let mut r = router
+        .layer(set_if_missing(header::CACHE_CONTROL, "no-store"))
+        .layer(set(
+            HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()",
+        ))
+        .layer(set(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::CONTENT_SECURITY_POLICY, CSP));
+    if tls {
+        r = r.layer(set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
+    }
+    r.layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .layer(TraceLayer::new_for_http())
+}
