@@ -156,17 +156,24 @@ impl<'s> Sessions<'s> {
             self.delete_hash(&hash).await?;
             return Ok(None);
         }
-        // Never move last_seen backwards: a clock stepped back must not cut the idle
-        // window short.
-        let seen = seen.max(now);
-        sqlx::query(
-            "UPDATE sessions SET last_seen_at = ? WHERE token_hash = ? AND last_seen_at < ?",
-        )
-        .bind(seen)
-        .bind(&hash)
-        .bind(seen)
-        .execute(&self.store.pool)
-        .await?;
+        // Marking a session used is a write, and a page that polls sends many
+        // requests: the mark moves at most every tenth of the idle timeout (a minute at
+        // most), which shortens the idle window by no more than that. It never moves
+        // backwards: a clock stepped back must not cut the idle window short.
+        let step = (idle / 10).clamp(1, 60);
+        let seen = if now >= seen.saturating_add(step) {
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = ? WHERE token_hash = ? AND last_seen_at < ?",
+            )
+            .bind(now)
+            .bind(&hash)
+            .bind(now)
+            .execute(&self.store.pool)
+            .await?;
+            now
+        } else {
+            seen
+        };
         let role: Role = role.parse().map_err(|message| StorageError::Corrupt {
             table: "users".into(),
             row: format!("{id} (`{name}`)"),
@@ -274,6 +281,37 @@ mod tests {
             .unwrap();
         assert_eq!(stored, token_hash(&new.token));
         assert_ne!(stored, new.token.as_bytes());
+    }
+
+    /// A polling page does not write on every request: the mark moves once per step
+    /// (a tenth of the 600 s idle timeout here).
+    #[tokio::test]
+    async fn the_last_use_is_marked_at_most_once_per_step() {
+        let (store, alice) = store_with_alice().await;
+        let token = store
+            .sessions()
+            .create(&alice, &policy(), T0)
+            .await
+            .unwrap()
+            .token;
+        let seen = |s: Option<Session>| s.unwrap().last_seen_at;
+        assert_eq!(
+            seen(store.sessions().lookup(&token, T0 + 59).await.unwrap()),
+            T0
+        );
+        assert_eq!(
+            seen(store.sessions().lookup(&token, T0 + 60).await.unwrap()),
+            T0 + 60
+        );
+        assert_eq!(
+            seen(store.sessions().lookup(&token, T0 + 61).await.unwrap()),
+            T0 + 60
+        );
+        // Stepping the clock back never moves it backwards.
+        assert_eq!(
+            seen(store.sessions().lookup(&token, T0 + 10).await.unwrap()),
+            T0 + 60
+        );
     }
 
     #[tokio::test]

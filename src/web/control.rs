@@ -117,6 +117,7 @@ pub struct LiveView {
     pub ipvs: String,
     pub warnings: Vec<String>,
     pub peer: String,
+    pub has_peer: bool,
     pub peer_state: String,
     pub peer_heard: String,
     pub serial_mismatch: String,
@@ -269,7 +270,10 @@ pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
                 format!("lvs.cf differs between the directors: serial {ours} here, {theirs} on the peer — copy the same configuration to both")
             })
             .unwrap_or_default(),
-        heartbeat: format!(
+        has_peer: peer.is_some(),
+        heartbeat: if peer.is_none() {
+            "none: no backup director (backup_active = 0)".into()
+        } else { format!(
             "{} on UDP port {}, every {} ms, dead after {} ms; {} sent, {} accepted{}; {} failover(s)",
             if s.heartbeat.authenticated {
                 "authenticated (HMAC-SHA256)"
@@ -295,7 +299,7 @@ pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
                 )
             },
             s.heartbeat.failovers
-        ),
+        )},
         addresses: s
             .addresses
             .iter()

@@ -305,22 +305,29 @@ pub fn new_errors(
         {
             continue;
         }
-        match (&d.keyword, scope) {
-            (Some(k), Some(s)) if s == d.scope && on_page.contains(&k.as_str()) => {
+        // An error of the block itself (its name, a duplicate) goes to the name field
+        // when the page has one.
+        let field = match (&d.keyword, scope) {
+            (Some(k), Some(s)) if s == d.scope && on_page.contains(&k.as_str()) => Some(k.as_str()),
+            (None, Some(s)) if s == d.scope && on_page.contains(&"name") => Some("name"),
+            _ => None,
+        };
+        match field {
+            Some(k) => {
                 let message = d
                     .message
                     .rsplit_once("`: ")
                     .map_or(d.message.as_str(), |(_, m)| m)
                     .to_string();
                 fields
-                    .entry(k.clone())
+                    .entry(k.to_string())
                     .and_modify(|e| {
                         e.push_str("; ");
                         e.push_str(&message)
                     })
                     .or_insert(message);
             }
-            _ => general.push(d.message.clone()),
+            None => general.push(d.message.clone()),
         }
     }
 }

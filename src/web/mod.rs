@@ -6,7 +6,7 @@
 //! - [`publish`]: Apply (preview diff, atomic write, supervisor reload), history and
 //!   rollback.
 //! - [`live`]: the supervisor's status through its control socket, cached briefly.
-//! - [`control`], [`settings`], [`virtuals`], [`accounts`]: the pages.
+//! - [`control`], [`settings`], [`virtuals`], [`extras`], [`accounts`]: the pages.
 //! - [`security`]: the response headers every page carries.
 //! - [`tls`]: optional TLS (rustls) in front of the same router.
 //!
@@ -18,6 +18,7 @@ pub mod accounts;
 pub mod assets;
 pub mod auth;
 pub mod control;
+pub mod extras;
 pub mod form;
 pub mod live;
 pub mod publish;
@@ -153,6 +154,7 @@ pub fn router(state: AppState) -> Router {
             get(settings::redundancy_page).post(settings::redundancy_save),
         )
         .merge(virtuals::routes())
+        .merge(extras::routes())
         .merge(publish::routes())
         .merge(accounts::routes())
         .route("/logout", post(auth::logout))

@@ -211,6 +211,7 @@ fn check_edit(
     let keywords: Vec<&str> = specs
         .iter()
         .flat_map(|s| s.iter().map(|f| f.keyword))
+        .chain(["name"])
         .collect();
     form::new_errors(
         &validate(before),
