@@ -121,3 +121,135 @@ impl Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::{self, pki_types::ServerName, RootCertStore};
+
+    use super::*;
+    use crate::storage::{SessionPolicy, Store};
+    use crate::web::{self, AppState, Settings};
+
+    fn pem_files(
+        dir: &Path,
+    ) -> (
+        std::path::PathBuf,
+        std::path::PathBuf,
+        CertificateDer<'static>,
+    ) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::File::create(&c)
+            .unwrap()
+            .write_all(cert.cert.pem().as_bytes())
+            .unwrap();
+        std::fs::File::create(&k)
+            .unwrap()
+            .write_all(cert.signing_key.serialize_pem().as_bytes())
+            .unwrap();
+        (c, k, cert.cert.der().clone())
+    }
+
+    async fn get(addr: SocketAddr, roots: RootCertStore, path: &str) -> String {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut tls = connector
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        tls.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = String::new();
+        tls.read_to_string(&mut out).await.unwrap_or_default();
+        out
+    }
+
+    #[tokio::test]
+    async fn the_ui_is_served_over_tls_with_secure_cookies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, der) = pem_files(dir.path());
+        let config = load(&cert, &key).unwrap();
+        let store = Store::open_in_memory().await.unwrap();
+        let state = AppState::new(
+            store,
+            Settings {
+                lvs_cf: dir.path().join("lvs.cf"),
+                control_socket: dir.path().join("pulse.sock"),
+                secure_cookies: true,
+                sessions: SessionPolicy::default(),
+            },
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(web::serve(listener, Some(config), state, async {
+            let _ = stopped.await;
+        }));
+        // A client that connects and says nothing holds up nobody.
+        let _silent = TcpStream::connect(addr).await.unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(der).unwrap();
+        let reply = get(addr, roots, "/login").await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        let cookie = reply
+            .lines()
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("set-cookie: lvsd_login=")
+            })
+            .unwrap_or_else(|| panic!("no login cookie: {reply}"));
+        for attr in ["HttpOnly", "SameSite=Strict", "Secure"] {
+            assert!(cookie.contains(attr), "{cookie}");
+        }
+        assert!(
+            reply
+                .to_ascii_lowercase()
+                .contains("strict-transport-security: max-age=31536000"),
+            "{reply}"
+        );
+        // A plain-HTTP request to the TLS port gets no page.
+        let mut plain = TcpStream::connect(addr).await.unwrap();
+        plain
+            .write_all(b"GET /login HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut buf)).await;
+        assert!(!String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"));
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn bad_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, _) = pem_files(dir.path());
+        let missing = dir.path().join("nope.pem");
+        let e = load(&missing, &key).unwrap_err();
+        assert!(e.contains("nope.pem") && e.contains("certificate"), "{e}");
+        let e = load(&cert, &missing).unwrap_err();
+        assert!(e.contains("nope.pem") && e.contains("private key"), "{e}");
+        // A key that is not the certificate's.
+        let other = tempfile::tempdir().unwrap();
+        let (_, other_key, _) = pem_files(other.path());
+        let e = load(&cert, &other_key).unwrap_err();
+        assert!(e.contains("does not fit"), "{e}");
+        // A key file given as the certificate.
+        let e = load(&key, &key).unwrap_err();
+        assert!(e.contains("key.pem"), "{e}");
+    }
+}
