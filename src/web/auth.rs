@@ -289,10 +289,15 @@ fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
             "cross-site request refused: submit the form from the lvs-director pages".into(),
         )
     };
+    // Browsers that send Sec-Fetch-Site (a header pages cannot set) say where the
+    // request comes from; under `Referrer-Policy: no-referrer` their `Origin` is
+    // "null", so it is only consulted when Sec-Fetch-Site is absent.
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return Err(refuse());
-        }
+        return if site == "same-origin" {
+            Ok(())
+        } else {
+            Err(refuse())
+        };
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().map_err(|_| refuse())?;
@@ -371,6 +376,8 @@ struct LoginPage {
     next: String,
     user: String,
     error: Option<String>,
+    /// The message of the previous page (a logout, the first administrator created).
+    flash: Option<Flash>,
     setup: bool,
 }
 
@@ -392,6 +399,7 @@ fn safe_next(next: &str) -> String {
 
 fn login_form(
     state: &AppState,
+    flash: Option<Flash>,
     next: &str,
     user: &str,
     error: Option<String>,
@@ -405,6 +413,7 @@ fn login_form(
         next: safe_next(next),
         user: user.to_string(),
         error,
+        flash: flash.clone(),
         setup: state
             .auth
             .setup_token
@@ -413,15 +422,31 @@ fn login_form(
             .is_some(),
     };
     let mut response = (status, html(&page)).into_response();
-    response.headers_mut().append(
+    let secure = state.settings.secure_cookies;
+    let headers = response.headers_mut();
+    headers.append(
         header::SET_COOKIE,
-        set_cookie(LOGIN_COOKIE, &token, None, state.settings.secure_cookies),
+        set_cookie(LOGIN_COOKIE, &token, None, secure),
     );
+    if flash.is_some() {
+        headers.append(header::SET_COOKIE, clear_cookie(FLASH_COOKIE, secure));
+    }
     response
 }
 
-pub async fn login_page(State(state): State<AppState>, Query(q): Query<NextQuery>) -> Response {
-    login_form(&state, &q.next, "", None, StatusCode::OK)
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    login_form(
+        &state,
+        read_flash(&headers),
+        &q.next,
+        "",
+        None,
+        StatusCode::OK,
+    )
 }
 
 pub async fn login(State(state): State<AppState>, req: Request) -> Result<Response, WebError> {
@@ -438,6 +463,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     {
         return Ok(login_form(
             &state,
+            None,
             next,
             user,
             Some("The login form expired or cookies are disabled; please try again.".into()),
@@ -448,6 +474,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
         tracing::warn!(%ip, user, "login refused: too many attempts");
         return Ok(login_form(
             &state,
+            None,
             next,
             user,
             Some(format!(
@@ -477,6 +504,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
         tracing::warn!(%ip, user, "login failed");
         return Ok(login_form(
             &state,
+            None,
             next,
             user,
             Some("Wrong user name or password.".into()),
@@ -678,6 +706,14 @@ mod tests {
             ("sec-fetch-site", "same-origin")
         ]))
         .is_ok());
+        // What Chromium sends for a form on a no-referrer page.
+        assert!(same_origin(&h(&[
+            ("host", "lb1:3636"),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ]))
+        .is_ok());
+        assert!(same_origin(&h(&[("host", "lb1:3636"), ("sec-fetch-site", "none")])).is_err());
     }
 
     #[test]
