@@ -10,6 +10,8 @@ log() { printf '==> %s\n' "$*"; }
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v git >/dev/null 2>&1 || missing+=(git)
+# The browser test (tests/browser.rs) drives Debian's Chromium (never a downloaded one).
+[ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -29,6 +31,22 @@ for component in rustfmt clippy; do
 done
 
 export CARGO_TERM_COLOR=never
+
+# The browser test's playwright-core (pinned in tests/browser/package-lock.json); it
+# uses /usr/bin/chromium, so no browser is downloaded.
+if [ ! -d tests/browser/node_modules ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "npm is not installed: install Node.js 20 or later and run this again" >&2
+        exit 2
+    fi
+    if [ -f tests/browser/package-lock.json ]; then
+        log "npm ci --prefix tests/browser"
+        npm ci --prefix tests/browser --no-audit --no-fund
+    else
+        log "npm install --prefix tests/browser"
+        npm install --prefix tests/browser --no-audit --no-fund
+    fi
+fi
 
 # The IPVS lab (tests/lab.rs) boots Debian's cloud kernel under QEMU: install its
 # packages and fetch the kernel now (cached under target/lab/), so that a failure here
