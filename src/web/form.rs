@@ -162,6 +162,12 @@ pub fn fields<K: Keywords>(
             } else {
                 "Piranha"
             };
+            // `apply` files a missing device under the device input's name: shown
+            // with the pair, like the address's own errors.
+            let error = errors
+                .get(spec.keyword)
+                .or_else(|| errors.get(&device_name))
+                .cloned();
             Field {
                 name: spec.keyword.to_string(),
                 label: spec.label.to_string(),
@@ -179,7 +185,7 @@ pub fn fields<K: Keywords>(
                     doc.doc, doc.keyword, doc.default
                 ),
                 default: doc.default.to_string(),
-                error: errors.get(spec.keyword).cloned(),
+                error,
             }
         })
         .collect()
@@ -192,7 +198,11 @@ fn options(value: &str, default: &str, list: &[(&str, &str)]) -> Vec<Choice> {
         selected: value.is_empty(),
     }];
     // Booleans may be stored as any integer (Piranha's strtol): show them as 1/0.
+    // Blank is the default option alone: `strtol("")` would also select "no", and a
+    // browser submits the last selected option, writing an explicit 0 (for `preempt`,
+    // whose default is 1, the opposite of the default).
     let normalised = match value {
+        "" => String::new(),
         v if list.iter().any(|(o, _)| *o == v) => v.to_string(),
         v if list == [("1", "yes"), ("0", "no")] => {
             if v.parse::<i64>().is_ok_and(|n| n != 0) {

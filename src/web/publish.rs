@@ -313,17 +313,25 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
     }
     let text = p.text.clone();
     let target = path.clone();
-    tokio::task::spawn_blocking(move || {
+    let written = tokio::task::spawn_blocking(move || {
         crate::atomic_file::write_atomic(&target, text.as_bytes(), 0o644)
     })
     .await
-    .map_err(|e| WebError::Internal(e.to_string()))?
-    .map_err(|e| {
-        WebError::Internal(format!(
-            "cannot write {}: {e}; nothing was changed",
-            path.display()
-        ))
-    })?;
+    .map_err(|e| WebError::Internal(e.to_string()))?;
+    if let Err(e) = written {
+        // Not a secret and the administrator's to fix (a folder, permissions): said
+        // on the page, not only in the log.
+        tracing::error!("Apply: cannot write {}: {e}", path.display());
+        return show_apply(
+            &state,
+            auth,
+            Some(format!(
+                "Nothing was applied: cannot write {}: {e}. The file in force and the supervisor are unchanged.",
+                path.display()
+            )),
+        )
+        .await;
+    }
     let comment = posted.form.get("comment").trim().to_string();
     let rev = state
         .store
