@@ -369,6 +369,15 @@ fn warnings_of(p: &Prepared) -> Vec<String> {
             "heartbeats are NOT authenticated (no heartbeat_key_file): anyone who can send UDP to this director can take the addresses away; set a shared key on both directors".to_string(),
         );
     }
+    // Only reachable in the all-in-one mode (`pulse` refuses to start without them):
+    // said where the administrator looks, not only in the log.
+    let missing = missing_capabilities();
+    if !missing.is_empty() {
+        w.push(format!(
+            "running without {}: this director cannot raise addresses, announce them or program IPVS; run it as root or grant the capabilities",
+            missing.join(" and ")
+        ));
+    }
     w
 }
 
@@ -618,7 +627,7 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
                 "{text}; run as root or grant them (the packaged unit does)"
             )));
         }
-        tracing::warn!("{text}: addresses and IPVS are unavailable");
+        // Said once, with the configuration's other standing warnings (publish).
     }
     raise_descriptor_limit();
     let config_path = opts.config.display().to_string();
