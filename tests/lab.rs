@@ -44,6 +44,7 @@ scenarios! {
     director_sync_daemon => "18-director-sync-daemon",
     pulse_failover_nat => "20-pulse-failover-nat",
     pulse_failover_dr => "21-pulse-failover-dr",
+    pulse_metrics => "22-pulse-metrics",
 }
 
 #[derive(Debug)]

@@ -163,6 +163,11 @@ const PROTECTED: &[&str] = &[
 /// The routes anyone may use.
 const PUBLIC: &[&str] = &["/login", "/setup", "/static/{file}"];
 
+/// The routes outside the login only when a metrics token is configured (then they
+/// need the token: tests/metrics.rs). This test's service has none, so they are
+/// behind the login like the protected ones.
+const WITH_TOKEN: &[&str] = &["/metrics"];
+
 /// The POST routes only an administrator may use.
 const ADMIN_POSTS: &[&str] = &[
     "/control/hand-over",
@@ -202,6 +207,7 @@ fn declared_routes() -> Vec<String> {
         include_str!("../src/web/extras.rs"),
         include_str!("../src/web/publish.rs"),
         include_str!("../src/web/accounts.rs"),
+        include_str!("../src/web/metrics.rs"),
     ];
     let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#).unwrap();
     let kind = regex::Regex::new(r#"const PATH: &'static str = "([^"]+)""#).unwrap();
@@ -373,15 +379,20 @@ async fn without_a_session_no_route_answers_or_changes_anything() {
     let mut listed: Vec<String> = PROTECTED
         .iter()
         .chain(PUBLIC)
+        .chain(WITH_TOKEN)
         .map(|r| r.to_string())
         .collect();
     listed.sort();
     assert_eq!(
         listed, declared,
-        "PROTECTED and PUBLIC list every route of src/web"
+        "PROTECTED, PUBLIC and WITH_TOKEN list every route of src/web"
     );
 
-    let mut paths: Vec<String> = PROTECTED.iter().map(|r| concrete(r, ids)).collect();
+    let mut paths: Vec<String> = PROTECTED
+        .iter()
+        .chain(WITH_TOKEN)
+        .map(|r| concrete(r, ids))
+        .collect();
     // Query strings, unknown pages and objects: the fallback is guarded too.
     paths.extend(
         [
@@ -821,6 +832,17 @@ async fn pages_carry_the_security_headers_and_cookies_their_flags() {
     let page = c.get("/control").await;
     page.expect(200);
     assert_eq!(page.header("strict-transport-security"), "max-age=31536000");
+}
+
+#[tokio::test]
+async fn without_a_metrics_token_metrics_is_an_unknown_page_even_logged_in() {
+    let env = Env::new().await;
+    let admin = env.admin().await;
+    let token = env.session_of(&admin).await;
+    let mut c = env.oneshot().with_session(&token);
+    let r = c.get("/metrics").await;
+    r.expect(404);
+    assert!(!r.body.contains("lvs_director_"), "{r:?}");
 }
 
 #[tokio::test]

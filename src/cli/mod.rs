@@ -1,4 +1,4 @@
-//! The command line: `check-config`, `import`, `export`, `passwd`, `ipvs`.
+//! The command line: `check-config`, `import`, `export`, `passwd`, `migrate`, `ipvs`.
 //!
 //! Thin glue between files, [`crate::config`] and [`crate::storage`]. Exit codes:
 //! 0 success, 1 the input is invalid (nothing was changed), 2 usage or I/O error.
@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod docs;
 pub mod ipvs;
 pub mod pulse;
 pub mod web;
@@ -70,7 +71,15 @@ pub enum Command {
         /// Role given to a user created by this command.
         #[arg(long, value_enum, default_value_t = RoleArg::Admin)]
         role: RoleArg,
+        /// Check the password instead of setting it: exit 0 when it is USER's, 1 when
+        /// not (or no such user). Changes nothing.
+        #[arg(long, conflicts_with = "role")]
+        check: bool,
     },
+    /// Create the database, or bring its schema up to date, and exit. Every command
+    /// that opens the database does this too; the packages run it on install and
+    /// upgrade.
+    Migrate,
     /// Run the supervisor: heartbeats and failover, floating addresses, health checks
     /// and the IPVS table (needs CAP_NET_ADMIN and CAP_NET_RAW). SIGHUP reloads,
     /// SIGTERM stops cleanly.
@@ -119,6 +128,8 @@ pub enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        metrics: web::MetricsArgs,
     },
     /// Run the admin UI and the supervisor in one process, with everything (database,
     /// lvs.cf, control socket, state) under one folder: a single director or a
@@ -129,11 +140,21 @@ pub enum Command {
         /// The data folder (created if missing).
         #[arg(long, default_value = "./data")]
         data: PathBuf,
+        #[command(flatten)]
+        metrics: web::MetricsArgs,
     },
     /// The kernel's IPVS table: show it, or program it from an lvs.cf.
     Ipvs {
         #[command(subcommand)]
         command: ipvs::IpvsCommand,
+    },
+    /// Write the manual pages and shell completions generated from this command line
+    /// (used to build the packages).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Folder to write `man/*.1` and `completions/{bash,zsh,fish}/…` into.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -228,6 +249,7 @@ pub fn run(cli: Cli) -> ExitCode {
             control_socket,
             tls_cert,
             tls_key,
+            metrics,
         } => web::web(web::WebArgs {
             listen: listen.clone(),
             db: cli.db.clone(),
@@ -235,8 +257,14 @@ pub fn run(cli: Cli) -> ExitCode {
             control_socket: control_socket.clone(),
             tls_cert: tls_cert.clone(),
             tls_key: tls_key.clone(),
+            metrics: metrics.clone(),
         }),
-        Command::Up { listen, data } => web::up(listen.clone(), data.clone()),
+        Command::Up {
+            listen,
+            data,
+            metrics,
+        } => web::up(listen.clone(), data.clone(), metrics.clone()),
+        Command::GenerateDocs { out } => docs::generate(out),
         Command::Ctl {
             command,
             control_socket,
@@ -299,6 +327,7 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
         | Command::Status { .. }
         | Command::Web { .. }
         | Command::Up { .. }
+        | Command::GenerateDocs { .. }
         | Command::Ctl { .. } => {
             unreachable!("handled without a store")
         }
@@ -315,7 +344,11 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
             })?;
             export(&store, output.as_deref(), *force).await
         }
-        Command::Passwd { user, role } => passwd(&open().await?, user, *role).await,
+        Command::Passwd {
+            user, check: true, ..
+        } => check_password(&open().await?, user).await,
+        Command::Passwd { user, role, .. } => passwd(&open().await?, user, *role).await,
+        Command::Migrate => migrate(&open().await?, db).await,
     }
 }
 
@@ -566,11 +599,20 @@ async fn export(store: &Store, output: Option<&Path>, force: bool) -> Outcome {
     }
 }
 
-/// Reads a password: twice with echo off on a terminal, else one line from stdin.
-fn read_password(user: &str) -> Result<String, Failure> {
+/// Reads a password: with echo off on a terminal (twice when `confirm`), else one line
+/// from stdin.
+fn read_password(user: &str, confirm: bool) -> Result<String, Failure> {
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("New password for {user}: "))
+        let prompt = if confirm {
+            format!("New password for {user}: ")
+        } else {
+            format!("Password of {user}: ")
+        };
+        let first = rpassword::prompt_password(prompt)
             .map_err(|e| Failure::io(format!("reading the password failed: {e}")))?;
+        if !confirm {
+            return Ok(first);
+        }
         let second = rpassword::prompt_password("Repeat the password: ")
             .map_err(|e| Failure::io(format!("reading the password failed: {e}")))?;
         if first != second {
@@ -590,7 +632,7 @@ fn read_password(user: &str) -> Result<String, Failure> {
 }
 
 async fn passwd(store: &Store, user: &str, role: RoleArg) -> Outcome {
-    let password = read_password(user)?;
+    let password = read_password(user, true)?;
     let role = match role {
         RoleArg::Admin => Role::Admin,
         RoleArg::Viewer => Role::Viewer,
@@ -611,6 +653,47 @@ async fn passwd(store: &Store, user: &str, role: RoleArg) -> Outcome {
             "changed the password of"
         }
     );
+    Ok(())
+}
+
+/// `passwd --check`: one answer for a wrong password and an unknown user alike.
+async fn check_password(store: &Store, user: &str) -> Outcome {
+    let password = read_password(user, false)?;
+    let found = store
+        .users()
+        .verify_password(user, &password)
+        .await
+        .map_err(|e| Failure::io(format!("checking the password failed: {e}")))?;
+    match found {
+        Some(_) => {
+            println!("the password of {user} is correct");
+            Ok(())
+        }
+        None => Err(Failure::invalid(format!(
+            "wrong password, or no user {user}"
+        ))),
+    }
+}
+
+/// `migrate`: the schema was brought up to date by opening the store; says so, and
+/// whether a first administrator is still to be created.
+async fn migrate(store: &Store, db: &Path) -> Outcome {
+    let users = store
+        .users()
+        .list()
+        .await
+        .map_err(|e| Failure::io(format!("{}: {e}", db.display())))?;
+    store.close().await;
+    println!(
+        "{}: schema up to date, {} user(s)",
+        db.display(),
+        users.len()
+    );
+    if users.is_empty() {
+        println!(
+            "no user yet: set the first administrator's password with `lvs-director passwd NAME`"
+        );
+    }
     Ok(())
 }
 

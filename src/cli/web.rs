@@ -26,6 +26,21 @@ pub struct WebArgs {
     pub control_socket: PathBuf,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub metrics: MetricsArgs,
+}
+
+/// Who may read `/metrics` (Prometheus): with neither option nobody, it is not served.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct MetricsArgs {
+    /// Serve /metrics to requests with `Authorization: Bearer TOKEN`, TOKEN being this
+    /// file's content (16 printable characters or more); on the main port too, where
+    /// it then needs no login.
+    #[arg(long, env = "LVS_DIRECTOR_METRICS_TOKEN_FILE", value_name = "PATH")]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Also serve /metrics, and nothing else, on this address over plain HTTP (e.g.
+    /// 127.0.0.1:9636): without a token unless --metrics-token-file is given.
+    #[arg(long, env = "LVS_DIRECTOR_METRICS_LISTEN", value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -50,6 +65,8 @@ async fn stop_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+    // systemd (Type=notify) shows the unit as stopping; without NOTIFY_SOCKET a no-op.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 }
 
 /// Opens the database, the listener and TLS; prints the setup link when there is no
@@ -61,6 +78,7 @@ async fn prepare(
         tokio::net::TcpListener,
         Option<Arc<tokio_rustls::rustls::ServerConfig>>,
         AppState,
+        Option<tokio::net::TcpListener>,
     ),
     Failure,
 > {
@@ -79,12 +97,31 @@ async fn prepare(
             args.listen
         ))
     })?;
+    let metrics_addr: Option<SocketAddr> = match &args.metrics.metrics_listen {
+        None => None,
+        Some(a) => Some(a.parse().map_err(|e| {
+            Failure::invalid(format!(
+                "--metrics-listen {a}: not an address and port such as 127.0.0.1:9636 ({e})"
+            ))
+        })?),
+    };
+    let metrics_token = match &args.metrics.metrics_token_file {
+        None => None,
+        Some(p) => Some(web::metrics::Token::read(p).map_err(Failure::invalid)?),
+    };
     let store = Store::open(&args.db)
         .await
         .map_err(|e| Failure::io(format!("{}: {e}", args.db.display())))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::io(format!("cannot listen on {addr}: {e}")))?;
+    let metrics_listener =
+        match metrics_addr {
+            None => None,
+            Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| {
+                Failure::io(format!("--metrics-listen: cannot listen on {a}: {e}"))
+            })?),
+        };
     let state = AppState::new(
         store.clone(),
         Settings {
@@ -94,6 +131,11 @@ async fn prepare(
             sessions: SessionPolicy::default(),
         },
     );
+    let protected = metrics_token.is_some();
+    let state = match metrics_token {
+        Some(t) => state.with_metrics_token(t),
+        None => state,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let shown = if addr.ip().is_unspecified() {
         format!("{scheme}://<this host>:{}", addr.port())
@@ -117,7 +159,45 @@ async fn prepare(
         args.lvs_cf.display(),
         args.control_socket.display()
     );
-    Ok((listener, tls, state))
+    if protected {
+        tracing::info!("metrics on {shown}/metrics (bearer token required)");
+    }
+    if let Some(a) = metrics_addr {
+        tracing::info!(
+            "metrics on http://{a}/metrics ({})",
+            if protected {
+                "bearer token required"
+            } else {
+                "no token: keep this address local"
+            }
+        );
+    }
+    Ok((listener, tls, state, metrics_listener))
+}
+
+/// Serves the admin UI, and the metrics listener when there is one, until SIGTERM or
+/// SIGINT; both then finish the requests in progress.
+async fn serve_all(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    state: AppState,
+    metrics: Option<tokio::net::TcpListener>,
+) -> Result<(), Failure> {
+    use futures_util::FutureExt;
+    let stop = stop_signal().boxed().shared();
+    let metrics =
+        metrics.map(|l| tokio::spawn(web::metrics::serve(l, state.clone(), stop.clone())));
+    web::serve(listener, tls, state, stop)
+        .await
+        .map_err(|e| Failure::io(format!("the web server failed: {e}")))?;
+    if let Some(task) = metrics {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Failure::io(format!("the metrics listener failed: {e}"))),
+            Err(e) => return Err(Failure::io(format!("the metrics listener failed: {e}"))),
+        }
+    }
+    Ok(())
 }
 
 /// Removes expired sessions now and then: they are refused when presented anyway, this
@@ -136,11 +216,11 @@ fn sweep_sessions(store: Store) {
 
 pub fn web(args: WebArgs) -> Outcome {
     runtime()?.block_on(async {
-        let (listener, tls, state) = prepare(&args).await?;
+        let (listener, tls, state, metrics) = prepare(&args).await?;
         sweep_sessions(state.store.clone());
-        web::serve(listener, tls, state.clone(), stop_signal())
-            .await
-            .map_err(|e| Failure::io(format!("the web server failed: {e}")))?;
+        // The database is open and the port bound: systemd may start what comes after.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        serve_all(listener, tls, state.clone(), metrics).await?;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -225,7 +305,7 @@ fn data_dir(dir: &Path) -> Result<(), Failure> {
         })
 }
 
-pub fn up(listen: String, data: PathBuf) -> Outcome {
+pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs) -> Outcome {
     data_dir(&data)?;
     let args = WebArgs {
         listen,
@@ -234,6 +314,7 @@ pub fn up(listen: String, data: PathBuf) -> Outcome {
         control_socket: data.join("pulse.sock"),
         tls_cert: None,
         tls_key: None,
+        metrics,
     };
     let embedded = Arc::new(Embedded {
         opts: Options {
@@ -245,7 +326,7 @@ pub fn up(listen: String, data: PathBuf) -> Outcome {
         running: Mutex::new(None),
     });
     runtime()?.block_on(async {
-        let (listener, tls, state) = prepare(&args).await?;
+        let (listener, tls, state, metrics) = prepare(&args).await?;
         let hook = embedded.clone();
         let start: StartSupervisor = Arc::new(move || {
             let hook = hook.clone();
@@ -262,9 +343,8 @@ pub fn up(listen: String, data: PathBuf) -> Outcome {
                 args.lvs_cf.display()
             );
         }
-        web::serve(listener, tls, state.clone(), stop_signal())
-            .await
-            .map_err(|e| Failure::io(format!("the web server failed: {e}")))?;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        serve_all(listener, tls, state.clone(), metrics).await?;
         embedded.wait().await;
         state.store.close().await;
         tracing::info!("stopped");

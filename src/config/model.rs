@@ -241,10 +241,10 @@ keyword_block! {
         ext garp_count: u32, "5", "Gratuitous ARPs / unsolicited neighbour advertisements sent per address on takeover.";
         ext garp_interval: Secs, "1", "Seconds between the announcements of one burst.";
         ext garp_refresh: Secs, "0 (off)", "Re-announce the addresses every this many seconds while active.";
-        ext notify_command: Text, "none", "Command run (without a shell) on every state change, with arguments KIND NAME STATE.";
-        ext smtp_server: Host, "none", "Mail server for notifications.";
+        ext notify_command: Text, "none", "Command run (without a shell) on every state change, with arguments KIND NAME STATE; `LVS_CAUSE` and other `LVS_*` variables tell more.";
+        ext smtp_server: Host, "none", "Mail server for notifications: SMTP, with STARTTLS when it offers it.";
         ext smtp_port: PortSpec, "25", "Port of `smtp_server`.";
-        ext smtp_from: Word, "none", "Sender address of notification mail.";
+        ext smtp_from: Word, "lvs-director@HOSTNAME", "Sender address of notification mail.";
         ext smtp_to: List, "none", "Recipients of notification mail, e.g. `[ ops@example.com noc@example.com ]`.";
     }
 }

@@ -25,8 +25,18 @@ pub fn spawn(what: &'static str, argv: Vec<String>, timeout: Duration) {
 
 /// Runs `argv` and waits for it, at most `timeout` (then it is killed).
 pub async fn run(argv: &[String], timeout: Duration) -> Result<std::process::ExitStatus, String> {
+    run_env(argv, &[], timeout).await
+}
+
+/// [`run`] with these variables added to the supervisor's environment.
+pub async fn run_env(
+    argv: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<std::process::ExitStatus, String> {
     let mut child = tokio::process::Command::new(&argv[0])
         .args(&argv[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()

@@ -165,7 +165,35 @@ pub struct ServiceStatus {
     pub cps: u64,
     pub inbps: u64,
     pub outbps: u64,
+    /// The kernel's cumulative counters of the service; `None` when it is not in the
+    /// kernel (or was not seen yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Totals>,
     pub servers: Vec<ServerStatus>,
+}
+
+/// The kernel's cumulative traffic counters of a service or destination (`ipvsadm
+/// --stats`), since it was created there: they restart at 0 when it is removed and
+/// added again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+impl From<crate::ipvs::table::Stats> for Totals {
+    fn from(s: crate::ipvs::table::Stats) -> Totals {
+        Totals {
+            conns: s.conns,
+            inpkts: s.inpkts,
+            outpkts: s.outpkts,
+            inbytes: s.inbytes,
+            outbytes: s.outbytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -190,6 +218,16 @@ pub struct ServerStatus {
     pub last_check: String,
     pub last_check_ms: u64,
     pub last_check_unix_ms: u64,
+    /// Checks run since the supervisor started (checks that could not run on this
+    /// node are not counted), and how many of them failed.
+    #[serde(default)]
+    pub checks: u64,
+    #[serde(default)]
+    pub check_failures: u64,
+    /// The kernel's cumulative counters of the destination; `None` when it is not in
+    /// the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Totals>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transition: Option<EventRecord>,
 }
@@ -513,6 +551,27 @@ mod tests {
         let json = serde_json::to_string(&Reply::status(s.clone())).unwrap();
         let back: Reply = serde_json::from_str(&json).unwrap();
         assert_eq!(back.status.as_deref(), Some(&s));
+        let mut counted = s.clone();
+        counted.services[0].totals = Some(Totals {
+            conns: 1,
+            inpkts: 2,
+            outpkts: 3,
+            inbytes: 4,
+            outbytes: 5,
+        });
+        counted.services[0].servers[0].checks = 9;
+        counted.services[0].servers[0].check_failures = 3;
+        counted.services[0].servers[0].totals = counted.services[0].totals;
+        let json = serde_json::to_string(&counted).unwrap();
+        assert_eq!(serde_json::from_str::<Status>(&json).unwrap(), counted);
+        // A status from a supervisor without these counters still reads.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let sv = &mut old["services"][0];
+        sv.as_object_mut().unwrap().remove("totals");
+        for field in ["totals", "checks", "check_failures"] {
+            sv["servers"][0].as_object_mut().unwrap().remove(field);
+        }
+        assert_eq!(serde_json::from_value::<Status>(old).unwrap(), s);
         let text = render(&s, 5_000);
         for want in [
             "director 10.0.0.1 (primary): ACTIVE since 4000 ms ago",

@@ -96,6 +96,9 @@ struct TargetState {
     drained: bool,
     load_weight: Option<u32>,
     last: Option<(Outcome, u64)>,
+    /// Conclusive checks seen, and how many failed (for the metrics).
+    checks: u64,
+    failures: u64,
 }
 
 struct LocalState {
@@ -288,6 +291,8 @@ impl Lvsd {
                         continue;
                     };
                     let tr = t.nanny.observe(now, outcome.ok, &outcome.detail);
+                    t.checks += 1;
+                    t.failures += u64::from(!outcome.ok);
                     t.last = Some((outcome.clone(), now));
                     if let Some(until) = t.nanny.ramping_until(now) {
                         self.ramp_until = self.ramp_until.max(until);
@@ -417,6 +422,8 @@ impl Lvsd {
                     drained: false,
                     load_weight: None,
                     last: None,
+                    checks: 0,
+                    failures: 0,
                 },
             };
             self.targets.insert(t.key.clone(), state);
@@ -643,6 +650,9 @@ impl Lvsd {
                         .and_then(|t| t.last.as_ref())
                         .map_or(0, |(o, _)| o.elapsed.as_millis() as u64),
                     last_check_unix_ms: t.and_then(|t| t.last.as_ref()).map_or(0, |(_, at)| *at),
+                    checks: t.map_or(0, |t| t.checks),
+                    check_failures: t.map_or(0, |t| t.failures),
+                    totals: kd.map(|d| d.stats.into()),
                     transition: t
                         .and_then(|t| t.nanny.last_transition())
                         .map(|tr| EventRecord {
@@ -672,6 +682,7 @@ impl Lvsd {
                 cps: k.map_or(0, |s| s.stats.cps),
                 inbps: k.map_or(0, |s| s.stats.inbps),
                 outbps: k.map_or(0, |s| s.stats.outbps),
+                totals: k.map(|s| s.stats.into()),
                 servers,
             });
         }
@@ -824,6 +835,88 @@ local_check nginx {
     }
 
     #[test]
+    fn checks_and_failures_are_counted_and_the_kernel_counters_reported() {
+        use crate::ipvs::table::{Dest, DestParams, FwdMethod, Service, ServiceParams, Stats};
+        let (mut l, _rx) = lvsd();
+        let a = server(&mut l, "a");
+        assert_eq!((a.checks, a.check_failures, a.totals), (0, 0, None));
+        for ok in [true, false, false, true] {
+            result(&mut l, "10.0.1.1", ok);
+        }
+        result(&mut l, "10.0.1.2", false);
+        let a = server(&mut l, "a");
+        assert_eq!((a.checks, a.check_failures, a.last_check_ms), (4, 2, 3));
+        let b = server(&mut l, "b");
+        assert_eq!((b.checks, b.check_failures), (1, 1));
+        // A reload keeps the counts of the servers it keeps.
+        let (config, _) = crate::pulse::node::load("lvs.cf", CF).unwrap();
+        let (targets, _) = crate::pulse::node::targets(&config, &literal_only);
+        let (locals, _) = crate::pulse::node::local_targets(&config, &literal_only);
+        let identities = l.setup.identities.clone();
+        l.input(Input::Reconfigure(Box::new(Setup {
+            config,
+            targets,
+            locals,
+            identities,
+            names: BTreeMap::new(),
+        })));
+        assert_eq!(server(&mut l, "a").checks, 4);
+
+        // The kernel's cumulative counters, as the last dump saw them.
+        let stats = |n: u64| Stats {
+            conns: n,
+            inpkts: n * 10,
+            outpkts: n * 9,
+            inbytes: n * 1000,
+            outbytes: n * 9000,
+            cps: 1,
+            ..Stats::default()
+        };
+        let mut dest = Dest::new(DestParams {
+            fwd: FwdMethod::Route,
+            weight: 8,
+            u_threshold: 0,
+            l_threshold: 0,
+            tun_type: 0,
+            tun_port: 0,
+            tun_flags: 0,
+        });
+        dest.stats = stats(7);
+        let mut svc = Service::new(
+            ServiceParams {
+                scheduler: "wlc".into(),
+                flags: 0,
+                timeout: 0,
+                netmask: 0xffff_ffff,
+            },
+            [(
+                DestKey {
+                    addr: "10.0.1.1".parse().unwrap(),
+                    port: 80,
+                },
+                dest,
+            )]
+            .into(),
+        );
+        svc.stats = stats(11);
+        let key = l.services["web"];
+        let mut table = Table::default();
+        table.services.insert(key, svc);
+        l.kernel = Some((table, Instant::now()));
+        let s = l.status();
+        let web = &s.services[0];
+        let t = web.totals.expect("in the kernel");
+        assert_eq!(
+            (t.conns, t.inpkts, t.outpkts, t.inbytes, t.outbytes),
+            (11, 110, 99, 11_000, 99_000)
+        );
+        let a = web.servers.iter().find(|r| r.name == "a").unwrap();
+        assert_eq!(a.totals.map(|t| (t.conns, t.outbytes)), Some((7, 63_000)));
+        let b = web.servers.iter().find(|r| r.name == "b").unwrap();
+        assert_eq!(b.totals, None, "b is not in this kernel table");
+    }
+
+    #[test]
     fn a_check_that_could_not_run_here_does_not_count_against_the_server() {
         let (mut l, _rx) = lvsd();
         for _ in 0..5 {
@@ -845,6 +938,7 @@ local_check nginx {
             (a.health.as_str(), a.last_check.as_str()),
             ("up", "not checked yet")
         );
+        assert_eq!((a.checks, a.check_failures), (0, 0));
     }
 
     #[test]

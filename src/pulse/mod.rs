@@ -16,6 +16,7 @@ pub mod load;
 pub mod lvsd;
 pub mod nanny;
 pub mod node;
+pub mod notify;
 pub mod probe;
 pub mod shared;
 pub mod supervisor;

@@ -22,6 +22,8 @@ pub struct Shared {
     pub heartbeat: HeartbeatStatus,
     pub addresses: Vec<AddressStatus>,
     pub events: VecDeque<EventRecord>,
+    /// Every recorded change is offered to the notifier here (`notify_command`, mail).
+    pub notify: Option<super::notify::Queue>,
 }
 
 impl Shared {
@@ -35,6 +37,7 @@ impl Shared {
             heartbeat: HeartbeatStatus::default(),
             addresses: Vec::new(),
             events: VecDeque::new(),
+            notify: None,
         }
     }
 
@@ -46,17 +49,22 @@ impl Shared {
         }
     }
 
-    /// Records a state change (the caller logs it).
+    /// Records a state change (the caller logs it) and hands it to the notifier, which
+    /// never blocks this.
     pub fn event(&mut self, subject: impl Into<String>, state: &str, cause: impl Into<String>) {
         if self.events.len() == EVENTS_KEPT {
             self.events.pop_front();
         }
-        self.events.push_back(EventRecord {
+        let e = EventRecord {
             at_unix_ms: crate::clock::unix_ms(),
             subject: subject.into(),
             state: state.to_string(),
             cause: cause.into(),
-        });
+        };
+        if let Some(q) = &self.notify {
+            q.offer(&e);
+        }
+        self.events.push_back(e);
     }
 
     /// The director part of the status.

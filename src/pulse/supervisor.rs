@@ -30,11 +30,15 @@ use super::failover::{self, Failover};
 use super::load::LoadProbe;
 use super::lvsd::{self, Lvsd, Setup};
 use super::node::{self, NodePlan, Place};
+use super::notify::{self, Notifier};
 use super::probe::Probe;
 use super::shared::Shared;
 
 /// How often a real server's load command runs (or its check interval, if longer).
 const LOAD_INTERVAL: Duration = Duration::from_secs(20);
+
+/// How long a stopping supervisor waits for its last notifications.
+const NOTIFY_FLUSH: Duration = Duration::from_secs(5);
 
 /// The lvsd thread is declared stalled when it has not turned for this long.
 const STALL_MS: u64 = 30_000;
@@ -66,6 +70,7 @@ struct Prepared {
     plan: NodePlan,
     key: Option<Arc<[u8]>>,
     commands: RoleCommands,
+    notify: notify::Settings,
     setup: Setup,
     probes: Vec<(Arc<str>, Probe, Duration)>,
     local_probes: Vec<(String, Probe, Duration)>,
@@ -108,7 +113,7 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
     let (text, _) = crate::config::decode_text(&bytes);
-    let (config, warnings) = node::load(&name, &text)?;
+    let (config, mut warnings) = node::load(&name, &text)?;
     // Names are looked up once per load; every later use reads this table.
     let mut names = BTreeMap::new();
     let mut errors = Vec::new();
@@ -232,6 +237,17 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
         active: cmd("active_cmd", &g.active_cmd),
         inactive: cmd("inactive_cmd", &g.inactive_cmd),
     };
+    let virtuals = config.virtuals.iter().map(|v| v.name.clone()).collect();
+    let notify = match notify::Settings::from_config(g, &plan.name, virtuals, &notify::hostname()) {
+        Ok((n, mut w)) => {
+            warnings.append(&mut w);
+            n
+        }
+        Err(e) => {
+            errors.push(e);
+            notify::Settings::default()
+        }
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -240,6 +256,7 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
         plan,
         key,
         commands,
+        notify,
         setup: Setup {
             config: config.clone(),
             targets,
@@ -310,6 +327,7 @@ struct Supervisor {
     /// The checks' own runtime.
     checks: Handle,
     running: tokio::sync::Mutex<Running>,
+    notifier: Notifier,
 }
 
 fn start_checks(
@@ -382,7 +400,18 @@ fn warnings_of(p: &Prepared) -> Vec<String> {
 }
 
 impl Supervisor {
+    /// [`Self::reload_config`], shown to systemd (Type=notify) as a reload.
     async fn reload(&self) -> Reply {
+        use sd_notify::NotifyState;
+        if let Ok(now) = NotifyState::monotonic_usec_now() {
+            let _ = sd_notify::notify(&[NotifyState::Reloading, now]);
+        }
+        let reply = self.reload_config().await;
+        let _ = sd_notify::notify(&[NotifyState::Ready]);
+        reply
+    }
+
+    async fn reload_config(&self) -> Reply {
         let path = self.opts.config.clone();
         let prepared = match tokio::task::spawn_blocking(move || prepare(&path)).await {
             Ok(Ok(p)) => p,
@@ -406,6 +435,7 @@ impl Supervisor {
         }
         let serial = prepared.plan.ha.serial;
         publish(&prepared, &self.shared);
+        self.notifier.reconfigure(prepared.notify.clone());
         self.shared.lock().unwrap().event(
             "director",
             "reloaded",
@@ -648,6 +678,8 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
         started_unix_ms: unix_ms(),
         ..Default::default()
     })));
+    let notifier = Notifier::start(prepared.notify.clone(), notify::Timing::default());
+    shared.lock().unwrap().notify = Some(notifier.queue());
     publish(&prepared, &shared);
     let listener = bind_control(&opts.control_socket)?;
 
@@ -738,6 +770,8 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
         checks.len(),
         opts.control_socket.display()
     );
+    // Without NOTIFY_SOCKET (not under systemd) a no-op.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let sup = Arc::new(Supervisor {
         opts: opts.clone(),
         shared: shared.clone(),
@@ -749,6 +783,7 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
             checks,
             plan: prepared.plan,
         }),
+        notifier,
     });
 
     let links = tokio::spawn(watch_links(sup.clone()));
@@ -792,6 +827,7 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
         }
     }
     tracing::info!("stopping: telling the peer and giving up the addresses");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     links.abort();
     let (ack, done) = oneshot::channel();
     let _ = fail_tx.send(failover::Input::Shutdown(ack));
@@ -800,6 +836,13 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let _ = duty_tx.send(Duty::Stop(ack));
     let _ = done.await;
     let _ = tokio::task::spawn_blocking(move || failover.join()).await;
+    // The last changes (this director stopped, its addresses down) still go out.
+    if !sup.notifier.flush(NOTIFY_FLUSH).await {
+        tracing::warn!(
+            "notifications: not all were sent within {} s of stopping",
+            NOTIFY_FLUSH.as_secs()
+        );
+    }
     drop(sup);
     let _ = tokio::task::spawn_blocking(move || drop(check_runtime)).await;
     let _ = lvsd_tx.send(lvsd::Input::Stop);

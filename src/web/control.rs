@@ -4,6 +4,7 @@
 //! its live part by itself (`/control/live`, polled by `static/app.js`). Without a
 //! supervisor it says so plainly and shows the stored configuration instead.
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use askama::Template;
@@ -52,10 +53,20 @@ pub fn when(unix_ms: u64) -> String {
         return "never".into();
     }
     let t = UNIX_EPOCH + Duration::from_millis(unix_ms);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-        .replace('Z', " UTC")
+    // In place, one allocation: this runs for every real server row of the page.
+    let mut s = String::with_capacity(24);
+    let _ = std::fmt::Write::write_fmt(
+        &mut s,
+        format_args!("{}", humantime::format_rfc3339_seconds(t)),
+    );
+    if let Some(i) = s.find('T') {
+        s.replace_range(i..i + 1, " ");
+    }
+    if s.ends_with('Z') {
+        s.pop();
+        s.push_str(" UTC");
+    }
+    s
 }
 
 /// How long ago, short.
@@ -122,7 +133,10 @@ pub struct LiveView {
     pub peer_heard: String,
     pub serial_mismatch: String,
     pub heartbeat: String,
+    /// The first [`ADDRESSES_SHOWN`] addresses, and whether each is held.
     pub addresses: Vec<(String, bool)>,
+    pub addresses_held: usize,
+    pub addresses_total: usize,
     pub services: Vec<ServiceRow>,
     pub local_checks: Vec<(String, String, String)>,
     pub events: Vec<EventRow>,
@@ -300,9 +314,12 @@ pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
             },
             s.heartbeat.failovers
         )},
+        addresses_held: s.addresses.iter().filter(|a| a.up).count(),
+        addresses_total: s.addresses.len(),
         addresses: s
             .addresses
             .iter()
+            .take(ADDRESSES_SHOWN)
             .map(|a| (format!("{} on {}", a.address, a.device), a.up))
             .collect(),
         services: shown[start..end]
@@ -348,6 +365,11 @@ pub fn view_of_config(reason: &str, c: &Config, q: &ViewQuery, now_ms: u64) -> L
         .virtuals
         .iter()
         .filter(|v| {
+            // Without a filter, no texts to build: every page view would otherwise
+            // format the address of every virtual server.
+            if filter.is_empty() {
+                return true;
+            }
             let addr = v.settings.get("address").unwrap_or_default();
             matches(&filter, &[&v.name, &addr])
                 || v.servers.iter().any(|r| {
@@ -411,9 +433,49 @@ pub fn view_of_config(reason: &str, c: &Config, q: &ViewQuery, now_ms: u64) -> L
     }
 }
 
-async fn live_view(state: &AppState, q: &ViewQuery) -> Result<LiveView, WebError> {
+/// Addresses listed by name on the page; beyond that the page gives counts (a
+/// director with 1,000 VIPs would otherwise print them all on every refresh).
+const ADDRESSES_SHOWN: usize = 20;
+
+/// Built views kept per status: the status changes once a second, and everyone who
+/// looks at the same page of it in that second gets the same view.
+const VIEWS_KEPT: usize = 32;
+
+/// The views built from one status (by its `Arc`), by query.
+#[derive(Default)]
+pub struct ViewCache {
+    status: Option<std::sync::Weak<LiveStatus>>,
+    views: Vec<(String, Arc<LiveView>)>,
+}
+
+fn query_key(q: &ViewQuery) -> String {
+    format!(
+        "{:?}|{}|{}|{:?}",
+        q.page,
+        q.filter(),
+        q.problems_only(),
+        q.refresh
+    )
+}
+
+async fn live_view(state: &AppState, q: &ViewQuery) -> Result<Arc<LiveView>, WebError> {
     let now = crate::clock::unix_ms();
-    let mut view = match &*state.live.status().await {
+    let status = state.live.status().await;
+    let key = query_key(q);
+    if let LiveStatus::Running(_) = &*status {
+        let cache = state.view_cache.lock().expect("not poisoned");
+        let same = cache
+            .status
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade)
+            .is_some_and(|s| Arc::ptr_eq(&s, &status));
+        if same {
+            if let Some((_, v)) = cache.views.iter().find(|(k, _)| *k == key) {
+                return Ok(v.clone());
+            }
+        }
+    }
+    let mut view = match &*status {
         LiveStatus::Running(s) => view_of_status(s, q, now),
         LiveStatus::Unavailable(why) => {
             let stored = state.stored().await?;
@@ -428,6 +490,23 @@ async fn live_view(state: &AppState, q: &ViewQuery) -> Result<LiveView, WebError
         query.push("problems=1".into());
     }
     view.base_query = query.join("&");
+    let view = Arc::new(view);
+    if let LiveStatus::Running(_) = &*status {
+        let mut cache = state.view_cache.lock().expect("not poisoned");
+        let same = cache
+            .status
+            .as_ref()
+            .and_then(std::sync::Weak::upgrade)
+            .is_some_and(|s| Arc::ptr_eq(&s, &status));
+        if !same {
+            cache.status = Some(Arc::downgrade(&status));
+            cache.views.clear();
+        }
+        if cache.views.len() >= VIEWS_KEPT {
+            cache.views.remove(0);
+        }
+        cache.views.push((key, view.clone()));
+    }
     Ok(view)
 }
 
@@ -444,14 +523,14 @@ fn urlencode(s: &str) -> String {
 #[template(path = "control.html")]
 struct ControlPage {
     chrome: Chrome,
-    live: LiveView,
+    live: Arc<LiveView>,
     refresh_choices: Vec<(u32, bool)>,
 }
 
 #[derive(Template)]
 #[template(path = "control_live.html")]
 struct LivePart {
-    live: LiveView,
+    live: Arc<LiveView>,
     chrome: Chrome,
 }
 

@@ -28,26 +28,57 @@ pub enum LiveStatus {
 
 pub struct Live {
     socket: PathBuf,
-    cache: Mutex<Option<(Instant, Arc<LiveStatus>)>>,
+    cache: std::sync::Mutex<Cache>,
+    /// Held by the one caller that fetches a new status.
+    refresh: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// The last status fetched, and when.
+    status: Option<(Instant, Arc<LiveStatus>)>,
+    /// Counts [`Live::invalidate`]: a fetch begun before one is not kept.
+    generation: u64,
 }
 
 impl Live {
     pub fn new(socket: PathBuf) -> Live {
         Live {
             socket,
-            cache: Mutex::new(None),
+            cache: std::sync::Mutex::new(Cache::default()),
+            refresh: Mutex::new(()),
         }
     }
 
-    /// The supervisor's status, at most [`STATUS_MAX_AGE`] old. Concurrent callers
-    /// wait for the one request in flight instead of sending their own.
+    fn cached(&self, max_age: Option<Duration>) -> Option<Arc<LiveStatus>> {
+        let cache = self.cache.lock().expect("not poisoned");
+        let (at, s) = cache.status.as_ref()?;
+        max_age
+            .is_none_or(|max| at.elapsed() < max)
+            .then(|| s.clone())
+    }
+
+    /// The supervisor's status, at most [`STATUS_MAX_AGE`] old. One caller fetches it
+    /// (and waits for it); callers that come meanwhile get the previous status rather
+    /// than queue behind the fetch (the status of 10,000 real servers takes tens of
+    /// milliseconds to fetch and parse, once a second), or wait for the fetch when
+    /// there is none (at start, after [`Live::invalidate`]).
     pub async fn status(&self) -> Arc<LiveStatus> {
-        let mut cache = self.cache.lock().await;
-        if let Some((at, s)) = cache.as_ref() {
-            if at.elapsed() < STATUS_MAX_AGE {
-                return s.clone();
-            }
+        if let Some(s) = self.cached(Some(STATUS_MAX_AGE)) {
+            return s;
         }
+        let _fetching = match self.refresh.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.cached(None) {
+                Some(previous) => return previous,
+                None => self.refresh.lock().await,
+            },
+        };
+        // Fetched by another caller while this one waited.
+        if let Some(s) = self.cached(Some(STATUS_MAX_AGE)) {
+            return s;
+        }
+        let generation = self.cache.lock().expect("not poisoned").generation;
         let fresh = Arc::new(match self.request(Request::Status, STATUS_TIMEOUT).await {
             Ok(Reply {
                 ok: true,
@@ -60,13 +91,19 @@ impl Live {
             ),
             Err(e) => LiveStatus::Unavailable(e),
         });
-        *cache = Some((Instant::now(), fresh.clone()));
+        let mut cache = self.cache.lock().expect("not poisoned");
+        if cache.generation == generation {
+            cache.status = Some((Instant::now(), fresh.clone()));
+        }
         fresh
     }
 
-    /// Forgets the cached status (after an action that changes it).
+    /// Forgets the cached status (after an action that changes it): the next callers
+    /// wait for a status fetched after this.
     pub async fn invalidate(&self) {
-        *self.cache.lock().await = None;
+        let mut cache = self.cache.lock().expect("not poisoned");
+        cache.status = None;
+        cache.generation += 1;
     }
 
     /// Sends an action (reload, drain, enable, hand over) and returns the

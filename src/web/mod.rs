@@ -7,12 +7,14 @@
 //!   rollback.
 //! - [`live`]: the supervisor's status through its control socket, cached briefly.
 //! - [`control`], [`settings`], [`virtuals`], [`extras`], [`accounts`]: the pages.
+//! - [`metrics`]: `/metrics` for Prometheus (bearer token and/or a listener of its own).
 //! - [`security`]: the response headers every page carries.
 //! - [`tls`]: optional TLS (rustls) in front of the same router.
 //!
 //! Every route but the login page, the setup page and the static assets sits behind
 //! [`auth::require_session`], for every method; every state change is a POST that
-//! carries the session's CSRF token ([`auth::Posted`]).
+//! carries the session's CSRF token ([`auth::Posted`]). `/metrics` is outside it only
+//! when a metrics token is configured, and then needs that token instead.
 
 pub mod accounts;
 pub mod assets;
@@ -21,6 +23,7 @@ pub mod control;
 pub mod extras;
 pub mod form;
 pub mod live;
+pub mod metrics;
 pub mod publish;
 pub mod security;
 pub mod settings;
@@ -72,11 +75,16 @@ pub struct Inner {
     /// Set in the all-in-one mode: Apply then starts the supervisor when it is not
     /// running.
     pub start_supervisor: Option<StartSupervisor>,
+    /// The bearer token `/metrics` requires (`--metrics-token-file`); with one, the
+    /// main port serves `/metrics` outside the session check.
+    pub metrics_token: Option<metrics::Token>,
     cache: Mutex<Option<Arc<Cached>>>,
     /// Serialises Apply and rollback: two at once would race for the serial number.
     pub apply_lock: Mutex<()>,
     /// Whether Apply has something to do, by (database change, `lvs.cf` stamp).
     pub pending_cache: std::sync::Mutex<Option<(PendingKey, bool)>>,
+    /// Monitoring views built from the current status (see [`control::ViewCache`]).
+    pub view_cache: std::sync::Mutex<control::ViewCache>,
 }
 
 /// What the pending-changes marker depends on: the database's change counter and the
@@ -105,9 +113,11 @@ impl AppState {
             live,
             settings,
             start_supervisor: None,
+            metrics_token: None,
             cache: Mutex::new(None),
             apply_lock: Mutex::new(()),
             pending_cache: std::sync::Mutex::new(None),
+            view_cache: std::sync::Mutex::new(control::ViewCache::default()),
         }))
     }
 
@@ -117,6 +127,16 @@ impl AppState {
             .unwrap_or_else(|_| panic!("with_supervisor is called before the state is shared"));
         AppState(Arc::new(Inner {
             start_supervisor: Some(start),
+            ..inner
+        }))
+    }
+
+    /// This state, with `/metrics` requiring `token` (and served on the main port).
+    pub fn with_metrics_token(self, token: metrics::Token) -> AppState {
+        let inner = Arc::try_unwrap(self.0)
+            .unwrap_or_else(|_| panic!("with_metrics_token is called before the state is shared"));
+        AppState(Arc::new(Inner {
+            metrics_token: Some(token),
             ..inner
         }))
     }
@@ -163,11 +183,17 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_session,
         ));
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/setup", get(auth::setup_page).post(auth::setup))
-        .route("/static/{file}", get(assets::serve))
-        .merge(protected);
+        .route("/static/{file}", get(assets::serve));
+    // Prometheus presents a bearer token, not a session: outside the session check
+    // only when there is a token to check. Without one, /metrics is an unknown page
+    // behind the login (a --metrics-listen listener may serve it instead).
+    if state.metrics_token.is_some() {
+        app = app.route("/metrics", get(metrics::scrape));
+    }
+    let app = app.merge(protected);
     let tls = state.settings.secure_cookies;
     security::apply(app.with_state(state), tls)
 }
@@ -314,7 +340,7 @@ impl Chrome {
         title: impl Into<String>,
     ) -> Result<Chrome, WebError> {
         let stored = state.stored().await?;
-        let pending = publish::has_pending(state, &stored.config).await;
+        let pending = publish::has_pending(state, &stored).await;
         Ok(Chrome {
             user: auth.user.name.clone(),
             admin: auth.is_admin(),

@@ -23,7 +23,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::auth::{with_flash, AdminPost, Auth};
 use super::control::{paginate, when};
-use super::{html, render_with_serial, see_other, AppState, Chrome, WebError};
+use super::{html, render_with_serial, see_other, AppState, Cached, Chrome, WebError};
 use crate::config::{self, is_valid, parse, validate, Config};
 use crate::pulse::control::Request;
 use crate::storage::{action, StorageError};
@@ -165,14 +165,15 @@ fn stamp(path: &FsPath) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-/// True when Apply has something to do. Cached per (database change, file stamp), so
-/// that every page can show the marker for the price of a `stat`.
-pub async fn has_pending(state: &AppState, config: &Config) -> bool {
+/// True when Apply has something to do. Cached per (database change the stored
+/// configuration was read at, file stamp), so that every page can show the marker for
+/// the price of a `stat`. Keyed by the snapshot's own change counter, not one read
+/// again: that costs a query per page, and a change landing in between would cache the
+/// older configuration's answer under the newer key.
+pub async fn has_pending(state: &AppState, stored: &Cached) -> bool {
     let path = &state.settings.lvs_cf;
-    let key = (
-        state.store.change_counter().await.unwrap_or(-1),
-        stamp(path),
-    );
+    let config = &stored.config;
+    let key = (stored.snapshot.change, stamp(path));
     if let Some((k, pending)) = state.pending_cache.lock().expect("not poisoned").as_ref() {
         if *k == key {
             return *pending;
