@@ -227,7 +227,7 @@ pub async fn require_session(
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_string();
-            see_other(&format!("/login?next={}", urlencode(&path)))
+            see_other(&format!("/login?next={}", super::urlencode(&path)))
         } else {
             WebError::Unauthorized.into_response()
         };
@@ -254,17 +254,6 @@ pub async fn require_session(
             .append(header::SET_COOKIE, clear_cookie(FLASH_COOKIE, secure));
     }
     response
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Auth {

@@ -484,7 +484,7 @@ async fn live_view(state: &AppState, q: &ViewQuery) -> Result<Arc<LiveView>, Web
     };
     let mut query = vec![format!("refresh={}", view.refresh)];
     if !view.filter.is_empty() {
-        query.push(format!("q={}", urlencode(&view.filter)));
+        query.push(format!("q={}", super::urlencode(&view.filter)));
     }
     if view.problems {
         query.push("problems=1".into());
@@ -508,15 +508,6 @@ async fn live_view(state: &AppState, q: &ViewQuery) -> Result<Arc<LiveView>, Web
         cache.views.push((key, view.clone()));
     }
     Ok(view)
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Template)]

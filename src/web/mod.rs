@@ -360,3 +360,16 @@ pub fn render_with_serial(config: &Config, serial: u32) -> String {
     c.global.serial_no = Some(serial);
     render(&c)
 }
+
+/// Percent-encodes `s` for a query-string value (or a local path given in one):
+/// letters, digits, `-_./` stay, everything else becomes `%XX`.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
