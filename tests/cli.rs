@@ -202,6 +202,70 @@ fn passwd_reads_standard_input_and_enforces_length() {
 }
 
 #[test]
+fn passwd_check_verifies_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("director.db");
+    cmd(&db)
+        .args(["passwd", "admin"])
+        .write_stdin("correct horse battery\n")
+        .assert()
+        .success();
+    cmd(&db)
+        .args(["passwd", "admin", "--check"])
+        .write_stdin("correct horse battery\n")
+        .assert()
+        .success()
+        .stdout("the password of admin is correct\n");
+    // A wrong password and an unknown user get the same answer.
+    for (user, password) in [
+        ("admin", "wrong horse battery"),
+        ("nobody", "correct horse battery"),
+    ] {
+        cmd(&db)
+            .args(["passwd", user, "--check"])
+            .write_stdin(format!("{password}\n"))
+            .assert()
+            .code(1)
+            .stderr(format!("lvs-director: wrong password, or no user {user}\n"));
+    }
+    cmd(&db)
+        .args(["passwd", "admin", "--check", "--role", "viewer"])
+        .write_stdin("x\n")
+        .assert()
+        .code(2);
+    cmd(&db)
+        .args(["passwd", "admin", "--check"])
+        .write_stdin("correct horse battery\n")
+        .assert()
+        .success();
+}
+
+#[test]
+fn migrate_creates_the_database_and_says_whether_a_user_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state/director.db");
+    let shown = db.display().to_string();
+    cmd(&db)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(format!(
+            "{shown}: schema up to date, 0 user(s)\nno user yet: set the first administrator's password with `lvs-director passwd NAME`\n"
+        ));
+    assert!(db.exists());
+    cmd(&db)
+        .args(["passwd", "admin"])
+        .write_stdin("correct horse battery\n")
+        .assert()
+        .success();
+    cmd(&db)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(format!("{shown}: schema up to date, 1 user(s)\n"));
+}
+
+#[test]
 fn keepalived_files_are_recognised_and_imported() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("director.db");

@@ -51,22 +51,26 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::io(format!("cannot start the async runtime: {e}")))
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed by the call, not at the
+/// first poll: a SIGTERM right after READY=1 is then a clean stop too.
+fn stop_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        // Without handlers the default action (exit) applies, which is also a stop.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            // Without handlers the default action (exit) applies, which is also a stop.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        // systemd (Type=notify) shows the unit as stopping; without NOTIFY_SOCKET a no-op.
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     }
-    // systemd (Type=notify) shows the unit as stopping; without NOTIFY_SOCKET a no-op.
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
 }
 
 /// Opens the database, the listener and TLS; prints the setup link when there is no
@@ -185,6 +189,9 @@ async fn serve_all(
 ) -> Result<(), Failure> {
     use futures_util::FutureExt;
     let stop = stop_signal().boxed().shared();
+    // The database is open, the port bound, SIGTERM handled: systemd (Type=notify) may
+    // start what comes after. Without NOTIFY_SOCKET a no-op.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let metrics =
         metrics.map(|l| tokio::spawn(web::metrics::serve(l, state.clone(), stop.clone())));
     web::serve(listener, tls, state, stop)
@@ -218,8 +225,6 @@ pub fn web(args: WebArgs) -> Outcome {
     runtime()?.block_on(async {
         let (listener, tls, state, metrics) = prepare(&args).await?;
         sweep_sessions(state.store.clone());
-        // The database is open and the port bound: systemd may start what comes after.
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         serve_all(listener, tls, state.clone(), metrics).await?;
         state.store.close().await;
         tracing::info!("stopped");
@@ -343,7 +348,6 @@ pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs) -> Outcome {
                 args.lvs_cf.display()
             );
         }
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         serve_all(listener, tls, state.clone(), metrics).await?;
         embedded.wait().await;
         state.store.close().await;

@@ -770,8 +770,6 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
         checks.len(),
         opts.control_socket.display()
     );
-    // Without NOTIFY_SOCKET (not under systemd) a no-op.
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let sup = Arc::new(Supervisor {
         opts: opts.clone(),
         shared: shared.clone(),
@@ -792,6 +790,9 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let mut hup = sig(SignalKind::hangup())?;
     let mut term = sig(SignalKind::terminate())?;
     let mut int = sig(SignalKind::interrupt())?;
+    // Started, and SIGTERM is a clean stop from here on. Without NOTIFY_SOCKET (not
+    // under systemd) a no-op.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let mut watchdog = tokio::time::interval(Duration::from_secs(1));
     let mut stalled = false;
     loop {
