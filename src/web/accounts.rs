@@ -11,8 +11,8 @@ use axum::Router;
 use super::auth::{with_flash, AdminPost, Auth, UserPost};
 use super::control::{paginate, when};
 use super::publish::{diff, DiffLine, PageQuery};
-use super::{html, see_other, AppState, Chrome, WebError};
-use crate::storage::{Role, StorageError};
+use super::{flash_outcome, html, see_other, AppState, Chrome, WebError};
+use crate::storage::Role;
 
 /// Audit entries per page.
 const AUDIT_PAGE: usize = 50;
@@ -123,20 +123,6 @@ pub async fn add_user(
     }
 }
 
-fn user_result(state: &AppState, r: Result<String, StorageError>) -> Result<Response, WebError> {
-    let secure = state.settings.secure_cookies;
-    match r {
-        Ok(text) => Ok(with_flash(see_other("/users"), "ok", &text, secure)),
-        Err(e) if e.is_invalid_input() => Ok(with_flash(
-            see_other("/users"),
-            "error",
-            &e.to_string(),
-            secure,
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
 pub async fn delete_user(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -148,7 +134,7 @@ pub async fn delete_user(
         .delete(&name, &posted.auth.actor())
         .await
         .map(|()| format!("User {name} deleted (and logged out)."));
-    user_result(&state, r)
+    flash_outcome(&state, "/users", r)
 }
 
 pub async fn set_role(
@@ -167,7 +153,7 @@ pub async fn set_role(
         .set_role(&name, role, &posted.auth.actor())
         .await
         .map(|u| format!("User {} now has the role {}.", u.name, u.role));
-    user_result(&state, r)
+    flash_outcome(&state, "/users", r)
 }
 
 #[derive(Template)]

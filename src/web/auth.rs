@@ -312,6 +312,13 @@ impl FormData {
     pub fn get(&self, name: &str) -> &str {
         self.fields.get(name).map_or("", String::as_str)
     }
+
+    /// The `version` an edit form was opened at (optimistic concurrency).
+    pub fn version(&self) -> Result<i64, WebError> {
+        self.get("version")
+            .parse()
+            .map_err(|_| WebError::BadRequest("the form has no version".into()))
+    }
 }
 
 /// A POST from a logged-in user: same origin, the session's CSRF token, and (with

@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::auth::{with_flash, AdminPost, Auth};
+use super::auth::{AdminPost, Auth};
 use super::form::{self, addr_dev, choice, flag, text, Field, FieldSpec, Submitted};
-use super::{html, see_other, AppState, Chrome, WebError};
+use super::{flash_back, flash_outcome, html, AppState, Chrome, WebError};
 use crate::config::model::name_problem;
 use crate::config::{validate, Config, FloatingAddress, LocalCheck, Scope};
 use crate::storage::{Block, Blocks, Snapshot, Store, Stored};
@@ -390,15 +390,6 @@ fn from_form<K: Kind>(
     (item, field_errors, errors)
 }
 
-fn done(state: &AppState, text: String) -> Response {
-    with_flash(
-        see_other("/extras"),
-        "ok",
-        &text,
-        state.settings.secure_cookies,
-    )
-}
-
 async fn create<K: Kind>(
     State(state): State<AppState>,
     posted: AdminPost,
@@ -413,9 +404,11 @@ async fn create<K: Kind>(
             .await
         {
             Ok(_) => {
-                return Ok(done(
+                return Ok(flash_back(
                     &state,
-                    format!(
+                    "/extras",
+                    "ok",
+                    &format!(
                         "{} {} created. Apply to put it in force.",
                         K::WHAT,
                         Kind::name(&item)
@@ -448,11 +441,7 @@ async fn save<K: Kind>(
     posted: AdminPost,
 ) -> Result<Response, WebError> {
     let typed = &posted.form.fields;
-    let version: i64 = posted
-        .form
-        .get("version")
-        .parse()
-        .map_err(|_| WebError::BadRequest("the form has no version".into()))?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (index, current) = find(stored_list::<K>(&stored), id)?;
     let (item, field_errors, mut errors) =
@@ -463,9 +452,11 @@ async fn save<K: Kind>(
             .await
         {
             Ok(_) => {
-                return Ok(done(
+                return Ok(flash_back(
                     &state,
-                    format!(
+                    "/extras",
+                    "ok",
+                    &format!(
                         "{} {} saved. Apply to put it in force.",
                         K::WHAT,
                         Kind::name(&item)
@@ -494,30 +485,15 @@ async fn delete<K: Kind>(
     Path(id): Path<i64>,
     posted: AdminPost,
 ) -> Result<Response, WebError> {
-    let version: i64 = posted
-        .form
-        .get("version")
-        .parse()
-        .map_err(|_| WebError::BadRequest("the form has no version".into()))?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (_, current) = find(stored_list::<K>(&stored), id)?;
     let name = Kind::name(&current.item).to_string();
-    match K::blocks(&state.store)
+    let outcome = K::blocks(&state.store)
         .delete(id, version, &posted.auth.actor())
         .await
-    {
-        Ok(()) => Ok(done(
-            &state,
-            format!("{} {name} deleted. Apply to put it in force.", K::WHAT),
-        )),
-        Err(e) if e.is_invalid_input() => Ok(with_flash(
-            see_other("/extras"),
-            "error",
-            &e.to_string(),
-            state.settings.secure_cookies,
-        )),
-        Err(e) => Err(e.into()),
-    }
+        .map(|()| format!("{} {name} deleted. Apply to put it in force.", K::WHAT));
+    flash_outcome(&state, "/extras", outcome)
 }
 
 #[cfg(test)]

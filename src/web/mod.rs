@@ -309,6 +309,26 @@ pub fn see_other(to: &str) -> Response {
         .into_response()
 }
 
+/// A redirect to `to` that leaves a message (`ok` or `error`) for the page there.
+pub fn flash_back(state: &AppState, to: &str, kind: &'static str, text: &str) -> Response {
+    auth::with_flash(see_other(to), kind, text, state.settings.secure_cookies)
+}
+
+/// Back to `to` after a one-click action (delete, (de)activate, set a role): its
+/// message, or the store's refusal of the request (a conflict, the last
+/// administrator…) as an error message there; any other failure is the request's.
+pub fn flash_outcome(
+    state: &AppState,
+    to: &str,
+    outcome: Result<String, StorageError>,
+) -> Result<Response, WebError> {
+    match outcome {
+        Ok(text) => Ok(flash_back(state, to, "ok", &text)),
+        Err(e) if e.is_invalid_input() => Ok(flash_back(state, to, "error", &e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// What every page's frame shows: who is logged in, the CSRF token of its forms,
 /// where in the menu the page is, a message left by the previous action, and whether
 /// there are changes not applied yet.

@@ -173,11 +173,7 @@ async fn get_page(state: AppState, auth: Auth, page: &Page) -> Result<Response, 
 async fn save(state: AppState, posted: AdminPost, page: &Page) -> Result<Response, WebError> {
     let auth = &posted.auth;
     let typed = &posted.form.fields;
-    let version: i64 = posted
-        .form
-        .get("version")
-        .parse()
-        .map_err(|_| WebError::BadRequest("the form has no version".into()))?;
+    let version = posted.form.version()?;
     let stored = state.store.global_settings().await?;
     let mut settings = stored.settings.clone();
     let mut field_errors = HashMap::new();

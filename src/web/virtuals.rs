@@ -16,10 +16,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use super::auth::{with_flash, AdminPost, Auth, FormData};
+use super::auth::{AdminPost, Auth};
 use super::control::paginate;
 use super::form::{self, addr_dev, choice, flag, text, Field, FieldSpec, Submitted};
-use super::{html, see_other, AppState, Chrome, WebError};
+use super::{flash_back, flash_outcome, html, AppState, Chrome, WebError};
 use crate::config::model::name_problem;
 use crate::config::{validate, Config, RealServer, Scope, VirtualServer};
 use crate::pulse::control::Request;
@@ -157,12 +157,6 @@ pub fn routes() -> Router<AppState> {
 
 // ---- helpers ----
 
-fn version_of(form: &FormData) -> Result<i64, WebError> {
-    form.get("version")
-        .parse()
-        .map_err(|_| WebError::BadRequest("the form has no version".into()))
-}
-
 /// The stored virtual server `id` and its index in the configuration.
 fn find(config: &[StoredVirtual], id: i64) -> Result<(usize, &StoredVirtual), WebError> {
     config
@@ -170,10 +164,6 @@ fn find(config: &[StoredVirtual], id: i64) -> Result<(usize, &StoredVirtual), We
         .enumerate()
         .find(|(_, v)| v.virtual_server.id == id)
         .ok_or_else(|| WebError::NotFound(format!("virtual server #{id}")))
-}
-
-fn flash_back(state: &AppState, to: &str, kind: &'static str, text: &str) -> Response {
-    with_flash(see_other(to), kind, text, state.settings.secure_cookies)
 }
 
 /// A storage error that a form can show (conflict, duplicate, invalid), or the
@@ -569,7 +559,7 @@ pub async fn save(
 ) -> Result<Response, WebError> {
     let auth = &posted.auth;
     let typed = &posted.form.fields;
-    let version = version_of(&posted.form)?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (index, current) = find(&stored.snapshot.virtuals, id)?;
     let mut field_errors = HashMap::new();
@@ -630,29 +620,21 @@ pub async fn delete(
     Path(id): Path<i64>,
     posted: AdminPost,
 ) -> Result<Response, WebError> {
-    let version = version_of(&posted.form)?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (_, v) = find(&stored.snapshot.virtuals, id)?;
     let name = v.virtual_server.item.name.clone();
-    match state
+    let outcome = state
         .store
         .virtual_servers()
         .delete(id, version, &posted.auth.actor())
         .await
-    {
-        Ok(()) => Ok(flash_back(
-            &state,
-            "/virtual",
-            "ok",
-            &format!(
+        .map(|()| {
+            format!(
                 "Virtual server {name} deleted (with its real servers). Apply to put it in force."
-            ),
-        )),
-        Err(e) if e.is_invalid_input() => {
-            Ok(flash_back(&state, "/virtual", "error", &e.to_string()))
-        }
-        Err(e) => Err(e.into()),
-    }
+            )
+        });
+    flash_outcome(&state, "/virtual", outcome)
 }
 
 pub async fn toggle(
@@ -660,7 +642,7 @@ pub async fn toggle(
     Path(id): Path<i64>,
     posted: AdminPost,
 ) -> Result<Response, WebError> {
-    let version = version_of(&posted.form)?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (index, v) = find(&stored.snapshot.virtuals, id)?;
     let mut after = stored.config.clone();
@@ -687,32 +669,24 @@ pub async fn toggle(
             ),
         ));
     }
-    match state
+    let outcome = state
         .store
         .virtual_servers()
         .update_with(id, version, &posted.auth.actor(), |old| {
             old.settings.active = Some(now_active)
         })
         .await
-    {
-        Ok(_) => Ok(flash_back(
-            &state,
-            "/virtual",
-            "ok",
-            &format!(
+        .map(|_| {
+            format!(
                 "Virtual server {name} {}. Apply to put it in force.",
                 if now_active {
                     "activated"
                 } else {
                     "deactivated"
                 }
-            ),
-        )),
-        Err(e) if e.is_invalid_input() => {
-            Ok(flash_back(&state, "/virtual", "error", &e.to_string()))
-        }
-        Err(e) => Err(e.into()),
-    }
+            )
+        });
+    flash_outcome(&state, "/virtual", outcome)
 }
 
 // ---- MONITORING SCRIPTS panel ----
@@ -790,7 +764,7 @@ pub async fn scripts_save(
 ) -> Result<Response, WebError> {
     let auth = &posted.auth;
     let typed = &posted.form.fields;
-    let version = version_of(&posted.form)?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (index, current) = find(&stored.snapshot.virtuals, id)?;
     let vs = &current.virtual_server.item;
@@ -1153,7 +1127,7 @@ pub async fn real_save(
 ) -> Result<Response, WebError> {
     let auth = &posted.auth;
     let typed = &posted.form.fields;
-    let version = version_of(&posted.form)?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (index, v) = find(&stored.snapshot.virtuals, id)?;
     let (si, current) = find_real(v, rid)?;
@@ -1215,29 +1189,23 @@ pub async fn real_delete(
     Path((id, rid)): Path<(i64, i64)>,
     posted: AdminPost,
 ) -> Result<Response, WebError> {
-    let version = version_of(&posted.form)?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (_, v) = find(&stored.snapshot.virtuals, id)?;
     let (_, r) = find_real(v, rid)?;
     let back = format!("/virtual/{id}/real");
-    match state
+    let outcome = state
         .store
         .real_servers(id)
         .delete(rid, version, &posted.auth.actor())
         .await
-    {
-        Ok(()) => Ok(flash_back(
-            &state,
-            &back,
-            "ok",
-            &format!(
+        .map(|()| {
+            format!(
                 "Real server {} deleted. Apply to put it in force (its connections are drained first).",
                 r.item.name
-            ),
-        )),
-        Err(e) if e.is_invalid_input() => Ok(flash_back(&state, &back, "error", &e.to_string())),
-        Err(e) => Err(e.into()),
-    }
+            )
+        });
+    flash_outcome(&state, &back, outcome)
 }
 
 pub async fn real_toggle(
@@ -1245,7 +1213,7 @@ pub async fn real_toggle(
     Path((id, rid)): Path<(i64, i64)>,
     posted: AdminPost,
 ) -> Result<Response, WebError> {
-    let version = version_of(&posted.form)?;
+    let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (index, v) = find(&stored.snapshot.virtuals, id)?;
     let (si, r) = find_real(v, rid)?;
@@ -1267,17 +1235,13 @@ pub async fn real_toggle(
     }
     let mut item = r.item.clone();
     item.settings.active = Some(now_active);
-    match state
+    let outcome = state
         .store
         .real_servers(id)
         .update(rid, version, &item, &posted.auth.actor())
         .await
-    {
-        Ok(_) => Ok(flash_back(
-            &state,
-            &back,
-            "ok",
-            &format!(
+        .map(|_| {
+            format!(
                 "Real server {} {}. Apply to put it in force.",
                 item.name,
                 if now_active {
@@ -1285,11 +1249,9 @@ pub async fn real_toggle(
                 } else {
                     "deactivated"
                 }
-            ),
-        )),
-        Err(e) if e.is_invalid_input() => Ok(flash_back(&state, &back, "error", &e.to_string())),
-        Err(e) => Err(e.into()),
-    }
+            )
+        });
+    flash_outcome(&state, &back, outcome)
 }
 
 /// Drain or enable act on the running supervisor at once (not through Apply): weight
