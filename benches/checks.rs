@@ -38,31 +38,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "common/host.rs"]
+mod host;
+
 const PORT: u16 = 8080;
 const INTERVAL_MS: u64 = 1000;
 const FALL: u64 = 3;
 const RISE: u64 = 2;
 const PACE: Duration = Duration::from_millis(1500);
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn vip(i: usize) -> String {
     format!("10.9.{}.{}", i / 250, i % 250 + 1)
-}
-
-/// The loopback address of real server `n` (numbered across the whole table).
-fn rip(n: usize) -> Ipv4Addr {
-    Ipv4Addr::new(
-        127,
-        20 + (n / 62_500) as u8,
-        (n / 250 % 250) as u8,
-        (n % 250 + 1) as u8,
-    )
 }
 
 fn subject(n: usize, dests: usize) -> String {
@@ -83,7 +69,7 @@ fn generate(services: usize, dests: usize) -> String {
         for j in 0..dests {
             cf += &format!(
                 " server rs{j} {{\n  address = {}\n  active = 1\n }}\n",
-                rip(i * dests + j)
+                host::rip(i * dests + j)
             );
         }
         cf += "}\n";
@@ -186,7 +172,7 @@ fn self_check() {
             .sum::<usize>(),
         6
     );
-    let all: HashSet<Ipv4Addr> = (0..100_000).map(rip).collect();
+    let all: HashSet<Ipv4Addr> = (0..100_000).map(host::rip).collect();
     assert_eq!(all.len(), 100_000);
     assert!(all.iter().all(|a| a.is_loopback() && a.octets()[3] != 0));
     let vips: HashSet<String> = (0..10_000).map(vip).collect();
@@ -236,40 +222,6 @@ impl Drop for Guard {
             }
         }
     }
-}
-
-/// Namespaces of earlier runs that were interrupted (their process is gone).
-fn remove_stale_namespaces() {
-    let Ok(dir) = std::fs::read_dir("/run/netns") else {
-        return;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("bchk-")
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        }
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
 }
 
 enum Cmd {
@@ -364,7 +316,7 @@ impl Listeners {
 }
 
 fn bind(n: usize) -> Result<tokio::net::TcpListener, String> {
-    let addr = SocketAddr::from((rip(n), PORT));
+    let addr = SocketAddr::from((host::rip(n), PORT));
     let s = tokio::net::TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     s.set_reuseaddr(true).map_err(|e| e.to_string())?;
     s.bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
@@ -445,30 +397,6 @@ async fn serve_all(
             _ = tick.tick() => cpu.store(thread_cpu_us(), Ordering::Relaxed),
         }
     }
-}
-
-/// Raises the soft RLIMIT_NOFILE to `want`, or as far as the hard limit goes when the
-/// hard limit cannot be raised (no CAP_SYS_RESOURCE, as in containers).
-fn raise_nofile(want: u64) -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the rlimit they are given.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        let up = libc::rlimit {
-            rlim_cur: want.max(r.rlim_cur),
-            rlim_max: want.max(r.rlim_max),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &up) == 0 {
-            return up.rlim_cur;
-        }
-        r.rlim_cur = r.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-    }
-    r.rlim_cur
 }
 
 /// What /proc says about the supervisor.
@@ -640,11 +568,11 @@ fn run() -> Result<bool, String> {
         eprintln!("bench: needs root (network namespace, 10,000 listeners): run scripts/bench-checks.sh as root");
         std::process::exit(2);
     }
-    let services = env_or("BENCH_SERVICES", 1000);
-    let dests = env_or("BENCH_DESTS", 10);
-    let window = Duration::from_secs(env_or("BENCH_WINDOW_S", 30) as u64);
+    let services = host::env_or("BENCH_SERVICES", 1000);
+    let dests = host::env_or("BENCH_DESTS", 10);
+    let window = Duration::from_secs(host::env_or("BENCH_WINDOW_S", 30) as u64);
     let servers = services * dests;
-    let kills = env_or("BENCH_KILLS", 20).min(servers);
+    let kills = host::env_or("BENCH_KILLS", 20).min(servers);
     let pulse_nofile = match std::env::var("BENCH_PULSE_NOFILE").as_deref() {
         Ok("inherit") => None,
         Ok(v) => Some(
@@ -656,14 +584,14 @@ fn run() -> Result<bool, String> {
     let bin = std::env::var_os("BENCH_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lvs-director")));
-    let nofile = raise_nofile(servers as u64 * 2 + 10_000);
+    let nofile = host::raise_nofile(servers as u64 * 2 + 10_000);
     if nofile < servers as u64 + 1000 {
         return Err(format!(
             "RLIMIT_NOFILE is {nofile} and cannot be raised: too few for {servers} listeners"
         ));
     }
 
-    remove_stale_namespaces();
+    host::remove_stale_namespaces("bchk-");
     let dir = tempfile::Builder::new()
         .prefix("bench-checks-")
         .tempdir()
@@ -673,8 +601,8 @@ fn run() -> Result<bool, String> {
         child: None,
         dir: None,
     };
-    ip(&["netns", "add", &guard.ns])?;
-    ip(&["-n", &guard.ns, "link", "set", "lo", "up"])?;
+    host::ip(&["netns", "add", &guard.ns])?;
+    host::ip(&["-n", &guard.ns, "link", "set", "lo", "up"])?;
 
     let cf_path = dir.path().join("lvs.cf");
     let log_path = dir.path().join("pulse.log");

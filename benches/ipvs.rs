@@ -19,12 +19,8 @@ use lvs_director::ipvs::ownership::Ownership;
 use lvs_director::ipvs::reconcile::{Reconciler, Settings};
 use lvs_director::ipvs::{all_healthy, desired, literal_only, Table};
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common/host.rs"]
+mod host;
 
 fn vip(i: usize) -> String {
     format!("10.{}.{}.1", 100 + i / 250, i % 250)
@@ -125,9 +121,9 @@ fn main() {
         eprintln!("bench: this kernel has no IPVS; run scripts/bench.sh, which runs this inside the lab VM");
         std::process::exit(2);
     }
-    let services = env_or("BENCH_SERVICES", 1000);
-    let dests = env_or("BENCH_DESTS", 10);
-    let rounds = env_or("BENCH_ROUNDS", 3);
+    let services = host::env_or("BENCH_SERVICES", 1000);
+    let dests = host::env_or("BENCH_DESTS", 10);
+    let rounds = host::env_or("BENCH_ROUNDS", 3);
     let (cf, rules) = generate(services, dests, 1);
     let mut check = Client::connect().unwrap_or_else(|e| die(e.to_string()));
 

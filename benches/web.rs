@@ -54,6 +54,9 @@ use lvs_director::pulse::control::{
 use lvs_director::storage::{Actor, Role, SessionPolicy, Store};
 use lvs_director::web::{self, AppState, Settings};
 
+#[path = "common/host.rs"]
+mod host;
+
 const PORT: u16 = 8080;
 /// Services per page of /control and of /virtual (src/web/control.rs, virtuals.rs).
 const CONTROL_PAGE: usize = lvs_director::web::control::PAGE_SIZE;
@@ -63,25 +66,8 @@ fn down(n: usize) -> bool {
     n % 101 == 17
 }
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn vip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 9, (i / 250) as u8, (i % 250 + 1) as u8)
-}
-
-/// The loopback address of real server `n` (numbered across the whole table).
-fn rip(n: usize) -> Ipv4Addr {
-    Ipv4Addr::new(
-        127,
-        20 + (n / 62_500) as u8,
-        (n / 250 % 250) as u8,
-        (n % 250 + 1) as u8,
-    )
 }
 
 fn generate(services: usize, dests: usize) -> String {
@@ -97,7 +83,7 @@ fn generate(services: usize, dests: usize) -> String {
         for j in 0..dests {
             cf += &format!(
                 " server rs{j} {{\n  address = {}\n  active = 1\n  weight = {}\n }}\n",
-                rip(i * dests + j),
+                host::rip(i * dests + j),
                 1 + j % 3
             );
         }
@@ -437,7 +423,7 @@ fn self_check() {
     let line = serde_json::to_string(&Reply::status(status.clone())).unwrap();
     let back: Reply = serde_json::from_str(&line).unwrap();
     assert_eq!(back.status.as_deref(), Some(&status));
-    let all: std::collections::HashSet<Ipv4Addr> = (0..10_000).map(rip).collect();
+    let all: std::collections::HashSet<Ipv4Addr> = (0..10_000).map(host::rip).collect();
     assert_eq!(all.len(), 10_000);
     let vips: std::collections::HashSet<Ipv4Addr> = (0..1000).map(vip).collect();
     assert_eq!(vips.len(), 1000);
@@ -931,63 +917,6 @@ impl Drop for Pulse {
     }
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
-/// Namespaces of earlier runs that were interrupted (their process is gone).
-fn remove_stale_namespaces() {
-    let Ok(dir) = std::fs::read_dir("/run/netns") else {
-        return;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("bweb-")
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        }
-    }
-}
-
-/// Raises the soft RLIMIT_NOFILE to `want` (or the hard limit); returns it.
-fn raise_nofile(want: u64) -> u64 {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write the rlimit they are given.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        let up = libc::rlimit {
-            rlim_cur: want.max(r.rlim_cur),
-            rlim_max: want.max(r.rlim_max),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &up) == 0 {
-            return up.rlim_cur;
-        }
-        r.rlim_cur = r.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-    }
-    r.rlim_cur
-}
-
 /// The real servers: `count` listeners (accept and close) on a thread that entered
 /// namespace `ns`, served by a current-thread runtime there.
 fn start_listeners(ns: &str, count: usize, stop: Arc<AtomicBool>) -> Result<(), String> {
@@ -1017,7 +946,7 @@ fn start_listeners(ns: &str, count: usize, stop: Arc<AtomicBool>) -> Result<(), 
             };
             rt.block_on(async move {
                 for n in 0..count {
-                    let addr = SocketAddr::from((rip(n), PORT));
+                    let addr = SocketAddr::from((host::rip(n), PORT));
                     let l = tokio::net::TcpSocket::new_v4()
                         .and_then(|s| {
                             s.set_reuseaddr(true)?;
@@ -1059,21 +988,21 @@ fn start_pulse(dir: &Path, cf: &Path, servers: usize) -> Result<Pulse, String> {
     let bin = std::env::var_os("BENCH_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lvs-director")));
-    let nofile = raise_nofile(servers as u64 * 2 + 10_000);
+    let nofile = host::raise_nofile(servers as u64 * 2 + 10_000);
     if nofile < servers as u64 + 1000 {
         return Err(format!(
             "RLIMIT_NOFILE is {nofile} and cannot be raised: too few for {servers} listeners"
         ));
     }
-    remove_stale_namespaces();
+    host::remove_stale_namespaces("bweb-");
     let mut pulse = Pulse {
         ns: format!("bweb-{}", std::process::id()),
         child: None,
         socket: dir.join("pulse.sock"),
         stop_listeners: Arc::new(AtomicBool::new(false)),
     };
-    ip(&["netns", "add", &pulse.ns])?;
-    ip(&["-n", &pulse.ns, "link", "set", "lo", "up"])?;
+    host::ip(&["netns", "add", &pulse.ns])?;
+    host::ip(&["-n", &pulse.ns, "link", "set", "lo", "up"])?;
     let t = Instant::now();
     start_listeners(&pulse.ns, servers, pulse.stop_listeners.clone())?;
     let state = dir.join("pulse-state");
@@ -1285,11 +1214,11 @@ fn wanted(var: &str, name: &str) -> bool {
 }
 
 fn run() -> Result<bool, String> {
-    let services = env_or("BENCH_SERVICES", 1000);
-    let dests = env_or("BENCH_DESTS", 10);
-    let clients = env_or("BENCH_CLIENTS", 64);
-    let measure = Duration::from_secs(env_or("BENCH_SECONDS", 10) as u64);
-    let warmup = Duration::from_secs(env_or("BENCH_WARMUP_S", 2) as u64);
+    let services = host::env_or("BENCH_SERVICES", 1000);
+    let dests = host::env_or("BENCH_DESTS", 10);
+    let clients = host::env_or("BENCH_CLIENTS", 64);
+    let measure = Duration::from_secs(host::env_or("BENCH_SECONDS", 10) as u64);
+    let warmup = Duration::from_secs(host::env_or("BENCH_WARMUP_S", 2) as u64);
     let plan = Plan {
         clients,
         warmup,
