@@ -13,10 +13,12 @@
 //!   glue between files, `config` and `storage`.
 
 pub mod atomic_file;
+pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod ipvs;
+pub mod logging;
 pub mod pulse;
 pub mod storage;
 pub mod web;

@@ -13,13 +13,6 @@ fn main() -> ExitCode {
         | lvs_director::cli::Command::Up { .. } => "info,tower_http=warn,sqlx=warn",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LVS_DIRECTOR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    lvs_director::logging::init(default);
     lvs_director::cli::run(cli)
 }

@@ -431,3 +431,78 @@ fn ipvs_apply_dry_run_prints_ipvsadm_commands_and_refuses_bad_files() {
             predicate::str::contains("lvs.cf:4").and(predicate::str::contains("nothing changed")),
         );
 }
+
+#[test]
+fn version_names_the_commit_compiler_and_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(&dir.path().join("db"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        concat!("lvs-director ", env!("CARGO_PKG_VERSION")),
+        "{text}"
+    );
+    // Built from this repository's checkout: the commit is known.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert!(
+        lines[1].starts_with(&format!("commit: {} of ", head.trim())),
+        "{text}"
+    );
+    assert!(lines[2].starts_with("compiler: rustc "), "{text}");
+    assert!(
+        lines[3].starts_with("target: ") && lines[3].contains(", opt-level "),
+        "{text}"
+    );
+}
+
+/// Under systemd, stderr is the journal's stream and `JOURNAL_STREAM` names it: each
+/// line then starts with its syslog priority, without a timestamp of its own. A stderr
+/// that is not that stream (a redirection in a service's child) gets plain lines.
+#[test]
+fn log_lines_carry_their_priority_when_stderr_is_the_journal() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |stream: &str| {
+        let err = dir.path().join("stderr");
+        let file = std::fs::File::create(&err).unwrap();
+        let meta = file.metadata().unwrap();
+        let stream = stream
+            .replace("DEV", &meta.dev().to_string())
+            .replace("INO", &meta.ino().to_string());
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_lvs-director"))
+            .env("LVS_DIRECTOR_DB", dir.path().join("db"))
+            // An invalid filter is reported as a warning (and the default used).
+            .env("LVS_DIRECTOR_LOG", "lvs_director=loud")
+            .env("JOURNAL_STREAM", stream)
+            .arg("check-config")
+            .arg(data("../packaging/lvs.cf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read_to_string(err).unwrap()
+    };
+    let journal = run("DEV:INO");
+    let first = journal.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("<4> WARN ") && first.contains("LVS_DIRECTOR_LOG=lvs_director=loud"),
+        "{journal}"
+    );
+    let elsewhere = run("DEV:1");
+    let first = elsewhere.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(|c: char| c.is_ascii_digit()) && first.contains(" WARN "),
+        "{elsewhere}"
+    );
+}

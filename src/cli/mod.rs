@@ -24,6 +24,7 @@ pub const DEFAULT_DB: &str = "/var/lib/lvs-director/director.db";
 #[command(
     name = "lvs-director",
     version,
+    long_version = crate::build_info::long_version(),
     about = "Web-managed high-availability load balancer for Linux Virtual Server (IPVS)"
 )]
 pub struct Cli {
