@@ -14,7 +14,10 @@
 #      the changed lvs.cf;
 #   6. `apt-get purge` leaves nothing of the package;
 #   7. the .rpm through the rpm tool: files, scripts, requirements, config(noreplace),
-#      and an installation into a scratch root.
+#      and an installation into a scratch root;
+#   8. the .deb on a Debian system with systemd as PID 1 and IPVS, in a QEMU VM
+#      (tests/packaging/systemd-vm.sh): install, a site applied through the UI, a
+#      failing real server, SIGKILL, upgrade and purge.
 # Everything it installed or started is removed on exit, failed or not. Any failed
 # check stops it with a message and exit 1.
 set -euo pipefail
@@ -52,6 +55,7 @@ common_files() { # ZSH_DIR
         /usr/lib/tmpfiles.d/lvs-director.conf \
         /usr/lib/modules-load.d/lvs-director.conf \
         /usr/lib/lvs-director/setup \
+        /usr/lib/lvs-director/withdraw-ipvs \
         /etc/lvs-director/lvs.cf \
         /usr/share/bash-completion/completions/lvs-director \
         "$1/_lvs-director" \
@@ -194,7 +198,10 @@ done
 log "systemd-analyze verify: both units pass"
 
 v=$(/usr/bin/lvs-director --version)
-[ "$v" = "lvs-director $version" ] || fail "--version says $v"
+[ "$(head -n1 <<<"$v")" = "lvs-director $version" ] || fail "--version says $v"
+# The build information: the commit the package was built from.
+grep -x "commit: $(git rev-parse --short HEAD) of .*" <<<"$v" >/dev/null ||
+    fail "--version does not name the commit $(git rev-parse --short HEAD): $v"
 check "the default lvs.cf must be valid" /usr/bin/lvs-director check-config /etc/lvs-director/lvs.cf
 # The commented example in it is valid too.
 sed -n 's/^# \{0,1\}\(network\|nat_\|virtual\|    \|}\)/\1/p' /etc/lvs-director/lvs.cf |
@@ -349,7 +356,8 @@ for r in systemd util-linux '/bin/sh' 'libc.so.6()(64bit)'; do
 done
 scripts=$(rpm -qp --scripts "$rpm1")
 for s in "postinstall scriptlet" "preuninstall scriptlet" "postuninstall scriptlet" \
-    "/usr/lib/lvs-director/setup" "systemctl --no-reload preset" "try-restart"; do
+    "/usr/lib/lvs-director/setup" "systemctl --no-reload preset" "try-restart" \
+    "/usr/lib/lvs-director/withdraw-ipvs"; do
     [[ $scripts == *"$s"* ]] || fail "the .rpm's scripts lack: $s"
 done
 [ "$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$rpm1")" = "${version}-1" ] || fail "the .rpm's version"
@@ -365,7 +373,7 @@ rpm --root "$root" -i --nodeps --noscripts "$rpm1" 2>&1 | grep -v "^rpm: RPM sho
 [ "$(rpm --root "$root" -q lvs-director)" = "lvs-director-${version}-1.x86_64" ] ||
     fail "the .rpm is not installed in the scratch root"
 while read -r p; do [ -f "$root$p" ] || fail "$p missing in the scratch root"; done <<<"$RPM_FILES"
-v=$("$root/usr/bin/lvs-director" --version)
+v=$("$root/usr/bin/lvs-director" -V)
 [ "$v" = "lvs-director $version" ] || fail "the rpm's binary says $v"
 check "rpm -V in the scratch root" rpm --root "$root" -V --nodeps lvs-director
 check "the rpm's lvs.cf" "$root/usr/bin/lvs-director" check-config "$root/etc/lvs-director/lvs.cf"
@@ -376,5 +384,11 @@ done
 rpm --root "$root" -e --nodeps --noscripts lvs-director 2>&1 | grep -v "^rpm: RPM should not be used directly\|^rpm: However assuming" || true
 [ ! -e "$root/usr/bin/lvs-director" ] || fail "rpm -e left the binary"
 log "rpm: files, scripts, requirements and a scratch-root installation check out"
+
+# --- 8. under systemd, with IPVS ----------------------------------------------------
+# Everything above ran without systemd as PID 1 (this machine's init is not systemd)
+# and without IPVS: the VM has both.
+log "the .deb under systemd (PID 1) with IPVS, in a VM"
+bash tests/packaging/systemd-vm.sh "$deb1" "$deb2" || fail "the .deb under systemd in the VM (above)"
 
 log "all checks passed in $SECONDS s"
