@@ -147,7 +147,10 @@ impl Lvsd {
     ) -> Lvsd {
         let mut l = Lvsd {
             setup: Setup {
-                config: Config::default(),
+                // The configuration already, so that the first connect's log says
+                // whether an active virtual server needs IPVS (reconfigure below sets
+                // the rest).
+                config: setup.config.clone(),
                 targets: Vec::new(),
                 locals: Vec::new(),
                 identities: HashMap::new(),
