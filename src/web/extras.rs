@@ -503,27 +503,13 @@ mod tests {
 
     #[test]
     fn every_field_belongs_to_its_block() {
-        for s in FLOATING_SPECS {
-            assert!(
-                FloatingSettings::KEYWORDS.contains(&s.keyword),
-                "{}",
-                s.keyword
-            );
-        }
-        for s in LOCAL_SPECS {
-            assert!(
-                LocalCheckSettings::KEYWORDS.contains(&s.keyword),
-                "{}",
-                s.keyword
-            );
-        }
-        for s in LOCAL_CHECK_SPECS {
-            assert!(
-                CheckSettings::KEYWORDS.contains(&s.keyword),
-                "{}",
-                s.keyword
-            );
-        }
+        use crate::web::form::assert_fields_of;
+        let floating: Vec<_> = FLOATING_SPECS.iter().collect();
+        assert_fields_of(&floating, FloatingSettings::KEYWORDS, "floating");
+        let local: Vec<_> = LOCAL_SPECS.iter().collect();
+        assert_fields_of(&local, LocalCheckSettings::KEYWORDS, "local check");
+        let check: Vec<_> = LOCAL_CHECK_SPECS.iter().collect();
+        assert_fields_of(&check, CheckSettings::KEYWORDS, "check");
     }
 
     #[test]

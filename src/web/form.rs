@@ -342,6 +342,25 @@ pub fn new_errors(
     }
 }
 
+/// For the pages' tests: every field of `specs` is a keyword of `block` (its
+/// `KEYWORDS`), and none appears twice.
+#[cfg(test)]
+pub fn assert_fields_of(specs: &[&FieldSpec], keywords: &[&str], block: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for s in specs {
+        assert!(
+            keywords.contains(&s.keyword),
+            "{} is not a keyword of {block}",
+            s.keyword
+        );
+        assert!(
+            seen.insert(s.keyword),
+            "{} twice on {block}'s form",
+            s.keyword
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

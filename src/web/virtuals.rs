@@ -1349,27 +1349,13 @@ mod tests {
 
     #[test]
     fn every_field_belongs_to_its_block() {
-        for s in VIRTUAL_SPECS {
-            assert!(
-                VirtualSettings::KEYWORDS.contains(&s.keyword),
-                "{}",
-                s.keyword
-            );
-        }
-        for s in VIRTUAL_CHECK_SPECS.iter().chain(SCRIPT_SPECS) {
-            assert!(
-                CheckSettings::KEYWORDS.contains(&s.keyword),
-                "{}",
-                s.keyword
-            );
-        }
-        for s in REAL_SPECS {
-            assert!(
-                RealServerSettings::KEYWORDS.contains(&s.keyword),
-                "{}",
-                s.keyword
-            );
-        }
+        use crate::web::form::assert_fields_of;
+        let virt: Vec<_> = VIRTUAL_SPECS.iter().collect();
+        assert_fields_of(&virt, VirtualSettings::KEYWORDS, "virtual");
+        let check: Vec<_> = VIRTUAL_CHECK_SPECS.iter().chain(SCRIPT_SPECS).collect();
+        assert_fields_of(&check, CheckSettings::KEYWORDS, "check");
+        let real: Vec<_> = REAL_SPECS.iter().collect();
+        assert_fields_of(&real, RealServerSettings::KEYWORDS, "server");
     }
 
     #[test]
