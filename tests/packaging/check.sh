@@ -17,7 +17,8 @@
 #      and an installation into a scratch root;
 #   8. the .deb on a Debian system with systemd as PID 1 and IPVS, in a QEMU VM
 #      (tests/packaging/systemd-vm.sh): install, a site applied through the UI, a
-#      failing real server, SIGKILL, upgrade and purge.
+#      failing real server, SIGKILL, upgrade and purge; then the .rpm's scripts there
+#      through rpm (install, enable, upgrade, erase).
 # Everything it installed or started is removed on exit, failed or not. Any failed
 # check stops it with a message and exit 1.
 set -euo pipefail
@@ -123,7 +124,8 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 deb1=$work/r1/lvs-director_${version}-1_amd64.deb
 deb2=$work/r2/lvs-director_${version}-2_amd64.deb
 rpm1=$work/r1/lvs-director-${version}-1.x86_64.rpm
-for f in "$deb1" "$deb2" "$rpm1"; do [ -f "$f" ] || fail "$f was not built"; done
+rpm2=$work/r2/lvs-director-${version}-2.x86_64.rpm
+for f in "$deb1" "$deb2" "$rpm1" "$rpm2"; do [ -f "$f" ] || fail "$f was not built"; done
 
 # --- 2. the .deb ---------------------------------------------------------------------
 listed=$(dpkg-deb -c "$deb1" | awk '$1 !~ /^d/ { sub(/^\./, "", $6); print $6 }' | sort)
@@ -388,7 +390,8 @@ log "rpm: files, scripts, requirements and a scratch-root installation check out
 # --- 8. under systemd, with IPVS ----------------------------------------------------
 # Everything above ran without systemd as PID 1 (this machine's init is not systemd)
 # and without IPVS: the VM has both.
-log "the .deb under systemd (PID 1) with IPVS, in a VM"
-bash tests/packaging/systemd-vm.sh "$deb1" "$deb2" || fail "the .deb under systemd in the VM (above)"
+log "the packages under systemd (PID 1) with IPVS, in a VM"
+bash tests/packaging/systemd-vm.sh "$deb1" "$deb2" "$rpm1" "$rpm2" ||
+    fail "the packages under systemd in the VM (above)"
 
 log "all checks passed in $SECONDS s"

@@ -20,7 +20,11 @@
 #   6. the upgrade (`dpkg -i` of revision 2): both restarted with the new binary,
 #      the database, password and lvs.cf kept, the service still in the kernel;
 #   7. `dpkg --purge`: services stopped, the VIP down, the IPVS services the
-#      supervisor created withdrawn, units, state and configuration gone.
+#      supervisor created withdrawn, units, state and configuration gone;
+#   8. the .rpm's scripts, through rpm itself (--nodeps: Debian's rpm database knows
+#      none of its requirements): %post (user, database, the start hint), `systemctl
+#      enable --now`, the site applied again, `rpm -U` (try-restart), `rpm -e` (stop,
+#      withdraw; the database kept).
 # `systemd-analyze security` of both units is printed for the record.
 set -uo pipefail
 
@@ -166,8 +170,6 @@ virtual www {
 }
 CF
 chmod 644 /tmp/site.lvs.cf
-echo "$PASSWORD" | as_svc lvs-director passwd admin >/dev/null || fail "passwd as lvs-director failed"
-out=$(as_svc lvs-director import /tmp/site.lvs.cf 2>&1) || fail "import failed: $out"
 
 jar=/tmp/cookies
 # get PATH: the page's HTML; post PATH FIELD=VALUE...: the answer's status and Location.
@@ -180,24 +182,6 @@ post() {
         -H "Origin: $UI" "${args[@]}" "$UI$path"
 }
 hidden() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" | head -n1; }
-token=$(get /login | hidden token)
-[ -n "$token" ] || fail "the login page has no form token"
-r=$(post /login "token=$token" next=/ user=admin "password=$PASSWORD")
-[ "${r%% *}" = 303 ] && [ "${r#* }" = / ] || fail "login answered '$r'"
-page=$(get /apply)
-csrf=$(echo "$page" | hidden csrf)
-digest=$(echo "$page" | hidden digest)
-[ -n "$csrf" ] && [ -n "$digest" ] || fail "the Apply page has no form"
-r=$(post /apply "csrf=$csrf" "digest=$digest" "comment=systemd VM")
-[ "$r" = "303 /apply" ] || fail "Apply answered '$r'"
-flash=$(get /apply | sed -n 's/.*<p class="flash \([a-z]*\)" role="status">\(.*\)<\/p>.*/\1: \2/p')
-case $flash in
-"ok: "*"The supervisor applied it"*) ;;
-*) fail "Apply: '$flash'" ;;
-esac
-check "Apply did not write $CF" grep -q '^virtual www {' $CF
-say "Apply through the UI: ${flash#ok: }"
-
 both_in_table() {
     local t
     t=$(ipvsadm -Ln)
@@ -205,13 +189,49 @@ both_in_table() {
         echo "$t" | grep -q '10.0.0.21:80 *Masq *1 ' &&
         echo "$t" | grep -q '10.0.0.22:80 *Masq *1 '
 }
-wait_for 20 "IPVS does not have the service with both real servers" both_in_table
-check "the VIP is not up on eth0" bash -c "ip -br addr show eth0 | grep -q 192.0.2.100/24"
-check "the NAT router address is not up on br1" bash -c "ip -br addr show br1 | grep -q 10.0.0.254/24"
-answers=$(for _ in 1 2 3 4; do ip netns exec client curl -sS -m 5 http://192.0.2.100/ || echo failed; done |
-    sort | uniq -c | awk '{ print $2 "=" $1 }' | xargs)
-[ "$answers" = "rs1=2 rs2=2" ] || fail "4 requests through the VIP were answered by: '$answers'"
-say "IPVS: 192.0.2.100:80 rr with rs1 and rs2; 4 requests through the VIP: $answers"
+# apply_site: the first administrator and the site imported as the service user, then
+# login and Apply over HTTP; the supervisor's answer, the addresses, the table and
+# requests through the VIP.
+apply_site() {
+    local token r page csrf digest flash answers
+    echo "$PASSWORD" | as_svc lvs-director passwd admin >/dev/null || fail "passwd as lvs-director failed"
+    out=$(as_svc lvs-director import /tmp/site.lvs.cf 2>&1) || fail "import failed: $out"
+    rm -f $jar
+    wait_for 10 "the admin UI does not answer" bash -c "curl -fsS -o /dev/null $UI/login"
+    token=$(get /login | hidden token)
+    [ -n "$token" ] || fail "the login page has no form token"
+    r=$(post /login "token=$token" next=/ user=admin "password=$PASSWORD")
+    [ "${r%% *}" = 303 ] && [ "${r#* }" = / ] || fail "login answered '$r'"
+    page=$(get /apply)
+    csrf=$(echo "$page" | hidden csrf)
+    digest=$(echo "$page" | hidden digest)
+    [ -n "$csrf" ] && [ -n "$digest" ] || fail "the Apply page has no form"
+    r=$(post /apply "csrf=$csrf" "digest=$digest" "comment=systemd VM")
+    [ "$r" = "303 /apply" ] || fail "Apply answered '$r'"
+    flash=$(get /apply | sed -n 's/.*<p class="flash \([a-z]*\)" role="status">\(.*\)<\/p>.*/\1: \2/p')
+    case $flash in
+    "ok: "*"The supervisor applied it"*) ;;
+    *) fail "Apply: '$flash'" ;;
+    esac
+    check "Apply did not write $CF" grep -q '^virtual www {' $CF
+    say "Apply through the UI: ${flash#ok: }"
+    wait_for 20 "IPVS does not have the service with both real servers" both_in_table
+    check "the VIP is not up on eth0" bash -c "ip -br addr show eth0 | grep -q 192.0.2.100/24"
+    check "the NAT router address is not up on br1" bash -c "ip -br addr show br1 | grep -q 10.0.0.254/24"
+    answers=$(for _ in 1 2 3 4; do ip netns exec client curl -sS -m 5 http://192.0.2.100/ || echo failed; done |
+        sort | uniq -c | awk '{ print $2 "=" $1 }' | xargs)
+    [ "$answers" = "rs1=2 rs2=2" ] || fail "4 requests through the VIP were answered by: '$answers'"
+    say "IPVS: 192.0.2.100:80 rr with rs1 and rs2; 4 requests through the VIP: $answers"
+}
+# gone_from_kernel WHAT: after a removal, no process, address or IPVS service is left.
+gone_from_kernel() {
+    pgrep -f /usr/bin/lvs-director >/dev/null && fail "an lvs-director process is left after $1"
+    ip -br addr show eth0 | grep -q 192.0.2.100 && fail "the VIP is still up after $1"
+    ip -br addr show br1 | grep -q 10.0.0.254 && fail "the NAT router address is still up after $1"
+    ipvsadm -Ln | grep -q 192.0.2.100 && fail "the service is still in IPVS after $1: $(ipvsadm -Ln)"
+    return 0
+}
+apply_site
 
 # --- 4. a real server fails and returns; reload ---------------------------------------------
 pkill -f 'httpd -p 10.0.0.21:80'
@@ -262,15 +282,46 @@ withdrawn=$(echo "$out" | sed -n '/withdrawn from the IPVS table/,$p' | grep -F 
 for u in $WEB $PULSE; do
     [ "$(prop "$u" LoadState)" = not-found ] || fail "$u is still known to systemd: $(prop "$u" LoadState)"
 done
-pgrep -f /usr/bin/lvs-director >/dev/null && fail "an lvs-director process is left"
-ip -br addr show eth0 | grep -q 192.0.2.100 && fail "the VIP is still up after the purge"
-ip -br addr show br1 | grep -q 10.0.0.254 && fail "the NAT router address is still up after the purge"
-ipvsadm -Ln | grep -q 192.0.2.100 && fail "the service is still in IPVS after the purge: $(ipvsadm -Ln)"
+gone_from_kernel "the purge"
 for p in /var/lib/lvs-director /var/lib/lvs-director-pulse /etc/lvs-director /run/lvs-director \
     /usr/bin/lvs-director; do
     [ ! -e "$p" ] || fail "$p is left after the purge"
 done
 say "purged: services stopped, VIP down, IPVS service withdrawn ($withdrawn), nothing left"
+
+# --- 8. the .rpm's scripts under systemd ----------------------------------------------------
+# rpm on Debian: its database knows none of the requirements (systemd, util-linux, libc),
+# hence --nodeps; the scripts are the package's own and run for real.
+rpm_do() { rpm --nodeps "$@" 2>&1 | grep -v '^rpm: RPM should not be used directly\|^rpm: However assuming'; }
+rpmdb --initdb
+out=$(rpm_do -i /lab/lvs-director-1.rpm)
+rpm -q lvs-director >/dev/null || fail "rpm -i failed: $out"
+echo "$out" | grep -F 'systemctl enable --now lvs-director-pulse lvs-director-web' >/dev/null ||
+    fail "the rpm did not say how to start it: $out"
+echo "$out" | grep -F 'no administrator yet' >/dev/null || fail "the rpm's %post made no database: $out"
+check "systemctl enable --now failed" systemctl enable --now $PULSE $WEB
+for u in $WEB $PULSE; do running "$u" || fail "$u (rpm) is not running"; done
+say "rpm -i: %post made the database and said how to start; enable --now: both running"
+apply_site
+web_pid=$(prop $WEB MainPID) pulse_pid=$(prop $PULSE MainPID)
+out=$(rpm_do -U /lab/lvs-director-2.rpm)
+[ "$(rpm -q --qf '%{RELEASE}' lvs-director)" = 2 ] || fail "rpm -U failed: $out"
+for u in $WEB $PULSE; do running "$u" || fail "$u is not running after rpm -U"; done
+[ "$(prop $WEB MainPID)" != "$web_pid" ] && [ "$(prop $PULSE MainPID)" != "$pulse_pid" ] ||
+    fail "rpm -U did not restart both services"
+check "rpm -U replaced the lvs.cf Apply wrote" grep -q '^virtual www {' $CF
+wait_for 20 "the table is not whole after rpm -U" both_in_table
+say "rpm -U to release 2: both restarted (try-restart), lvs.cf and table kept"
+out=$(rpm_do -e lvs-director)
+rpm -q lvs-director >/dev/null && fail "rpm -e failed: $out"
+echo "$out" | grep -F 'ipvsadm -D -t 192.0.2.100:80' >/dev/null ||
+    fail "rpm -e did not withdraw the IPVS service: $out"
+for u in $WEB $PULSE; do
+    [ "$(prop "$u" LoadState)" = not-found ] || fail "$u is still known to systemd after rpm -e"
+done
+gone_from_kernel "rpm -e"
+check "rpm -e removed the database (an rpm keeps it)" test -f $DB
+say "rpm -e: services stopped and disabled, VIP down, IPVS service withdrawn, database kept"
 
 echo "LVS-VM PASS"
 off

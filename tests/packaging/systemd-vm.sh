@@ -2,9 +2,9 @@
 # The .deb on a real Debian system: systemd as PID 1, the lab's kernel with IPVS, in a
 # QEMU VM (run by tests/packaging/check.sh after the host checks):
 #
-#   systemd-vm.sh DEB DEB_UPGRADE
+#   systemd-vm.sh DEB DEB_UPGRADE RPM RPM_UPGRADE
 #
-# The VM's root is a minimal Debian (mmdebstrap: systemd, dpkg, ipvsadm, curl, busybox)
+# The VM's root is a minimal Debian (mmdebstrap: systemd, dpkg, rpm, ipvsadm, curl, busybox)
 # unpacked from the initramfs, cached as target/lab/cache/systemd-root-KEY.cpio.zst
 # and rebuilt when this script's recipe or the kernel changes. The package files and
 # tests/packaging/systemd-guest.sh go in a second, per-run layer; the guest script
@@ -25,9 +25,8 @@ logfile=$target/lab/systemd-vm.log
 log() { printf 'systemd-vm: %s\n' "$*" >&2; }
 die() { printf 'systemd-vm: error: %s\n' "$*" >&2; exit 2; }
 
-[ $# -eq 2 ] || die "usage: $0 DEB DEB_UPGRADE"
-deb1=$1 deb2=$2
-for f in "$deb1" "$deb2"; do [ -f "$f" ] || die "$f: no such package"; done
+[ $# -eq 4 ] || die "usage: $0 DEB DEB_UPGRADE RPM RPM_UPGRADE"
+for f in "$@"; do [ -f "$f" ] || die "$f: no such package"; done
 [ "$(id -u)" -eq 0 ] || die "needs root (the root file system keeps its owners)"
 
 "$repo/tests/lab/prepare.sh" >/dev/null || die "tests/lab/prepare.sh failed"
@@ -52,7 +51,7 @@ suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
 mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\/\?\)$/\1/p; s/^deb \(http[^ ]*debian\/\?\) .*/\1/p' \
     /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
-PACKAGES=systemd,systemd-sysv,dbus,kmod,iproute2,ipvsadm,curl,busybox,procps
+PACKAGES=systemd,systemd-sysv,dbus,kmod,iproute2,ipvsadm,curl,busybox,procps,rpm
 # Kernel modules the guest loads: IPVS (systemd-modules-load, through the package's
 # modules-load.d file), its scheduler, the links of the test's network.
 MODULES="ip_vs ip_vs_rr veth bridge"
@@ -129,8 +128,10 @@ flock -u 8
 work=$(mktemp -d "$target/lab/systemd-vm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/layer/lab"
-cp "$deb1" "$work/layer/lab/lvs-director-1.deb"
-cp "$deb2" "$work/layer/lab/lvs-director-2.deb"
+cp "$1" "$work/layer/lab/lvs-director-1.deb"
+cp "$2" "$work/layer/lab/lvs-director-2.deb"
+cp "$3" "$work/layer/lab/lvs-director-1.rpm"
+cp "$4" "$work/layer/lab/lvs-director-2.rpm"
 cp "$here/systemd-guest.sh" "$work/layer/lab/guest.sh"
 (cd "$work/layer" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | zstd -q -1) \
     >"$work/layer.cpio.zst"
