@@ -134,27 +134,8 @@ fn unix_us(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as i64
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        self_check();
-        return;
-    }
-    match run() {
-        Ok(true) => {}
-        Ok(false) => std::process::exit(1),
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(1);
-        }
-    }
+    host::bench_main(self_check, run);
 }
 
 /// `cargo test --all-targets`: the generated lvs.cf loads as `pulse` loads it, its
@@ -192,7 +173,10 @@ fn self_check() {
     assert_eq!(parse_transition("2026-11-22T04:14:55Z  INFO lvs_director::pulse::lvsd: server vs0/rs9: drained by an administrator"), None);
     let sorted = [1.0, 2.0, 3.0, 4.0];
     assert_eq!(
-        (percentile(&sorted, 50.0), percentile(&sorted, 99.0)),
+        (
+            host::percentile(&sorted, 50.0),
+            host::percentile(&sorted, 99.0)
+        ),
         (2.0, 4.0)
     );
     println!("bench generator and log parsing consistent; run scripts/bench-checks.sh to measure");
@@ -556,8 +540,8 @@ fn stats(ms: &[f64]) -> (f64, f64, f64) {
     let mut s = ms.to_vec();
     s.sort_by(f64::total_cmp);
     (
-        percentile(&s, 50.0),
-        percentile(&s, 99.0),
+        host::percentile(&s, 50.0),
+        host::percentile(&s, 99.0),
         s.last().copied().unwrap_or(f64::NAN),
     )
 }

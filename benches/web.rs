@@ -380,27 +380,13 @@ fn virtual_expect(services: usize, page: usize, q: Option<&str>) -> Expect {
     }
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
+/// In ms, of latencies sorted in µs.
+fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
+    host::percentile(sorted, p) / 1000.0
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        self_check();
-        return;
-    }
-    match run() {
-        Ok(true) => {}
-        Ok(false) => std::process::exit(1),
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(1);
-        }
-    }
+    host::bench_main(self_check, run);
 }
 
 /// `cargo test --all-targets`: the generated lvs.cf loads and validates, the status
@@ -459,7 +445,7 @@ fn self_check() {
     assert!(v.check(500, v.must.join(" ").as_bytes()).is_err());
     let sorted = [1000, 2000, 3000, 4000];
     assert_eq!(
-        (percentile(&sorted, 50.0), percentile(&sorted, 99.0)),
+        (percentile_ms(&sorted, 50.0), percentile_ms(&sorted, 99.0)),
         (2.0, 4.0)
     );
     println!("web bench generator, status and expected pages consistent; run scripts/bench-web.sh to measure");
@@ -706,9 +692,9 @@ fn drive(
     Load {
         requests: lat.len(),
         rps: lat.len() as f64 / measure.as_secs_f64(),
-        p50: percentile(&lat, 50.0),
-        p90: percentile(&lat, 90.0),
-        p99: percentile(&lat, 99.0),
+        p50: percentile_ms(&lat, 50.0),
+        p90: percentile_ms(&lat, 90.0),
+        p99: percentile_ms(&lat, 99.0),
         max: lat.last().map_or(f64::NAN, |&m| f64::from(m) / 1000.0),
         errors,
         first_error: outs.into_iter().find_map(|o| o.first_error),

@@ -1,7 +1,8 @@
 //! What the host benchmarks (benches/checks.rs, benches/web.rs, benches/ipvs.rs)
 //! share: settings from the environment, the `ip` tool, their throwaway network
-//! namespaces, the descriptor limit and the real servers' addresses. Included with
-//! `#[path]`; not every bench uses every piece.
+//! namespaces, the descriptor limit, the real servers' addresses, percentiles and the
+//! self-check-or-measure `main`. Included with `#[path]`; not every bench uses every
+//! piece.
 
 #![allow(dead_code)]
 
@@ -84,4 +85,31 @@ pub fn raise_nofile(want: u64) -> u64 {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
     }
     r.rlim_cur
+}
+
+/// Nearest-rank percentile `p` (0–100) of sorted samples; NaN when there are none.
+pub fn percentile<T: Copy + Into<f64>>(sorted: &[T], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].into()
+}
+
+/// A bench's `main`: under `cargo test --all-targets` (no `--bench`) only its
+/// self-check; under `cargo bench` the measurement, exit 1 when it failed or a
+/// target was missed.
+pub fn bench_main(self_check: fn(), run: fn() -> Result<bool, String>) {
+    if !std::env::args().any(|a| a == "--bench") {
+        self_check();
+        return;
+    }
+    match run() {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(1);
+        }
+    }
 }
