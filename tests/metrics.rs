@@ -18,6 +18,8 @@ mod common;
 
 #[path = "common/prom.rs"]
 mod prom;
+#[path = "common/raw_http.rs"]
+mod raw_http;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -74,17 +76,7 @@ fn get(port: u16, path: &str, auth: Option<&str>) -> Resp {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).expect("UTF-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let (status, headers, body) = raw_http::split_response(&text);
     Resp {
         status,
         headers,

@@ -4,6 +4,9 @@
 //! and applied, the supervisor started by that Apply and seen on the monitoring page,
 //! then SIGTERM stopping both.
 
+#[path = "common/raw_http.rs"]
+mod raw_http;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -104,17 +107,7 @@ impl Client {
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
         let text = String::from_utf8_lossy(&raw).to_string();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let mut lines = head.lines();
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(": "))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let (status, headers, body) = raw_http::split_response(&text);
         for (k, v) in &headers {
             if k.eq_ignore_ascii_case("set-cookie") {
                 let pair = v.split(';').next().unwrap();
