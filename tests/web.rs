@@ -746,22 +746,31 @@ async fn logins_are_rate_limited_per_address_and_user() {
     assert!(!r.sets_cookie("lvsd_session"), "{r:?}");
     assert!(c.session().is_none());
 
-    // The same user from elsewhere: limited too (per user name).
+    // Five more addresses guess once each: admin's own limit (10 failures) is spent.
+    for host in 10..15 {
+        let mut g = server.client_from(Ipv4Addr::new(127, 0, 0, host));
+        g.login(ADMIN, "another guess").await.expect(401);
+    }
+    // A guessing address is refused even with the right password…
+    let mut guesser = server.client_from(Ipv4Addr::new(127, 0, 0, 10));
+    guesser.login(ADMIN, ADMIN_PASSWORD).await.expect(429);
+    // …but the real admin, at an address that has not failed, is only slowed.
     let mut elsewhere = server.client_from(Ipv4Addr::new(127, 0, 0, 8));
-    elsewhere.login(ADMIN, ADMIN_PASSWORD).await.expect(429);
+    let started = std::time::Instant::now();
+    elsewhere.login_ok(ADMIN, ADMIN_PASSWORD).await;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "not slowed: {:?}",
+        started.elapsed()
+    );
     // Another user from another address: not limited.
     let mut third = server.client_from(Ipv4Addr::new(127, 0, 0, 9));
     third.login("nobody", "some password").await.expect(401);
 
     let actions = env.audit_actions().await;
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == action::LOGIN_FAILED)
-            .count(),
-        6
-    );
-    assert!(!actions.iter().any(|a| a == action::LOGIN), "{actions:?}");
+    let count = |act: &str| actions.iter().filter(|a| *a == act).count();
+    assert_eq!(count(action::LOGIN_FAILED), 11, "{actions:?}");
+    assert_eq!(count(action::LOGIN), 1, "{actions:?}");
     let failed: Vec<_> = env
         .audit()
         .await
@@ -770,6 +779,85 @@ async fn logins_are_rate_limited_per_address_and_user() {
         .map(|e| e.source.unwrap_or_default())
         .collect();
     assert_eq!(&failed[..5], &["127.0.0.7"; 5]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn login_names_are_bounded_and_next_stays_on_the_site() {
+    let env = Env::new().await;
+    env.admin().await;
+    let server = env.serve().await;
+
+    // A form larger than a login form is refused before it is read.
+    let mut c = server.client_from(Ipv4Addr::new(127, 0, 0, 21));
+    let huge = "x".repeat(200 * 1024);
+    c.login(&huge, "whatever password").await.expect(413);
+
+    // A long name that fits: refused, and only 64 characters of it are kept.
+    let long = format!("{}{}", "a".repeat(64), "b".repeat(5000));
+    c.login(&long, "whatever password").await.expect(401);
+    let entry = env
+        .audit()
+        .await
+        .into_iter()
+        .find(|e| e.action == action::LOGIN_FAILED)
+        .expect("the failure is audited");
+    assert_eq!(entry.object, format!("user {}…", "a".repeat(64)));
+    assert!(entry.actor.len() < 100, "{}", entry.actor);
+
+    // The report's open redirect: the browser drops the tab and reads
+    // //evil.example; the login sends it to the monitoring page instead.
+    let mut a = server.client_from(Ipv4Addr::new(127, 0, 0, 22));
+    for next in [
+        "/%09/evil.example/x",
+        "/%5Cevil.example",
+        "//evil.example",
+        "/virtual",
+    ] {
+        let page = a.page(&format!("/login?next={next}")).await;
+        let r = a
+            .submit(
+                &form(&page, "/login")
+                    .with("user", ADMIN)
+                    .with("password", ADMIN_PASSWORD),
+            )
+            .await;
+        let want = if next == "/virtual" {
+            "/virtual"
+        } else {
+            "/control"
+        };
+        r.expect_redirect(want);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_current_password_check_is_rate_limited() {
+    let env = Env::new().await;
+    env.admin().await;
+    let server = env.serve().await;
+    let mut a = server.client_from(Ipv4Addr::new(127, 0, 0, 30));
+    a.login_ok(ADMIN, ADMIN_PASSWORD).await;
+    let page = a.page("/account").await;
+    let f = form(&page, "/account");
+    let new_pw = "a brand new password";
+    let attempt = |current: &'static str| {
+        f.clone()
+            .with("current", current)
+            .with("password", new_pw)
+            .with("password2", new_pw)
+    };
+    for i in 0..5 {
+        let r = a.submit(&attempt("a guess")).await;
+        assert_eq!(r.status, 422, "guess {i}: {r:?}");
+    }
+    // Out of attempts: even the right password waits, and nothing changes.
+    a.submit(&attempt(ADMIN_PASSWORD))
+        .await
+        .expect(429)
+        .expect_text("Too many attempts");
+    a.page("/control").await;
     server.stop().await;
 }
 

@@ -43,9 +43,15 @@ pub struct MetricsArgs {
     pub metrics_listen: Option<String>,
 }
 
+/// The web service's runtime. Its descriptor limit is raised first: the connection
+/// cap follows it (see `web::server`). Blocking work (file reads) gets a few threads,
+/// not tokio's 512: password hashing has threads of its own.
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    let descriptors = web::server::raise_descriptor_limit();
+    tracing::debug!(descriptors, "descriptor limit");
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(16)
         .enable_all()
         .build()
         .map_err(|e| Failure::io(format!("cannot start the async runtime: {e}")))

@@ -75,6 +75,11 @@ pub enum StorageError {
     #[error("password hashing failed: {0}")]
     Hash(String),
 
+    /// Too many passwords are being checked at once; the caller should try again in a
+    /// moment (the web UI answers 503).
+    #[error("too many password checks at once; try again in a moment")]
+    Busy,
+
     /// A blocking task (password hashing) panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -109,6 +114,7 @@ impl StorageError {
             | StorageError::Missing { .. }
             | StorageError::Io { .. }
             | StorageError::Hash(_)
+            | StorageError::Busy
             | StorageError::Task(_)
             | StorageError::Db(_)
             | StorageError::Migrate(_) => false,

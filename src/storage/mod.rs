@@ -20,6 +20,7 @@ mod audit;
 mod blocks;
 mod config_store;
 mod error;
+mod hashing;
 mod keywords;
 mod revisions;
 mod sessions;
@@ -41,7 +42,10 @@ pub use config_store::{GlobalRecord, Snapshot, StoredVirtual};
 pub use error::{Result, StorageError};
 pub use revisions::{Revision, RevisionInfo, Revisions};
 pub use sessions::{NewSession, Session, SessionPolicy, Sessions};
-pub use users::{PasswordSet, Role, User, Users, MIN_PASSWORD_CHARS};
+pub use users::{
+    is_valid_name, shown_name, PasswordSet, Role, User, Users, MAX_NAME as MAX_USER_NAME,
+    MIN_PASSWORD_CHARS,
+};
 
 /// Source of the current time for the records the store stamps (audit entries,
 /// revisions, user changes), in Unix seconds.
@@ -81,6 +85,8 @@ impl Actor {
 pub struct Store {
     pool: SqlitePool,
     clock: Clock,
+    /// Password hashing, bounded (see [`hashing`]); shared by clones.
+    hashing: Arc<hashing::HashPool>,
 }
 
 impl fmt::Debug for Store {
@@ -162,9 +168,13 @@ impl Store {
 
     async fn init(pool: SqlitePool) -> Result<Store> {
         sqlx::migrate!().run(&pool).await?;
+        let hashing = hashing::HashPool::new(hashing::workers(), hashing::QUEUE).map_err(|e| {
+            StorageError::Hash(format!("cannot start the password hashing threads: {e}"))
+        })?;
         Ok(Store {
             pool,
             clock: Arc::new(system_clock),
+            hashing: Arc::new(hashing),
         })
     }
 

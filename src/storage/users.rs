@@ -95,17 +95,39 @@ fn user_from_row((id, name, role, created_at, updated_at): UserRow) -> Result<Us
     })
 }
 
-/// Names are used in URLs, logs and audit entries: keep them plain.
-fn check_name(name: &str) -> Result<()> {
-    let ok = (1..=64).contains(&name.len())
+/// The longest user name.
+pub const MAX_NAME: usize = 64;
+
+/// Whether `name` could be a user's: 1 to 64 letters, digits and `. _ @ -`. A login
+/// with any other name cannot succeed, so it is refused without looking further.
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=MAX_NAME).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+}
+
+/// `name` as logs, audit entries and messages show what was typed: escaped, and cut
+/// after [`MAX_NAME`] characters, so that whatever is sent costs them a bounded size.
+pub fn shown_name(name: &str) -> String {
+    let mut shown: String = name
+        .chars()
+        .take(MAX_NAME)
+        .flat_map(char::escape_debug)
+        .collect();
+    if name.chars().nth(MAX_NAME).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// Names are used in URLs, logs and audit entries: keep them plain.
+fn check_name(name: &str) -> Result<()> {
+    if is_valid_name(name) {
         Ok(())
     } else {
         Err(StorageError::InvalidUser {
-            name: name.escape_debug().to_string(),
+            name: shown_name(name),
             reason: "use 1 to 64 letters, digits and . _ @ -".into(),
         })
     }
@@ -211,7 +233,11 @@ impl<'s> Users<'s> {
             });
         }
         let password = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
+        let hash = self
+            .store
+            .hashing
+            .run(move || hash_password(&password))
+            .await??;
 
         let now = self.store.now();
         let mut tx = self.store.begin_write().await?;
@@ -328,17 +354,20 @@ impl<'s> Users<'s> {
                 .await?;
         let (hash, id) = row.unzip();
         let password = password.to_owned();
-        let matched = tokio::task::spawn_blocking(move || {
-            let phc = hash.as_deref().unwrap_or_else(|| dummy_hash());
-            verify(phc, &password)
-        })
-        .await?
-        .map_err(|message| StorageError::Corrupt {
-            table: "users".into(),
-            row: format!("`{name}`"),
-            keyword: "password_hash".into(),
-            message,
-        })?;
+        let matched = self
+            .store
+            .hashing
+            .run(move || {
+                let phc = hash.as_deref().unwrap_or_else(|| dummy_hash());
+                verify(phc, &password)
+            })
+            .await?
+            .map_err(|message| StorageError::Corrupt {
+                table: "users".into(),
+                row: format!("`{name}`"),
+                keyword: "password_hash".into(),
+                message,
+            })?;
         if !matched || id.is_none() {
             return Ok(None);
         }

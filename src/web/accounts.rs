@@ -12,7 +12,7 @@ use super::auth::{with_flash, AdminPost, Auth, UserPost};
 use super::control::{paginate, when};
 use super::publish::{diff, DiffLine, PageQuery};
 use super::{flash_outcome, html, see_other, AppState, Chrome, WebError};
-use crate::storage::Role;
+use crate::storage::{Role, StorageError};
 
 /// Audit entries per page.
 const AUDIT_PAGE: usize = 50;
@@ -186,13 +186,36 @@ pub async fn change_password(
         Ok::<_, WebError>((StatusCode::UNPROCESSABLE_ENTITY, html(&page)).into_response())
     };
     let name = auth.user.name.clone();
-    if state
+    // A stolen session must not become a way to guess the password: the same limits
+    // as the login page.
+    let ip = posted.ip;
+    if let Err(wait) = state.auth.admit(ip, &name).await {
+        tracing::warn!(%ip, user = name, "password change refused: too many attempts");
+        let mut response = again(format!(
+            "Too many attempts; try again in {} s.",
+            wait.as_secs().max(1)
+        ))
+        .await?;
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return Ok(response);
+    }
+    let verified = match state
         .store
         .users()
         .verify_password(&name, f.get("current"))
-        .await?
-        .is_none()
+        .await
     {
+        Err(StorageError::Busy) => {
+            let mut response =
+                again("Too many password checks at once; try again in a moment.".into()).await?;
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            return Ok(response);
+        }
+        other => other?,
+    };
+    state.auth.outcome(ip, &name, verified.is_some());
+    if verified.is_none() {
+        tracing::warn!(%ip, user = name, "password change refused: the current password is wrong");
         return again("The current password is wrong.".into()).await;
     }
     if f.get("password") != f.get("password2") {

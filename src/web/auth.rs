@@ -14,30 +14,28 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultKeyedRateLimiter, Quota};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::throttle::{LoginThrottle, Source, UserKey, Verdict};
 use super::{html, see_other, AppState, Flash, WebError};
-use crate::storage::{action, Actor, Role, StorageError, User};
+use crate::storage::{action, is_valid_name, shown_name, Actor, Role, StorageError, User};
 
 pub const SESSION_COOKIE: &str = "lvsd_session";
 const LOGIN_COOKIE: &str = "lvsd_login";
 const FLASH_COOKIE: &str = "lvsd_flash";
 
-/// Login attempts allowed at once from one address or for one user name, and how
-/// fast the allowance comes back.
-const LOGIN_BURST: u32 = 5;
-const LOGIN_PER_MINUTE: u32 = 6;
+/// Largest login or setup form: a name of 64 characters and a password fit many
+/// times over; anything larger is refused before it is read.
+pub const MAX_LOGIN_FORM: usize = 16 * 1024;
 
 /// The request's authenticated user (put in the request by [`require_session`]).
 #[derive(Debug, Clone)]
@@ -61,10 +59,10 @@ impl Auth {
     }
 }
 
-/// What the login code keeps in memory: the rate limiters and the setup token.
+/// What the login code keeps in memory: the limits on password attempts and the
+/// setup token.
 pub struct AuthState {
-    by_address: DefaultKeyedRateLimiter<IpAddr>,
-    by_user: DefaultKeyedRateLimiter<String>,
+    throttle: Mutex<LoginThrottle>,
     /// The one-time token that lets the first administrator be created from the
     /// browser; `None` once there is a user.
     setup_token: Mutex<Option<String>>,
@@ -78,11 +76,8 @@ impl Default for AuthState {
 
 impl AuthState {
     pub fn new() -> AuthState {
-        let quota = Quota::per_minute(NonZeroU32::new(LOGIN_PER_MINUTE).expect("non-zero"))
-            .allow_burst(NonZeroU32::new(LOGIN_BURST).expect("non-zero"));
         AuthState {
-            by_address: DefaultKeyedRateLimiter::keyed(quota),
-            by_user: DefaultKeyedRateLimiter::keyed(quota),
+            throttle: Mutex::new(LoginThrottle::default()),
             setup_token: Mutex::new(None),
         }
     }
@@ -103,18 +98,43 @@ impl AuthState {
             .is_some_and(|t| constant_time_eq(t.as_bytes(), given.as_bytes()))
     }
 
-    /// How long `ip` and `user` must wait before their next attempt, if they must.
-    fn login_wait(&self, ip: IpAddr, user: &str) -> Option<Duration> {
-        let clock = governor::clock::DefaultClock::default();
-        use governor::clock::Clock;
-        let now = clock.now();
-        let a = self.by_address.check_key(&ip).err();
-        let u = self.by_user.check_key(&user.to_lowercase()).err();
-        [a, u]
-            .into_iter()
-            .flatten()
-            .map(|n| n.wait_time_from(now))
-            .max()
+    fn throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
+        // The throttle's state is consistent between calls: a panic elsewhere while
+        // it was locked leaves nothing half-done.
+        self.throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a password attempt for `user` from `ip` may go ahead (now, after a
+    /// delay, or not yet); counted against the address.
+    pub fn attempt(&self, ip: IpAddr, user: &str) -> Verdict {
+        self.throttle()
+            .attempt(Instant::now(), Source::of(ip), UserKey::of(user))
+    }
+
+    /// Records the outcome of an attempt that was let through.
+    pub fn outcome(&self, ip: IpAddr, user: &str, right: bool) {
+        let (source, key) = (Source::of(ip), UserKey::of(user));
+        let mut t = self.throttle();
+        if right {
+            t.succeeded(Instant::now(), source, key);
+        } else {
+            t.failed(Instant::now(), source, key);
+        }
+    }
+
+    /// Waits as the verdict says, or says how long the client must wait.
+    pub async fn admit(&self, ip: IpAddr, user: &str) -> Result<(), Duration> {
+        match self.attempt(ip, user) {
+            Verdict::Go => Ok(()),
+            Verdict::Slow(delay) => {
+                tracing::info!(%ip, user = %shown_name(user), "password attempt slowed: this user name is being guessed at");
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            Verdict::Wait(wait) => Err(wait),
+        }
     }
 }
 
@@ -302,6 +322,15 @@ fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
     Ok(())
 }
 
+/// Why a form could not be read, with the status that says so (413 for one too big).
+fn form_rejected(e: axum::extract::rejection::FormRejection) -> WebError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge
+    } else {
+        WebError::BadRequest(format!("the form could not be read: {e}"))
+    }
+}
+
 /// A submitted form, as input name → value (the last of repeated names wins), and
 /// the list in order for the few forms that repeat a name.
 pub struct FormData {
@@ -326,6 +355,8 @@ impl FormData {
 pub struct Posted<const ADMIN: bool> {
     pub auth: Auth,
     pub form: FormData,
+    /// The client's address (unspecified when the server has no connection info).
+    pub ip: IpAddr,
 }
 
 /// A POST that only an administrator may make.
@@ -342,9 +373,10 @@ impl<S: Send + Sync, const ADMIN: bool> FromRequest<S> for Posted<ADMIN> {
             .get::<Auth>()
             .cloned()
             .ok_or(WebError::Unauthorized)?;
+        let ip = client_ip(req.extensions()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let axum::Form(pairs) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
             .await
-            .map_err(|e| WebError::BadRequest(format!("the form could not be read: {e}")))?;
+            .map_err(form_rejected)?;
         let fields: HashMap<String, String> = pairs.into_iter().collect();
         let given = fields.get("csrf").map_or("", String::as_str);
         if !constant_time_eq(given.as_bytes(), auth.csrf.as_bytes()) {
@@ -361,6 +393,7 @@ impl<S: Send + Sync, const ADMIN: bool> FromRequest<S> for Posted<ADMIN> {
         Ok(Posted {
             auth,
             form: FormData { fields },
+            ip,
         })
     }
 }
@@ -384,13 +417,47 @@ pub struct NextQuery {
 }
 
 /// Only local paths: a `next` pointing elsewhere would make the login page an open
-/// redirect.
+/// redirect. Browsers drop tabs and newlines from a URL, read `\` as `/` and some
+/// decode `%2F`/`%5C` before resolving, so `/\t/evil.example` or `/%5Cevil.example`
+/// would leave the site: only printable ASCII without backslashes is accepted, and the
+/// path must start with exactly one slash before and after percent-decoding.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    fn leaves_site(path: &[u8]) -> bool {
+        path.first() != Some(&b'/') || matches!(path.get(1), Some(b'/' | b'\\'))
+    }
+    let printable = next
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !b"\\\"<>^`{|}".contains(&b));
+    let decoded = percent_decode(next.as_bytes());
+    let decoded_ok = !decoded.iter().any(|b| b.is_ascii_control() || *b == b'\\');
+    if printable && decoded_ok && !leaves_site(next.as_bytes()) && !leaves_site(&decoded) {
         next.to_string()
     } else {
         "/control".to_string()
     }
+}
+
+/// `%XX` sequences decoded (others left as they are).
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (s[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn login_form(
@@ -451,7 +518,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     let cookie_token = cookie(req.headers(), LOGIN_COOKIE).unwrap_or_default();
     let axum::Form(form) = axum::Form::<HashMap<String, String>>::from_request(req, &state)
         .await
-        .map_err(|e| WebError::BadRequest(format!("the form could not be read: {e}")))?;
+        .map_err(form_rejected)?;
     let field = |k: &str| form.get(k).map_or("", String::as_str);
     let (user, password, next) = (field("user").trim(), field("password"), field("next"));
     if cookie_token.is_empty()
@@ -466,13 +533,17 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
             StatusCode::FORBIDDEN,
         ));
     }
-    if let Some(wait) = state.auth.login_wait(ip, user) {
-        tracing::warn!(%ip, user, "login refused: too many attempts");
+    // Whatever was typed, only a bounded, escaped copy of the name reaches the page,
+    // the log and the audit log.
+    let shown = shown_name(user);
+    let typed: String = user.chars().take(crate::storage::MAX_USER_NAME).collect();
+    if let Err(wait) = state.auth.admit(ip, user).await {
+        tracing::warn!(%ip, user = %shown, "login refused: too many attempts");
         return Ok(login_form(
             &state,
             None,
             next,
-            user,
+            &typed,
             Some(format!(
                 "Too many login attempts; try again in {} s.",
                 wait.as_secs().max(1)
@@ -481,10 +552,33 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
         ));
     }
     let actor = Actor::new(
-        if user.is_empty() { "(none)" } else { user },
+        if user.is_empty() { "(none)" } else { &shown },
         Some(ip.to_string()),
     );
-    let found = state.store.users().verify_password(user, password).await?;
+    // A name no user can have is wrong without a password check (nor its cost).
+    let found = if is_valid_name(user) {
+        match state.store.users().verify_password(user, password).await {
+            Err(StorageError::Busy) => {
+                tracing::warn!(%ip, user = %shown, "login refused: too many password checks at once");
+                let mut response = login_form(
+                    &state,
+                    None,
+                    next,
+                    &typed,
+                    Some("Too many logins at once; try again in a moment.".into()),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Ok(response);
+            }
+            other => other?,
+        }
+    } else {
+        None
+    };
+    state.auth.outcome(ip, user, found.is_some());
     let Some(found) = found else {
         state
             .store
@@ -492,17 +586,17 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
             .record(
                 &actor,
                 action::LOGIN_FAILED,
-                &format!("user {user}"),
+                &format!("user {shown}"),
                 None,
                 None,
             )
             .await?;
-        tracing::warn!(%ip, user, "login failed");
+        tracing::warn!(%ip, user = %shown, "login failed");
         return Ok(login_form(
             &state,
             None,
             next,
-            user,
+            &typed,
             Some("Wrong user name or password.".into()),
             StatusCode::UNAUTHORIZED,
         ));
@@ -593,7 +687,7 @@ pub async fn setup(State(state): State<AppState>, req: Request) -> Result<Respon
     let ip = client_ip(req.extensions()).map(|i| i.to_string());
     let axum::Form(form) = axum::Form::<HashMap<String, String>>::from_request(req, &state)
         .await
-        .map_err(|e| WebError::BadRequest(format!("the form could not be read: {e}")))?;
+        .map_err(form_rejected)?;
     let field = |k: &str| form.get(k).map_or("", String::as_str).to_string();
     let (token, user, password) = (
         field("token"),
@@ -663,12 +757,29 @@ mod tests {
     #[test]
     fn next_never_leaves_the_site() {
         assert_eq!(safe_next("/virtual/3"), "/virtual/3");
+        assert_eq!(
+            safe_next("/control?page=2&q=web%201"),
+            "/control?page=2&q=web%201"
+        );
         for bad in [
             "//evil.example/",
             "https://evil.example/",
             "\\\\evil",
             "/\\evil",
             "",
+            // The report's case: the browser drops the tab and reads //evil.example.
+            "/\t/evil.example/x",
+            "/\n/evil.example/x",
+            "\t//evil.example/x",
+            "/\r\n/evil.example",
+            " //evil.example",
+            "/%2F/evil.example",
+            "/%2f/evil.example",
+            "/%5Cevil.example",
+            "/%09/evil.example",
+            "/x%0d%0aSet-Cookie:a=b",
+            "javascript:alert(1)",
+            "/\u{a0}/evil.example",
         ] {
             assert_eq!(safe_next(bad), "/control", "{bad}");
         }
@@ -735,24 +846,5 @@ mod tests {
                 text: "saved: virtual \"web\" <b>".into()
             })
         );
-    }
-
-    #[test]
-    fn logins_are_limited_per_address_and_per_user() {
-        let a = AuthState::new();
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..LOGIN_BURST {
-            assert!(a.login_wait(ip, "alice").is_none());
-        }
-        assert!(
-            a.login_wait(ip, "alice").is_some(),
-            "the address is limited"
-        );
-        // Another address, same user: the user name is limited too.
-        assert!(a
-            .login_wait("192.0.2.2".parse().unwrap(), "ALICE")
-            .is_some());
-        // Another address and user: free.
-        assert!(a.login_wait("192.0.2.3".parse().unwrap(), "bob").is_none());
     }
 }

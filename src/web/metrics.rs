@@ -586,9 +586,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Scrapers are few: a small share of the descriptors is plenty.
+    let limits = super::server::Limits::for_descriptors(128);
+    super::server::serve(listener, None, router(state), limits, shutdown).await
 }
 
 /// The strict exposition reader of the tests (shared with tests/metrics.rs).

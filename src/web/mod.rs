@@ -1,6 +1,7 @@
 //! `lvs-director web`: the admin UI on port 3636 (axum + askama + tower-http).
 //!
-//! - [`auth`]: sessions, login (rate-limited), logout, first-admin setup, CSRF, roles.
+//! - [`auth`]: sessions, login, logout, first-admin setup, CSRF, roles.
+//! - [`throttle`]: the limits on password guesses (per source, per user), pure.
 //! - [`form`]: form fields from the model's keyword tables, and forms back into the
 //!   model (pure).
 //! - [`publish`]: Apply (preview diff, atomic write, supervisor reload), history and
@@ -9,6 +10,8 @@
 //! - [`control`], [`settings`], [`virtuals`], [`extras`], [`accounts`]: the pages.
 //! - [`metrics`]: `/metrics` for Prometheus (bearer token and/or a listener of its own).
 //! - [`security`]: the response headers every page carries.
+//! - [`server`]: the HTTP/1.1 accept loop: connection caps per source and in all,
+//!   header and idle deadlines.
 //! - [`tls`]: optional TLS (rustls) in front of the same router.
 //!
 //! Every route but the login page, the setup page and the static assets sits behind
@@ -26,7 +29,9 @@ pub mod live;
 pub mod metrics;
 pub mod publish;
 pub mod security;
+pub mod server;
 pub mod settings;
+pub mod throttle;
 pub mod tls;
 pub mod virtuals;
 
@@ -35,6 +40,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use askama::Template;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -184,8 +190,20 @@ pub fn router(state: AppState) -> Router {
             auth::require_session,
         ));
     let mut app = Router::new()
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/setup", get(auth::setup_page).post(auth::setup))
+        // Small bodies only where anyone may post: a login form is a name and a
+        // password (see auth::MAX_LOGIN_FORM).
+        .route(
+            "/login",
+            get(auth::login_page)
+                .post(auth::login)
+                .layer(DefaultBodyLimit::max(auth::MAX_LOGIN_FORM)),
+        )
+        .route(
+            "/setup",
+            get(auth::setup_page)
+                .post(auth::setup)
+                .layer(DefaultBodyLimit::max(auth::MAX_LOGIN_FORM)),
+        )
         .route("/static/{file}", get(assets::serve));
     // Prometheus presents a bearer token, not a session: outside the session check
     // only when there is a token to check. Without one, /metrics is an unknown page
@@ -203,27 +221,16 @@ async fn not_found() -> WebError {
 }
 
 /// Serves `router(state)` on `listener` (with TLS when `tls` is given) until
-/// `shutdown` resolves, then finishes the requests in progress.
+/// `shutdown` resolves, then finishes the requests in progress. Connections are
+/// bounded by the process's descriptor limit (see [`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<tls::Peer>();
-    match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(config) => {
-            let listener = tls::TlsListener::new(listener, config)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-    }
+    let limits = server::Limits::for_descriptors(server::descriptor_limit());
+    server::serve(listener, tls, router(state), limits, shutdown).await
 }
 
 /// Why a request failed, rendered as a plain page with the right status; the cause is
@@ -240,6 +247,8 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     TooMany(String),
+    #[error("the request is larger than this page accepts")]
+    TooLarge,
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("{0}")]
@@ -262,9 +271,11 @@ impl IntoResponse for WebError {
             WebError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
             WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad request"),
             WebError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts"),
+            WebError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
             WebError::Storage(StorageError::NotFound { .. }) => {
                 (StatusCode::NOT_FOUND, "Not found")
             }
+            WebError::Storage(StorageError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
             WebError::Storage(e) if e.is_invalid_input() => (StatusCode::CONFLICT, "Not saved"),
             WebError::Storage(_) | WebError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal error")

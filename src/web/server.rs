@@ -1,0 +1,381 @@
+//! The admin UI's HTTP/1.1 server: an accept loop that admits a bounded number of
+//! connections, each served by hyper with a deadline on its request headers.
+//!
+//! `axum::serve` holds any connection for as long as its client likes: 1,100 clients
+//! that sent half a request line took every descriptor of the unit and locked the real
+//! administrators out. Here:
+//!
+//! - a connection must send a complete request head within [`HEADER_TIMEOUT`] of
+//!   opening, and of finishing its previous request (an idle keep-alive connection is
+//!   closed after as long); a TLS handshake gets [`HANDSHAKE_TIMEOUT`]; a request
+//!   body must arrive within [`super::security`]'s deadline;
+//! - [`Admission`] caps the connections of one source (an IPv4 address, an IPv6 /64)
+//!   and of everybody, and keeps the last few places for sources that hold almost
+//!   none, so a crowd of connections from a few sources leaves room for the others;
+//! - the cap follows the process's descriptor limit, raised to its hard limit at
+//!   start (`LimitNOFILE=` in the unit bounds it).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use super::throttle::Source;
+use super::tls::Peer;
+
+/// A client has this long to send a request's line and headers, counted from the
+/// connection's start or the end of its previous request.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+/// A TLS client has this long to finish its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stop waits for the requests in progress.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// Largest request head buffered (browsers send a few KiB; hyper's minimum is 8 KiB).
+pub const MAX_HEAD: usize = 32 * 1024;
+
+/// How many connections are admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// All connections together.
+    pub total: usize,
+    /// Connections of one source (a browser opens about six).
+    pub per_source: usize,
+    /// The last places of `total`, kept for sources that hold fewer than
+    /// `small_source` connections.
+    pub reserved: usize,
+    pub small_source: usize,
+}
+
+impl Limits {
+    /// The limits for a process that may open `descriptors` files: 64 are left for
+    /// the database, the control socket and the log, the rest is for clients, up to
+    /// 1,024 of them.
+    pub fn for_descriptors(descriptors: u64) -> Limits {
+        let total = usize::try_from(descriptors.saturating_sub(64))
+            .unwrap_or(usize::MAX)
+            .clamp(16, 1024);
+        Limits {
+            total,
+            per_source: 32.min(total / 2),
+            reserved: (total / 8).max(4),
+            small_source: 4,
+        }
+    }
+}
+
+/// The connections held, by source. Pure bookkeeping.
+#[derive(Debug)]
+pub struct Admission {
+    limits: Limits,
+    held: HashMap<Source, usize>,
+    total: usize,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("this client already holds {0} connections, the most one client may")]
+    Source(usize),
+    #[error("the server holds {0} connections, the most it takes")]
+    Full(usize),
+}
+
+impl Admission {
+    pub fn new(limits: Limits) -> Admission {
+        Admission {
+            limits,
+            held: HashMap::new(),
+            total: 0,
+        }
+    }
+
+    /// Admits a connection of `source`, or says why not.
+    pub fn admit(&mut self, source: Source) -> Result<(), Refused> {
+        let l = self.limits;
+        let mine = self.held.get(&source).copied().unwrap_or(0);
+        if mine >= l.per_source {
+            return Err(Refused::Source(mine));
+        }
+        let open = l.total.saturating_sub(l.reserved);
+        if self.total >= l.total || (self.total >= open && mine >= l.small_source) {
+            return Err(Refused::Full(self.total));
+        }
+        *self.held.entry(source).or_insert(0) += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    /// A connection of `source` has ended.
+    pub fn release(&mut self, source: Source) {
+        if let Some(n) = self.held.get_mut(&source) {
+            *n -= 1;
+            if *n == 0 {
+                self.held.remove(&source);
+            }
+            self.total -= 1;
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
+/// An admitted connection; gives its place back when dropped.
+struct Place {
+    admission: Arc<Mutex<Admission>>,
+    source: Source,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        lock(&self.admission).release(self.source);
+    }
+}
+
+fn lock(a: &Mutex<Admission>) -> std::sync::MutexGuard<'_, Admission> {
+    // Admission is consistent between calls: a poisoned lock holds valid counts.
+    a.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// This process's descriptor limit (soft).
+pub fn descriptor_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur
+}
+
+/// Raises this process's soft descriptor limit to its hard limit and returns it.
+pub fn raise_descriptor_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Logs refusals at most once every ten seconds, with how many there were.
+struct RefusalLog {
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl RefusalLog {
+    fn refused(&mut self, addr: SocketAddr, why: Refused) {
+        self.since += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+        {
+            tracing::warn!(
+                client = %addr,
+                refused = self.since,
+                "connection refused: {why} (refusals counted since the last such line)"
+            );
+            self.last = Some(now);
+            self.since = 0;
+        }
+    }
+}
+
+/// Serves `app` on `listener` (TLS when `tls` is given) within `limits` until
+/// `shutdown` resolves; then stops accepting and gives the requests in progress
+/// [`SHUTDOWN_GRACE`] to finish.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let admission = Arc::new(Mutex::new(Admission::new(limits)));
+    let acceptor = tls.map(TlsAcceptor::from);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut refusals = RefusalLog {
+        last: None,
+        since: 0,
+    };
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEAD);
+    let http = Arc::new(http);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: wait a
+                    // moment rather than spin.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let source = Source::of(addr.ip());
+        if let Err(why) = lock(&admission).admit(source) {
+            refusals.refused(addr, why);
+            drop(stream);
+            continue;
+        }
+        let place = Place {
+            admission: admission.clone(),
+            source,
+        };
+        let app = app.clone();
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let _place = place;
+            let service = hyper_util::service::TowerToHyperService::new(app.map_request(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(Peer(addr)));
+                    req
+                },
+            ));
+            let result = match acceptor {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            watcher
+                                .watch(http.serve_connection(TokioIo::new(tls), service))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(client = %addr, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(client = %addr, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(client = %addr, "connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "stopping with requests still in progress after {} s",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::*;
+
+    fn src(s: &str) -> Source {
+        Source::of(s.parse().unwrap())
+    }
+
+    #[test]
+    fn limits_follow_the_descriptors() {
+        assert_eq!(Limits::for_descriptors(1024).total, 960);
+        assert_eq!(Limits::for_descriptors(1_048_576).total, 1024);
+        assert_eq!(Limits::for_descriptors(20).total, 16);
+        assert_eq!(Limits::for_descriptors(1024).per_source, 32);
+    }
+
+    #[test]
+    fn one_source_cannot_take_more_than_its_share() {
+        let mut a = Admission::new(Limits::for_descriptors(1024));
+        let attacker = src("198.51.100.7");
+        let admitted = (0..1100).filter(|_| a.admit(attacker).is_ok()).count();
+        assert_eq!(admitted, 32);
+        assert_eq!(a.admit(attacker), Err(Refused::Source(32)));
+        // A real administrator still gets in.
+        assert!(a.admit(src("192.0.2.10")).is_ok());
+        // An IPv6 attacker's /64 is one source.
+        let v6 = (0..100)
+            .filter(|i| {
+                a.admit(Source::of(IpAddr::V6(
+                    format!("2001:db8::{i:x}").parse().unwrap(),
+                )))
+                .is_ok()
+            })
+            .count();
+        assert_eq!(v6, 32);
+    }
+
+    #[test]
+    fn the_last_places_are_kept_for_sources_holding_few() {
+        let limits = Limits {
+            total: 100,
+            per_source: 32,
+            reserved: 10,
+            small_source: 4,
+        };
+        let mut a = Admission::new(limits);
+        let host = |n: u32| Source::of(IpAddr::V4((0x0a00_0000 + n).into()));
+        // Sources with many connections fill the open part: 32 + 32 + 26.
+        let admitted: usize = (1..=3)
+            .map(|h| (0..32).filter(|_| a.admit(host(h)).is_ok()).count())
+            .sum();
+        assert_eq!(admitted, 90);
+        // The reserve is not for them…
+        assert_eq!(a.admit(host(3)), Err(Refused::Full(90)));
+        // …but for sources holding fewer than four: ten browsers' first connections.
+        for i in 0..10u32 {
+            assert!(a
+                .admit(Source::of(IpAddr::V4((0xc000_0200 + i).into())))
+                .is_ok());
+        }
+        assert_eq!(a.admit(src("192.0.2.200")), Err(Refused::Full(100)));
+        // Released places come back.
+        a.release(host(1));
+        assert!(a.admit(src("192.0.2.200")).is_ok());
+        assert_eq!(a.total(), 100);
+    }
+}
