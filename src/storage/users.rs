@@ -9,8 +9,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sqlx::SqliteConnection;
 
 use super::audit::{self, action};
@@ -134,16 +134,64 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// argon2id with the crate's defaults (19 MiB, 2 passes, 1 lane: OWASP's minimum).
-fn hasher() -> Argon2<'static> {
-    Argon2::default()
+fn params() -> Params {
+    Params::default()
+}
+
+/// Working memory kept by a hashing thread for its next password, as much as the
+/// default parameters need; a stored hash that needs more gets a buffer of its own.
+const KEPT_BLOCKS: usize = Params::DEFAULT_M_COST as usize;
+
+thread_local! {
+    /// The argon2 working memory of this thread (see [`super::hashing`]'s threads),
+    /// reused for every password. Letting argon2 allocate its 19 MiB each time left
+    /// freed blocks behind that the allocator could not give back (fragmented by the
+    /// small allocations in between): the process grew by about 19 MiB per login.
+    static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs argon2 with the working memory of this thread.
+fn hash_into(
+    argon: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> argon2::Result<()> {
+    let blocks = params.block_count();
+    if blocks > KEPT_BLOCKS {
+        let mut memory = vec![Block::default(); blocks];
+        return argon.hash_password_into_with_memory(password, salt, out, &mut memory[..]);
+    }
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
 }
 
 fn hash_password(password: &str) -> Result<String> {
+    let fail = |e: &dyn fmt::Display| StorageError::Hash(e.to_string());
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| StorageError::Hash(e.to_string()))
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt
+        .as_salt()
+        .decode_b64(&mut raw_salt)
+        .map_err(|e| fail(&e))?;
+    let params = params();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    hash_into(&argon, &params, password.as_bytes(), raw_salt, &mut out).map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| fail(&e))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// A hash of a password nobody knows, verified against when the user does not exist so
@@ -156,14 +204,27 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// True if `password` matches the PHC string `phc`.
+/// True if `password` matches the PHC string `phc` (any argon2 variant, version and
+/// parameters it names).
 fn verify(phc: &str, password: &str) -> Result<bool, String> {
     let parsed = PasswordHash::new(phc).map_err(|e| e.to_string())?;
-    match hasher().verify_password(password.as_bytes(), &parsed) {
-        Ok(()) => Ok(true),
-        Err(argon2::password_hash::Error::Password) => Ok(false),
-        Err(e) => Err(e.to_string()),
-    }
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| e.to_string())?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(|e| e.to_string())?;
+    let expected = parsed.hash.ok_or("no hash in the PHC string")?;
+    let salt = parsed.salt.ok_or("no salt in the PHC string")?;
+    let mut raw_salt = [0u8; 64];
+    let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|e| e.to_string())?;
+    let argon = Argon2::new(algorithm, version, params.clone());
+    let mut out = vec![0u8; expected.len()];
+    hash_into(&argon, &params, password.as_bytes(), raw_salt, &mut out).map_err(|e| e.to_string())?;
+    // Output's equality is constant-time.
+    Ok(Output::new(&out).map_err(|e| e.to_string())? == expected)
 }
 
 async fn find(conn: &mut SqliteConnection, name: &str) -> Result<Option<User>> {
@@ -383,6 +444,46 @@ mod tests {
 
     fn cli() -> Actor {
         Actor::new("cli", None)
+    }
+
+    #[test]
+    fn hashes_are_standard_argon2id_both_ways() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        // Ours verify with the crate's own verifier…
+        let ours = hash_password("s3cret password").unwrap();
+        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"s3cret password", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"other", &parsed)
+            .is_err());
+        // …and the crate's (older releases stored these), other variants and
+        // parameters included, verify with ours.
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        for argon in [
+            Argon2::default(),
+            Argon2::new(
+                Algorithm::Argon2i,
+                Version::V0x10,
+                Params::new(4096, 3, 1, Some(16)).unwrap(),
+            ),
+            // More memory than a thread keeps: a buffer of its own.
+            Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(2 * Params::DEFAULT_M_COST, 1, 1, None).unwrap(),
+            ),
+        ] {
+            let theirs = argon
+                .hash_password(b"s3cret password", &salt)
+                .unwrap()
+                .to_string();
+            assert_eq!(verify(&theirs, "s3cret password"), Ok(true), "{theirs}");
+            assert_eq!(verify(&theirs, "s3cret passwore"), Ok(false), "{theirs}");
+        }
+        assert!(verify("$argon2id$v=19$m=19456,t=2,p=1$bm9zYWx0", "x").is_err());
     }
 
     #[tokio::test]
