@@ -222,7 +222,8 @@ fn verify(phc: &str, password: &str) -> Result<bool, String> {
     let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|e| e.to_string())?;
     let argon = Argon2::new(algorithm, version, params.clone());
     let mut out = vec![0u8; expected.len()];
-    hash_into(&argon, &params, password.as_bytes(), raw_salt, &mut out).map_err(|e| e.to_string())?;
+    hash_into(&argon, &params, password.as_bytes(), raw_salt, &mut out)
+        .map_err(|e| e.to_string())?;
     // Output's equality is constant-time.
     Ok(Output::new(&out).map_err(|e| e.to_string())? == expected)
 }
@@ -451,7 +452,10 @@ mod tests {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         // Ours verify with the crate's own verifier…
         let ours = hash_password("s3cret password").unwrap();
-        assert!(ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{ours}");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(Argon2::default()
             .verify_password(b"s3cret password", &parsed)

@@ -89,6 +89,11 @@ for u in $WEB $PULSE; do
 done
 say "installed: both units enabled and running (Type=notify)"
 [ "$(prop $WEB User)" = lvs-director ] || fail "the web unit's user is $(prop $WEB User)"
+# The web unit's bounds (issue 13): memory, tasks and descriptors, in force.
+limits="$(prop $WEB MemoryMax) $(prop $WEB TasksMax) $(prop $WEB LimitNOFILE)"
+[ "$limits" = "402653184 64 4096" ] || fail "the web unit's MemoryMax TasksMax LimitNOFILE are $limits"
+web_nofile=$(awk '/^Max open files/ { print $4 }' "/proc/$(prop $WEB MainPID)/limits")
+[ "$web_nofile" = 4096 ] || fail "the web service may open $web_nofile files, not 4096"
 check "the web service does not run as lvs-director" \
     test "$(ps -o user= -p "$(prop $WEB MainPID)")" = lvs-director
 # The supervisor's netlink request would load it too: the unit's log tells who did.
