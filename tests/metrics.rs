@@ -21,8 +21,10 @@ mod prom;
 #[path = "common/raw_http.rs"]
 mod raw_http;
 
+use raw_http::free_port;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,14 +40,6 @@ use lvs_director::pulse::control::{
 };
 
 const TOKEN: &str = "s3cret-metrics-token-0123456789";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[derive(Debug)]
 struct Resp {

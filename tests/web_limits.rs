@@ -9,8 +9,10 @@
 #[path = "common/raw_http.rs"]
 mod raw_http;
 
+use raw_http::{free_port, urlencode};
+
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,14 +38,6 @@ fn binary() -> PathBuf {
     std::env::var_os("LVS_DIRECTOR_LIMITS_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_lvs-director")))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Web {
@@ -162,15 +156,6 @@ fn login(web: &Web, from: Ipv4Addr, user: &str, password: &str) -> std::io::Resu
         body.len()
     );
     request(web, from, &head, body.as_bytes())
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn admin_logs_in(web: &Web, from: Ipv4Addr) {
