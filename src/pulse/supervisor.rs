@@ -77,24 +77,95 @@ struct Prepared {
     load_probes: Vec<(lvsd::Key, LoadProbe, Duration)>,
 }
 
-fn read_key(path: &str) -> Result<Arc<[u8]>, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("heartbeat_key_file {path}: cannot read: {e}"))?;
+/// The largest heartbeat key file accepted: a key is tens of bytes, so anything larger
+/// is a wrong path (a log, a device), not a key.
+pub const MAX_KEY_FILE: u64 = 4096;
+
+/// Why `heartbeat_key_file` cannot be used. Each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("heartbeat_key_file {path}: cannot read: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("heartbeat_key_file {path}: not a regular file (it is {kind}); give the path of a file holding the key")]
+    NotAFile { path: String, kind: &'static str },
+    #[error("heartbeat_key_file {path}: {size} bytes is too large for a key (at most {MAX_KEY_FILE}); is it the right file?")]
+    TooLarge { path: String, size: u64 },
+    #[error("heartbeat_key_file {path}: the key has {len} byte(s); use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > {path}`)")]
+    TooShort { path: String, len: usize },
+}
+
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads the shared heartbeat key. Opened without blocking (a FIFO would otherwise
+/// wait for a writer) and checked on the opened descriptor, so that what is read is
+/// what was checked; read with a limit, so that a device or a file growing under us
+/// is never read whole.
+pub fn read_key(path: &str) -> Result<Arc<[u8]>, KeyFileError> {
+    use std::io::Read;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| KeyFileError::Io {
+        path: path.to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.file_type().is_file() {
+        return Err(KeyFileError::NotAFile {
+            path: path.to_string(),
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    if meta.len() > MAX_KEY_FILE {
+        return Err(KeyFileError::TooLarge {
+            path: path.to_string(),
+            size: meta.len(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(KeyFileError::TooLarge {
+            path: path.to_string(),
+            size: bytes.len() as u64,
+        });
+    }
     let key = bytes.trim_ascii_end();
     if key.len() < 16 {
-        return Err(format!(
-            "heartbeat_key_file {path}: the key has {} byte(s); use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > {path}`)",
-            key.len()
-        ));
+        return Err(KeyFileError::TooShort {
+            path: path.to_string(),
+            len: key.len(),
+        });
     }
-    if let Ok(m) = std::fs::metadata(path) {
-        if m.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                "heartbeat_key_file {path} can be read by other users (mode {:o}): chmod 600 it",
-                m.permissions().mode() & 0o777
-            );
-        }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "heartbeat_key_file {path} can be read by other users (mode {:o}): chmod 600 it",
+            mode & 0o777
+        );
     }
     Ok(Arc::from(key))
 }
@@ -169,7 +240,9 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
         local_addresses().map_err(|e| vec![format!("reading this machine's addresses: {e}")])?;
     let plan = node::plan(&config, &resolve, &|a| local.contains(&a))?;
     let key = match &g.heartbeat_key_file {
-        Some(p) if plan.place != Place::Standalone => Some(read_key(&p.0).map_err(|e| vec![e])?),
+        Some(p) if plan.place != Place::Standalone => {
+            Some(read_key(&p.0).map_err(|e| vec![e.to_string()])?)
+        }
         _ => None,
     };
     let (targets, mut errors) = node::targets(&config, &resolve);
@@ -851,4 +924,91 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let _ = std::fs::remove_file(&opts.control_socket);
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    /// `read_key` on another thread, so that a version that blocks fails the test
+    /// instead of hanging it.
+    fn read_key_within(path: &Path, limit: Duration) -> Result<Arc<[u8]>, KeyFileError> {
+        let p = path.to_str().unwrap().to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_key(&p));
+        });
+        rx.recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("read_key({}) blocked", path.display()))
+    }
+
+    #[test]
+    fn a_key_file_must_be_a_small_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = Duration::from_secs(5);
+
+        let good = dir.path().join("good.key");
+        std::fs::write(&good, "0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let key = read_key_within(&good, limit).expect("a good key file is read");
+        assert_eq!(&key[..], b"0123456789abcdef0123456789abcdef");
+
+        let fifo = dir.path().join("key.fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_key_within(&fifo, limit).unwrap_err();
+        assert!(
+            matches!(e, KeyFileError::NotAFile { kind: "a FIFO", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(fifo.to_str().unwrap()), "{e}");
+
+        let e = read_key_within(Path::new("/dev/zero"), limit).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                KeyFileError::NotAFile {
+                    kind: "a character device",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("/dev/zero"), "{e}");
+
+        let e = read_key_within(dir.path(), limit).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                KeyFileError::NotAFile {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        let big = dir.path().join("big.key");
+        std::fs::write(&big, vec![b'k'; MAX_KEY_FILE as usize + 1]).unwrap();
+        let e = read_key_within(&big, limit).unwrap_err();
+        assert!(
+            matches!(e, KeyFileError::TooLarge { size: 4097, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(big.to_str().unwrap()), "{e}");
+        // At the limit it is still a key.
+        std::fs::write(&big, vec![b'k'; MAX_KEY_FILE as usize]).unwrap();
+        assert_eq!(read_key_within(&big, limit).unwrap().len(), 4096);
+
+        let short = dir.path().join("short.key");
+        std::fs::write(&short, "tooshort\n").unwrap();
+        let e = read_key_within(&short, limit).unwrap_err();
+        assert!(matches!(e, KeyFileError::TooShort { len: 8, .. }), "{e}");
+
+        let e = read_key_within(&dir.path().join("absent.key"), limit).unwrap_err();
+        assert!(matches!(e, KeyFileError::Io { .. }), "{e}");
+    }
 }
