@@ -481,6 +481,64 @@ fn heartbeats_replayed_at_a_restarted_director_are_not_acted_on() {
     eprintln!("{n} replayed heartbeats over {replayed_for:?}: B stayed active, none acted on");
 }
 
+/// Without a key, one forged heartbeat from the peer's address with the largest
+/// counter (and one 9 minutes ahead) must not make the standby stop hearing its peer.
+#[test]
+fn one_forged_unkeyed_counter_does_not_wedge_the_pair() {
+    if !root_or_skip("one_forged_unkeyed_counter_does_not_wedge_the_pair") {
+        return;
+    }
+    let p = Pair::start("wedge", PairConfig::default(), &[]);
+    let lab = &p.lab;
+    // What A sends B, as seen on the path (nothing is secret without a key).
+    let seen = capture_udp(lab, Node::B, HEARTBEAT_PORT, 300 * MS)
+        .into_iter()
+        .filter(|(src, _)| src.to_string() == Node::A.ip())
+        .filter_map(|(_, d)| Heartbeat::decode(&d, None).ok())
+        .last()
+        .expect("one of A's heartbeats seen");
+    let before = lab.status(&p.b).unwrap();
+    let forged: Vec<Vec<u8>> = [u64::MAX, unix_ms() + 9 * 60_000]
+        .into_iter()
+        .map(|counter| {
+            Heartbeat {
+                counter,
+                ..seen.clone()
+            }
+            .encode(None)
+        })
+        .collect();
+    let to = format!("{}:{HEARTBEAT_PORT}", Node::B.ip());
+    in_ns(&lab.ns(Node::A), move || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for d in &forged {
+            s.send_to(d, &to).unwrap();
+        }
+    });
+    // Many deadtimes: B keeps hearing A and stays standby.
+    holds_role(lab, &p.b, "standby", 10 * p.deadtime());
+    let after = lab.status(&p.b).unwrap();
+    let peer = after.peer.clone().expect("B knows A");
+    assert!(peer.alive && peer.state == "active", "{peer:?}");
+    let real = after.heartbeat.accepted - before.heartbeat.accepted;
+    assert!(
+        real >= 20,
+        "B took {real} heartbeats of A in 3 s: {:?}",
+        after.heartbeat
+    );
+    let refused: u64 = after.heartbeat.rejected.iter().map(|(_, c)| c).sum();
+    assert!(
+        refused <= 2,
+        "A's own heartbeats refused: {:?}",
+        after.heartbeat
+    );
+    assert!(lab.has_addr(Node::A, VIP) && !lab.has_addr(Node::B, VIP));
+    eprintln!(
+        "after the forged counters B refused {refused} of A's heartbeats: {:?}",
+        after.heartbeat.rejected
+    );
+}
+
 #[test]
 fn hand_over_moves_the_vip_and_the_yielding_node_stays_standby() {
     if !root_or_skip("hand_over_moves_the_vip_and_the_yielding_node_stays_standby") {

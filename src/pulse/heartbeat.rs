@@ -39,14 +39,20 @@
 //! **Clocks.** The counters of a peer are compared with that peer's earlier counters,
 //! never with this node's clock, except for one bound: a counter more than
 //! [`MAX_AHEAD_MS`] (10 minutes) ahead of this node's clock cannot displace the peer's
-//! current start. So any skew works; beyond 10 minutes a restarted peer is taken after
-//! `deadtime` of silence of its previous start instead of at once.
+//! current start nor, without a key, become the high-water mark. So any skew works;
+//! beyond 10 minutes a restarted peer is taken after `deadtime` of silence of its
+//! previous start instead of at once (and, without a key, its heartbeats are not
+//! ordered).
 //!
 //! **Without a key** nothing here is authenticated: anyone who can send from the
 //! peer's address can forge a heartbeat (hence the standing warning), though one who
 //! does not see the traffic cannot echo this node's nonce, so a blind forgery is never
-//! acted on. Nor does a forged start lock the real one out: without a key no start is
-//! ever refused for having been replaced.
+//! acted on. What is bounded is how long one forged datagram counts: a counter far
+//! ahead is not taken as the high-water mark, and once [`RESYNC_AFTER`] heartbeats of
+//! the peer in a row arrive in order below the mark, it falls back to them. So a single
+//! forged counter costs the peer at most `RESYNC_AFTER - 1` heartbeats, never the pair
+//! until a restart. Nor does a forged start lock the real one out: without a key no
+//! start is ever refused for having been replaced.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -239,8 +245,12 @@ impl Counter {
 
 /// A new nonce of the peer whose counter is further ahead of this node's clock than
 /// this does not displace the peer's current start (it waits for `deadtime` of silence
-/// instead): 10 minutes.
+/// instead), and without a key it is not taken as the high-water mark: 10 minutes.
 pub const MAX_AHEAD_MS: u64 = 10 * 60 * 1000;
+
+/// Without a key: heartbeats of the peer that arrive in order below the high-water mark
+/// this many times in a row bring the mark down to them.
+pub const RESYNC_AFTER: u32 = 2;
 
 /// Previous starts of the peer remembered (with a key), whose heartbeats are refused.
 const RETIRED_KEPT: usize = 32;
@@ -264,6 +274,8 @@ struct PeerStart {
     high: Option<u64>,
     /// When (monotonic ms) this start last sent a newer counter.
     progress_ms: u64,
+    /// Without a key: heartbeats in order below `high` in a row (count, last counter).
+    below: Option<(u32, u64)>,
     /// One of its heartbeats echoed this node's nonce: it was sent after this start.
     verified: bool,
 }
@@ -386,17 +398,42 @@ impl PeerGuard {
                     nonce: hb.nonce,
                     high: None,
                     progress_ms: now_ms,
+                    below: None,
                     verified: false,
                 });
                 adopted = true;
             }
         }
+        let keyed = self.keyed;
         let p = self.peer.as_mut().expect("set above");
         match p.high {
             Some(h) if hb.counter == h => return Err(Rejected::Duplicate),
-            Some(h) if hb.counter < h => return Err(Rejected::Replayed),
-            _ => p.high = Some(hb.counter),
+            Some(h) if hb.counter < h => {
+                // With a key the mark is the peer's own (its counter never goes back
+                // within a start): below it is a replay. Without one, the mark may be
+                // a forgery: the peer's own heartbeats, arriving in order below it,
+                // win after a few.
+                let run = match p.below {
+                    Some((n, last)) if hb.counter > last => n + 1,
+                    Some((n, last)) if hb.counter == last => n,
+                    _ => 1,
+                };
+                p.below = Some((run, hb.counter));
+                if keyed || run < RESYNC_AFTER {
+                    return Err(Rejected::Replayed);
+                }
+                p.high = Some(hb.counter);
+            }
+            _ => {
+                // Without a key, a counter far ahead of this node's clock is acted on
+                // but not kept as the mark: one forged datagram cannot hold the
+                // peer's real ones off for long.
+                if keyed || hb.counter <= now_unix_ms.saturating_add(MAX_AHEAD_MS) {
+                    p.high = Some(hb.counter);
+                }
+            }
         }
+        p.below = None;
         p.progress_ms = now_ms;
         let act = hb.echo == self.nonce;
         p.verified |= act;
@@ -667,6 +704,50 @@ mod tests {
         assert_eq!(g.echo(), 7);
         // Within the bound (a peer whose clock is ahead) it would be.
         assert_eq!(g.check(&of(8, 0, NOW + MAX_AHEAD_MS), 20, NOW), HELLO);
+    }
+
+    #[test]
+    fn with_a_key_the_high_water_mark_does_not_resynchronise() {
+        let mut g = PeerGuard::new(ME, true, DEADTIME);
+        assert_eq!(g.check(&of(7, ME, u64::MAX - 1), 0, NOW), HELLO_ACT);
+        for i in 0..10 {
+            assert_eq!(
+                g.check(&of(7, ME, NOW + i), i, NOW),
+                Err(Rejected::Replayed)
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_key_one_forged_counter_holds_the_peer_off_for_a_heartbeat_at_most() {
+        let mut g = PeerGuard::new(ME, false, DEADTIME);
+        assert_eq!(g.check(&of(7, ME, NOW), 0, NOW), HELLO_ACT);
+        // Forged with the largest counter: acted on (nothing is authenticated), but
+        // not taken as the mark, so the peer's next one goes through.
+        assert_eq!(g.check(&of(7, ME, u64::MAX), 50, NOW + 50), ACT);
+        assert_eq!(g.check(&of(7, ME, NOW + 100), 100, NOW + 100), ACT);
+        // Forged within the bound: it is the mark, and the peer's own heartbeats are
+        // refused for RESYNC_AFTER - 1 of them (their second copy by the other path
+        // counting once), then taken again.
+        let forged = of(7, ME, NOW + MAX_AHEAD_MS);
+        assert_eq!(g.check(&forged, 150, NOW + 150), ACT);
+        let mut c = NOW + 200;
+        for _ in 1..RESYNC_AFTER {
+            assert_eq!(g.check(&of(7, ME, c), c - NOW, c), Err(Rejected::Replayed));
+            assert_eq!(g.check(&of(7, ME, c), c - NOW, c), Err(Rejected::Replayed));
+            c += 100;
+        }
+        assert_eq!(g.check(&of(7, ME, c), c - NOW, c), ACT);
+        assert_eq!(g.check(&of(7, ME, c), c - NOW, c), Err(Rejected::Duplicate));
+        assert_eq!(g.check(&of(7, ME, c + 100), 1000, c + 100), ACT);
+        // A forged new start needs this node's nonce to displace a verified one, and
+        // without a key the displaced start is not locked out: it comes back after
+        // deadtime of the forger's silence.
+        assert_eq!(g.check(&of(66, 0, NOW + 60_000), 1100, NOW), NOT_YET);
+        assert_eq!(g.check(&of(66, ME, NOW + 60_000), 1100, NOW), HELLO_ACT);
+        assert_eq!(g.check(&of(7, ME, c + 200), 1200, c + 200), NOT_YET);
+        let back = 1100 + DEADTIME;
+        assert_eq!(g.check(&of(7, ME, c + 300), back, c + 300), HELLO_ACT);
     }
 
     #[test]
