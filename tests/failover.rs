@@ -495,7 +495,7 @@ fn one_forged_unkeyed_counter_does_not_wedge_the_pair() {
         .into_iter()
         .filter(|(src, _)| src.to_string() == Node::A.ip())
         .filter_map(|(_, d)| Heartbeat::decode(&d, None).ok())
-        .last()
+        .next_back()
         .expect("one of A's heartbeats seen");
     let before = lab.status(&p.b).unwrap();
     let forged: Vec<Vec<u8>> = [u64::MAX, unix_ms() + 9 * 60_000]

@@ -81,8 +81,8 @@ pub struct Failover {
     sock6: Option<UdpSocket>,
     counter: Counter,
     guard: PeerGuard,
-    /// Warnings of dropped heartbeats, by reason: a peer of another version or an
-    /// attacker can send many a second.
+    /// Log lines about the peer's datagrams (drops by reason, new starts): a peer of
+    /// another version or an attacker can cause many a second.
     drop_warnings: BTreeMap<&'static str, Throttle>,
     faults: BTreeMap<String, String>,
     clock: Instant,
@@ -228,11 +228,23 @@ impl Failover {
             }
         };
         if verdict.adopted {
-            tracing::info!(
-                "heartbeat: peer {} ({from}) heard in a new start (nonce {:016x}); answering at once so that it can verify this node",
-                hb.name,
-                hb.nonce
-            );
+            let t = self
+                .drop_warnings
+                .entry("new start")
+                .or_insert_with(|| Throttle::new(Duration::from_secs(10)));
+            if let Some(n) = t.ready(Instant::now()) {
+                let how = if verdict.act {
+                    "verified: it echoes this node's start"
+                } else {
+                    "not verified yet: it does not echo this node's start (the peer has not heard it yet, or a replay)"
+                };
+                tracing::info!(
+                    "heartbeat: {} ({from}) in a new start (nonce {:016x}), {how}; answering at once{}",
+                    hb.name,
+                    hb.nonce,
+                    more(n)
+                );
+            }
         }
         if verdict.act {
             self.shared.lock().unwrap().heartbeat.accepted += 1;
