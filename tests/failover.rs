@@ -14,13 +14,14 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use common::netns::{
-    in_ns, key_file, root_or_skip, wait_for, Answer, Lab, Node, PairConfig, Proc, Server,
-    HEARTBEAT_PORT, VIP,
+    capture_udp, in_ns, key_file, root_or_skip, spawn_in, wait_for, Answer, Lab, Node, PairConfig,
+    Proc, Server, HEARTBEAT_PORT, VIP,
 };
 use lvs_director::pulse::control::Status;
 use lvs_director::pulse::heartbeat::{Heartbeat, Kind, NodeState};
 
 const SECOND: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
 
 fn unix_ms() -> u64 {
     lvs_director::clock::unix_ms()
@@ -229,7 +230,15 @@ fn preemption_off_leaves_the_vip_with_the_backup() {
     assert!(p.lab.has_addr(Node::A, VIP));
     p.restart_a("a2");
     let lab = &p.lab;
-    lab.wait_role(&p.a, "standby", 3 * SECOND);
+    let s = lab.wait_role(&p.a, "standby", 3 * SECOND);
+    // It stood by as soon as it had verified B (a round trip of nonces, at most a
+    // keepalive more), well before its deadtime of listening ran out.
+    let heard = s.node.role_since_unix_ms - s.node.started_unix_ms;
+    assert!(
+        Duration::from_millis(heard) < p.deadtime(),
+        "the restarted A heard B {heard} ms after its start"
+    );
+    eprintln!("restarted A verified B and stood by {heard} ms after its start");
     // Many deadtimes: A stays standby, B keeps serving.
     holds_role(lab, &p.a, "standby", Duration::from_millis(1500));
     let s = lab.status(&p.b).unwrap();
@@ -298,10 +307,27 @@ fn forged_garbage_and_replayed_heartbeats_are_counted_and_ignored() {
             priority: 255,
             counter,
             serial: 3,
+            nonce: 0x0bad,
+            echo: 0,
             name: Node::B.ip().to_string(),
         }
         .encode(k)
     };
+    // B's own heartbeats to A, recorded on the path: sent again below, they are
+    // authentic but old.
+    let recorded: Vec<Vec<u8>> =
+        capture_udp(lab, Node::A, HEARTBEAT_PORT, Duration::from_millis(350))
+            .into_iter()
+            .filter(|(src, _)| src.to_string() == Node::B.ip())
+            .map(|(_, d)| d)
+            .collect();
+    assert!(
+        recorded.len() >= 3,
+        "{} of B's heartbeats recorded",
+        recorded.len()
+    );
+    // Newer ones reach A meanwhile: the recorded ones are behind them.
+    std::thread::sleep(Duration::from_millis(300));
     let far = unix_ms() + 3_600_000;
     let mut datagrams: Vec<(&str, Vec<u8>)> = Vec::new();
     for i in 0..10 {
@@ -314,7 +340,7 @@ fn forged_garbage_and_replayed_heartbeats_are_counted_and_ignored() {
     for i in 0..3 {
         // Right layout, keyed flag, but 32 bytes of zeros for a MAC.
         let mut d = forged(far + 100 + i, None);
-        d[25] = 1;
+        d[41] = 1;
         d.extend_from_slice(&[0u8; 32]);
         datagrams.push(("forged or wrong key", d));
     }
@@ -325,12 +351,15 @@ fn forged_garbage_and_replayed_heartbeats_are_counted_and_ignored() {
     truncated.truncate(40);
     datagrams.push(("malformed", truncated));
     datagrams.push(("unauthenticated", forged(far + 200, None)));
-    let mut v2 = forged(far + 300, Some(&key));
-    v2[4] = 2;
-    datagrams.push(("unknown version", v2));
-    for c in [1, 2, 1_000_000] {
-        // Correctly authenticated but older than what B sends: a replay.
-        datagrams.push(("replayed", forged(c, Some(&key))));
+    let mut v3 = forged(far + 300, Some(&key));
+    v3[4] = 3;
+    datagrams.push(("unknown version", v3));
+    // The previous release's format (no nonces), as B would send it before an upgrade.
+    let mut v1 = forged(far + 400, None);
+    v1[4] = 1;
+    datagrams.push(("old version (upgrade the peer)", v1));
+    for d in recorded.iter().take(3) {
+        datagrams.push(("replayed", d.clone()));
     }
     let to = format!("{}:{HEARTBEAT_PORT}", Node::A.ip());
     let payloads: Vec<Vec<u8>> = datagrams.iter().map(|(_, d)| d.clone()).collect();
@@ -375,6 +404,139 @@ fn forged_garbage_and_replayed_heartbeats_are_counted_and_ignored() {
     assert!(lab.has_addr(Node::A, VIP) && !lab.has_addr(Node::B, VIP));
     let log = lab.log_of(&p.a);
     assert!(log.contains("dropped"), "A logs the drops");
+}
+
+/// The reported replay: the active A's keyed heartbeats, recorded on the path, sent to
+/// B after A stopped and B restarted, while B is the only live director. B must not act
+/// on them: they echo B's previous start.
+#[test]
+fn heartbeats_replayed_at_a_restarted_director_are_not_acted_on() {
+    if !root_or_skip("heartbeats_replayed_at_a_restarted_director_are_not_acted_on") {
+        return;
+    }
+    let cfg = PairConfig {
+        key_file: Some("set by Pair::start".into()),
+        ..PairConfig::default()
+    };
+    let mut p = Pair::start("replay", cfg, &[]);
+    let recorded: Vec<Vec<u8>> = capture_udp(&p.lab, Node::B, HEARTBEAT_PORT, 2600 * MS)
+        .into_iter()
+        .filter(|(src, _)| src.to_string() == Node::A.ip())
+        .map(|(_, d)| d)
+        .collect();
+    assert!(
+        recorded.len() >= 24,
+        "{} of A's heartbeats recorded",
+        recorded.len()
+    );
+    let recorded: Vec<Vec<u8>> = recorded[recorded.len() - 24..].to_vec();
+    p.lab.kill(&p.a);
+    p.lab.wait_role(&p.b, "active", 3 * SECOND);
+    p.lab.kill(&p.b);
+    p.b = p.lab.pulse(Node::B, "b2", &p.cfg.render());
+    let lab = &p.lab;
+    let before = lab.wait_role(&p.b, "active", 3 * SECOND);
+    assert!(lab.has_addr(Node::B, VIP));
+
+    // Sent from A's address (A is dead), one per keepalive, as A sent them.
+    let to = format!("{}:{HEARTBEAT_PORT}", Node::B.ip());
+    let n = recorded.len() as u64;
+    let replay = spawn_in(&lab.ns(Node::A), move || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for d in &recorded {
+            s.send_to(d, &to).unwrap();
+            std::thread::sleep(100 * MS);
+        }
+    });
+    let t0 = Instant::now();
+    while !replay.is_finished() {
+        let s = lab.status(&p.b).expect("status answers");
+        assert_eq!(
+            s.node.role, "active",
+            "B left active during the replay: {:?}",
+            s.node
+        );
+        assert!(s.peer.is_none(), "B acted on a replay: {:?}", s.peer);
+        std::thread::sleep(20 * MS);
+    }
+    replay.join().unwrap();
+    let replayed_for = t0.elapsed();
+    holds_role(lab, &p.b, "active", 500 * MS);
+    let after = lab.status(&p.b).unwrap();
+    let h = (&before.heartbeat, &after.heartbeat);
+    assert_eq!(
+        h.1.accepted, h.0.accepted,
+        "nothing was acted on: {:?}",
+        h.1
+    );
+    assert_eq!(
+        h.1.unverified - h.0.unverified,
+        n,
+        "every replay reached B and was set aside: {:?}",
+        h.1
+    );
+    assert_eq!(after.heartbeat.failovers, before.heartbeat.failovers);
+    assert!(lab.has_addr(Node::B, VIP), "B kept the VIP");
+    until_answered_by(lab, "director-b", 3 * SECOND);
+    eprintln!("{n} replayed heartbeats over {replayed_for:?}: B stayed active, none acted on");
+}
+
+/// Without a key, one forged heartbeat from the peer's address with the largest
+/// counter (and one 9 minutes ahead) must not make the standby stop hearing its peer.
+#[test]
+fn one_forged_unkeyed_counter_does_not_wedge_the_pair() {
+    if !root_or_skip("one_forged_unkeyed_counter_does_not_wedge_the_pair") {
+        return;
+    }
+    let p = Pair::start("wedge", PairConfig::default(), &[]);
+    let lab = &p.lab;
+    // What A sends B, as seen on the path (nothing is secret without a key).
+    let seen = capture_udp(lab, Node::B, HEARTBEAT_PORT, 300 * MS)
+        .into_iter()
+        .filter(|(src, _)| src.to_string() == Node::A.ip())
+        .filter_map(|(_, d)| Heartbeat::decode(&d, None).ok())
+        .next_back()
+        .expect("one of A's heartbeats seen");
+    let before = lab.status(&p.b).unwrap();
+    let forged: Vec<Vec<u8>> = [u64::MAX, unix_ms() + 9 * 60_000]
+        .into_iter()
+        .map(|counter| {
+            Heartbeat {
+                counter,
+                ..seen.clone()
+            }
+            .encode(None)
+        })
+        .collect();
+    let to = format!("{}:{HEARTBEAT_PORT}", Node::B.ip());
+    in_ns(&lab.ns(Node::A), move || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for d in &forged {
+            s.send_to(d, &to).unwrap();
+        }
+    });
+    // Many deadtimes: B keeps hearing A and stays standby.
+    holds_role(lab, &p.b, "standby", 10 * p.deadtime());
+    let after = lab.status(&p.b).unwrap();
+    let peer = after.peer.clone().expect("B knows A");
+    assert!(peer.alive && peer.state == "active", "{peer:?}");
+    let real = after.heartbeat.accepted - before.heartbeat.accepted;
+    assert!(
+        real >= 20,
+        "B took {real} heartbeats of A in 3 s: {:?}",
+        after.heartbeat
+    );
+    let refused: u64 = after.heartbeat.rejected.iter().map(|(_, c)| c).sum();
+    assert!(
+        refused <= 2,
+        "A's own heartbeats refused: {:?}",
+        after.heartbeat
+    );
+    assert!(lab.has_addr(Node::A, VIP) && !lab.has_addr(Node::B, VIP));
+    eprintln!(
+        "after the forged counters B refused {refused} of A's heartbeats: {:?}",
+        after.heartbeat.rejected
+    );
 }
 
 #[test]

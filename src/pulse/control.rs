@@ -132,6 +132,10 @@ pub struct HeartbeatStatus {
     pub deadtime_ms: u64,
     pub sent: u64,
     pub accepted: u64,
+    /// Authentic heartbeats not acted on because they do not echo this node's current
+    /// start: a round trip's worth after either director starts, or replays.
+    #[serde(default)]
+    pub unverified: u64,
     /// Dropped datagrams by reason (forged, replayed, malformed, …).
     pub rejected: Vec<(String, u64)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -355,13 +359,14 @@ pub fn render(s: &Status, now_unix_ms: u64) -> String {
         let rejected: u64 = h.rejected.iter().map(|(_, c)| c).sum();
         let _ = writeln!(
             o,
-            "heartbeat: port {}, every {} ms, dead after {} ms, {}; sent {}, accepted {}, rejected {}{}; failovers {}",
+            "heartbeat: port {}, every {} ms, dead after {} ms, {}; sent {}, accepted {}, unverified {}, rejected {}{}; failovers {}",
             h.port,
             h.keepalive_ms,
             h.deadtime_ms,
             if h.authenticated { "authenticated" } else { "UNAUTHENTICATED" },
             h.sent,
             h.accepted,
+            h.unverified,
             rejected,
             if h.rejected.is_empty() {
                 String::new()

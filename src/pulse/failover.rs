@@ -14,9 +14,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::activation::Duty;
 use super::ha::{Action, Event, Ha, Role};
-use super::heartbeat::{Counter, Heartbeat, Rejected, ReplayGuard};
+use super::heartbeat::{new_nonce, Counter, Heartbeat, PeerGuard, Rejected};
 use super::node::NodePlan;
 use super::shared::Shared;
+use super::throttle::{more, Throttle};
 
 /// What the rest of the supervisor tells the failover task.
 #[derive(Debug)]
@@ -44,6 +45,7 @@ fn reason(r: Rejected) -> &'static str {
     match r {
         Rejected::Malformed => "malformed",
         Rejected::Version => "unknown version",
+        Rejected::OldVersion => "old version (upgrade the peer)",
         Rejected::BadMac => "forged or wrong key",
         Rejected::Unauthenticated => "unauthenticated",
         Rejected::NoKeyHere => "keyed but no key here",
@@ -78,7 +80,10 @@ pub struct Failover {
     sock4: Option<UdpSocket>,
     sock6: Option<UdpSocket>,
     counter: Counter,
-    guard: ReplayGuard,
+    guard: PeerGuard,
+    /// Log lines about the peer's datagrams (drops by reason, new starts): a peer of
+    /// another version or an attacker can cause many a second.
+    drop_warnings: BTreeMap<&'static str, Throttle>,
     faults: BTreeMap<String, String>,
     clock: Instant,
     shared: Arc<Mutex<Shared>>,
@@ -93,6 +98,7 @@ impl Failover {
         shared: Arc<Mutex<Shared>>,
         out: mpsc::UnboundedSender<Duty>,
     ) -> io::Result<Failover> {
+        let guard = PeerGuard::new(new_nonce(), key.is_some(), plan.ha.deadtime_ms);
         let mut f = Failover {
             ha: Ha::new(plan.ha.clone()),
             plan,
@@ -100,7 +106,8 @@ impl Failover {
             sock4: None,
             sock6: None,
             counter: Counter::default(),
-            guard: ReplayGuard::default(),
+            guard,
+            drop_warnings: BTreeMap::new(),
             faults: BTreeMap::new(),
             clock: Instant::now(),
             shared,
@@ -205,24 +212,66 @@ impl Failover {
         let hb = match Heartbeat::decode(&buf[..n], self.key.as_deref()) {
             Ok(hb) => hb,
             Err(e) => {
-                if e != Rejected::Duplicate {
-                    tracing::warn!("heartbeat from {from} dropped: {e}");
-                }
+                self.warn_dropped(from, e);
                 return reject(self, reason(e));
             }
         };
         if hb.name == self.plan.name {
             return reject(self, "own name (a loop, or a peer with our address)");
         }
-        if let Err(e) = self.guard.check(&hb) {
-            if e != Rejected::Duplicate {
-                tracing::warn!("heartbeat from {from} dropped: {e}");
-                reject(self, reason(e));
+        let verdict = match self.guard.check(&hb, self.now(), crate::clock::unix_ms()) {
+            Ok(v) => v,
+            Err(Rejected::Duplicate) => return,
+            Err(e) => {
+                self.warn_dropped(from, e);
+                return reject(self, reason(e));
             }
-            return;
+        };
+        if verdict.adopted {
+            let t = self
+                .drop_warnings
+                .entry("new start")
+                .or_insert_with(|| Throttle::new(Duration::from_secs(10)));
+            if let Some(n) = t.ready(Instant::now()) {
+                let how = if verdict.act {
+                    "verified: it echoes this node's start"
+                } else {
+                    "not verified yet: it does not echo this node's start (the peer has not heard it yet, or a replay)"
+                };
+                tracing::info!(
+                    "heartbeat: {} ({from}) in a new start (nonce {:016x}), {how}; answering at once{}",
+                    hb.name,
+                    hb.nonce,
+                    more(n)
+                );
+            }
         }
-        self.shared.lock().unwrap().heartbeat.accepted += 1;
-        self.handle(Event::Heartbeat(hb));
+        if verdict.act {
+            self.shared.lock().unwrap().heartbeat.accepted += 1;
+            self.handle(Event::Heartbeat(hb));
+        } else {
+            // Not acted on: the peer has not heard this start of ours yet (normal for a
+            // round trip after either starts), or a replay of an earlier one.
+            self.shared.lock().unwrap().heartbeat.unverified += 1;
+            tracing::debug!(
+                "heartbeat from {from} not acted on: it does not echo this node's current start"
+            );
+        }
+        if verdict.adopted {
+            self.handle(Event::Handshake);
+        }
+    }
+
+    /// Logs a dropped datagram: the first of each reason at once, then at most one a
+    /// minute (a peer of another version sends two every `keepalive`).
+    fn warn_dropped(&mut self, from: SocketAddr, e: Rejected) {
+        let t = self
+            .drop_warnings
+            .entry(reason(e))
+            .or_insert_with(|| Throttle::new(Duration::from_secs(60)));
+        if let Some(n) = t.ready(Instant::now()) {
+            tracing::warn!("heartbeat from {from} dropped: {e}{}", more(n));
+        }
     }
 
     fn input(&mut self, i: Input) {
@@ -262,6 +311,9 @@ impl Failover {
             Input::Reconfigure(plan, key) => {
                 let rebind = plan.peers != self.plan.peers
                     || plan.heartbeat_port != self.plan.heartbeat_port;
+                let key_changed = key.as_deref() != self.key.as_deref();
+                self.guard
+                    .reconfigure(key.is_some(), key_changed, plan.ha.deadtime_ms);
                 self.key = key;
                 self.ha.reconfigure(plan.ha.clone());
                 self.plan = *plan;
@@ -304,6 +356,8 @@ impl Failover {
                         priority,
                         counter: self.counter.next(crate::clock::unix_ms()),
                         serial: self.plan.ha.serial,
+                        nonce: self.guard.nonce(),
+                        echo: self.guard.echo(),
                         name: self.plan.name.clone(),
                     };
                     self.send(&hb);

@@ -7,7 +7,9 @@
 //! 1. A node with a local fault (link down under `monitor_links`, IPVS programming
 //!    failed, a stalled task) is `Fault`: never active.
 //! 2. A peer is alive while its last heartbeat is younger than `deadtime` and it did not
-//!    say it is leaving.
+//!    say it is leaving. Only heartbeats the shell's guard verified count (they echo
+//!    this start's nonce, see `heartbeat`); a new start of the peer makes this node
+//!    answer at once ([`Event::Handshake`]) so that verifying takes a round trip.
 //! 3. Without a live peer a node becomes active, but only once it has listened for
 //!    `deadtime` after starting (so a node starting next to an active peer hears it
 //!    first).
@@ -40,6 +42,10 @@ pub enum Event {
     Start,
     /// A heartbeat that passed authentication and the replay check.
     Heartbeat(Heartbeat),
+    /// A new start of the peer was heard: send a heartbeat at once (echoing it), so
+    /// that the peer can verify this node within a round trip rather than a
+    /// `keepalive`.
+    Handshake,
     /// Time passed (the shell calls this at least every `keepalive`).
     Tick,
     /// A local fault appeared (`Some(cause)`) or cleared (`None`).
@@ -101,6 +107,9 @@ pub struct Ha {
     /// while the peer serves, until the peer fails or leaves.
     yielded: bool,
     next_send_ms: u64,
+    /// When the last heartbeat went out, so that a handshake does not send a second
+    /// one at the same moment.
+    last_sent_ms: Option<u64>,
     reported_serial: Option<u64>,
 }
 
@@ -116,6 +125,7 @@ impl Ha {
             healthy_since_ms: 0,
             yielded: false,
             next_send_ms: 0,
+            last_sent_ms: None,
             reported_serial: None,
         }
     }
@@ -210,6 +220,11 @@ impl Ha {
                 });
             }
             Event::Tick => {}
+            Event::Handshake => {
+                if self.last_sent_ms != Some(now) {
+                    self.next_send_ms = self.next_send_ms.min(now);
+                }
+            }
             Event::Fault(f) => {
                 if f.is_none() && self.fault.is_some() {
                     self.healthy_since_ms = now;
@@ -235,6 +250,7 @@ impl Ha {
         if self.role != Role::Stopped && (now >= self.next_send_ms || self.state() != before) {
             out.push(Action::Send(Kind::Alive, self.state(), self.priority));
             self.next_send_ms = now + self.cfg.keepalive_ms;
+            self.last_sent_ms = Some(now);
         }
         out
     }
@@ -347,6 +363,7 @@ impl Ha {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pulse::heartbeat::{Counter, PeerGuard};
 
     fn cfg(name: &str, primary: bool) -> HaConfig {
         HaConfig {
@@ -361,15 +378,28 @@ mod tests {
         }
     }
 
-    /// Two nodes and the network between them, stepped 10 ms at a time.
+    /// The Unix time of the simulation's 0 ms (heartbeat counters are Unix ms based).
+    const EPOCH: u64 = 1_790_000_000_000;
+
+    /// Two nodes and the network between them, stepped 10 ms at a time. Heartbeats go
+    /// through each receiver's [`PeerGuard`] as in the supervisor, nonces and all.
     struct Sim {
         nodes: [Ha; 2],
+        guards: [PeerGuard; 2],
+        counters: [Counter; 2],
         up: [bool; 2],
         /// Heartbeats in flight: (deliver at, to, message).
         wire: Vec<(u64, usize, Heartbeat)>,
         connected: bool,
         now: u64,
-        counter: u64,
+        /// Starts so far, for distinct nonces.
+        starts: u64,
+        /// Every heartbeat sent: (at, from, message), as an attacker on the path sees them.
+        sent: Vec<(u64, usize, Heartbeat)>,
+        /// Heartbeats the state machine of each node took, and those its guard
+        /// passed but did not let it act on.
+        acted: [u64; 2],
+        not_acted: [u64; 2],
         /// Every Activate/Deactivate, with time and node.
         log: Vec<(u64, usize, Action)>,
         both_active_since: Option<u64>,
@@ -377,13 +407,19 @@ mod tests {
 
     impl Sim {
         fn new(a: HaConfig, b: HaConfig) -> Sim {
+            let guard = |c: &HaConfig| PeerGuard::new(1, true, c.deadtime_ms);
             Sim {
+                guards: [guard(&a), guard(&b)],
                 nodes: [Ha::new(a), Ha::new(b)],
+                counters: [Counter::default(), Counter::default()],
                 up: [false, false],
                 wire: Vec::new(),
                 connected: true,
                 now: 0,
-                counter: 0,
+                starts: 0,
+                sent: Vec::new(),
+                acted: [0, 0],
+                not_acted: [0, 0],
                 log: Vec::new(),
                 both_active_since: None,
             }
@@ -394,20 +430,19 @@ mod tests {
             for a in actions {
                 match a {
                     Action::Send(kind, state, priority) => {
-                        self.counter += 1;
+                        let hb = Heartbeat {
+                            kind,
+                            state,
+                            priority,
+                            counter: self.counters[i].next(EPOCH + self.now),
+                            serial: self.nodes[i].cfg.serial,
+                            nonce: self.guards[i].nonce(),
+                            echo: self.guards[i].echo(),
+                            name: self.nodes[i].cfg.name.clone(),
+                        };
+                        self.sent.push((self.now, i, hb.clone()));
                         if self.connected {
-                            self.wire.push((
-                                self.now + 1,
-                                1 - i,
-                                Heartbeat {
-                                    kind,
-                                    state,
-                                    priority,
-                                    counter: self.counter,
-                                    serial: self.nodes[i].cfg.serial,
-                                    name: self.nodes[i].cfg.name.clone(),
-                                },
-                            ));
+                            self.wire.push((self.now + 1, 1 - i, hb));
                         }
                     }
                     other => self.log.push((self.now, i, other)),
@@ -415,9 +450,30 @@ mod tests {
             }
         }
 
+        /// A heartbeat arriving at node `to`, through its guard.
+        fn deliver(&mut self, to: usize, hb: Heartbeat) {
+            let now = self.now;
+            let Ok(v) = self.guards[to].check(&hb, now, EPOCH + now) else {
+                return;
+            };
+            if v.act {
+                self.acted[to] += 1;
+                self.event(to, Event::Heartbeat(hb));
+            } else {
+                self.not_acted[to] += 1;
+            }
+            if v.adopted {
+                self.event(to, Event::Handshake);
+            }
+        }
+
         fn start(&mut self, i: usize) {
             self.up[i] = true;
-            self.nodes[i] = Ha::new(self.nodes[i].cfg.clone());
+            self.starts += 1;
+            let cfg = self.nodes[i].cfg.clone();
+            self.guards[i] = PeerGuard::new(0x5eed_0000 + self.starts, true, cfg.deadtime_ms);
+            self.counters[i] = Counter::default();
+            self.nodes[i] = Ha::new(cfg);
             self.event(i, Event::Start);
         }
 
@@ -437,7 +493,7 @@ mod tests {
                 self.wire = later;
                 for (_, to, hb) in due {
                     if self.up[to] {
-                        self.event(to, Event::Heartbeat(hb));
+                        self.deliver(to, hb);
                     }
                 }
                 for i in 0..2 {
@@ -457,6 +513,25 @@ mod tests {
                 } else {
                     self.both_active_since = None;
                 }
+            }
+        }
+
+        /// The heartbeats node `from` sent during the next `ms`, as recorded on the path.
+        fn record(&mut self, from: usize, ms: u64) -> Vec<Heartbeat> {
+            let t0 = self.now;
+            self.run(ms);
+            self.sent
+                .iter()
+                .filter(|(t, f, _)| *t > t0 && *f == from)
+                .map(|(_, _, hb)| hb.clone())
+                .collect()
+        }
+
+        /// Sends `recorded` to node `to` again, one every `every` ms.
+        fn replay(&mut self, to: usize, recorded: &[Heartbeat], every: u64) {
+            for hb in recorded {
+                self.wire.push((self.now + 1, to, hb.clone()));
+                self.run(every);
             }
         }
 
@@ -658,5 +733,123 @@ mod tests {
         assert_eq!(s.active(), Vec::<usize>::new());
         s.run(200);
         assert_eq!(s.active(), vec![0]);
+    }
+
+    /// The reported attack: heartbeats of the active A recorded on the path, replayed at
+    /// B after A stopped and B restarted, while B is the only live director.
+    #[test]
+    fn heartbeats_recorded_before_a_restart_are_never_acted_on() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(0);
+        s.start(1);
+        s.run(1000);
+        assert_eq!(s.active(), vec![0]);
+        let recorded = s.record(0, 2400);
+        assert!(recorded.len() >= 24, "{} recorded", recorded.len());
+        s.kill(0);
+        s.run(1000);
+        assert_eq!(s.active(), vec![1]);
+        s.kill(1);
+        s.start(1);
+        s.run(1000);
+        assert_eq!(s.active(), vec![1], "B alone serves after its restart");
+        let changes = s.log.len();
+        let (acted, not_acted) = (s.acted[1], s.not_acted[1]);
+        // In order, as recorded, then all of them again, newest first.
+        s.replay(1, &recorded, 100);
+        let backwards: Vec<_> = recorded.iter().rev().cloned().collect();
+        s.replay(1, &backwards, 10);
+        assert_eq!(s.active(), vec![1]);
+        assert_eq!(&s.log[changes..], &[], "B changed role on replays");
+        assert_eq!(s.acted[1], acted, "B acted on a replay");
+        assert_eq!(s.nodes[1].peer(), None, "B believes in a peer");
+        assert_eq!(
+            s.not_acted[1] - not_acted,
+            recorded.len() as u64,
+            "each replay reached B's guard once (the rest were refused outright)"
+        );
+        // A real A coming back is heard at once and takes its place back (preempt).
+        s.start(0);
+        s.run(2000);
+        assert_eq!(s.active(), vec![0]);
+    }
+
+    /// Replays of a previous start of the peer recorded while this node ran (they echo
+    /// its nonce) are refused once the peer has restarted.
+    #[test]
+    fn heartbeats_of_a_previous_start_of_the_peer_are_never_acted_on() {
+        let mut s = Sim::new(cfg("a", true), cfg("b", false));
+        s.start(0);
+        s.start(1);
+        s.run(1000);
+        let recorded = s.record(0, 1000);
+        s.kill(0);
+        s.start(0);
+        s.run(1500);
+        assert_eq!(s.active(), vec![0]);
+        s.kill(0);
+        s.run(1000);
+        assert_eq!(s.active(), vec![1]);
+        let (changes, acted) = (s.log.len(), s.acted[1]);
+        s.replay(1, &recorded, 100);
+        assert_eq!(&s.log[changes..], &[], "B changed role on replays");
+        assert_eq!(s.acted[1], acted, "B acted on a replay");
+        assert_eq!(s.active(), vec![1]);
+    }
+
+    /// Start-up: the first heartbeats of a restarted node cannot be verified yet, but
+    /// the handshake takes a round trip, so it hears its live peer long before its
+    /// deadtime of listening ends, and never takes the addresses from it.
+    #[test]
+    fn a_restarted_node_verifies_its_live_peer_within_a_round_trip_and_keeps_off() {
+        for (restarted, peer) in [(1, 0), (0, 1)] {
+            let mut a = cfg("a", true);
+            // The active one is the peer; no preemption to wait for.
+            a.preempt = false;
+            let mut s = Sim::new(a, cfg("b", false));
+            s.start(peer);
+            s.run(1000);
+            s.start(restarted);
+            s.run(1000);
+            assert_eq!(s.active(), vec![peer]);
+            let t0 = s.now;
+            s.kill(restarted);
+            s.run(100);
+            s.start(restarted);
+            let started = s.now;
+            let mut heard = None;
+            let mut peer_heard = None;
+            while s.now < started + 2000 {
+                s.run(10);
+                if heard.is_none() && s.nodes[restarted].peer_alive(s.now).is_some() {
+                    heard = Some(s.now - started);
+                }
+                let back = s.nodes[peer].peer().is_some_and(|p| {
+                    p.last_heard_ms > started && s.nodes[peer].peer_alive(s.now).is_some()
+                });
+                if peer_heard.is_none() && back {
+                    peer_heard = Some(s.now - started);
+                }
+            }
+            let heard = heard.expect("the restarted node hears its peer");
+            let peer_heard = peer_heard.expect("the peer hears the restarted node");
+            // keepalive 100 ms: at most one keepalive and two steps of the simulation.
+            assert!(
+                heard <= 120,
+                "node {restarted} heard its peer after {heard} ms"
+            );
+            assert!(
+                peer_heard <= 120,
+                "the peer heard node {restarted} after {peer_heard} ms"
+            );
+            assert!(
+                !s.log.iter().any(|(t, n, a)| *t > t0
+                    && *n == restarted
+                    && matches!(a, Action::Activate { .. })),
+                "node {restarted} took the addresses: {:?}",
+                s.log
+            );
+            assert_eq!(s.active(), vec![peer]);
+        }
     }
 }

@@ -20,3 +20,4 @@ pub mod notify;
 pub mod probe;
 pub mod shared;
 pub mod supervisor;
+pub mod throttle;

@@ -77,24 +77,95 @@ struct Prepared {
     load_probes: Vec<(lvsd::Key, LoadProbe, Duration)>,
 }
 
-fn read_key(path: &str) -> Result<Arc<[u8]>, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("heartbeat_key_file {path}: cannot read: {e}"))?;
+/// The largest heartbeat key file accepted: a key is tens of bytes, so anything larger
+/// is a wrong path (a log, a device), not a key.
+pub const MAX_KEY_FILE: u64 = 4096;
+
+/// Why `heartbeat_key_file` cannot be used. Each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("heartbeat_key_file {path}: cannot read: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("heartbeat_key_file {path}: not a regular file (it is {kind}); give the path of a file holding the key")]
+    NotAFile { path: String, kind: &'static str },
+    #[error("heartbeat_key_file {path}: {size} bytes is too large for a key (at most {MAX_KEY_FILE}); is it the right file?")]
+    TooLarge { path: String, size: u64 },
+    #[error("heartbeat_key_file {path}: the key has {len} byte(s); use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > {path}`)")]
+    TooShort { path: String, len: usize },
+}
+
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads the shared heartbeat key. Opened without blocking (a FIFO would otherwise
+/// wait for a writer) and checked on the opened descriptor, so that what is read is
+/// what was checked; read with a limit, so that a device or a file growing under us
+/// is never read whole.
+pub fn read_key(path: &str) -> Result<Arc<[u8]>, KeyFileError> {
+    use std::io::Read;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| KeyFileError::Io {
+        path: path.to_string(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.file_type().is_file() {
+        return Err(KeyFileError::NotAFile {
+            path: path.to_string(),
+            kind: file_kind(meta.file_type()),
+        });
+    }
+    if meta.len() > MAX_KEY_FILE {
+        return Err(KeyFileError::TooLarge {
+            path: path.to_string(),
+            size: meta.len(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(KeyFileError::TooLarge {
+            path: path.to_string(),
+            size: bytes.len() as u64,
+        });
+    }
     let key = bytes.trim_ascii_end();
     if key.len() < 16 {
-        return Err(format!(
-            "heartbeat_key_file {path}: the key has {} byte(s); use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > {path}`)",
-            key.len()
-        ));
+        return Err(KeyFileError::TooShort {
+            path: path.to_string(),
+            len: key.len(),
+        });
     }
-    if let Ok(m) = std::fs::metadata(path) {
-        if m.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                "heartbeat_key_file {path} can be read by other users (mode {:o}): chmod 600 it",
-                m.permissions().mode() & 0o777
-            );
-        }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "heartbeat_key_file {path} can be read by other users (mode {:o}): chmod 600 it",
+            mode & 0o777
+        );
     }
     Ok(Arc::from(key))
 }
@@ -169,7 +240,9 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
         local_addresses().map_err(|e| vec![format!("reading this machine's addresses: {e}")])?;
     let plan = node::plan(&config, &resolve, &|a| local.contains(&a))?;
     let key = match &g.heartbeat_key_file {
-        Some(p) if plan.place != Place::Standalone => Some(read_key(&p.0).map_err(|e| vec![e])?),
+        Some(p) if plan.place != Place::Standalone => {
+            Some(read_key(&p.0).map_err(|e| vec![e.to_string()])?)
+        }
         _ => None,
     };
     let (targets, mut errors) = node::targets(&config, &resolve);
@@ -628,20 +701,104 @@ fn group_id(name: &str) -> Option<u32> {
     (!g.is_null()).then(|| unsafe { (*g).gr_gid })
 }
 
-async fn serve_connection(sup: Arc<Supervisor>, stream: UnixStream) {
+/// What one control-socket client may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlLimits {
+    /// A connection that sends no complete request for this long is closed, and so is
+    /// one that does not take its reply for this long. The time a request takes to be
+    /// answered (a reload) does not count.
+    pub idle: Duration,
+    /// Connections served at once; a further one is closed as soon as it is accepted.
+    pub max_connections: usize,
+}
+
+impl Default for ControlLimits {
+    fn default() -> ControlLimits {
+        // The web UI and the CLI send their request at once and close after the reply;
+        // a few dozen at once is already many browsers refreshing.
+        ControlLimits {
+            idle: Duration::from_secs(10),
+            max_connections: 64,
+        }
+    }
+}
+
+/// Serves the control socket: each connection on a task of its own, answered by
+/// `handler`. Runs until dropped.
+pub async fn serve_control<H, F>(listener: UnixListener, limits: ControlLimits, handler: H)
+where
+    H: Fn(Request) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = Reply> + Send + 'static,
+{
+    use super::throttle::{more, Throttle};
+    let handler = Arc::new(handler);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut refused = Throttle::new(Duration::from_secs(10));
+    let mut failed = Throttle::new(Duration::from_secs(10));
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => match slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let handler = handler.clone();
+                    tokio::spawn(async move {
+                        serve_connection(stream, limits.idle, &*handler).await;
+                        drop(slot);
+                    });
+                }
+                Err(_) => {
+                    drop(stream);
+                    if let Some(n) = refused.ready(std::time::Instant::now()) {
+                        tracing::warn!(
+                            "control socket: {} connections are open already; a new one was closed{}",
+                            limits.max_connections,
+                            more(n)
+                        );
+                    }
+                }
+            },
+            Err(e) => {
+                if let Some(n) = failed.ready(std::time::Instant::now()) {
+                    tracing::warn!("control socket: {e}{}", more(n));
+                }
+                // Out of descriptors, most likely: accepting again at once would spin.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection<H, F>(stream: UnixStream, idle: Duration, handler: &H)
+where
+    H: Fn(Request) -> F,
+    F: std::future::Future<Output = Reply>,
+{
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r.take(control::MAX_REQUEST as u64)).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    loop {
+        let line = match tokio::time::timeout(idle, lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => return,
+            Err(_) => {
+                tracing::debug!(
+                    "control socket: a connection sent no request for {} s: closed",
+                    idle.as_secs_f64()
+                );
+                return;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
         let reply = match control::parse_request(&line) {
-            Ok(req) => sup.handle(req).await,
+            Ok(req) => handler(req).await,
             Err(refusal) => refusal,
         };
         let mut out = serde_json::to_vec(&reply).expect("a reply serializes");
         out.push(b'\n');
-        if w.write_all(&out).await.is_err() {
+        if !matches!(
+            tokio::time::timeout(idle, w.write_all(&out)).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
     }
@@ -785,6 +942,17 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     });
 
     let links = tokio::spawn(watch_links(sup.clone()));
+    let control = {
+        let sup = sup.clone();
+        tokio::spawn(serve_control(
+            listener,
+            ControlLimits::default(),
+            move |req| {
+                let sup = sup.clone();
+                async move { sup.handle(req).await }
+            },
+        ))
+    };
     let sig =
         |k: SignalKind| signal(k).map_err(|e| SupervisorError::Io(format!("signal handler: {e}")));
     let mut hup = sig(SignalKind::hangup())?;
@@ -797,10 +965,6 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let mut stalled = false;
     loop {
         tokio::select! {
-            c = listener.accept() => match c {
-                Ok((stream, _)) => { tokio::spawn(serve_connection(sup.clone(), stream)); }
-                Err(e) => tracing::warn!("control socket: {e}"),
-            },
             _ = hup.recv() => {
                 let sup = sup.clone();
                 tokio::spawn(async move {
@@ -830,6 +994,7 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     tracing::info!("stopping: telling the peer and giving up the addresses");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     links.abort();
+    control.abort();
     let (ack, done) = oneshot::channel();
     let _ = fail_tx.send(failover::Input::Shutdown(ack));
     let _ = done.await;
@@ -851,4 +1016,210 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let _ = std::fs::remove_file(&opts.control_socket);
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+
+    /// `read_key` on another thread, so that a version that blocks fails the test
+    /// instead of hanging it.
+    fn read_key_within(path: &Path, limit: Duration) -> Result<Arc<[u8]>, KeyFileError> {
+        let p = path.to_str().unwrap().to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(read_key(&p));
+        });
+        rx.recv_timeout(limit)
+            .unwrap_or_else(|_| panic!("read_key({}) blocked", path.display()))
+    }
+
+    #[test]
+    fn a_key_file_must_be_a_small_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = Duration::from_secs(5);
+
+        let good = dir.path().join("good.key");
+        std::fs::write(&good, "0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let key = read_key_within(&good, limit).expect("a good key file is read");
+        assert_eq!(&key[..], b"0123456789abcdef0123456789abcdef");
+
+        let fifo = dir.path().join("key.fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_key_within(&fifo, limit).unwrap_err();
+        assert!(
+            matches!(e, KeyFileError::NotAFile { kind: "a FIFO", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(fifo.to_str().unwrap()), "{e}");
+
+        let e = read_key_within(Path::new("/dev/zero"), limit).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                KeyFileError::NotAFile {
+                    kind: "a character device",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("/dev/zero"), "{e}");
+
+        let e = read_key_within(dir.path(), limit).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                KeyFileError::NotAFile {
+                    kind: "a directory",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+
+        let big = dir.path().join("big.key");
+        std::fs::write(&big, vec![b'k'; MAX_KEY_FILE as usize + 1]).unwrap();
+        let e = read_key_within(&big, limit).unwrap_err();
+        assert!(
+            matches!(e, KeyFileError::TooLarge { size: 4097, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains(big.to_str().unwrap()), "{e}");
+        // At the limit it is still a key.
+        std::fs::write(&big, vec![b'k'; MAX_KEY_FILE as usize]).unwrap();
+        assert_eq!(read_key_within(&big, limit).unwrap().len(), 4096);
+
+        let short = dir.path().join("short.key");
+        std::fs::write(&short, "tooshort\n").unwrap();
+        let e = read_key_within(&short, limit).unwrap_err();
+        assert!(matches!(e, KeyFileError::TooShort { len: 8, .. }), "{e}");
+
+        let e = read_key_within(&dir.path().join("absent.key"), limit).unwrap_err();
+        assert!(matches!(e, KeyFileError::Io { .. }), "{e}");
+    }
+
+    /// A control socket served on a runtime of its own, as in the supervisor; `reload`
+    /// is answered after `slow` (longer than the idle timeout), `status` at once.
+    fn control_server(
+        dir: &Path,
+        limits: ControlLimits,
+        slow: Duration,
+    ) -> (PathBuf, tokio::runtime::Runtime) {
+        let path = dir.join("pulse.sock");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = {
+            let _in = rt.enter();
+            UnixListener::bind(&path).unwrap()
+        };
+        rt.spawn(serve_control(listener, limits, move |req| async move {
+            match req {
+                Request::Reload => {
+                    tokio::time::sleep(slow).await;
+                    Reply::done("slow answer")
+                }
+                _ => Reply::done("pong"),
+            }
+        }));
+        (path, rt)
+    }
+
+    /// Waits for the server to close `s`: how long that took, or `None` if it stayed
+    /// open for `limit`.
+    fn closed_within(s: &mut std::os::unix::net::UnixStream, limit: Duration) -> Option<Duration> {
+        use std::io::Read;
+        let t0 = std::time::Instant::now();
+        s.set_read_timeout(Some(limit)).unwrap();
+        let mut b = [0u8; 64];
+        match s.read(&mut b) {
+            Ok(0) => Some(t0.elapsed()),
+            Ok(n) => panic!("unexpected {n} bytes from the control socket"),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Some(t0.elapsed()),
+            Err(_) => None,
+        }
+    }
+
+    #[test]
+    fn the_control_socket_caps_connections_and_closes_idle_ones() {
+        use std::io::{BufRead, Write};
+        use std::os::unix::net::UnixStream as Client;
+        let dir = tempfile::tempdir().unwrap();
+        let idle = Duration::from_millis(800);
+        let limits = ControlLimits {
+            idle,
+            max_connections: 4,
+        };
+        let (path, _rt) = control_server(dir.path(), limits, Duration::from_millis(1500));
+        let ask = |req: &Request| control::request(&path, req, Duration::from_secs(5));
+        assert_eq!(
+            ask(&Request::Status).unwrap().message.as_deref(),
+            Some("pong")
+        );
+
+        // The server frees that client's slot when it sees the close.
+        std::thread::sleep(Duration::from_millis(100));
+        // Four connections that send nothing take every slot.
+        let opened = std::time::Instant::now();
+        let mut held: Vec<Client> = (0..4).map(|_| Client::connect(&path).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(100));
+        // The next ones are closed at once, long before the idle timeout.
+        for i in 0..3 {
+            let mut extra = Client::connect(&path).unwrap();
+            let took = closed_within(&mut extra, Duration::from_millis(400));
+            assert!(
+                took.is_some(),
+                "connection {} over the cap left open",
+                i + 1
+            );
+        }
+        assert!(
+            ask(&Request::Status).is_err(),
+            "a client over the cap is not served"
+        );
+        // The idle ones are closed after the timeout, not before.
+        for s in &mut held {
+            let took = closed_within(s, idle * 3).map(|_| opened.elapsed());
+            let took = took.expect("an idle connection is closed");
+            assert!(
+                took >= idle - Duration::from_millis(50) && took < idle * 2,
+                "idle connection closed after {took:?} (idle timeout {idle:?})"
+            );
+        }
+        // Their slots are free again: a normal client gets its answers.
+        assert_eq!(
+            ask(&Request::Status).unwrap().message.as_deref(),
+            Some("pong")
+        );
+
+        // A request whose answer takes longer than the idle timeout is answered, and
+        // the same connection can ask again.
+        let mut c = Client::connect(&path).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut r = std::io::BufReader::new(c.try_clone().unwrap());
+        for (req, want) in [
+            (r#"{"cmd":"reload"}"#, "slow answer"),
+            (r#"{"cmd":"status"}"#, "pong"),
+        ] {
+            writeln!(c, "{req}").unwrap();
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let reply: Reply = serde_json::from_str(&line).unwrap();
+            assert_eq!(reply.message.as_deref(), Some(want), "{line}");
+        }
+        // Then, silent, it is closed after the idle timeout.
+        let took = closed_within(&mut c, idle * 3).expect("closed once idle");
+        assert!(
+            took >= idle - Duration::from_millis(50),
+            "closed after {took:?}"
+        );
+    }
 }

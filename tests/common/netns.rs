@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -115,6 +115,68 @@ pub fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static
     spawn_in(ns, f)
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// The payloads of the UDP datagrams to `port` that cross node `n`'s interfaces during
+/// `span`, with their source address: what an attacker on the path records. Read by a
+/// packet socket inside the node's namespace; the node's own are included (filter by
+/// source).
+pub fn capture_udp(lab: &Lab, n: Node, port: u16, span: Duration) -> Vec<(Ipv4Addr, Vec<u8>)> {
+    in_ns(&lab.ns(n), move || {
+        let proto = (libc::ETH_P_IP as u16).to_be() as i32;
+        // SAFETY: socket(2) with constant arguments; the descriptor is owned below.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, proto) };
+        assert!(
+            fd >= 0,
+            "packet socket: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a fresh descriptor nobody else owns.
+        let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 20_000,
+        };
+        // SAFETY: a valid timeval of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        };
+        assert_eq!(rc, 0, "SO_RCVTIMEO: {}", std::io::Error::last_os_error());
+        let mut out = Vec::new();
+        let mut buf = [0u8; 2048];
+        let end = Instant::now() + span;
+        while Instant::now() < end {
+            // SAFETY: reads at most buf.len() bytes into buf.
+            let got =
+                unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if got <= 0 {
+                continue;
+            }
+            let ip = &buf[..got as usize];
+            // IPv4 (the socket asked for it), UDP, not a fragment.
+            if ip.len() < 20 || ip[0] >> 4 != 4 || ip[9] != 17 {
+                continue;
+            }
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let Some(udp) = ip.get(ihl..) else { continue };
+            if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != port {
+                continue;
+            }
+            let len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+            let Some(payload) = udp.get(8..len) else {
+                continue;
+            };
+            let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+            out.push((src, payload.to_vec()));
+        }
+        out
+    })
 }
 
 /// Polls `f` every 10 ms until it returns `Some`, or panics after `limit` naming `what`
