@@ -1823,7 +1823,7 @@ async fn apply_writes_lvs_cf_and_history_rolls_back() {
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o644);
+        assert_eq!(mode & 0o7777, 0o640, "lvs.cf is not world-readable");
         let left: Vec<_> = std::fs::read_dir(env.lvs_cf().parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -1874,9 +1874,24 @@ async fn apply_writes_lvs_cf_and_history_rolls_back() {
     let page = a.page("/apply").await;
     assert!(page.contains("Pending changes (serial 2)"), "{page}");
     assert!(page.contains("weight = 9"));
+    // A mode set by hand is not carried over (a set-user-ID bit least of all).
+    let mode = || {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(env.lvs_cf())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(env.lvs_cf(), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    }
+    assert_eq!(mode(), 0o4755);
     a.submit(&form(&page, "/apply"))
         .await
         .expect_redirect("/apply");
+    assert_eq!(mode(), 0o640);
     let text2 = env.in_force().unwrap();
     let parsed = parse(&text2).unwrap().config;
     assert_eq!(parsed.global.serial_no, Some(2));

@@ -595,7 +595,7 @@ async fn export(store: &Store, output: Option<&Path>, force: bool) -> Outcome {
             print!("{text}");
             Ok(())
         }
-        Some(path) => crate::atomic_file::write_atomic(path, text.as_bytes(), 0o644)
+        Some(path) => crate::atomic_file::write_config(path, text.as_bytes())
             .map_err(|e| Failure::io(format!("{}: cannot write: {e}", path.display()))),
     }
 }

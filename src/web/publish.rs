@@ -315,7 +315,7 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
     let text = p.text.clone();
     let target = path.clone();
     let written = tokio::task::spawn_blocking(move || {
-        crate::atomic_file::write_atomic(&target, text.as_bytes(), 0o644)
+        crate::atomic_file::write_config(&target, text.as_bytes())
     })
     .await
     .map_err(|e| WebError::Internal(e.to_string()))?;
