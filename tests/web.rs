@@ -1984,6 +1984,43 @@ async fn apply_writes_lvs_cf_and_history_rolls_back() {
     server.stop().await;
 }
 
+/// A name is checked where it is typed by the rule the parser reads block names with:
+/// `=web` (once saved, then neither exported nor applied: a 500) is written quoted and
+/// applied; a name no quoting can write back is refused at its field.
+#[tokio::test]
+async fn block_names_are_checked_at_their_field_and_every_saved_one_applies() {
+    let env = Env::new().await;
+    env.admin().await;
+    let server = env.serve().await;
+    let mut a = server.client();
+    a.login_ok(ADMIN, ADMIN_PASSWORD).await;
+
+    let page = a.page("/virtual/new").await;
+    let bad = form(&page, "/virtual/new")
+        .with("name", "say \"it's\"")
+        .with("active", "1")
+        .with("address", "192.0.2.10")
+        .with("address__device", "eth0");
+    let r = a.submit(&bad).await;
+    r.expect(422)
+        .expect_text("the name cannot be quoted so that it reads back");
+    assert!(env.snapshot().await.virtuals.is_empty(), "nothing saved");
+
+    let vid = create_virtual(&mut a, "=web", "192.0.2.10").await;
+    create_real(&mut a, &env, vid, "=rs1", "10.0.0.11", "1").await;
+    let page = a.page("/apply").await;
+    assert!(!page.contains("cannot be applied"), "{page}");
+    let r = a.submit(&form(&page, "/apply")).await;
+    r.expect_redirect("/apply");
+    let text = env.in_force().expect("lvs.cf written");
+    assert!(text.contains("virtual \"=web\" {"), "{text}");
+    assert!(text.contains("server \"=rs1\" {"), "{text}");
+    let parsed = parse(&text).expect("reads back").config;
+    assert_eq!(parsed.virtuals[0].name, "=web");
+    assert_eq!(parsed.virtuals[0].servers[0].name, "=rs1");
+    server.stop().await;
+}
+
 /// The id of the (only) virtual server: a rollback replaces the configuration, ids
 /// with it.
 async fn vid_after_rollback(env: &Env) -> i64 {

@@ -67,12 +67,29 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A block name as written in `lvs.cf`: bare when it can be, quoted otherwise.
+/// A block name as written in `lvs.cf`: bare when it can be, quoted otherwise; `None`
+/// when no form reads back. Tried where a name stands, in a block header (`virtual
+/// NAME {`), not as a value: there a leading `=` (`virtual =web {`) reads as an
+/// assignment, and `web{` as `web {`.
 pub fn render_name(name: &str) -> Option<String> {
-    if name.is_empty() || name.ends_with('{') || name.starts_with('}') {
-        return super::value::written_form(name, false, false);
+    if name.is_empty() || name.contains(['\n', '\r']) {
+        return None;
     }
-    super::value::written_form(name, true, true)
+    [
+        (name.to_string(), None),
+        (format!("\"{name}\""), Some('"')),
+        (format!("'{name}'"), Some('\'')),
+    ]
+    .into_iter()
+    .find(|(written, quote)| {
+        matches!(
+            super::lexer::lex_line(&format!("virtual {written} {{")),
+            Ok(super::lexer::LineKind::Statement { assign: false, args, comment: None, .. })
+                if matches!(args.as_slice(), [n, brace]
+                    if n.text == name && n.quote == *quote && brace.text == "{" && brace.quote.is_none())
+        )
+    })
+    .map(|(written, _)| written)
 }
 
 macro_rules! keyword_block {
