@@ -24,8 +24,9 @@ use similar::{ChangeTag, TextDiff};
 use super::auth::{with_flash, AdminPost, Auth};
 use super::control::{paginate, when};
 use super::{html, render_with_serial, see_other, AppState, Cached, Chrome, WebError};
-use crate::config::{self, is_valid, parse, validate, Config};
+use crate::config::{self, is_valid, parse, validate, Config, Severity};
 use crate::pulse::control::Request;
+use crate::pulse::scripts;
 use crate::storage::{action, StorageError};
 
 /// Revisions per page of the history.
@@ -246,7 +247,20 @@ async fn show_apply(
     let in_force = read_in_force(&state.settings.lvs_cf).await?;
     let latest = state.store.revisions().latest().await?;
     let last_serial = latest.as_ref().map_or(0, |r| r.info.serial_no);
-    let preview = preview(&stored.config, in_force.as_deref(), last_serial);
+    let mut preview = preview(&stored.config, in_force.as_deref(), last_serial);
+    // The file Apply writes is never root's alone: the supervisor holds its commands to
+    // the scripts directory and refuses it whole otherwise (an imported configuration
+    // can hold such commands; the forms refuse them).
+    preview.warnings.extend(
+        scripts::diagnostics(&stored.config, scripts::ui_dir(), Severity::Warning)
+            .into_iter()
+            .map(|d| {
+                format!(
+                    "the supervisor will refuse this configuration: {}",
+                    d.message
+                )
+            }),
+    );
     let hand_edited = match (&in_force, &latest) {
         (Some(text), Some(rev)) if *text != rev.text => Some(format!(
             "{} was changed outside lvs-director since revision {} (serial {}) was applied. Applying replaces those changes; to keep them, import the file first.",
