@@ -50,6 +50,10 @@ pub trait Keywords: Default + Clone + PartialEq {
     fn note(keyword: &str, args: &[Token]) -> Option<String>;
 }
 
+/// Where root puts the programs the supervisor may run as root (`active_cmd`,
+/// `send_program`…); `pulse --scripts-dir` names another (see `pulse::scripts`).
+pub const DEFAULT_SCRIPTS_DIR: &str = "/etc/lvs-director/scripts";
+
 /// Why `name` cannot name a block (virtual, server, floating, local_check), if it
 /// cannot. Piranha accepts any single token, quoted ones too; a name only has to be
 /// non-empty and writable back as one token.

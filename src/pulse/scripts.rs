@@ -35,8 +35,7 @@ use crate::config::diag::{Diagnostic, Scope, Severity};
 use crate::config::value::LoadMonitor;
 use crate::config::Config;
 
-/// Where root puts the programs the supervisor may run.
-pub const DEFAULT_SCRIPTS_DIR: &str = "/etc/lvs-director/scripts";
+pub use crate::config::model::DEFAULT_SCRIPTS_DIR;
 
 /// Symbolic links followed in one path, as the kernel's own limit.
 const MAX_LINKS: usize = 40;
