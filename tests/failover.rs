@@ -11,6 +11,7 @@
 mod common;
 
 use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use common::netns::{
@@ -567,7 +568,13 @@ fn hand_over_moves_the_vip_and_the_yielding_node_stays_standby() {
 }
 
 /// The health test's lvs.cf: one standalone director, a virtual server per check kind.
-fn health_config() -> String {
+/// The program check's script goes into the lab's scripts directory.
+fn health_config(lab: &Lab) -> String {
+    let tcp_check = lab.script(
+        "tcp-check",
+        "#!/bin/bash\n# HOST PORT: passes when something accepts a connection there.\nexec 3<>\"/dev/tcp/$1/$2\"\n",
+    );
+    let program = format!(r#"send_program = "{} %h %p""#, tcp_check.display());
     fn vs(name: &str, port: u16, checks: &[&str], servers: &[(&str, Node, &[&str])]) -> String {
         let mut s = format!(
             "virtual {name} {{\n    active = 1\n    address = {VIP} eth0\n    vip_nmask = 255.255.255.0\n    port = {port}\n    scheduler = rr\n"
@@ -619,12 +626,7 @@ fn health_config() -> String {
             ),
         ],
     );
-    s += &vs(
-        "prog",
-        7100,
-        &[r#"send_program = "/bin/bash -c 'exec 3<>/dev/tcp/$0/$1' %h %p""#],
-        both,
-    );
+    s += &vs("prog", 7100, &[program.as_str()], both);
     s += &vs("tcp", 7200, &["check = tcp"], both);
     // Failing on purpose: wrong status, body not matching, wrong reply, nothing there.
     s += &vs(
@@ -719,7 +721,7 @@ fn real_server_health_follows_fall_and_rise() {
     let lab = Lab::new("health", &[Node::A, Node::Rs1, Node::Rs2]);
     let mut rs1 = rs_servers(&lab, Node::Rs1);
     let _rs2 = rs_servers(&lab, Node::Rs2);
-    let d = lab.pulse(Node::A, "d", &health_config());
+    let d = lab.pulse(Node::A, "d", &health_config(&lab));
     let (interval, fall, rise) = (200u64, 2u64, 3u64);
 
     // Servers start up; wait until every one was checked and the failing ones fell,
@@ -836,6 +838,87 @@ fn control_config(serial: u32) -> String {
         a = Node::A.ip(),
         rs1 = Node::Rs1.ip(),
     )
+}
+
+/// Commands in an lvs.cf the admin UI could have written run only from the scripts
+/// directory: refused at start and at reload (block, keyword and path named), and
+/// again at each run when the script stops being root's alone.
+#[test]
+fn commands_outside_the_scripts_directory_are_refused() {
+    if !root_or_skip("commands_outside_the_scripts_directory_are_refused") {
+        return;
+    }
+    let lab = Lab::new("scripts", &[Node::A, Node::Rs1]);
+    let _rs1 = Server::start(&lab.ns(Node::Rs1), "0.0.0.0", 7100, Answer::Accept);
+    let with = |serial: u32, global: &str, server: &str| {
+        control_config(serial)
+            .replacen(
+                "network = direct\n",
+                &format!("network = direct\n{global}"),
+                1,
+            )
+            .replacen(
+                "weight = 5\n",
+                &format!("weight = 5\n        {server}\n"),
+                1,
+            )
+    };
+
+    let bad = lab.pulse(
+        Node::A,
+        "bad",
+        &with(
+            1,
+            "active_cmd = \"/bin/sh -c 'cat /etc/lvs-director/heartbeat.key'\"\n",
+            "send_program = /bin/true",
+        ),
+    );
+    let status = lab.wait_exit(&bad, 10 * SECOND).expect("it exits");
+    assert_eq!(status.code(), Some(1), "a configuration error");
+    let log = lab.log_of(&bad);
+    let dir = lab.scripts_dir().display().to_string();
+    for want in [
+        format!("active_cmd: /bin/sh is not in the scripts directory: commands run as root, so each must name an executable in {dir}"),
+        "virtual web, server rs1: send_program: /bin/true is not in the scripts directory".to_string(),
+    ] {
+        assert!(log.contains(&want), "{want:?} in:\n{log}");
+    }
+
+    let check = lab.script("check", "#!/bin/sh\nexec /bin/true\n");
+    let program = format!("send_program = \"{} %h %p\"", check.display());
+    let d = lab.pulse(Node::A, "d", &with(1, "", &program));
+    let health = |lab: &Lab| {
+        let s = lab.status(&d)?;
+        let r = s.services.first()?.servers.first()?.clone();
+        Some((s.node.serial, r.health, r.last_check))
+    };
+    wait_for(5 * SECOND, "rs1 up through the script", || {
+        health(&lab).filter(|(_, h, _)| h == "up")
+    });
+
+    lab.write("d.cf", &with(2, "inactive_cmd = /tmp/x\n", &program));
+    let (ok, out) = lab.ctl(&d, &["reload"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("rejected")
+            && out.contains("inactive_cmd: /tmp/x is not in the scripts directory"),
+        "{out}"
+    );
+    assert_eq!(
+        health(&lab).unwrap().0,
+        1,
+        "the running configuration stays"
+    );
+
+    // Someone other than root could now change the script: it is not run any more.
+    std::fs::set_permissions(&check, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let (_, _, last) = wait_for(5 * SECOND, "rs1 down, its check refused", || {
+        health(&lab).filter(|(_, h, _)| h == "down")
+    });
+    assert!(
+        last.contains("not run:") && last.contains("can be changed by others than root"),
+        "{last}"
+    );
 }
 
 #[test]

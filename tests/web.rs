@@ -1911,7 +1911,7 @@ async fn apply_writes_lvs_cf_and_history_rolls_back() {
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o644);
+        assert_eq!(mode & 0o7777, 0o640, "lvs.cf is not world-readable");
         let left: Vec<_> = std::fs::read_dir(env.lvs_cf().parent().unwrap())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -1962,9 +1962,24 @@ async fn apply_writes_lvs_cf_and_history_rolls_back() {
     let page = a.page("/apply").await;
     assert!(page.contains("Pending changes (serial 2)"), "{page}");
     assert!(page.contains("weight = 9"));
+    // A mode set by hand is not carried over (a set-user-ID bit least of all).
+    let mode = || {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(env.lvs_cf())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(env.lvs_cf(), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    }
+    assert_eq!(mode(), 0o4755);
     a.submit(&form(&page, "/apply"))
         .await
         .expect_redirect("/apply");
+    assert_eq!(mode(), 0o640);
     let text2 = env.in_force().unwrap();
     let parsed = parse(&text2).unwrap().config;
     assert_eq!(parsed.global.serial_no, Some(2));
@@ -2054,6 +2069,146 @@ async fn apply_writes_lvs_cf_and_history_rolls_back() {
         env.audit_actions().await.last().map(String::as_str),
         Some(action::LOGOUT)
     );
+    server.stop().await;
+}
+
+/// A name is checked where it is typed by the rule the parser reads block names with:
+/// `=web` (once saved, then neither exported nor applied: a 500) is written quoted and
+/// applied; a name no quoting can write back is refused at its field.
+#[tokio::test]
+async fn block_names_are_checked_at_their_field_and_every_saved_one_applies() {
+    let env = Env::new().await;
+    env.admin().await;
+    let server = env.serve().await;
+    let mut a = server.client();
+    a.login_ok(ADMIN, ADMIN_PASSWORD).await;
+
+    let page = a.page("/virtual/new").await;
+    let bad = form(&page, "/virtual/new")
+        .with("name", "say \"it's\"")
+        .with("active", "1")
+        .with("address", "192.0.2.10")
+        .with("address__device", "eth0");
+    let r = a.submit(&bad).await;
+    r.expect(422)
+        .expect_text("the name cannot be quoted so that it reads back");
+    assert!(env.snapshot().await.virtuals.is_empty(), "nothing saved");
+
+    let vid = create_virtual(&mut a, "=web", "192.0.2.10").await;
+    create_real(&mut a, &env, vid, "=rs1", "10.0.0.11", "1").await;
+    let page = a.page("/apply").await;
+    assert!(!page.contains("cannot be applied"), "{page}");
+    let r = a.submit(&form(&page, "/apply")).await;
+    r.expect_redirect("/apply");
+    let text = env.in_force().expect("lvs.cf written");
+    assert!(text.contains("virtual \"=web\" {"), "{text}");
+    assert!(text.contains("server \"=rs1\" {"), "{text}");
+    let parsed = parse(&text).expect("reads back").config;
+    assert_eq!(parsed.virtuals[0].name, "=web");
+    assert_eq!(parsed.virtuals[0].servers[0].name, "=rs1");
+    server.stop().await;
+}
+
+/// Commands run as root: the forms refuse any outside the scripts directory, at the
+/// field with the rule, and what a command printed (here in the stand-in
+/// supervisor's status) is shown to administrators and hidden from viewers.
+#[tokio::test]
+async fn commands_are_refused_at_their_field_and_their_output_is_for_administrators() {
+    use lvs_director::pulse::command::shown_output;
+    use lvs_director::pulse::control::{EventRecord, LocalCheckStatus, NodeStatus, Status};
+
+    let env = Env::new().await;
+    env.admin().await;
+    let viewer = env.user("olivia", "viewer password", Role::Viewer).await;
+    let server = env.serve().await;
+    let mut a = server.client();
+    a.login_ok(ADMIN, ADMIN_PASSWORD).await;
+
+    let before = fingerprint(&env).await;
+    let page = a.page("/global").await;
+    let r = a
+        .submit(&form(&page, "/global").with(
+            "active_cmd",
+            "/bin/sh -c 'cat /etc/lvs-director/heartbeat.key'",
+        ))
+        .await;
+    r.expect(422);
+    let said = field_error(&r.body, "active_cmd").expect("the error is at the field");
+    assert!(
+        said.starts_with("/bin/sh is not in the scripts directory: commands run as root")
+            && said.contains("an executable in /etc/lvs-director/scripts"),
+        "{said}"
+    );
+    assert_eq!(fingerprint(&env).await, before, "nothing saved");
+
+    let vid = create_virtual(&mut a, "web", "192.0.2.10").await;
+    let action = format!("/virtual/{vid}/scripts");
+    let scripts = form(&a.page(&action).await, &action);
+    let r = a
+        .submit(&scripts.clone().with(
+            "send_program",
+            "/etc/lvs-director/scripts/../../../tmp/check %h",
+        ))
+        .await;
+    r.expect(422);
+    let said = field_error(&r.body, "send_program").expect("at the field");
+    assert!(said.contains("is not in the scripts directory"), "{said}");
+
+    // What a check program printed, as the supervisor reports it.
+    let secret = "KEY=c2VjcmV0LWtleQ";
+    let said = format!("exit status 1: {}", shown_output(secret.as_bytes()));
+    let status = Status {
+        node: NodeStatus {
+            name: "lb1".into(),
+            role: "fault".into(),
+            fault: Some(format!("local check db: {said}")),
+            ..NodeStatus::default()
+        },
+        local_checks: vec![LocalCheckStatus {
+            name: "db".into(),
+            health: "down".into(),
+            last_check: said.clone(),
+        }],
+        events: vec![EventRecord {
+            at_unix_ms: 1,
+            subject: "local check db".into(),
+            state: "down".into(),
+            cause: format!("1 consecutive failed check(s): {said}"),
+        }],
+        ..Status::default()
+    };
+    let listener = tokio::net::UnixListener::bind(env.socket()).unwrap();
+    let stand_in = tokio::spawn(async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        while let Ok((stream, _)) = listener.accept().await {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let _ = BufReader::new(read).read_line(&mut line).await;
+            let mut out = serde_json::to_vec(&Reply::status(status.clone())).unwrap();
+            out.push(b'\n');
+            let _ = write.write_all(&out).await;
+        }
+    });
+    let shown = a.page("/control/live").await;
+    assert_eq!(
+        shown.matches(secret).count(),
+        3,
+        "fault, local check, event: {shown}"
+    );
+    let mut v = env.oneshot().with_session(&env.session_of(&viewer).await);
+    for path in ["/control/live", "/control"] {
+        let r = v.get(path).await;
+        r.expect(200);
+        assert!(!r.body.contains(secret), "{path}: {}", r.body);
+        assert!(
+            r.body.contains("exit status 1: [output hidden]"),
+            "{path}: {}",
+            r.body
+        );
+    }
+    // Administrators still see it after a viewer's view was built.
+    assert!(a.page("/control/live").await.contains(secret));
+    stand_in.abort();
     server.stop().await;
 }
 

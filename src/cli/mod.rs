@@ -96,6 +96,8 @@ pub enum Command {
         /// (systemd runs it).
         #[arg(long)]
         foreground: bool,
+        #[command(flatten)]
+        scripts: web::ScriptsArgs,
     },
     /// The supervisor's state: role, peer, addresses, services, real servers.
     Status {
@@ -131,6 +133,8 @@ pub enum Command {
         tls_key: Option<PathBuf>,
         #[command(flatten)]
         metrics: web::MetricsArgs,
+        #[command(flatten)]
+        scripts: web::ScriptsArgs,
     },
     /// Run the admin UI and the supervisor in one process, with everything (database,
     /// lvs.cf, control socket, state) under one folder: a single director or a
@@ -143,6 +147,8 @@ pub enum Command {
         data: PathBuf,
         #[command(flatten)]
         metrics: web::MetricsArgs,
+        #[command(flatten)]
+        scripts: web::ScriptsArgs,
     },
     /// The kernel's IPVS table: show it, or program it from an lvs.cf.
     Ipvs {
@@ -239,7 +245,15 @@ pub fn run(cli: Cli) -> ExitCode {
             control_socket,
             state_dir,
             foreground: _,
-        } => pulse::pulse(config.clone(), control_socket.clone(), state_dir.clone()),
+            scripts,
+        } => scripts.dir().and_then(|dir| {
+            pulse::pulse(
+                config.clone(),
+                control_socket.clone(),
+                state_dir.clone(),
+                dir,
+            )
+        }),
         Command::Status {
             json,
             control_socket,
@@ -251,20 +265,27 @@ pub fn run(cli: Cli) -> ExitCode {
             tls_cert,
             tls_key,
             metrics,
-        } => web::web(web::WebArgs {
-            listen: listen.clone(),
-            db: cli.db.clone(),
-            lvs_cf: lvs_cf.clone(),
-            control_socket: control_socket.clone(),
-            tls_cert: tls_cert.clone(),
-            tls_key: tls_key.clone(),
-            metrics: metrics.clone(),
+            scripts,
+        } => scripts.dir().and_then(|scripts_dir| {
+            web::web(web::WebArgs {
+                listen: listen.clone(),
+                db: cli.db.clone(),
+                lvs_cf: lvs_cf.clone(),
+                control_socket: control_socket.clone(),
+                tls_cert: tls_cert.clone(),
+                tls_key: tls_key.clone(),
+                metrics: metrics.clone(),
+                scripts_dir,
+            })
         }),
         Command::Up {
             listen,
             data,
             metrics,
-        } => web::up(listen.clone(), data.clone(), metrics.clone()),
+            scripts,
+        } => scripts
+            .dir()
+            .and_then(|dir| web::up(listen.clone(), data.clone(), metrics.clone(), dir)),
         Command::GenerateDocs { out } => docs::generate(out),
         Command::Ctl {
             command,
@@ -595,7 +616,7 @@ async fn export(store: &Store, output: Option<&Path>, force: bool) -> Outcome {
             print!("{text}");
             Ok(())
         }
-        Some(path) => crate::atomic_file::write_atomic(path, text.as_bytes(), 0o644)
+        Some(path) => crate::atomic_file::write_config(path, text.as_bytes())
             .map_err(|e| Failure::io(format!("{}: cannot write: {e}", path.display()))),
     }
 }

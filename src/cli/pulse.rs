@@ -11,7 +11,12 @@ use crate::pulse::supervisor::{self, Options, SupervisorError};
 /// Where `pulse` reads its configuration unless told otherwise.
 pub const DEFAULT_CONFIG: &str = "/etc/lvs-director/lvs.cf";
 
-pub fn pulse(config: PathBuf, control_socket: PathBuf, state_dir: PathBuf) -> Outcome {
+pub fn pulse(
+    config: PathBuf,
+    control_socket: PathBuf,
+    state_dir: PathBuf,
+    scripts_dir: PathBuf,
+) -> Outcome {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -22,6 +27,8 @@ pub fn pulse(config: PathBuf, control_socket: PathBuf, state_dir: PathBuf) -> Ou
         control_socket,
         state_dir,
         require_capabilities: true,
+        scripts_dir,
+        trust_root_config: true,
     };
     rt.block_on(supervisor::run(opts)).map_err(|e| match e {
         SupervisorError::Config { .. } => Failure::invalid(e.to_string()),

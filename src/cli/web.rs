@@ -27,6 +27,26 @@ pub struct WebArgs {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub metrics: MetricsArgs,
+    /// Where commands must be (checked at the forms; the supervisor enforces it).
+    pub scripts_dir: PathBuf,
+}
+
+/// The scripts directory: the only place commands in lvs.cf may run from as root.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScriptsArgs {
+    /// Commands in lvs.cf (active_cmd, inactive_cmd, notify_command, send_program,
+    /// load_monitor, rsh_command) must name an executable in this folder, which root
+    /// owns and only root can change. Give `web` the supervisor's.
+    #[arg(long, env = "LVS_DIRECTOR_SCRIPTS_DIR", value_name = "DIR", default_value = crate::pulse::scripts::DEFAULT_SCRIPTS_DIR)]
+    pub scripts_dir: PathBuf,
+}
+
+impl ScriptsArgs {
+    /// The folder as an absolute path: it is compared with the commands' own.
+    pub fn dir(&self) -> Result<PathBuf, Failure> {
+        std::path::absolute(&self.scripts_dir)
+            .map_err(|e| Failure::io(format!("--scripts-dir {}: {e}", self.scripts_dir.display())))
+    }
 }
 
 /// Who may read `/metrics` (Prometheus): with neither option nobody, it is not served.
@@ -92,6 +112,7 @@ async fn prepare(
     ),
     Failure,
 > {
+    crate::pulse::scripts::set_ui_dir(args.scripts_dir.clone());
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(web::tls::load(c, k).map_err(Failure::invalid)?),
         (None, None) => None,
@@ -316,7 +337,7 @@ fn data_dir(dir: &Path) -> Result<(), Failure> {
         })
 }
 
-pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs) -> Outcome {
+pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs, scripts_dir: PathBuf) -> Outcome {
     data_dir(&data)?;
     let args = WebArgs {
         listen,
@@ -326,6 +347,7 @@ pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs) -> Outcome {
         tls_cert: None,
         tls_key: None,
         metrics,
+        scripts_dir: scripts_dir.clone(),
     };
     let embedded = Arc::new(Embedded {
         opts: Options {
@@ -333,6 +355,10 @@ pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs) -> Outcome {
             control_socket: args.control_socket.clone(),
             state_dir: data.join("state"),
             require_capabilities: false,
+            scripts_dir,
+            // The admin UI writes lvs.cf from this very process: whoever runs it, a
+            // file it wrote is never trusted with arbitrary commands.
+            trust_root_config: false,
         },
         running: Mutex::new(None),
     });

@@ -1265,7 +1265,25 @@ impl<'n> Importer<'n> {
         if let Some(c) = shell_syntax(&text.0) {
             self.note(
                 n,
-                format!("`{kw}` uses shell syntax (`{c}`): lvs-director runs commands without a shell; wrap it as /bin/sh -c '…'"),
+                format!("`{kw}` uses shell syntax (`{c}`): lvs-director runs commands without a shell; put it in a script"),
+            );
+        }
+        let program = text
+            .0
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .trim_matches(['"', '\'']);
+        let in_scripts = Path::new(program)
+            .strip_prefix(DEFAULT_SCRIPTS_DIR)
+            .is_ok_and(|rest| {
+                !rest.as_os_str().is_empty()
+                    && rest.components().all(|c| matches!(c, Component::Normal(_)))
+            });
+        if !in_scripts {
+            self.note(
+                n,
+                format!("`{kw}`: lvs-director runs commands as root only from its scripts directory ({DEFAULT_SCRIPTS_DIR} unless `pulse --scripts-dir` names another; the folder and the program root's alone): put `{program}` there, or a script that runs it (as root), and change the path"),
             );
         }
         Some(text)
@@ -3331,6 +3349,31 @@ mod tests {
 
     fn has(warnings: &[String], needle: &str) -> bool {
         warnings.iter().any(|w| w.contains(needle))
+    }
+
+    /// Imported commands must end up in the scripts directory: every one elsewhere is
+    /// said to need moving, and shell syntax is not pointed at a shell any more.
+    #[test]
+    fn commands_outside_the_scripts_directory_are_warned_about() {
+        let r = imp("vrrp_instance A {\n state MASTER\n notify_master /etc/keepalived/up.sh\n                      notify_backup /etc/lvs-director/scripts/down.sh\n                      notify \"/usr/bin/logger -t ka | wall\"\n}\n\
+                     virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 { MISC_CHECK { misc_path /etc/lvs-director/scripts/../../../bin/sh } }\n}\n");
+        let moved: Vec<&String> = r
+            .warnings
+            .iter()
+            .filter(|w| w.contains("runs commands as root only from its scripts directory (/etc/lvs-director/scripts"))
+            .collect();
+        assert_eq!(moved.len(), 3, "{:#?}", r.warnings);
+        assert!(
+            moved[0].contains("`notify_master`")
+                && moved[0].contains("put `/etc/keepalived/up.sh` there")
+        );
+        assert!(moved[1].contains("`notify`") && moved[1].contains("`/usr/bin/logger`"));
+        assert!(moved[2].contains("`misc_path`"), "`..` leaves the folder");
+        assert!(!has(&r.warnings, "wrap it as /bin/sh"));
+        assert!(has(
+            &r.warnings,
+            "runs commands without a shell; put it in a script"
+        ));
     }
 
     // ---- tokenizer ----

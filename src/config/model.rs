@@ -50,6 +50,10 @@ pub trait Keywords: Default + Clone + PartialEq {
     fn note(keyword: &str, args: &[Token]) -> Option<String>;
 }
 
+/// Where root puts the programs the supervisor may run as root (`active_cmd`,
+/// `send_program`…); `pulse --scripts-dir` names another (see `pulse::scripts`).
+pub const DEFAULT_SCRIPTS_DIR: &str = "/etc/lvs-director/scripts";
+
 /// Why `name` cannot name a block (virtual, server, floating, local_check), if it
 /// cannot. Piranha accepts any single token, quoted ones too; a name only has to be
 /// non-empty and writable back as one token.
@@ -67,12 +71,29 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A block name as written in `lvs.cf`: bare when it can be, quoted otherwise.
+/// A block name as written in `lvs.cf`: bare when it can be, quoted otherwise; `None`
+/// when no form reads back. Tried where a name stands, in a block header (`virtual
+/// NAME {`), not as a value: there a leading `=` (`virtual =web {`) reads as an
+/// assignment, and `web{` as `web {`.
 pub fn render_name(name: &str) -> Option<String> {
-    if name.is_empty() || name.ends_with('{') || name.starts_with('}') {
-        return super::value::written_form(name, false, false);
+    if name.is_empty() || name.contains(['\n', '\r']) {
+        return None;
     }
-    super::value::written_form(name, true, true)
+    [
+        (name.to_string(), None),
+        (format!("\"{name}\""), Some('"')),
+        (format!("'{name}'"), Some('\'')),
+    ]
+    .into_iter()
+    .find(|(written, quote)| {
+        matches!(
+            super::lexer::lex_line(&format!("virtual {written} {{")),
+            Ok(super::lexer::LineKind::Statement { assign: false, args, comment: None, .. })
+                if matches!(args.as_slice(), [n, brace]
+                    if n.text == name && n.quote == *quote && brace.text == "{" && brace.quote.is_none())
+        )
+    })
+    .map(|(written, _)| written)
 }
 
 macro_rules! keyword_block {
@@ -229,9 +250,9 @@ keyword_block! {
         piranha tcpfin_timeout: u32, "0 (unchanged)", "IPVS TCP FIN_WAIT timeout in seconds; 0 leaves the kernel value.";
         piranha udp_timeout: u32, "0 (unchanged)", "IPVS UDP timeout in seconds; 0 leaves the kernel value.";
         piranha hard_shutdown: bool, "1", "Piranha: a dead nanny stopped all services. Kept for compatibility: in lvs-director one check never takes the others down (a crashed check counts as a failed check).";
-        piranha active_cmd: Text, "none", "Command run (without a shell) when this director becomes active.";
-        piranha inactive_cmd: Text, "none", "Command run (without a shell) when this director becomes inactive.";
-        piranha rsh_command: Text, "rsh", "Remote shell for `load_monitor = uptime`.";
+        piranha active_cmd: Text, "none", "Command run as root (without a shell) when this director becomes active; its program must be in the scripts directory (see Commands).";
+        piranha inactive_cmd: Text, "none", "Command run as root (without a shell) when this director becomes inactive; its program must be in the scripts directory.";
+        piranha rsh_command: Text, "rsh", "Remote shell for `load_monitor = uptime`; its program must be in the scripts directory (so the default `rsh` is refused: name a script there).";
         piranha ipvsadm: Word, "/sbin/ipvsadm", "Path of ipvsadm. Kept for compatibility: lvs-director programs IPVS over netlink.";
         piranha sync: bool, "0", "Parsed for compatibility; unused by Piranha too.";
         piranha reservation_conflict_action: Word, "none", "FOS shared-SCSI behaviour. Kept, not used.";
@@ -241,7 +262,7 @@ keyword_block! {
         ext garp_count: u32, "5", "Gratuitous ARPs / unsolicited neighbour advertisements sent per address on takeover.";
         ext garp_interval: Secs, "1", "Seconds between the announcements of one burst.";
         ext garp_refresh: Secs, "0 (off)", "Re-announce the addresses every this many seconds while active.";
-        ext notify_command: Text, "none", "Command run (without a shell) on every state change, with arguments KIND NAME STATE; `LVS_CAUSE` and other `LVS_*` variables tell more.";
+        ext notify_command: Text, "none", "Command run as root (without a shell) on every state change, with arguments KIND NAME STATE; `LVS_CAUSE` and other `LVS_*` variables tell more. Its program must be in the scripts directory.";
         ext smtp_server: Host, "none", "Mail server for notifications: SMTP, with STARTTLS when it offers it.";
         ext smtp_port: PortSpec, "25", "Port of `smtp_server`.";
         ext smtp_from: Word, "lvs-director@HOSTNAME", "Sender address of notification mail.";
@@ -266,7 +287,7 @@ keyword_block! {
         piranha pmask: Netmask, "none (/32 or /128)", "Persistence netmask (or prefix length); 0.0.0.0 means none, as in Piranha.";
         ext forwarding: Forwarding, "= network", "Forwarding method of this virtual server's real servers.";
         ext one_packet: bool, "0", "UDP one-packet scheduling.";
-        piranha load_monitor: LoadMonitor, "none", "Dynamic weights from the real server's load, read every 20 s: `uptime` runs `rsh_command ADDRESS uptime`; any other value is a command run without a shell with the address appended (or `%h`/`%p` replaced) that prints a load average or a weight percentage such as `75%`. Load moves the weight between the configured weight and 10 times it (Piranha's rule); a percentage never goes below a tenth of the configured weight (at least 1). `rup`/`ruptime` are obsolete and ignored with a warning.";
+        piranha load_monitor: LoadMonitor, "none", "Dynamic weights from the real server's load, read every 20 s: `uptime` runs `rsh_command ADDRESS uptime`; any other value is a command run as root without a shell (its program in the scripts directory) with the address appended (or `%h`/`%p` replaced) that prints a load average or a weight percentage such as `75%`. Load moves the weight between the configured weight and 10 times it (Piranha's rule); a percentage never goes below a tenth of the configured weight (at least 1). `rup`/`ruptime` are obsolete and ignored with a warning.";
         piranha quiesce_server: bool, "0", "1: a failed real server gets weight 0 (connections drain) instead of being removed.";
         ext slow_start: Secs, "0 (off)", "Seconds over which a returning real server's weight ramps up to its configured weight.";
         ext drain_timeout: Secs, "300", "Seconds a removed or drained real server keeps its connections (at weight 0) before deletion.";
@@ -285,7 +306,7 @@ keyword_block! {
         piranha send: Escaped, "none", "String sent after connecting (escapes \\n \\r \\t \\\\ \\' \\\").";
         piranha expect: Escaped, "none", "Expected reply: a prefix, `*` for any reply, or a regex with `use_regex`.";
         piranha use_regex: bool, "0", "Treat `expect` as an extended regular expression, searched in the reply as received (its line end included, so `$` rarely matches: write `^PONG` rather than `^PONG$`).";
-        piranha send_program: Text, "none", "External check run without a shell; `%h` is replaced by the address, `%p` by the port. A non-zero exit or timeout is a failure.";
+        piranha send_program: Text, "none", "External check run as root without a shell; `%h` is replaced by the address, `%p` by the port. A non-zero exit or timeout is a failure. Its program must be in the scripts directory.";
         piranha timeout: Secs, "10", "Seconds a check may take; also the check interval unless `check_interval` is set.";
         piranha reentry: Secs, "180", "Seconds a failed server must pass checks before it returns (used when `rise` is unset).";
         ext check: CheckKind, "derived", "Check kind: tcp, udp, http, https, program, ping or none. Unset: Piranha's rule (send_program, else send/expect, else connect).";

@@ -162,4 +162,61 @@ mod tests {
             Config::default()
         );
     }
+
+    /// Every name the rule accepts is written so that it reads back as that block's
+    /// name: a leading `=` once rendered bare (`virtual =web {`, an assignment to the
+    /// parser), so a name the admin UI saved could not be exported or applied.
+    #[test]
+    fn every_accepted_name_reads_back_in_a_block_header() {
+        for name in [
+            "=web",
+            "=",
+            "==",
+            "= web",
+            "=\"x\"",
+            "a=b",
+            "web=",
+            "web{",
+            "{web",
+            "}web",
+            "#web",
+            "web#",
+            "it's",
+            "say \"hi\"",
+            "[server_name]",
+            "web farm",
+            "w\\",
+        ] {
+            assert_eq!(name_problem(name), None, "{name:?}");
+            let written = render_name(name).unwrap();
+            let c = Config {
+                virtuals: vec![VirtualServer {
+                    name: name.into(),
+                    servers: vec![RealServer {
+                        name: name.into(),
+                        ..RealServer::default()
+                    }],
+                    ..VirtualServer::default()
+                }],
+                floating: vec![FloatingAddress {
+                    name: name.into(),
+                    ..FloatingAddress::default()
+                }],
+                local_checks: vec![LocalCheck {
+                    name: name.into(),
+                    ..LocalCheck::default()
+                }],
+                ..Config::default()
+            };
+            let text = render_checked(&c).unwrap_or_else(|e| panic!("{name:?} as {written}: {e}"));
+            assert!(text.contains(&format!("virtual {written} {{")), "{text}");
+        }
+        assert_eq!(render_name("=web").as_deref(), Some("\"=web\""));
+        assert_eq!(render_name("web").as_deref(), Some("web"));
+        // What no quoting can write back is refused by the rule itself.
+        for bad in ["", "a\nb", "say \"it's\""] {
+            assert!(render_name(bad).is_none(), "{bad:?}");
+            assert!(name_problem(bad).is_some(), "{bad:?}");
+        }
+    }
 }

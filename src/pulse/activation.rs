@@ -19,6 +19,7 @@ use super::command;
 use super::control::AddressStatus;
 use super::failover::RoleChange;
 use super::node::{NodePlan, Vip};
+use super::scripts::Policy;
 use super::shared::Shared;
 
 /// The commands run on role changes.
@@ -26,6 +27,8 @@ use super::shared::Shared;
 pub struct RoleCommands {
     pub active: Vec<String>,
     pub inactive: Vec<String>,
+    /// Checked again just before each runs.
+    pub policy: Arc<Policy>,
 }
 
 #[derive(Debug)]
@@ -81,6 +84,7 @@ impl Activation {
             "inactive_cmd",
             self.commands.inactive.clone(),
             command::COMMAND_TIMEOUT,
+            self.commands.policy.clone(),
         );
         self.publish();
         while let Some(d) = duties.recv().await {
@@ -113,6 +117,7 @@ impl Activation {
             "active_cmd",
             self.commands.active.clone(),
             command::COMMAND_TIMEOUT,
+            self.commands.policy.clone(),
         );
     }
 
@@ -130,6 +135,7 @@ impl Activation {
             "inactive_cmd",
             self.commands.inactive.clone(),
             command::COMMAND_TIMEOUT,
+            self.commands.policy.clone(),
         );
     }
 

@@ -28,9 +28,12 @@
 //! A failed command is an error for the caller to log; the weight stays as it is.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::command::shown_output;
 use super::probe::{run_program, split_words, substitute};
+use super::scripts::Policy;
 use crate::config::model::GlobalSettings;
 use crate::config::value::{LoadMonitor, Secs};
 
@@ -53,6 +56,9 @@ pub struct LoadProbe {
     /// The command and its arguments, address and port already in place.
     pub argv: Vec<String>,
     pub timeout: Duration,
+    /// What the command may run, checked again before every run. Restricted to the
+    /// default scripts directory unless the supervisor says otherwise.
+    pub policy: Arc<Policy>,
 }
 
 impl LoadProbe {
@@ -95,13 +101,17 @@ impl LoadProbe {
                 substitute(&words, addr, port, true)
             }
         };
-        Ok(Some(LoadProbe { argv, timeout }))
+        Ok(Some(LoadProbe {
+            argv,
+            timeout,
+            policy: Arc::default(),
+        }))
     }
 
     /// Runs the command once. Errors say what went wrong ("exit status 255: ssh: …",
     /// "timed out after 10 s", "no load figure or percentage in the output: …").
     pub async fn run(&self) -> Result<Report, String> {
-        let out = tokio::time::timeout(self.timeout, run_program(&self.argv))
+        let out = tokio::time::timeout(self.timeout, run_program(&self.argv, &self.policy))
             .await
             .map_err(|_| {
                 format!(
@@ -114,8 +124,10 @@ impl LoadProbe {
         }
         let text = String::from_utf8_lossy(&out.stdout);
         parse_report(&text).ok_or_else(|| {
-            let shown: String = text.trim().chars().take(80).collect();
-            format!("no load figure or percentage in the output: {shown:?}")
+            format!(
+                "no load figure or percentage in the output: {}",
+                shown_output(text.as_bytes())
+            )
         })
     }
 }
@@ -378,6 +390,7 @@ mod tests {
         LoadProbe {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             timeout: Duration::from_secs(secs),
+            policy: Arc::new(Policy::Any),
         }
     }
 
@@ -408,6 +421,7 @@ mod tests {
         let r = LoadProbe {
             argv: vec!["/bin/sleep".into(), "30".into()],
             timeout: Duration::from_millis(300),
+            policy: Arc::new(Policy::Any),
         };
         let start = std::time::Instant::now();
         let e = r.run().await.unwrap_err();

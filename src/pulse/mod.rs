@@ -18,6 +18,7 @@ pub mod nanny;
 pub mod node;
 pub mod notify;
 pub mod probe;
+pub mod scripts;
 pub mod shared;
 pub mod supervisor;
 pub mod throttle;

@@ -24,6 +24,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::control::EventRecord;
+use super::scripts::Policy;
 use crate::config::model::GlobalSettings;
 
 /// Changes waiting for the command, and for mail; past that they are dropped.
@@ -82,6 +83,9 @@ pub struct Settings {
     pub mail: Option<MailSettings>,
     /// The virtual server names, to split "server VIRTUAL/SERVER" where names hold `/`.
     pub virtuals: Vec<String>,
+    /// What `notify_command` may run: checked again before every run. Restricted to
+    /// the default scripts directory unless the supervisor says otherwise.
+    pub policy: Arc<Policy>,
 }
 
 /// This machine's host name ("localhost" when it has none).
@@ -167,6 +171,7 @@ impl Settings {
                 command,
                 mail,
                 virtuals,
+                policy: Arc::default(),
             },
             warnings,
         ))
@@ -646,7 +651,7 @@ async fn command_task(
         }
         let (argv, env) = invocation(&e, &s);
         let line = argv.join(" ");
-        match super::command::run_env(&argv, &env, t.command).await {
+        match super::command::run_env(&argv, &env, t.command, &s.policy).await {
             Ok(st) if st.success() => tracing::debug!("notify_command `{line}` finished"),
             Ok(st) => tracing::warn!("notify_command `{line}` failed: {st}"),
             Err(err) => tracing::warn!("notify_command `{line}`: {err}"),
@@ -776,6 +781,7 @@ mod tests {
                 to: vec!["ops@example.com".into()],
             }),
             virtuals: vec!["web".into(), "a/b".into()],
+            policy: Arc::default(),
         }
     }
 
@@ -1073,6 +1079,7 @@ mod tests {
         let mut s = settings();
         s.mail = None;
         s.command = ["sh", "-c", "sleep 5", "sh"].map(String::from).to_vec();
+        s.policy = Arc::new(Policy::Any);
         let n = Notifier::start(s, Timing::default());
         let q = n.queue();
         let started = std::time::Instant::now();

@@ -42,6 +42,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
+use super::command::shown_output;
+use super::scripts::Policy;
 use crate::config::model::CheckSettings;
 use crate::config::value::{CheckKind, Protocol, Secs};
 
@@ -167,6 +169,9 @@ pub struct Probe {
     pub sctp: bool,
     /// The whole check, connection and reply included, ends within it.
     pub timeout: Duration,
+    /// What a program check may run, checked again before every run. Restricted to
+    /// the default scripts directory unless the supervisor says otherwise.
+    pub policy: Arc<Policy>,
 }
 
 /// The result of one check.
@@ -305,6 +310,7 @@ impl Probe {
             port,
             sctp: protocol == Protocol::Sctp,
             timeout: timeout.as_duration(),
+            policy: Arc::default(),
         }))
     }
 
@@ -428,7 +434,7 @@ impl Probe {
             }
             ProbeKind::Program { argv, expect } => {
                 stage.set(Stage::PROGRAM);
-                program(argv, expect.as_ref()).await
+                program(argv, expect.as_ref(), &self.policy).await
             }
             ProbeKind::Http {
                 tls,
@@ -694,7 +700,8 @@ pub struct ProgramOutput {
 }
 
 impl ProgramOutput {
-    /// "exit status 3: <first line of stderr>" or "killed by signal 9".
+    /// "exit status 3: <first line of stderr>" or "killed by signal 9"; the line as
+    /// [`shown_output`] shows output (marked, so that viewers do not see it).
     pub fn failure(&self) -> String {
         use std::os::unix::process::ExitStatusExt;
         let mut s = match (self.status.code(), self.status.signal()) {
@@ -704,8 +711,7 @@ impl ProgramOutput {
         };
         let err = String::from_utf8_lossy(&self.stderr);
         if let Some(line) = err.lines().map(str::trim).find(|l| !l.is_empty()) {
-            let line: String = line.chars().take(200).collect();
-            let _ = write!(s, ": {line}");
+            let _ = write!(s, ": {}", shown_output(line.as_bytes()));
         }
         s
     }
@@ -727,12 +733,13 @@ impl Drop for GroupKill {
     }
 }
 
-/// Runs `argv` without a shell (PATH is searched), stdin on /dev/null, in its own
-/// process group. Cancel-safe: dropping the future kills the group. The caller bounds
-/// the time.
-pub async fn run_program(argv: &[String]) -> Result<ProgramOutput, String> {
+/// Runs `argv` without a shell, stdin on /dev/null, in its own process group, if its
+/// program passes `policy` now (PATH is searched only under [`Policy::Any`]).
+/// Cancel-safe: dropping the future kills the group. The caller bounds the time.
+pub async fn run_program(argv: &[String], policy: &Policy) -> Result<ProgramOutput, String> {
     let (prog, args) = argv.split_first().ok_or("empty command")?;
-    let mut child = tokio::process::Command::new(prog)
+    let program = policy.check(prog).map_err(|e| format!("not run: {e}"))?;
+    let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -772,8 +779,12 @@ async fn read_limited<R: AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
     }
 }
 
-async fn program(argv: &[String], expect: Option<&Expect>) -> Result<String, String> {
-    let out = run_program(argv).await?;
+async fn program(
+    argv: &[String],
+    expect: Option<&Expect>,
+    policy: &Policy,
+) -> Result<String, String> {
+    let out = run_program(argv, policy).await?;
     if !out.status.success() {
         return Err(out.failure());
     }
@@ -789,7 +800,7 @@ async fn program(argv: &[String], expect: Option<&Expect>) -> Result<String, Str
     } else {
         Err(format!(
             "exit status 0 but the output did not match expect: {}",
-            show(stdout, 80)
+            shown_output(stdout)
         ))
     }
 }
@@ -1123,6 +1134,9 @@ mod tests {
             port,
             sctp: false,
             timeout: Duration::from_millis(millis),
+            // The tests' programs are in PATH and temporary folders; the scripts
+            // directory's rule has its own tests.
+            policy: Arc::new(Policy::Any),
         }
     }
 
@@ -1364,7 +1378,7 @@ mod tests {
         assert_eq!(o.detail, "exit status 1");
         // stderr explains the failure.
         let o = run(program(&["/bin/sleep", "--no-such-option"], None)).await;
-        assert_fail(&o, "exit status 1: /bin/sleep: unrecognized option");
+        assert_fail(&o, "exit status 1: \u{27e6}/bin/sleep: unrecognized option");
         let o = run(program(&["/nonexistent/check"], None)).await;
         assert_fail(&o, "cannot run /nonexistent/check");
         // PATH is searched, as execvp did.
@@ -1378,7 +1392,7 @@ mod tests {
         // The trailing newline is dropped, then the output must equal `expect`.
         assert_ok(&run(program(&["/bin/echo", "OK"], exact("OK"))).await);
         let o = run(program(&["/bin/echo", "OK then"], exact("OK"))).await;
-        assert_fail(&o, "output did not match expect: \"OK then\"");
+        assert_fail(&o, "output did not match expect: \u{27e6}OK then\u{27e7}");
         assert_ok(&run(program(&["/bin/echo", "anything"], Some(Expect::Any))).await);
         assert_fail(
             &run(program(&["/bin/true"], Some(Expect::Any))).await,
@@ -1792,6 +1806,30 @@ mod tests {
 
     fn build(c: &CheckSettings, protocol: Protocol) -> Result<Option<Probe>, String> {
         Probe::from_settings(c, protocol, "192.0.2.10".parse().unwrap(), 8080)
+    }
+
+    /// A program check built from a configuration runs nothing outside the scripts
+    /// directory unless the supervisor widened its policy (a root-only lvs.cf), and
+    /// its refusal is the check's failure.
+    #[tokio::test]
+    async fn a_program_check_is_refused_before_it_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("ran");
+        let c = settings(|c| {
+            c.send_program = Some(Text(format!("/usr/bin/touch {}", mark.display())));
+            c.timeout = Some(Secs(5000));
+        });
+        let mut p = build(&c, Protocol::Tcp).unwrap().unwrap();
+        assert_eq!(*p.policy, Policy::default());
+        let o = p.run().await;
+        assert_fail(
+            &o,
+            "not run: /usr/bin/touch is not in the scripts directory",
+        );
+        assert!(!mark.exists());
+        p.policy = Arc::new(Policy::Any);
+        assert_ok(&p.run().await);
+        assert!(mark.exists());
     }
 
     #[test]

@@ -32,6 +32,7 @@ use super::lvsd::{self, Lvsd, Setup};
 use super::node::{self, NodePlan, Place};
 use super::notify::{self, Notifier};
 use super::probe::Probe;
+use super::scripts;
 use super::shared::Shared;
 
 /// How often a real server's load command runs (or its check interval, if longer).
@@ -51,6 +52,11 @@ pub struct Options {
     /// `pulse` refuses to start without CAP_NET_ADMIN and CAP_NET_RAW; the all-in-one
     /// mode starts anyway and reports what is unavailable.
     pub require_capabilities: bool,
+    /// Where the commands of lvs.cf must be ([`scripts`](super::scripts)).
+    pub scripts_dir: PathBuf,
+    /// Whether an lvs.cf only root could have written may run any command (Piranha's
+    /// standalone pulse); false when the admin UI writes lvs.cf from this process.
+    pub trust_root_config: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,11 +186,38 @@ fn local_addresses() -> Result<HashSet<IpAddr>, String> {
         .collect())
 }
 
-fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
+fn prepare(opts: &Options) -> Result<Prepared, Vec<String>> {
+    let path = &opts.config;
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
-    let (text, _) = crate::config::decode_text(&bytes);
+    let file = scripts::read_config(path, &opts.scripts_dir, opts.trust_root_config)
+        .map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
+    let (text, _) = crate::config::decode_text(&file.bytes);
     let (config, mut warnings) = node::load(&name, &text)?;
+    let policy = Arc::new(file.policy);
+    match &file.restricted_because {
+        Some(why) => tracing::debug!(
+            "{name}: commands restricted to {} ({why})",
+            opts.scripts_dir.display()
+        ),
+        None => tracing::info!(
+            "{name} belongs to root alone: its commands may run any program (not only those in {})",
+            opts.scripts_dir.display()
+        ),
+    }
+    let refused: Vec<String> = scripts::refusals(&config, &policy)
+        .into_iter()
+        .map(|(scope, keyword, why)| {
+            let block = scope.describe(&config);
+            if block.is_empty() {
+                format!("{name}: {keyword}: {why}")
+            } else {
+                format!("{name}: {block}: {keyword}: {why}")
+            }
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(refused);
+    }
     // Names are looked up once per load; every later use reads this table.
     let mut names = BTreeMap::new();
     let mut errors = Vec::new();
@@ -252,7 +285,8 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
     let mut probes = Vec::new();
     for t in &targets {
         match Probe::from_settings(&t.check, t.protocol, t.addr, t.check_port) {
-            Ok(Some(p)) => {
+            Ok(Some(mut p)) => {
+                p.policy = policy.clone();
                 let id: Arc<str> = Arc::from(p.identity());
                 let keys = identities.entry(id.clone()).or_default();
                 if keys.is_empty() {
@@ -281,7 +315,10 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
         // Piranha read the load about every 20 s whatever the check interval.
         let every = t.check.interval().as_duration().max(LOAD_INTERVAL);
         match LoadProbe::from_settings(monitor, g, t.addr, t.check_port, every) {
-            Ok(Some(p)) => load_probes.push((t.key.clone(), p, every)),
+            Ok(Some(mut p)) => {
+                p.policy = policy.clone();
+                load_probes.push((t.key.clone(), p, every))
+            }
             Ok(None) => {}
             Err(e) => errors.push(format!("virtual {}: {e}", t.key.0)),
         }
@@ -294,7 +331,10 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
             l.addr,
             l.port,
         ) {
-            Ok(Some(p)) => local_probes.push((l.name.clone(), p, l.check.interval().as_duration())),
+            Ok(Some(mut p)) => {
+                p.policy = policy.clone();
+                local_probes.push((l.name.clone(), p, l.check.interval().as_duration()))
+            }
             Ok(None) => {}
             Err(e) => errors.push(format!("local_check {}: {e}", l.name)),
         }
@@ -309,11 +349,13 @@ fn prepare(path: &Path) -> Result<Prepared, Vec<String>> {
     let commands = RoleCommands {
         active: cmd("active_cmd", &g.active_cmd),
         inactive: cmd("inactive_cmd", &g.inactive_cmd),
+        policy: policy.clone(),
     };
     let virtuals = config.virtuals.iter().map(|v| v.name.clone()).collect();
     let notify = match notify::Settings::from_config(g, &plan.name, virtuals, &notify::hostname()) {
-        Ok((n, mut w)) => {
+        Ok((mut n, mut w)) => {
             warnings.append(&mut w);
+            n.policy = policy.clone();
             n
         }
         Err(e) => {
@@ -485,8 +527,8 @@ impl Supervisor {
     }
 
     async fn reload_config(&self) -> Reply {
-        let path = self.opts.config.clone();
-        let prepared = match tokio::task::spawn_blocking(move || prepare(&path)).await {
+        let opts = self.opts.clone();
+        let prepared = match tokio::task::spawn_blocking(move || prepare(&opts)).await {
             Ok(Ok(p)) => p,
             Ok(Err(errors)) => {
                 for e in &errors {
@@ -819,8 +861,8 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     raise_descriptor_limit();
     let config_path = opts.config.display().to_string();
     let prepared = {
-        let path = opts.config.clone();
-        tokio::task::spawn_blocking(move || prepare(&path))
+        let opts = opts.clone();
+        tokio::task::spawn_blocking(move || prepare(&opts))
             .await
             .map_err(|e| SupervisorError::Io(e.to_string()))?
             .map_err(|errors| SupervisorError::Config {

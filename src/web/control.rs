@@ -4,6 +4,7 @@
 //! its live part by itself (`/control/live`, polled by `static/app.js`). Without a
 //! supervisor it says so plainly and shows the stored configuration instead.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -16,6 +17,7 @@ use super::auth::{with_flash, AdminPost, Auth};
 use super::live::LiveStatus;
 use super::{html, see_other, AppState, Chrome, WebError};
 use crate::config::{Config, VirtualServer};
+use crate::pulse::command::hide_output;
 use crate::pulse::control::{EventRecord, Request, ServerStatus, ServiceStatus, Status};
 
 /// Services shown per page of the monitoring table.
@@ -358,6 +360,29 @@ pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
     }
 }
 
+/// Replaces the command output in `v` (what a check program or load command printed,
+/// in last checks, causes and the fault) for a user who is not an administrator: those
+/// are root's scripts, and what they print is not for every reader of the page.
+pub fn hide_outputs(v: &mut LiveView) {
+    fn hide(s: &mut String) {
+        if let Cow::Owned(hidden) = hide_output(s) {
+            *s = hidden;
+        }
+    }
+    hide(&mut v.fault);
+    v.warnings.iter_mut().for_each(hide);
+    for r in v.services.iter_mut().flat_map(|s| s.servers.iter_mut()) {
+        hide(&mut r.last_check);
+        hide(&mut r.transition);
+    }
+    for (_, _, last) in &mut v.local_checks {
+        hide(last);
+    }
+    for e in &mut v.events {
+        hide(&mut e.cause);
+    }
+}
+
 /// The view when the supervisor cannot be asked: why, and the stored configuration.
 pub fn view_of_config(reason: &str, c: &Config, q: &ViewQuery, now_ms: u64) -> LiveView {
     let filter = q.filter();
@@ -458,10 +483,15 @@ fn query_key(q: &ViewQuery) -> String {
     )
 }
 
-async fn live_view(state: &AppState, q: &ViewQuery) -> Result<Arc<LiveView>, WebError> {
+/// The view for `q`; `admin` sees command output, others do not ([`hide_outputs`]).
+async fn live_view(
+    state: &AppState,
+    q: &ViewQuery,
+    admin: bool,
+) -> Result<Arc<LiveView>, WebError> {
     let now = crate::clock::unix_ms();
     let status = state.live.status().await;
-    let key = query_key(q);
+    let key = format!("{}|{admin}", query_key(q));
     if let LiveStatus::Running(_) = &*status {
         let cache = state.view_cache.lock().expect("not poisoned");
         let same = cache
@@ -482,6 +512,9 @@ async fn live_view(state: &AppState, q: &ViewQuery) -> Result<Arc<LiveView>, Web
             view_of_config(why, &stored.config, q, now)
         }
     };
+    if !admin {
+        hide_outputs(&mut view);
+    }
     let mut query = vec![format!("refresh={}", view.refresh)];
     if !view.filter.is_empty() {
         query.push(format!("q={}", super::urlencode(&view.filter)));
@@ -530,7 +563,7 @@ pub async fn page(
     auth: Auth,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, WebError> {
-    let live = live_view(&state, &q).await?;
+    let live = live_view(&state, &q, auth.is_admin()).await?;
     let refresh_choices = REFRESH_CHOICES
         .iter()
         .map(|&r| (r, r == live.refresh))
@@ -548,7 +581,7 @@ pub async fn live(
     auth: Auth,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, WebError> {
-    let live = live_view(&state, &q).await?;
+    let live = live_view(&state, &q, auth.is_admin()).await?;
     Ok(html(&LivePart {
         live,
         chrome: Chrome {
@@ -662,6 +695,59 @@ mod tests {
         );
         // web5, web50..web59
         assert_eq!(found.total, 11);
+    }
+
+    /// What a root script printed reaches administrators (cut short by the supervisor)
+    /// and nobody else: hidden wherever the view carries it.
+    #[test]
+    fn command_output_is_hidden_from_viewers() {
+        use crate::pulse::command::shown_output;
+        use crate::pulse::control::{EventRecord, LocalCheckStatus};
+        let out = shown_output(b"KEY=c2VjcmV0LWtleQ==");
+        let said = format!("exit status 1: {out}");
+        let mut s = status(1);
+        s.node.fault = Some(format!(
+            "local check db: 1 consecutive failed check(s): {said}"
+        ));
+        s.services[0].servers[0].last_check = said.clone();
+        s.services[0].servers[0].last_check_unix_ms = 1;
+        s.services[0].servers[0].transition = Some(EventRecord {
+            at_unix_ms: 1,
+            subject: "server web0/rs1".into(),
+            state: "down".into(),
+            cause: format!("1 consecutive failed check(s): {said}"),
+        });
+        s.local_checks = vec![LocalCheckStatus {
+            name: "db".into(),
+            health: "down".into(),
+            last_check: said.clone(),
+        }];
+        s.events = vec![EventRecord {
+            at_unix_ms: 1,
+            subject: "local check db".into(),
+            state: "down".into(),
+            cause: said.clone(),
+        }];
+        let admin = view_of_status(&s, &ViewQuery::default(), 2);
+        let texts = |v: &LiveView| {
+            let r = &v.services[0].servers[0];
+            vec![
+                v.fault.clone(),
+                r.last_check.clone(),
+                r.transition.clone(),
+                v.local_checks[0].2.clone(),
+                v.events[0].cause.clone(),
+            ]
+        };
+        for t in texts(&admin) {
+            assert!(t.contains("KEY=c2VjcmV0LWtleQ=="), "{t}");
+        }
+        let mut viewer = admin.clone();
+        hide_outputs(&mut viewer);
+        for t in texts(&viewer) {
+            assert!(!t.contains("KEY="), "{t}");
+            assert!(t.contains("exit status 1: [output hidden]"), "{t}");
+        }
     }
 
     #[test]

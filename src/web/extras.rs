@@ -18,7 +18,7 @@ use super::auth::{AdminPost, Auth};
 use super::form::{self, addr_dev, choice, flag, text, Field, FieldSpec, Submitted};
 use super::{flash_back, flash_outcome, html, AppState, Chrome, WebError};
 use crate::config::model::name_problem;
-use crate::config::{validate, Config, FloatingAddress, LocalCheck, Scope};
+use crate::config::{Config, FloatingAddress, LocalCheck, Scope};
 use crate::storage::{Block, Blocks, Snapshot, Store, Stored};
 
 const FLOATING_SPECS: &[FieldSpec] = &[
@@ -376,8 +376,8 @@ fn from_form<K: Kind>(
         let mut keywords = K::keywords();
         keywords.push("name");
         form::new_errors(
-            &validate(config),
-            &validate(&after),
+            &form::checked(config),
+            &form::checked(&after),
             Some(K::scope(at)),
             &keywords,
             &mut field_errors,

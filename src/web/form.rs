@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use crate::config::lexer::Token;
 use crate::config::model::Keywords;
-use crate::config::{value_tokens, Diagnostic, KeywordDoc, Scope};
+use crate::config::{value_tokens, Config, Diagnostic, KeywordDoc, Scope, Severity};
+use crate::pulse::scripts;
 
 /// How a keyword is entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +295,16 @@ pub fn apply<K: Keywords>(
             errors.insert(spec.keyword.into(), e.message);
         }
     }
+}
+
+/// The rules an edit is held to: [`crate::config::validate`], and the scripts
+/// directory's rule for commands (the supervisor refuses any other command; here it is
+/// said at the field, with the rule). That rule looks at the files named, the one
+/// thing here that is not pure.
+pub fn checked(c: &Config) -> Vec<Diagnostic> {
+    let mut d = crate::config::validate(c);
+    d.extend(scripts::diagnostics(c, scripts::ui_dir(), Severity::Error));
+    d
 }
 
 /// The validation errors caused by an edit: those of `after` that `before` did not

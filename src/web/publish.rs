@@ -24,8 +24,9 @@ use similar::{ChangeTag, TextDiff};
 use super::auth::{with_flash, AdminPost, Auth};
 use super::control::{paginate, when};
 use super::{html, render_with_serial, see_other, AppState, Cached, Chrome, WebError};
-use crate::config::{self, is_valid, parse, validate, Config};
+use crate::config::{self, is_valid, parse, validate, Config, Severity};
 use crate::pulse::control::Request;
+use crate::pulse::scripts;
 use crate::storage::{action, StorageError};
 
 /// Revisions per page of the history.
@@ -120,11 +121,12 @@ pub fn preview(config: &Config, in_force: Option<&str>, last_serial: u32) -> Pre
     let text = render_with_serial(config, serial);
     let unchanged = in_force.is_some() && render_with_serial(config, old_serial) == old;
     let diags = validate(config);
-    let errors = diags
+    let mut errors: Vec<String> = diags
         .iter()
         .filter(|d| d.is_error())
         .map(|d| d.message.clone())
         .collect();
+    errors.extend(readback_errors(&text));
     let warnings = diags
         .iter()
         .filter(|d| !d.is_error())
@@ -140,6 +142,42 @@ pub fn preview(config: &Config, in_force: Option<&str>, last_serial: u32) -> Pre
         warnings,
         digest,
     }
+}
+
+/// Why `text` (a rendering) cannot be applied when it does not read back, one message
+/// per error, naming the line and the block it stands in. Validation should have
+/// refused whatever causes it; if it did not, Apply says so instead of failing with a
+/// 500, and the file in force is never replaced by one the supervisor cannot read.
+pub fn readback_errors(text: &str) -> Vec<String> {
+    let Err(errors) = parse(text) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    errors
+        .iter()
+        .map(|e| {
+            let Some(no) = Some(e.line).filter(|l| (1..=lines.len()).contains(l))
+            else {
+                return format!(
+                    "the rendered lvs.cf does not read back, so it cannot be applied: {}",
+                    e.message
+                );
+            };
+            let line = lines[no - 1].trim();
+            let block = lines[..no]
+                .iter()
+                .rev()
+                .map(|l| l.trim())
+                .find(|l| l.ends_with('{'))
+                .map(|h| h.trim_end_matches('{').trim_end())
+                .filter(|h| *h != line.trim_end_matches('{').trim_end());
+            format!(
+                "the rendered lvs.cf does not read back, so it cannot be applied: line {no} `{line}`{}: {}; correct or rename that block",
+                block.map(|b| format!(" (in `{b}`)")).unwrap_or_default(),
+                e.message
+            )
+        })
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -209,7 +247,20 @@ async fn show_apply(
     let in_force = read_in_force(&state.settings.lvs_cf).await?;
     let latest = state.store.revisions().latest().await?;
     let last_serial = latest.as_ref().map_or(0, |r| r.info.serial_no);
-    let preview = preview(&stored.config, in_force.as_deref(), last_serial);
+    let mut preview = preview(&stored.config, in_force.as_deref(), last_serial);
+    // The file Apply writes is never root's alone: the supervisor holds its commands to
+    // the scripts directory and refuses it whole otherwise (an imported configuration
+    // can hold such commands; the forms refuse them).
+    preview.warnings.extend(
+        scripts::diagnostics(&stored.config, scripts::ui_dir(), Severity::Warning)
+            .into_iter()
+            .map(|d| {
+                format!(
+                    "the supervisor will refuse this configuration: {}",
+                    d.message
+                )
+            }),
+    );
     let hand_edited = match (&in_force, &latest) {
         (Some(text), Some(rev)) if *text != rev.text => Some(format!(
             "{} was changed outside lvs-director since revision {} (serial {}) was applied. Applying replaces those changes; to keep them, import the file first.",
@@ -305,17 +356,12 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
         )
         .await;
     }
-    // The file the supervisor reads must always be one it can read back: checked
-    // before it replaces the one in force.
-    if let Err(e) = parse(&p.text) {
-        return Err(WebError::Internal(format!(
-            "the rendered configuration does not read back ({e:?}); nothing was written"
-        )));
-    }
+    // The file the supervisor reads must always be one it can read back: `preview`
+    // lists a rendering that does not among the errors above, so it never gets here.
     let text = p.text.clone();
     let target = path.clone();
     let written = tokio::task::spawn_blocking(move || {
-        crate::atomic_file::write_atomic(&target, text.as_bytes(), 0o644)
+        crate::atomic_file::write_config(&target, text.as_bytes())
     })
     .await
     .map_err(|e| WebError::Internal(e.to_string()))?;
@@ -568,6 +614,7 @@ pub async fn rollback(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::render;
 
     const EXAMPLE: &str = include_str!("../../tests/data/piranha_example.lvs.cf");
 
@@ -608,6 +655,35 @@ mod tests {
             .any(|l| l.text.contains(&format!("serial_no = {}", serial + 1))));
         assert_eq!(removed.len(), 2, "{removed:?}");
         assert_ne!(p.digest, first.digest);
+    }
+
+    #[test]
+    fn a_rendering_that_does_not_read_back_is_an_error_naming_the_block() {
+        // The header the renderer once wrote for a virtual server named `=web`.
+        let text = "serial_no = 3\nvirtual =web {\n    active = 1\n}\n";
+        let errors = readback_errors(text);
+        assert!(!errors.is_empty());
+        assert!(
+            errors[0].contains("line 2 `virtual =web {`")
+                && errors[0].contains("cannot be applied"),
+            "{errors:?}"
+        );
+        // A line inside a block names the block.
+        let errors = readback_errors("virtual web {\n    weight = many\n}\n");
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("line 2") && e.contains("(in `virtual web`)")),
+            "{errors:?}"
+        );
+        assert!(readback_errors(&render(&parse(EXAMPLE).unwrap().config)).is_empty());
+
+        // Such a name is written quoted now, and the preview has nothing against it.
+        let mut c = parse(EXAMPLE).unwrap().config;
+        c.virtuals[0].name = "=web".into();
+        let p = preview(&c, None, 0);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert!(p.text.contains("virtual \"=web\" {"), "{}", p.text);
     }
 
     #[test]

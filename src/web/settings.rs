@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::auth::{with_flash, AdminPost, Auth};
 use super::form::{self, addr_dev, choice, flag, text, Field, FieldSpec, Submitted};
 use super::{html, see_other, AppState, Chrome, WebError};
-use crate::config::{validate, Config, GlobalSettings, Scope};
+use crate::config::{Config, GlobalSettings, Scope};
 use crate::storage::StorageError;
 
 pub const NETMASKS: &[(&str, &str)] = &[
@@ -185,8 +185,8 @@ async fn save(state: AppState, posted: AdminPost, page: &Page) -> Result<Respons
         after.global = settings.clone();
         let keywords: Vec<&str> = page.specs.iter().map(|s| s.keyword).collect();
         form::new_errors(
-            &validate(&before),
-            &validate(&after),
+            &form::checked(&before),
+            &form::checked(&after),
             Some(Scope::Global),
             &keywords,
             &mut field_errors,

@@ -21,7 +21,7 @@ use super::control::paginate;
 use super::form::{self, addr_dev, choice, flag, text, Field, FieldSpec, Submitted};
 use super::{flash_back, flash_outcome, html, AppState, Chrome, WebError};
 use crate::config::model::name_problem;
-use crate::config::{validate, Config, RealServer, Scope, VirtualServer};
+use crate::config::{Config, RealServer, Scope, VirtualServer};
 use crate::pulse::control::Request;
 use crate::storage::{StorageError, StoredVirtual};
 
@@ -204,8 +204,8 @@ fn check_edit(
         .chain(["name"])
         .collect();
     form::new_errors(
-        &validate(before),
-        &validate(after),
+        &form::checked(before),
+        &form::checked(after),
         Some(scope),
         &keywords,
         field_errors,

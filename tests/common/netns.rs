@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -232,6 +233,12 @@ impl Lab {
             .prefix("lvsfo-")
             .tempdir()
             .expect("temporary directory");
+        // The supervisors' scripts directory: root's, writable by root alone, as the
+        // rule for commands wants it (the temporary folder above is root's 0700).
+        let scripts = dir.path().join("scripts");
+        std::fs::create_dir(&scripts).expect("scripts directory");
+        std::fs::set_permissions(&scripts, std::fs::Permissions::from_mode(0o755))
+            .expect("scripts directory mode");
         let mut lab = Lab {
             prefix,
             dir,
@@ -284,6 +291,19 @@ impl Lab {
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, text).expect("write a lab file");
+        p
+    }
+
+    /// The supervisors' `--scripts-dir`: commands in their lvs.cf must be in it.
+    pub fn scripts_dir(&self) -> PathBuf {
+        self.path("scripts")
+    }
+
+    /// Writes an executable script into [`Lab::scripts_dir`] (root's, mode 0755).
+    pub fn script(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.scripts_dir().join(name);
+        std::fs::write(&p, text).expect("write a script");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("script mode");
         p
     }
 
@@ -366,6 +386,9 @@ impl Lab {
     /// (its config, socket, state directory and log are named after it).
     pub fn pulse(&self, n: Node, name: &str, config: &str) -> Proc {
         let cf = self.write(&format!("{name}.cf"), config);
+        // Not root's, as the lvs.cf the admin UI writes: its commands are held to the
+        // scripts directory, the case that matters (a root-only file may run anything).
+        std::os::unix::fs::chown(&cf, Some(65534), Some(65534)).expect("chown lvs.cf");
         let socket = self.path(&format!("{name}.sock"));
         let _ = std::fs::remove_file(&socket);
         let state = self.path(&format!("{name}.state"));
@@ -383,6 +406,8 @@ impl Lab {
                 socket.to_str().unwrap(),
                 "--state-dir",
                 state.to_str().unwrap(),
+                "--scripts-dir",
+                self.scripts_dir().to_str().unwrap(),
             ],
             &[("LVS_DIRECTOR_LOG", &level)],
         );

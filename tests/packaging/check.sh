@@ -181,6 +181,7 @@ getent passwd lvs-director | grep ':/var/lib/lvs-director:/usr/sbin/nologin$' >/
 for expect in "/var/lib/lvs-director 700 lvs-director:lvs-director" \
     "/var/lib/lvs-director-pulse 700 root:root" \
     "/etc/lvs-director 1770 root:lvs-director" \
+    "/etc/lvs-director/scripts 755 root:root" \
     "/etc/lvs-director/lvs.cf 640 lvs-director:lvs-director" \
     "/var/lib/lvs-director/director.db 600 lvs-director:lvs-director"; do
     set -- $expect
