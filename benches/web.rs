@@ -759,6 +759,7 @@ fn state_for(store: &Store, lvs_cf: &Path, socket: &Path) -> AppState {
         Settings {
             lvs_cf: lvs_cf.to_path_buf(),
             control_socket: socket.to_path_buf(),
+            scripts_dir: lvs_director::pulse::scripts::DEFAULT_SCRIPTS_DIR.into(),
             secure_cookies: false,
             sessions: SessionPolicy::default(),
         },

@@ -112,7 +112,6 @@ async fn prepare(
     ),
     Failure,
 > {
-    crate::pulse::scripts::set_ui_dir(args.scripts_dir.clone());
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(web::tls::load(c, k).map_err(Failure::invalid)?),
         (None, None) => None,
@@ -158,6 +157,7 @@ async fn prepare(
         Settings {
             lvs_cf: args.lvs_cf.clone(),
             control_socket: args.control_socket.clone(),
+            scripts_dir: args.scripts_dir.clone(),
             secure_cookies: tls.is_some(),
             sessions: SessionPolicy::default(),
         },

@@ -29,7 +29,6 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::OnceLock;
 
 use crate::config::diag::{Diagnostic, Scope, Severity};
 use crate::config::value::LoadMonitor;
@@ -467,20 +466,6 @@ pub fn diagnostics(c: &Config, dir: &Path, severity: Severity) -> Vec<Diagnostic
             }
         })
         .collect()
-}
-
-/// The scripts directory the admin UI checks commands against, set once when `web` or
-/// `up` starts (from `--scripts-dir`; the supervisor takes its own as an option).
-static UI_SCRIPTS_DIR: OnceLock<PathBuf> = OnceLock::new();
-
-/// Sets [`ui_dir`]; a second call is ignored (the first one wins).
-pub fn set_ui_dir(dir: PathBuf) {
-    let _ = UI_SCRIPTS_DIR.set(dir);
-}
-
-/// The scripts directory of the admin UI's checks ([`DEFAULT_SCRIPTS_DIR`] unless set).
-pub fn ui_dir() -> &'static Path {
-    UI_SCRIPTS_DIR.get_or_init(|| PathBuf::from(DEFAULT_SCRIPTS_DIR))
 }
 
 #[cfg(test)]

@@ -346,6 +346,7 @@ async fn edit_page<K: Kind>(
 /// The block of the form and the errors it has, checked in the whole configuration
 /// (at `index`, or appended when new).
 fn from_form<K: Kind>(
+    scripts_dir: &std::path::Path,
     base: &K,
     typed: &Submitted,
     config: &Config,
@@ -376,8 +377,8 @@ fn from_form<K: Kind>(
         let mut keywords = K::keywords();
         keywords.push("name");
         form::new_errors(
-            &form::checked(config),
-            &form::checked(&after),
+            &form::checked(config, scripts_dir),
+            &form::checked(&after, scripts_dir),
             Some(K::scope(at)),
             &keywords,
             &mut field_errors,
@@ -397,7 +398,13 @@ async fn create<K: Kind>(
     let typed = &posted.form.fields;
     let stored = state.stored().await?;
     let base = K::default();
-    let (item, mut field_errors, mut errors) = from_form(&base, typed, &stored.config, None);
+    let (item, mut field_errors, mut errors) = from_form(
+        &state.settings.scripts_dir,
+        &base,
+        typed,
+        &stored.config,
+        None,
+    );
     if errors.is_empty() {
         match K::blocks(&state.store)
             .create(&item, &posted.auth.actor())
@@ -444,8 +451,13 @@ async fn save<K: Kind>(
     let version = posted.form.version()?;
     let stored = state.stored().await?;
     let (index, current) = find(stored_list::<K>(&stored), id)?;
-    let (item, field_errors, mut errors) =
-        from_form(&current.item, typed, &stored.config, Some(index));
+    let (item, field_errors, mut errors) = from_form(
+        &state.settings.scripts_dir,
+        &current.item,
+        typed,
+        &stored.config,
+        Some(index),
+    );
     if errors.is_empty() {
         match K::blocks(&state.store)
             .update(id, version, &item, &posted.auth.actor())
@@ -524,6 +536,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let (item, fe, errors) = from_form(
+            std::path::Path::new(crate::pulse::scripts::DEFAULT_SCRIPTS_DIR),
             &FloatingAddress::default(),
             &typed,
             &Config::default(),
@@ -537,8 +550,13 @@ mod tests {
 
         let mut bad = typed.clone();
         bad.insert("address".into(), "0.0.0.0".into());
-        let (_, fe, errors) =
-            from_form(&FloatingAddress::default(), &bad, &Config::default(), None);
+        let (_, fe, errors) = from_form(
+            std::path::Path::new(crate::pulse::scripts::DEFAULT_SCRIPTS_DIR),
+            &FloatingAddress::default(),
+            &bad,
+            &Config::default(),
+            None,
+        );
         assert!(fe.contains_key("address"), "{fe:?}");
         assert!(!errors.is_empty());
     }

@@ -301,9 +301,9 @@ pub fn apply<K: Keywords>(
 /// directory's rule for commands (the supervisor refuses any other command; here it is
 /// said at the field, with the rule). That rule looks at the files named, the one
 /// thing here that is not pure.
-pub fn checked(c: &Config) -> Vec<Diagnostic> {
+pub fn checked(c: &Config, scripts_dir: &std::path::Path) -> Vec<Diagnostic> {
     let mut d = crate::config::validate(c);
-    d.extend(scripts::diagnostics(c, scripts::ui_dir(), Severity::Error));
+    d.extend(scripts::diagnostics(c, scripts_dir, Severity::Error));
     d
 }
 

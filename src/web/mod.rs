@@ -59,6 +59,9 @@ pub struct Settings {
     /// The `lvs.cf` that Apply writes and the supervisor reads.
     pub lvs_cf: PathBuf,
     pub control_socket: PathBuf,
+    /// The folder the supervisor runs commands from (`--scripts-dir`): commands
+    /// entered in the forms are checked against it.
+    pub scripts_dir: PathBuf,
     /// Cookies get `Secure` (set when serving over TLS).
     pub secure_cookies: bool,
     pub sessions: SessionPolicy,

@@ -252,14 +252,18 @@ async fn show_apply(
     // the scripts directory and refuses it whole otherwise (an imported configuration
     // can hold such commands; the forms refuse them).
     preview.warnings.extend(
-        scripts::diagnostics(&stored.config, scripts::ui_dir(), Severity::Warning)
-            .into_iter()
-            .map(|d| {
-                format!(
-                    "the supervisor will refuse this configuration: {}",
-                    d.message
-                )
-            }),
+        scripts::diagnostics(
+            &stored.config,
+            &state.settings.scripts_dir,
+            Severity::Warning,
+        )
+        .into_iter()
+        .map(|d| {
+            format!(
+                "the supervisor will refuse this configuration: {}",
+                d.message
+            )
+        }),
     );
     let hand_edited = match (&in_force, &latest) {
         (Some(text), Some(rev)) if *text != rev.text => Some(format!(

@@ -185,8 +185,8 @@ async fn save(state: AppState, posted: AdminPost, page: &Page) -> Result<Respons
         after.global = settings.clone();
         let keywords: Vec<&str> = page.specs.iter().map(|s| s.keyword).collect();
         form::new_errors(
-            &form::checked(&before),
-            &form::checked(&after),
+            &form::checked(&before, &state.settings.scripts_dir),
+            &form::checked(&after, &state.settings.scripts_dir),
             Some(Scope::Global),
             &keywords,
             &mut field_errors,

@@ -191,6 +191,7 @@ fn name_error(name: &str, field_errors: &mut HashMap<String, String>) {
 
 /// Errors the changed configuration has that the stored one had not.
 fn check_edit(
+    scripts_dir: &std::path::Path,
     before: &Config,
     after: &Config,
     scope: Scope,
@@ -204,8 +205,8 @@ fn check_edit(
         .chain(["name"])
         .collect();
     form::new_errors(
-        &form::checked(before),
-        &form::checked(after),
+        &form::checked(before, scripts_dir),
+        &form::checked(after, scripts_dir),
         Some(scope),
         &keywords,
         field_errors,
@@ -509,6 +510,7 @@ pub async fn create(
         let mut after = before.clone();
         after.virtuals.push(v.clone());
         check_edit(
+            &state.settings.scripts_dir,
             &before,
             &after,
             Scope::Virtual(after.virtuals.len() - 1),
@@ -570,6 +572,7 @@ pub async fn save(
         let mut after = before.clone();
         after.virtuals[index] = v.clone();
         check_edit(
+            &state.settings.scripts_dir,
             before,
             &after,
             Scope::Virtual(index),
@@ -650,6 +653,7 @@ pub async fn toggle(
     after.virtuals[index].settings.active = Some(now_active);
     let (mut fe, mut errors) = (HashMap::new(), Vec::new());
     check_edit(
+        &state.settings.scripts_dir,
         &stored.config,
         &after,
         Scope::Virtual(index),
@@ -801,6 +805,7 @@ async fn scripts_apply(
         let mut after = before.clone();
         after.virtuals[index].check = check.clone();
         check_edit(
+            &state.settings.scripts_dir,
             before,
             &after,
             Scope::Virtual(index),
@@ -1080,6 +1085,7 @@ pub async fn real_create(
         after.virtuals[index].servers.push(r.clone());
         let si = after.virtuals[index].servers.len() - 1;
         check_edit(
+            &state.settings.scripts_dir,
             &stored.config,
             &after,
             Scope::Server(index, si),
@@ -1139,6 +1145,7 @@ pub async fn real_save(
         let mut after = stored.config.clone();
         after.virtuals[index].servers[si] = r.clone();
         check_edit(
+            &state.settings.scripts_dir,
             &stored.config,
             &after,
             Scope::Server(index, si),
@@ -1222,6 +1229,7 @@ pub async fn real_toggle(
     after.virtuals[index].servers[si].settings.active = Some(now_active);
     let (mut fe, mut errors) = (HashMap::new(), Vec::new());
     check_edit(
+        &state.settings.scripts_dir,
         &stored.config,
         &after,
         Scope::Server(index, si),
