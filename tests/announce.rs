@@ -38,8 +38,8 @@ fn ifindex(ns: &str, dev: &str) -> u32 {
 
 #[test]
 fn garp_and_na_reach_the_peer() {
-    if unsafe { libc::geteuid() } != 0 {
-        panic!("this test creates network namespaces: run it as root (scripts/test.sh does)");
+    if !common::netns::root_or_skip("garp_and_na_reach_the_peer") {
+        return;
     }
     let id = std::process::id();
     let (a, b) = (format!("ann-a-{id}"), format!("ann-b-{id}"));

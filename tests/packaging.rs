@@ -12,6 +12,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/root.rs"]
+mod root;
+
 const BIN: &str = env!("CARGO_BIN_EXE_lvs-director");
 
 fn is_root() -> bool {
@@ -155,8 +158,7 @@ fn web_notifies_ready_once_listening_and_stopping_on_sigterm() {
 
 #[test]
 fn pulse_notifies_ready_reloading_and_stopping() {
-    if !is_root() {
-        eprintln!("skipping pulse_notifies_ready_reloading_and_stopping: pulse needs CAP_NET_ADMIN and CAP_NET_RAW (root)");
+    if !root::root_or_skip("pulse_notifies_ready_reloading_and_stopping") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

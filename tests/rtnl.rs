@@ -21,9 +21,7 @@ struct Netns(String);
 impl Netns {
     /// `None` (with a notice) when this process may not create namespaces.
     fn new(tag: &str) -> Option<Netns> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipping {tag}: creating network namespaces needs root");
+        if !common::netns::root_or_skip(tag) {
             return None;
         }
         static NEXT: AtomicUsize = AtomicUsize::new(0);
