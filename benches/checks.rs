@@ -27,6 +27,8 @@
 //! exits non-zero when a result is wrong (a missed or false detection, descriptors
 //! exhausted, the supervisor gone), not when it is slow.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};

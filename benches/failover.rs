@@ -29,6 +29,8 @@
 //! Without `--bench` (as under `cargo test --all-targets`) it checks its configuration
 //! and statistics code only.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 #[path = "../tests/common/netns.rs"]
 mod netns;
 

@@ -9,6 +9,8 @@
 //!
 //! Prints `BENCH …` lines; exits non-zero when a result is wrong (not when it is slow).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

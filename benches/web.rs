@@ -32,6 +32,8 @@
 //! Without `--bench` (`cargo test --all-targets`) it only checks its generator, the
 //! status it serves and the expected contents, quickly.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};

@@ -19,6 +19,8 @@ pub mod clock;
 pub mod config;
 pub mod ipvs;
 pub mod logging;
+pub mod nlmsg;
 pub mod pulse;
 pub mod storage;
+pub mod sync;
 pub mod web;

@@ -1,6 +1,8 @@
 //! Gratuitous ARP and unsolicited NA on a real link: a veth pair between two network
 //! namespaces that this test creates and removes; the peer end captures what arrives.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;

@@ -8,6 +8,8 @@
 //! --prefix tests/browser`) are installed by scripts/test.sh; without them this test
 //! fails, unless `LVS_DIRECTOR_SKIP_BROWSER=1` asks explicitly to skip it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

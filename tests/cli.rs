@@ -1,5 +1,7 @@
 //! The command line as a user runs it: exit codes, messages, and what reaches the database.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

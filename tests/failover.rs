@@ -8,6 +8,8 @@
 //! on drop, also when a test fails (the directors' logs are printed then). Set
 //! `FO_LOG=debug` for more verbose director logs, `FO_SHOW_LOGS=1` to print them always.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 mod common;
 
 use std::net::UdpSocket;

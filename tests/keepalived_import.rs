@@ -6,6 +6,8 @@
 //! After an intended change, `BLESS=1 cargo test --test keepalived_import` rewrites the
 //! expected files; review their diff before committing it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::io;
 use std::path::Path;
 

@@ -6,6 +6,8 @@
 //! root (it installs packages and fetches the kernel on first use through
 //! `tests/lab/prepare.sh`): when it cannot start, every test fails with the reason.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

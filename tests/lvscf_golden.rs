@@ -5,6 +5,8 @@
 //! `tests/lvscf/errors/NAME.lvs.cf` must give exactly the errors in `NAME.expected`.
 //! Run with `BLESS=1` to rewrite the expectations, then review the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -14,6 +14,8 @@
 //! `SHOW_SCRAPE=1` prints every scrape. The kernel's counters are scraped with real
 //! IPVS in the lab (`tests/lab/scenarios/22-pulse-metrics.sh`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 mod common;
 
 #[path = "common/prom.rs"]

@@ -9,6 +9,8 @@
 //! `tests/failover.rs`) runs a real `lvs-director pulse` whose real server is stopped
 //! and started again, reloads it and stops it, and reads the mail and the script's file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

@@ -7,6 +7,8 @@
 //! systemd READY=1 once they serve, RELOADING=1/READY=1 around a reload (pulse) and
 //! STOPPING=1 on SIGTERM, through a `NOTIFY_SOCKET` the test listens on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

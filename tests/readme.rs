@@ -1,6 +1,8 @@
 //! The README's keyword reference is generated from the model; this test keeps it true.
 //! Run with `BLESS=1` to rewrite the section.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::path::Path;
 
 const BEGIN: &str = "<!-- keywords:begin -->\n";

@@ -3,6 +3,8 @@
 //! a thread that entered the namespace, checks the result with ip(8), and removes the
 //! namespace even when it fails. Skipped, with a notice, when not run as root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,5 +1,7 @@
 //! The storage module through its public API: what the web UI and the CLI rely on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 use lvs_director::config::value::{Host, Secs, Text};
 use lvs_director::config::{parse, render, Comments, Config, RealServer, VirtualServer};
 use lvs_director::storage::{action, Actor, Role, SessionPolicy, StorageError, Store};

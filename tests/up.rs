@@ -4,6 +4,8 @@
 //! and applied, the supervisor started by that Apply and seen on the monitoring page,
 //! then SIGTERM stopping both.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 #[path = "common/raw_http.rs"]
 mod raw_http;
 

@@ -4,6 +4,8 @@
 //! conflicts, Apply, history and rollback, users). Forms are read from the pages and
 //! submitted with every input, as a browser would, with what a user would type.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 #[path = "common/web.rs"]
 mod harness;
 

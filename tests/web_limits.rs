@@ -6,6 +6,8 @@
 //! `LVS_DIRECTOR_LIMITS_BIN=path` runs the same attacks against another build (an
 //! older release, to measure "before"); the measurements are printed either way.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
 #[path = "common/raw_http.rs"]
 mod raw_http;
 

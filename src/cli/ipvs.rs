@@ -264,10 +264,9 @@ fn snapshot(state_dir: &Path) -> Result<Snapshot, Failure> {
 fn show(stats: bool, rate: bool, json: bool, state_dir: &Path) -> Outcome {
     let snap = snapshot(state_dir)?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&snap)).expect("plain data serialises")
-        );
+        let text = serde_json::to_string_pretty(&to_json(&snap))
+            .map_err(|e| Failure::io(format!("cannot write the table as JSON: {e}")))?;
+        println!("{text}");
     } else {
         print!("{}", to_text(&snap, stats, rate));
     }

@@ -41,10 +41,9 @@ pub fn status(control_socket: &std::path::Path, json: bool) -> Outcome {
         .map_err(|e| Failure::io(e.to_string()))?;
     match (reply.ok, reply.status) {
         (true, Some(s)) if json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&s).expect("a status serializes")
-            );
+            let text = serde_json::to_string_pretty(&s)
+                .map_err(|e| Failure::io(format!("cannot write the status as JSON: {e}")))?;
+            println!("{text}");
             Ok(())
         }
         (true, Some(s)) => {

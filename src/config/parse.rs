@@ -332,7 +332,8 @@ impl Parser {
                 );
             }
             (_, Some(open)) => {
-                let (_, opened) = *self.stack.last().expect("open block");
+                // `current` is the top of the stack, so it is there.
+                let opened = self.stack.last().map_or(no, |&(_, line)| line);
                 self.stack.push((Open::Ignored(kind), no));
                 let msg = format!(
                     "`{kw}` block inside {} {}: is the `}}` of the block opened on line {opened} missing?",

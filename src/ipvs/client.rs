@@ -218,9 +218,10 @@ impl Client {
             let mut at = 0usize;
             while at + NLMSG_HDRLEN <= n {
                 let b = &self.buf[at..n];
-                let len = u32::from_ne_bytes(b[0..4].try_into().expect("4 bytes")) as usize;
-                let ty = u16::from_ne_bytes(b[4..6].try_into().expect("2 bytes"));
-                let seq = u32::from_ne_bytes(b[8..12].try_into().expect("4 bytes"));
+                let Some(crate::nlmsg::Header { len, ty, seq, .. }) = crate::nlmsg::Header::read(b)
+                else {
+                    break;
+                };
                 if len < NLMSG_HDRLEN || len > b.len() {
                     return Err(CodecError::Decode(format!(
                         "netlink message length {len} with {} bytes left",
@@ -233,10 +234,7 @@ impl Client {
                 if seq.wrapping_sub(first) as usize >= want {
                     continue;
                 }
-                let errno = || {
-                    msg.get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4)
-                        .map_or(0, |e| i32::from_ne_bytes(e.try_into().expect("4 bytes")))
-                };
+                let errno = || crate::nlmsg::u32_at(msg, NLMSG_HDRLEN).map_or(0, |e| e as i32);
                 let reply = match ty {
                     NLMSG_NOOP => continue,
                     NLMSG_OVERRUN => return Err(IpvsError::Overrun),
@@ -309,10 +307,11 @@ impl Client {
                 }
                 Ok(true)
             })?;
+            // The exchange returns once every request of the batch is answered.
             results.extend(
                 outcome
                     .into_iter()
-                    .map(|o| o.expect("every request acknowledged")),
+                    .map(|o| o.unwrap_or(Err(KernelError(libc::EPROTO)))),
             );
         }
         Ok(results)
@@ -329,7 +328,9 @@ impl Client {
         for key in keys {
             match self.transact(&Request::GetDests(key)) {
                 Ok(replies) => {
-                    let svc = table.services.get_mut(&key).expect("key from this table");
+                    let Some(svc) = table.services.get_mut(&key) else {
+                        continue;
+                    };
                     for bytes in replies {
                         let (d, dest) =
                             netlink::decode_dest(&netlink::decode_message(&bytes)?, key.is_ipv6())?;

@@ -560,11 +560,13 @@ fn fixed<const N: usize, T: NlAttrType + std::fmt::Debug + Copy>(
 ) -> Result<Option<[u8; N]>, CodecError> {
     match payload(h, ty) {
         None => Ok(None),
-        Some(p) if p.len() >= N => Ok(Some(p[..N].try_into().expect("length checked"))),
-        Some(p) => Err(decode_err(format!(
-            "attribute {ty:?} has {} bytes, expected {N}",
-            p.len()
-        ))),
+        Some(p) => match p.get(..N).and_then(|b| <[u8; N]>::try_from(b).ok()) {
+            Some(b) => Ok(Some(b)),
+            None => Err(decode_err(format!(
+                "attribute {ty:?} has {} bytes, expected {N}",
+                p.len()
+            ))),
+        },
     }
 }
 
@@ -607,7 +609,8 @@ fn decode_addr(bytes: &[u8], af: u16) -> Result<IpAddr, CodecError> {
             bytes[0], bytes[1], bytes[2], bytes[3],
         ))),
         AF_INET6 if bytes.len() >= 16 => {
-            let b: [u8; 16] = bytes[..16].try_into().expect("length checked");
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&bytes[..16]);
             Ok(IpAddr::V6(Ipv6Addr::from(b)))
         }
         AF_INET | AF_INET6 => Err(decode_err(format!(
@@ -679,7 +682,7 @@ pub fn decode_service(msg: &IpvsMsg) -> Result<(ServiceKey, Service), CodecError
         },
     };
     let flags = fixed::<8, _>(&h, SvcAttr::Flags)?
-        .map(|b| u32::from_ne_bytes(b[..4].try_into().expect("4 of 8 bytes")))
+        .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
         .unwrap_or(0);
     let netmask = match fixed::<4, _>(&h, SvcAttr::Netmask)? {
         Some(b) if af == AF_INET => u32::from_be_bytes(b),
@@ -761,9 +764,7 @@ pub fn decode_info(msg: &IpvsMsg) -> Result<Info, CodecError> {
             .find(|a| u16::from(*a.nla_type().nla_type()) == n)
             .ok_or_else(|| decode_err(format!("info attribute {n} is missing")))?;
         let p: &[u8] = a.nla_payload().as_ref();
-        p.get(..4)
-            .map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")))
-            .ok_or_else(|| decode_err(format!("info attribute {n} is short")))
+        crate::nlmsg::u32_at(p, 0).ok_or_else(|| decode_err(format!("info attribute {n} is short")))
     };
     Ok(Info {
         version: raw(InfoAttr::Version.into())?,

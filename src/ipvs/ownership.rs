@@ -66,6 +66,8 @@ impl Ownership {
                 })
                 .collect(),
         };
+        // Integers and strings only: serde_json cannot fail on them.
+        #[allow(clippy::expect_used)]
         let mut s = serde_json::to_string_pretty(&disk).expect("plain data serialises");
         s.push('\n');
         s

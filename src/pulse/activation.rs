@@ -3,6 +3,7 @@
 //! arrive in order from the failover task; each is carried out completely before the
 //! next.
 
+use crate::sync::Recover;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -203,8 +204,7 @@ impl Activation {
                 Ok((true, _)) => {
                     tracing::info!("address {} up on {}: {cause}", vip_text(v), v.device);
                     self.shared
-                        .lock()
-                        .unwrap()
+                        .locked()
                         .event(format!("address {}", v.addr), "up", cause);
                 }
                 Ok((false, _)) => {
@@ -212,7 +212,7 @@ impl Activation {
                 }
                 Err(e) => {
                     tracing::error!("address {} on {}: {e}", vip_text(v), v.device);
-                    self.shared.lock().unwrap().event(
+                    self.shared.locked().event(
                         format!("address {}", v.addr),
                         "failed",
                         e.to_string(),
@@ -235,8 +235,7 @@ impl Activation {
                 Ok(true) => {
                     tracing::info!("address {} down on {}: {cause}", vip_text(v), v.device);
                     self.shared
-                        .lock()
-                        .unwrap()
+                        .locked()
                         .event(format!("address {}", v.addr), "down", cause);
                 }
                 Ok(false) => {}
@@ -347,6 +346,6 @@ impl Activation {
                 up,
             })
             .collect();
-        self.shared.lock().unwrap().addresses = list;
+        self.shared.locked().addresses = list;
     }
 }

@@ -372,9 +372,7 @@ fn c_string(bytes: &[u8]) -> String {
 /// The family header and attributes after the netlink header of one message (the
 /// exchange has already checked that the length fits).
 fn decode_payload<P: FromBytesWithInput<Input = usize>>(bytes: &[u8]) -> Result<P, String> {
-    let len = bytes.get(..4).map_or(0, |b| {
-        u32::from_ne_bytes(b.try_into().expect("4 bytes")) as usize
-    });
+    let len = crate::nlmsg::u32_at(bytes, 0).map_or(0, |l| l as usize);
     let body = bytes.get(NLMSG_HDRLEN..len).ok_or_else(|| {
         format!(
             "malformed rtnetlink message: length {len} of {}",
@@ -440,10 +438,7 @@ fn decode_address(bytes: &[u8]) -> Result<Option<Address>, String> {
 
 /// The errno and the extended-ack message of an `NLMSG_ERROR` or `NLMSG_DONE`.
 fn decode_status(msg: &[u8]) -> KernelError {
-    let get_u32 = |at: usize| {
-        msg.get(at..at + 4)
-            .map(|b| u32::from_ne_bytes(b.try_into().expect("4 bytes")))
-    };
+    let get_u32 = |at: usize| crate::nlmsg::u32_at(msg, at);
     let errno = get_u32(NLMSG_HDRLEN).map_or(0, |e| -(e as i32));
     let flags = u16::from_ne_bytes([msg[6], msg[7]]);
     let mut message = None;
@@ -542,10 +537,15 @@ impl Rtnl {
             let mut at = 0usize;
             while at + NLMSG_HDRLEN <= n {
                 let b = &self.buf[at..n];
-                let len = u32::from_ne_bytes(b[0..4].try_into().expect("4 bytes")) as usize;
-                let ty = u16::from_ne_bytes(b[4..6].try_into().expect("2 bytes"));
-                let flags = u16::from_ne_bytes(b[6..8].try_into().expect("2 bytes"));
-                let msg_seq = u32::from_ne_bytes(b[8..12].try_into().expect("4 bytes"));
+                let Some(crate::nlmsg::Header {
+                    len,
+                    ty,
+                    flags,
+                    seq: msg_seq,
+                }) = crate::nlmsg::Header::read(b)
+                else {
+                    break;
+                };
                 if len < NLMSG_HDRLEN || len > b.len() {
                     return Err(AddrError::Codec {
                         op: op.to_string(),

@@ -277,7 +277,7 @@ pub fn request(path: &Path, req: &Request, timeout: Duration) -> Result<Reply, C
     let io = |source| ControlError::Io { path: p(), source };
     s.set_read_timeout(Some(timeout)).map_err(io)?;
     s.set_write_timeout(Some(timeout)).map_err(io)?;
-    let mut line = serde_json::to_vec(req).expect("a request serializes");
+    let mut line = serde_json::to_vec(req).map_err(|e| io(std::io::Error::other(e)))?;
     line.push(b'\n');
     s.write_all(&line).map_err(io)?;
     let mut reply = String::new();

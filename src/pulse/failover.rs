@@ -2,6 +2,7 @@
 //! replay guard, timers, and the aggregation of local faults. Role changes go out to
 //! the activation task in order.
 
+use crate::sync::Recover;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -202,7 +203,7 @@ impl Failover {
             }
         };
         let reject = |me: &mut Self, why: &str| {
-            me.shared.lock().unwrap().reject(why);
+            me.shared.locked().reject(why);
             tracing::debug!("heartbeat from {from} dropped: {why}");
         };
         // Without a key the source address is all there is to go by.
@@ -247,12 +248,12 @@ impl Failover {
             }
         }
         if verdict.act {
-            self.shared.lock().unwrap().heartbeat.accepted += 1;
+            self.shared.locked().heartbeat.accepted += 1;
             self.handle(Event::Heartbeat(hb));
         } else {
             // Not acted on: the peer has not heard this start of ours yet (normal for a
             // round trip after either starts), or a replay of an earlier one.
-            self.shared.lock().unwrap().heartbeat.unverified += 1;
+            self.shared.locked().heartbeat.unverified += 1;
             tracing::debug!(
                 "heartbeat from {from} not acted on: it does not echo this node's current start"
             );
@@ -374,7 +375,7 @@ impl Failover {
                     tracing::warn!(
                         "the peer runs lvs.cf serial {peers}, this node {ours}: the two directors have different configurations"
                     );
-                    let mut s = self.shared.lock().unwrap();
+                    let mut s = self.shared.locked();
                     s.heartbeat.serial_mismatch = Some((ours, peers));
                     s.event(
                         "director",
@@ -385,7 +386,7 @@ impl Failover {
             }
         }
         let role = self.ha.role();
-        let mut s = self.shared.lock().unwrap();
+        let mut s = self.shared.locked();
         if role != role_before {
             let cause = cause
                 .filter(|c| !c.is_empty())
@@ -442,7 +443,7 @@ impl Failover {
             };
             if let Some(s) = s {
                 match s.try_send_to(&bytes, *p) {
-                    Ok(_) => self.shared.lock().unwrap().heartbeat.sent += 1,
+                    Ok(_) => self.shared.locked().heartbeat.sent += 1,
                     // A full buffer or an unreachable path: the next one will do.
                     Err(e) => tracing::debug!("heartbeat to {p}: {e}"),
                 }

@@ -131,7 +131,8 @@ pub enum Rejected {
 type HmacSha256 = Hmac<Sha256>;
 
 fn mac(key: &[u8]) -> HmacSha256 {
-    // HMAC takes a key of any length.
+    // HMAC takes a key of any length: new_from_slice cannot fail.
+    #[allow(clippy::expect_used)]
     HmacSha256::new_from_slice(key).expect("HMAC accepts any key length")
 }
 
@@ -177,7 +178,11 @@ impl Heartbeat {
             return Err(Rejected::Malformed);
         }
         let u16_at = |i: usize| u16::from_be_bytes([bytes[i], bytes[i + 1]]);
-        let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_be_bytes(b)
+        };
         let flags = u16_at(40);
         let name_len = usize::from(u16_at(42));
         let keyed = flags & FLAG_KEYED != 0;
@@ -405,6 +410,8 @@ impl PeerGuard {
             }
         }
         let keyed = self.keyed;
+        // Every path above that does not return leaves a peer start in place.
+        #[allow(clippy::expect_used)]
         let p = self.peer.as_mut().expect("set above");
         match p.high {
             Some(h) if hb.counter == h => return Err(Rejected::Duplicate),

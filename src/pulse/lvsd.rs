@@ -7,6 +7,7 @@
 //! (`Reconciler::update`); every [`RESYNC`] the kernel is dumped to finish drains, see
 //! connection counts and repair changes made behind our back.
 
+use crate::sync::Recover;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -317,7 +318,7 @@ impl Lvsd {
                     if let Some(tr) = tr {
                         let subject = format!("local check {name}");
                         tracing::info!("{subject}: {:?}: {}", tr.to, tr.cause);
-                        self.shared.lock().unwrap().event(
+                        self.shared.locked().event(
                             subject.clone(),
                             health_name(tr.to),
                             tr.cause.clone(),
@@ -349,7 +350,7 @@ impl Lvsd {
                         let state = if drain { "drained" } else { "enabled" };
                         let cause = "by an administrator";
                         tracing::info!("server {}/{}: {state} {cause}", key.0, key.1);
-                        self.shared.lock().unwrap().event(
+                        self.shared.locked().event(
                             format!("server {}/{}", key.0, key.1),
                             state,
                             cause,
@@ -405,8 +406,7 @@ impl Lvsd {
             Health::Up => tracing::info!("{subject}: up: {}", tr.cause),
         }
         self.shared
-            .lock()
-            .unwrap()
+            .locked()
             .event(subject, health_name(tr.to), tr.cause.clone());
     }
 
@@ -828,8 +828,7 @@ local_check nginx {
         assert_eq!(server(&mut l, "b").weight, Some(1), "b was never touched");
         let events: Vec<_> = l
             .shared
-            .lock()
-            .unwrap()
+            .locked()
             .events
             .iter()
             .map(|e| e.state.clone())

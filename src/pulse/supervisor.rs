@@ -4,6 +4,7 @@
 //! socket. Reloads go through one place, [`Supervisor::reload`], from SIGHUP or the
 //! control socket alike.
 
+use crate::sync::Recover;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -486,7 +487,7 @@ fn publish(p: &Prepared, shared: &Mutex<Shared>) {
     for w in p.warnings.iter().chain(&standing) {
         tracing::warn!("{w}");
     }
-    let mut s = shared.lock().unwrap();
+    let mut s = shared.locked();
     s.node.serial = p.plan.ha.serial;
     s.node.warnings = standing;
     s.heartbeat.authenticated = p.key.is_some();
@@ -551,11 +552,9 @@ impl Supervisor {
         let serial = prepared.plan.ha.serial;
         publish(&prepared, &self.shared);
         self.notifier.reconfigure(prepared.notify.clone());
-        self.shared.lock().unwrap().event(
-            "director",
-            "reloaded",
-            format!("lvs.cf serial {serial}"),
-        );
+        self.shared
+            .locked()
+            .event("director", "reloaded", format!("lvs.cf serial {serial}"));
         let summary = crate::cli::summary(&prepared.config);
         let _ = self.fail_tx.send(failover::Input::Reconfigure(
             Box::new(prepared.plan.clone()),
@@ -589,7 +588,7 @@ impl Supervisor {
         let _ = self.lvsd_tx.send(lvsd::Input::Status(tx));
         let l = rx.await.unwrap_or_default();
         let now = unix_ms();
-        let s = self.shared.lock().unwrap();
+        let s = self.shared.locked();
         let (mut node, peer) = s.node_status(now);
         node.ipvs = l.ipvs;
         node.warnings.extend(l.warnings);
@@ -721,9 +720,8 @@ fn bind_control(path: &Path) -> Result<UnixListener, SupervisorError> {
     // The web service's group may connect; nobody else.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| io("cannot set its mode", e))?;
-    if let Some(gid) = group_id("lvs-director") {
-        let c =
-            std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a path");
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes());
+    if let (Some(gid), Ok(c)) = (group_id("lvs-director"), c_path) {
         // SAFETY: a valid NUL-terminated path; -1 leaves the owner unchanged.
         if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
             tracing::warn!(
@@ -835,7 +833,13 @@ where
             Ok(req) => handler(req).await,
             Err(refusal) => refusal,
         };
-        let mut out = serde_json::to_vec(&reply).expect("a reply serializes");
+        let mut out = match serde_json::to_vec(&reply) {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!("control socket: cannot encode a reply: {e}");
+                return;
+            }
+        };
         out.push(b'\n');
         if !matches!(
             tokio::time::timeout(idle, w.write_all(&out)).await,
@@ -878,7 +882,7 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
         ..Default::default()
     })));
     let notifier = Notifier::start(prepared.notify.clone(), notify::Timing::default());
-    shared.lock().unwrap().notify = Some(notifier.queue());
+    shared.locked().notify = Some(notifier.queue());
     publish(&prepared, &shared);
     let listener = bind_control(&opts.control_socket)?;
 

@@ -75,6 +75,7 @@ pub(crate) fn check_writable<K: Keywords>(what: &str, k: &K) -> Result<(), Stora
 /// Comment lines as stored: JSON of the keyword → lines map.
 pub(crate) fn comments_to_json(c: &Comments) -> String {
     // A map of strings to lists of strings always serialises.
+    #[allow(clippy::expect_used)]
     serde_json::to_string(c).expect("comments serialise to JSON")
 }
 

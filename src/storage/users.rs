@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -194,15 +193,12 @@ fn hash_password(password: &str) -> Result<String> {
     Ok(phc.to_string())
 }
 
-/// A hash of a password nobody knows, verified against when the user does not exist so
-/// that the answer takes as long as for a real user (same algorithm and parameters).
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        hash_password("no user has this password")
-            .expect("hashing a constant password with a fresh salt succeeds")
-    })
-}
+/// What an unknown user's password is checked against, so that the answer takes as
+/// long as for a real user: the same algorithm and parameters as [`hash_password`]
+/// (a unit test holds them equal). Its password does not matter: an unknown user is
+/// refused whatever the check says.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$q7y0D9kMIVfttjClDCgcCQ$N9T5uhtfEelW1YVQgr3R1RcMbQ+GanouCbCPCJiuMgc";
 
 /// True if `password` matches the PHC string `phc` (any argon2 variant, version and
 /// parameters it names).
@@ -420,7 +416,7 @@ impl<'s> Users<'s> {
             .store
             .hashing
             .run(move || {
-                let phc = hash.as_deref().unwrap_or_else(|| dummy_hash());
+                let phc = hash.as_deref().unwrap_or(DUMMY_HASH);
                 verify(phc, &password)
             })
             .await?
@@ -445,6 +441,17 @@ mod tests {
 
     fn cli() -> Actor {
         Actor::new("cli", None)
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let real = hash_password("x").unwrap();
+        let params = |phc: &str| {
+            let p = PasswordHash::new(phc).unwrap();
+            (p.algorithm.to_string(), p.version, p.params.to_string())
+        };
+        assert_eq!(params(DUMMY_HASH), params(&real));
+        assert_eq!(verify(DUMMY_HASH, "no user has this password"), Ok(true));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - Logins are rate-limited per client address and per user name, and answered the
 //!   same for an unknown user and a wrong password.
 
+use crate::sync::Recover;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
@@ -86,24 +87,19 @@ impl AuthState {
     /// printed in the log.
     pub fn new_setup_token(&self) -> String {
         let token = random_hex(16);
-        *self.setup_token.lock().expect("not poisoned") = Some(token.clone());
+        *self.setup_token.locked() = Some(token.clone());
         token
     }
 
     fn setup_token_matches(&self, given: &str) -> bool {
         self.setup_token
-            .lock()
-            .expect("not poisoned")
+            .locked()
             .as_deref()
             .is_some_and(|t| constant_time_eq(t.as_bytes(), given.as_bytes()))
     }
 
     fn throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
-        // The throttle's state is consistent between calls: a panic elsewhere while
-        // it was locked leaves nothing half-done.
-        self.throttle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.throttle.locked()
     }
 
     /// Whether a password attempt for `user` from `ip` may go ahead (now, after a
@@ -180,6 +176,8 @@ fn set_cookie(name: &str, value: &str, max_age: Option<u64>, secure: bool) -> He
     if secure {
         c.push_str("; Secure");
     }
+    // Constant names and hex values: always a valid header value.
+    #[allow(clippy::expect_used)]
     HeaderValue::from_str(&c).expect("cookie text is ASCII")
 }
 
@@ -477,12 +475,7 @@ fn login_form(
         user: user.to_string(),
         error,
         flash: flash.clone(),
-        setup: state
-            .auth
-            .setup_token
-            .lock()
-            .expect("not poisoned")
-            .is_some(),
+        setup: state.auth.setup_token.locked().is_some(),
     };
     let mut response = (status, html(&page)).into_response();
     let secure = state.settings.secure_cookies;
@@ -715,7 +708,7 @@ pub async fn setup(State(state): State<AppState>, req: Request) -> Result<Respon
     }
     // One setup at a time, and only while there is no user: the token is for the
     // first administrator only.
-    let mut slot = state.auth.setup_token.lock().expect("not poisoned").take();
+    let mut slot = state.auth.setup_token.locked().take();
     if slot.is_none() {
         return Err(WebError::Forbidden("setup is already done".into()));
     }
@@ -733,11 +726,11 @@ pub async fn setup(State(state): State<AppState>, req: Request) -> Result<Respon
     {
         Ok(_) => {}
         Err(e @ (StorageError::WeakPassword { .. } | StorageError::InvalidUser { .. })) => {
-            *state.auth.setup_token.lock().expect("not poisoned") = slot.take();
+            *state.auth.setup_token.locked() = slot.take();
             return Ok(again(e.to_string()));
         }
         Err(e) => {
-            *state.auth.setup_token.lock().expect("not poisoned") = slot.take();
+            *state.auth.setup_token.locked() = slot.take();
             return Err(e.into());
         }
     }

@@ -4,6 +4,7 @@
 //! its live part by itself (`/control/live`, polled by `static/app.js`). Without a
 //! supervisor it says so plainly and shows the stored configuration instead.
 
+use crate::sync::Recover;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -493,7 +494,7 @@ async fn live_view(
     let status = state.live.status().await;
     let key = format!("{}|{admin}", query_key(q));
     if let LiveStatus::Running(_) = &*status {
-        let cache = state.view_cache.lock().expect("not poisoned");
+        let cache = state.view_cache.locked();
         let same = cache
             .status
             .as_ref()
@@ -525,7 +526,7 @@ async fn live_view(
     view.base_query = query.join("&");
     let view = Arc::new(view);
     if let LiveStatus::Running(_) = &*status {
-        let mut cache = state.view_cache.lock().expect("not poisoned");
+        let mut cache = state.view_cache.locked();
         let same = cache
             .status
             .as_ref()

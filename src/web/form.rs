@@ -290,7 +290,15 @@ pub fn apply<K: Keywords>(
         } else {
             value_tokens(&text)
         };
-        let result = tokens.and_then(|t| block.set(spec.keyword, &t).expect("a keyword"));
+        // The field specs come from the block's own keyword table.
+        let result = tokens.and_then(|t| {
+            block.set(spec.keyword, &t).unwrap_or_else(|| {
+                Err(crate::config::value::ValueError::new(
+                    0,
+                    format!("`{}` is not a keyword of this block", spec.keyword),
+                ))
+            })
+        });
         if let Err(e) = result {
             errors.insert(spec.keyword.into(), e.message);
         }

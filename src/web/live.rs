@@ -2,6 +2,7 @@
 //! its status cached for a moment so that many browsers polling the monitoring page
 //! cost the supervisor one status request a second, not one each.
 
+use crate::sync::Recover;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,7 +52,7 @@ impl Live {
     }
 
     fn cached(&self, max_age: Option<Duration>) -> Option<Arc<LiveStatus>> {
-        let cache = self.cache.lock().expect("not poisoned");
+        let cache = self.cache.locked();
         let (at, s) = cache.status.as_ref()?;
         max_age
             .is_none_or(|max| at.elapsed() < max)
@@ -78,7 +79,7 @@ impl Live {
         if let Some(s) = self.cached(Some(STATUS_MAX_AGE)) {
             return s;
         }
-        let generation = self.cache.lock().expect("not poisoned").generation;
+        let generation = self.cache.locked().generation;
         let fresh = Arc::new(match self.request(Request::Status, STATUS_TIMEOUT).await {
             Ok(Reply {
                 ok: true,
@@ -91,7 +92,7 @@ impl Live {
             ),
             Err(e) => LiveStatus::Unavailable(e),
         });
-        let mut cache = self.cache.lock().expect("not poisoned");
+        let mut cache = self.cache.locked();
         if cache.generation == generation {
             cache.status = Some((Instant::now(), fresh.clone()));
         }
@@ -101,7 +102,7 @@ impl Live {
     /// Forgets the cached status (after an action that changes it): the next callers
     /// wait for a status fetched after this.
     pub async fn invalidate(&self) {
-        let mut cache = self.cache.lock().expect("not poisoned");
+        let mut cache = self.cache.locked();
         cache.status = None;
         cache.generation += 1;
     }

@@ -102,7 +102,8 @@ impl Families {
             counter,
             samples: Vec::new(),
         });
-        self.0.last_mut().expect("just pushed")
+        let last = self.0.len() - 1;
+        &mut self.0[last]
     }
 
     fn gauge(
@@ -188,8 +189,10 @@ pub fn render(status: Option<&Status>) -> String {
     let mut registry = Registry::with_prefix(PREFIX);
     registry.register_collector(Box::new(m));
     let mut out = String::new();
-    prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
-        .expect("writing to a String does not fail");
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry) {
+        // Writing to a String does not fail; the scrape would be incomplete if it did.
+        tracing::error!("metrics: cannot encode: {e}");
+    }
     out
 }
 

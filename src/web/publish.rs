@@ -8,6 +8,7 @@
 //! new preview is shown instead. A rollback loads an old revision into the stored
 //! configuration and then goes through the same Apply.
 
+use crate::sync::Recover;
 use std::path::Path as FsPath;
 use std::time::SystemTime;
 
@@ -212,7 +213,7 @@ pub async fn has_pending(state: &AppState, stored: &Cached) -> bool {
     let path = &state.settings.lvs_cf;
     let config = &stored.config;
     let key = (stored.snapshot.change, stamp(path));
-    if let Some((k, pending)) = state.pending_cache.lock().expect("not poisoned").as_ref() {
+    if let Some((k, pending)) = state.pending_cache.locked().as_ref() {
         if *k == key {
             return *pending;
         }
@@ -222,7 +223,7 @@ pub async fn has_pending(state: &AppState, stored: &Cached) -> bool {
         Ok(None) => config != &Config::default(),
         Err(_) => true,
     };
-    *state.pending_cache.lock().expect("not poisoned") = Some((key, pending));
+    *state.pending_cache.locked() = Some((key, pending));
     pending
 }
 

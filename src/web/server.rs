@@ -31,6 +31,7 @@ use tower::ServiceExt;
 
 use super::throttle::Source;
 use super::tls::Peer;
+use crate::sync::Recover;
 
 /// A client has this long to send a request's line and headers, counted from the
 /// connection's start or the end of its previous request.
@@ -138,13 +139,8 @@ struct Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        lock(&self.admission).release(self.source);
+        self.admission.locked().release(self.source);
     }
-}
-
-fn lock(a: &Mutex<Admission>) -> std::sync::MutexGuard<'_, Admission> {
-    // Admission is consistent between calls: a poisoned lock holds valid counts.
-    a.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// This process's descriptor limit (soft).
@@ -247,7 +243,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let source = Source::of(addr.ip());
-        if let Err(why) = lock(&admission).admit(source) {
+        if let Err(why) = admission.locked().admit(source) {
             refusals.refused(addr, why);
             drop(stream);
             continue;

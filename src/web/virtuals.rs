@@ -420,6 +420,8 @@ async fn show_virtual(
 }
 
 /// A new virtual server's starting point: Piranha's `add_virtual()` defaults.
+// Constant keywords and values, all valid (the create tests build one).
+#[allow(clippy::expect_used)]
 fn piranha_new_virtual() -> VirtualServer {
     let mut v = VirtualServer::default();
     let set = |k: &str, t: &str, v: &mut VirtualServer| {
