@@ -3,14 +3,20 @@
 //! Module map (what each owns, and what it must not import):
 //! - [`config`]: the `lvs.cf` model, parser, renderer, validation and keepalived import.
 //!   Pure: no I/O, no clock, no sqlx.
-//! - [`ipvs`]: the kernel's IPVS table as data and the pure reconcile (ownership,
-//!   drain, drift repair). Pure so far: no socket is opened here yet.
+//! - [`ipvs`]: the kernel's IPVS table as data, the pure reconcile plan (ownership,
+//!   drain, drift repair), the generic-netlink codec and its socket client.
+//! - [`pulse`]: the supervisor (heartbeats and failover, floating addresses, health
+//!   checks driving the IPVS table, commands, notifications, control socket).
 //! - [`storage`]: the SQLite database (settings, virtual/real servers, monitoring
-//!   scripts, users, sessions, audit log, applied revisions). The only module that
-//!   names sqlx.
-//! - [`atomic_file`]: write-temp, fsync, rename: how `lvs.cf` and exports are written.
-//! - [`cli`]: the command line (`check-config`, `import`, `export`, `passwd`): thin
-//!   glue between files, `config` and `storage`.
+//!   scripts, users, sessions, audit log, applied revisions, password hashing). The
+//!   only module that names sqlx.
+//! - [`web`]: the admin UI (HTTP server, login and its limits, pages, Apply, metrics).
+//! - [`cli`]: the command line, thin glue between files, `config`, `storage`, `pulse`
+//!   and `web`.
+//! - Small shared pieces: [`atomic_file`] (write-temp, fsync, rename: how `lvs.cf` and
+//!   exports are written), [`nlmsg`] (netlink message headers, for the IPVS client and
+//!   rtnetlink), [`sync`] (locks that survive a panic elsewhere), [`clock`],
+//!   [`logging`], [`build_info`].
 
 pub mod atomic_file;
 pub mod build_info;
