@@ -1245,7 +1245,11 @@ fn run() -> Result<bool, String> {
             .map_err(|e| format!("import: {e}"))?;
         // Applied: the file in force is what Apply would write, nothing is pending.
         let stored = store.load_config().await.map_err(|e| e.to_string())?;
-        std::fs::write(&lvs_cf, web::render_with_serial(&stored, 1)).map_err(|e| e.to_string())?;
+        std::fs::write(
+            &lvs_cf,
+            lvs_director::config::render_with_serial(&stored, 1),
+        )
+        .map_err(|e| e.to_string())?;
         let user = store
             .users()
             .set_password("bench", "bench-password-1", Role::Admin, &actor)

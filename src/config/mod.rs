@@ -19,7 +19,7 @@ pub mod value;
 pub use diag::{Diagnostic, Scope, Severity, Spans};
 pub use model::*;
 pub use parse::{parse, value_tokens, ParseError, Parsed};
-pub use render::{render, render_checked};
+pub use render::{render, render_checked, render_with_serial};
 pub use validate::{is_valid, validate};
 
 /// Text of a configuration file: UTF-8, or else Latin-1 (every byte a character, so
@@ -29,6 +29,52 @@ pub fn decode_text(bytes: &[u8]) -> (String, bool) {
     match std::str::from_utf8(bytes) {
         Ok(s) => (s.to_string(), false),
         Err(_) => (bytes.iter().map(|&b| char::from(b)).collect(), true),
+    }
+}
+
+/// One line describing a configuration, e.g. "3 virtual servers (2 active), 7 real servers".
+pub fn summary(c: &Config) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let active = c.virtuals.iter().filter(|v| v.settings.active()).count();
+    let servers: usize = c.virtuals.iter().map(|v| v.servers.len()).sum();
+    let mut parts = vec![
+        format!(
+            "{} ({active} active)",
+            plural(c.virtuals.len(), "virtual server", "virtual servers")
+        ),
+        plural(servers, "real server", "real servers"),
+    ];
+    if !c.floating.is_empty() {
+        parts.push(plural(
+            c.floating.len(),
+            "floating address",
+            "floating addresses",
+        ));
+    }
+    if !c.local_checks.is_empty() {
+        parts.push(plural(c.local_checks.len(), "local check", "local checks"));
+    }
+    if !c.failovers.is_empty() {
+        parts.push(plural(
+            c.failovers.len(),
+            "failover service (ignored)",
+            "failover services (ignored)",
+        ));
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    #[test]
+    fn summaries_count_blocks() {
+        let c = parse(include_str!("../../tests/data/piranha_example.lvs.cf"))
+            .unwrap()
+            .config;
+        assert_eq!(summary(&c), "3 virtual servers (3 active), 6 real servers");
     }
 }
 

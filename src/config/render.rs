@@ -146,6 +146,14 @@ fn comment_lines(out: &mut String, depth: usize, lines: &[String]) {
     }
 }
 
+/// The configuration as `lvs.cf` with the serial set to `serial` (so that two
+/// renderings differ only where the configuration does).
+pub fn render_with_serial(config: &Config, serial: u32) -> String {
+    let mut c = config.clone();
+    c.global.serial_no = Some(serial);
+    render(&c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -555,7 +555,7 @@ impl Supervisor {
         self.shared
             .locked()
             .event("director", "reloaded", format!("lvs.cf serial {serial}"));
-        let summary = crate::cli::summary(&prepared.config);
+        let summary = crate::config::summary(&prepared.config);
         let _ = self.fail_tx.send(failover::Input::Reconfigure(
             Box::new(prepared.plan.clone()),
             prepared.key.clone(),

@@ -47,7 +47,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Mutex;
 
-use crate::config::{render, Config};
+use crate::config::Config;
 use crate::storage::{SessionPolicy, Snapshot, StorageError, Store};
 
 /// Where the web service listens unless told otherwise (Piranha's port).
@@ -385,14 +385,6 @@ impl Chrome {
             title: title.into(),
         })
     }
-}
-
-/// The configuration as `lvs.cf` with the serial set to `serial` (so that two
-/// renderings differ only where the configuration does).
-pub fn render_with_serial(config: &Config, serial: u32) -> String {
-    let mut c = config.clone();
-    c.global.serial_no = Some(serial);
-    render(&c)
 }
 
 /// Percent-encodes `s` for a query-string value (or a local path given in one):

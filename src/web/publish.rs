@@ -24,7 +24,8 @@ use similar::{ChangeTag, TextDiff};
 
 use super::auth::{with_flash, AdminPost, Auth};
 use super::control::{paginate, when};
-use super::{html, render_with_serial, see_other, AppState, Cached, Chrome, WebError};
+use super::{html, see_other, AppState, Cached, Chrome, WebError};
+use crate::config::render_with_serial;
 use crate::config::{self, is_valid, parse, validate, Config, Severity};
 use crate::pulse::control::Request;
 use crate::pulse::scripts;
