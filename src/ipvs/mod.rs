@@ -5,6 +5,7 @@
 pub mod client;
 pub mod desired;
 pub mod diff;
+pub mod kernel;
 pub mod netlink;
 pub mod ownership;
 pub mod reconcile;

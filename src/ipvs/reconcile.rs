@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::client::{Client, Counters, IpvsError, KernelError};
 use super::diff::{plan, Op, Plan};
+use super::kernel::Kernel;
 use super::ownership::Ownership;
 use super::table::{DestKey, ServiceKey, Table};
 
@@ -53,16 +54,17 @@ pub struct Settings<'a> {
 /// It remembers the table as last dumped, changed by its own acknowledged operations,
 /// so a change of configuration or health costs one request per operation and no
 /// dump ([`Reconciler::update`]); a periodic [`Reconciler::resync`] dumps the kernel to
-/// see connection counts (for drains) and out-of-band changes, and repairs them.
-pub struct Reconciler {
-    client: Client,
+/// see connection counts (for drains) and out-of-band changes, and repairs them. The
+/// kernel is the netlink [`Client`], or an in-memory [`super::kernel::Twin`] in tests.
+pub struct Reconciler<K: Kernel = Client> {
+    client: K,
     ownership: Ownership,
     known: Option<Table>,
     last_desired: Option<Table>,
 }
 
-impl Reconciler {
-    pub fn new(client: Client, ownership: Ownership) -> Reconciler {
+impl<K: Kernel> Reconciler<K> {
+    pub fn new(client: K, ownership: Ownership) -> Reconciler<K> {
         Reconciler {
             client,
             ownership,
@@ -75,7 +77,7 @@ impl Reconciler {
         &self.ownership
     }
 
-    pub fn client(&mut self) -> &mut Client {
+    pub fn client(&mut self) -> &mut K {
         &mut self.client
     }
 
@@ -137,8 +139,16 @@ impl Reconciler {
         let results = match self.client.apply(&p.ops) {
             Ok(r) => r,
             Err(e) => {
-                // Some of the window may have been applied: only a dump can tell.
+                // Some of the batch may have been applied: only a dump can tell. A
+                // service it was creating is taken as ours: if it exists at the next
+                // dump, this batch made it (the gap since this round's dump is one
+                // request), and a service left half-made as someone else's would never
+                // get the rest of its real servers.
                 self.known = None;
+                self.ownership.owned.extend(p.ops.iter().filter_map(|op| match op {
+                    Op::AddService(k, _) => Some(*k),
+                    _ => None,
+                }));
                 return Err(e);
             }
         };
@@ -287,5 +297,151 @@ mod tests {
             ),
             "new in the configuration"
         );
+    }
+
+    // ---- the reconciler's bookkeeping, against an in-memory kernel ----
+
+    use crate::ipvs::kernel::Twin;
+
+    fn dkey2() -> DestKey {
+        DestKey {
+            addr: "10.0.0.3".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    /// The service of `table` with two real servers.
+    fn desired_two() -> Table {
+        let mut t = table(Some(1));
+        t.services
+            .get_mut(&key())
+            .unwrap()
+            .dests
+            .insert(dkey2(), Dest::new(dparams(1)));
+        t
+    }
+
+    fn round<K: Kernel>(r: &mut Reconciler<K>, desired: &Table, resync: bool) -> Round {
+        let drain_ms = BTreeMap::new();
+        let failed = BTreeSet::new();
+        let s = Settings {
+            desired,
+            drain_ms: &drain_ms,
+            now_ms: 1_000,
+            dry_run: false,
+            adopt: false,
+            failed: &failed,
+        };
+        if resync { r.resync(&s) } else { r.update(&s) }.unwrap()
+    }
+
+    #[test]
+    fn a_known_table_costs_no_dump_and_no_change_costs_nothing() {
+        let mut r = Reconciler::new(Twin::new(Table::default()), Ownership::default());
+        let first = round(&mut r, &desired_two(), false);
+        assert_eq!(first.plan.ops.len(), 3, "{:?}", first.plan.ops);
+        // One dump (services, then the table was empty) and three changes.
+        assert_eq!(first.counters.requests, 1 + 3);
+        assert_eq!(r.client().table, desired_two());
+        let again = round(&mut r, &desired_two(), false);
+        assert!(again.plan.ops.is_empty());
+        assert_eq!(again.counters.requests, 0, "no dump: the table is known");
+        assert!(r.ownership().owned.contains(&key()));
+    }
+
+    #[test]
+    fn a_refused_operation_in_a_batch_leaves_the_rest_and_is_retried_after_a_dump() {
+        let mut refuse = true;
+        let twin = Twin::new(Table::default()).refusing(move |op| match op {
+            Op::AddDest(_, d, _) if *d == dkey2() && std::mem::take(&mut refuse) => {
+                Some(libc::ENOMEM)
+            }
+            _ => None,
+        });
+        let mut r = Reconciler::new(twin, Ownership::default());
+        let first = round(&mut r, &desired_two(), false);
+        let failures: Vec<_> = first.failures().collect();
+        assert_eq!(failures.len(), 1);
+        assert!(matches!(failures[0].0, Op::AddDest(_, d, _) if *d == dkey2()));
+        // The rest of the batch stands, and the service is ours.
+        assert_eq!(r.client().table, table(Some(1)));
+        assert!(r.ownership().owned.contains(&key()));
+        // Uncertain afterwards: the next round dumps, and adds only what is missing.
+        let second = round(&mut r, &desired_two(), false);
+        assert!(
+            second.counters.requests > second.plan.ops.len() as u64,
+            "it dumped"
+        );
+        assert_eq!(
+            second.plan.ops,
+            vec![Op::AddDest(key(), dkey2(), dparams(1))]
+        );
+        assert!(second.failures().next().is_none());
+        assert_eq!(r.client().table, desired_two());
+    }
+
+    #[test]
+    fn a_service_that_could_not_be_created_is_not_owned() {
+        let twin = Twin::new(Table::default()).refusing(|op| match op {
+            Op::AddService(..) => Some(libc::EEXIST),
+            _ => None,
+        });
+        let mut r = Reconciler::new(twin, Ownership::default());
+        let first = round(&mut r, &table(Some(1)), false);
+        assert_eq!(
+            first.failures().count(),
+            2,
+            "the service and its real server"
+        );
+        assert!(!r.ownership().owned.contains(&key()));
+    }
+
+    #[test]
+    fn a_batch_lost_half_way_is_found_by_the_next_dump() {
+        let mut r = Reconciler::new(Twin::new(Table::default()), Ownership::default());
+        r.client().fail_next_batch_after(2);
+        let drain_ms = BTreeMap::new();
+        let failed = BTreeSet::new();
+        let desired = desired_two();
+        let s = Settings {
+            desired: &desired,
+            drain_ms: &drain_ms,
+            now_ms: 1_000,
+            dry_run: false,
+            adopt: false,
+            failed: &failed,
+        };
+        assert!(r.update(&s).is_err());
+        // Two of the three operations reached the kernel; the next round sees them.
+        let next = round(&mut r, &desired, false);
+        assert_eq!(next.plan.ops, vec![Op::AddDest(key(), dkey2(), dparams(1))]);
+        assert_eq!(r.client().table, desired);
+    }
+
+    #[test]
+    fn changes_behind_its_back_are_repaired_at_the_next_resync() {
+        let mut r = Reconciler::new(Twin::new(Table::default()), Ownership::default());
+        round(&mut r, &desired_two(), false);
+        // Someone removes a real server with ipvsadm.
+        r.client()
+            .table
+            .services
+            .get_mut(&key())
+            .unwrap()
+            .dests
+            .remove(&dkey2());
+        // An update trusts the known table: nothing to do.
+        assert!(round(&mut r, &desired_two(), false).plan.ops.is_empty());
+        // A resync dumps, sees the drift and repairs it, saying so.
+        let repair = round(&mut r, &desired_two(), true);
+        assert_eq!(
+            repair.plan.ops,
+            vec![Op::AddDest(key(), dkey2(), dparams(1))]
+        );
+        assert_eq!(
+            repair.causes,
+            vec!["drift repaired: the real server was missing from the kernel".to_string()]
+        );
+        assert_eq!(r.client().table, desired_two());
     }
 }
