@@ -145,10 +145,12 @@ impl<K: Kernel> Reconciler<K> {
                 // request), and a service left half-made as someone else's would never
                 // get the rest of its real servers.
                 self.known = None;
-                self.ownership.owned.extend(p.ops.iter().filter_map(|op| match op {
-                    Op::AddService(k, _) => Some(*k),
-                    _ => None,
-                }));
+                self.ownership
+                    .owned
+                    .extend(p.ops.iter().filter_map(|op| match op {
+                        Op::AddService(k, _) => Some(*k),
+                        _ => None,
+                    }));
                 return Err(e);
             }
         };

@@ -202,7 +202,10 @@ impl Activation {
             }
             match r {
                 Ok((true, _)) => {
-                    tracing::info!("address {} up on {}: {cause}", vip_text(v), v.device);
+                    tracing::info!(
+                        address = %v.addr, device = %v.device, state = "up",
+                        "address {} up on {}: {cause}", vip_text(v), v.device
+                    );
                     self.shared
                         .locked()
                         .event(format!("address {}", v.addr), "up", cause);
@@ -211,7 +214,10 @@ impl Activation {
                     tracing::info!("address {} was already on {}", vip_text(v), v.device)
                 }
                 Err(e) => {
-                    tracing::error!("address {} on {}: {e}", vip_text(v), v.device);
+                    tracing::error!(
+                        address = %v.addr, device = %v.device, state = "failed",
+                        "address {} on {}: {e}", vip_text(v), v.device
+                    );
                     self.shared.locked().event(
                         format!("address {}", v.addr),
                         "failed",
@@ -233,7 +239,10 @@ impl Activation {
                 .and_then(|l| rt.delete(l.index, v.addr, v.prefix));
             match r {
                 Ok(true) => {
-                    tracing::info!("address {} down on {}: {cause}", vip_text(v), v.device);
+                    tracing::info!(
+                        address = %v.addr, device = %v.device, state = "down",
+                        "address {} down on {}: {cause}", vip_text(v), v.device
+                    );
                     self.shared
                         .locked()
                         .event(format!("address {}", v.addr), "down", cause);

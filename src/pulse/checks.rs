@@ -178,23 +178,29 @@ impl CheckSet {
     {
         let interval = interval.max(Duration::from_millis(10));
         let offset = stagger(name, interval);
-        self.tasks.push(self.runtime.spawn(async move {
-            tokio::time::sleep(offset).await;
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                // Boxed: a probe's future (TLS, HTTP, …) is large, and kept inline it
-                // would make every one of thousands of idle tasks that large.
-                let input = match AssertUnwindSafe(Box::pin(job())).catch_unwind().await {
-                    Ok(i) => i,
-                    Err(p) => on_panic(panic_text(p)),
-                };
-                if tx.send(input).is_err() {
-                    return;
-                }
-            }
-        }));
+        // Whatever a probe logs (a TLS or program error at debug level) says whose it is.
+        let span = tracing::info_span!("check", task = %name);
+        self.tasks
+            .push(self.runtime.spawn(tracing::Instrument::instrument(
+                async move {
+                    tokio::time::sleep(offset).await;
+                    let mut tick = tokio::time::interval(interval);
+                    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        // Boxed: a probe's future (TLS, HTTP, …) is large, and kept inline it
+                        // would make every one of thousands of idle tasks that large.
+                        let input = match AssertUnwindSafe(Box::pin(job())).catch_unwind().await {
+                            Ok(i) => i,
+                            Err(p) => on_panic(panic_text(p)),
+                        };
+                        if tx.send(input).is_err() {
+                            return;
+                        }
+                    }
+                },
+                span,
+            )));
     }
 }
 

@@ -393,6 +393,9 @@ impl Failover {
                 .or_else(|| self.last_cause(role))
                 .unwrap_or_else(|| "state machine".into());
             tracing::info!(
+                director = %self.plan.name,
+                from = role_name(role_before),
+                role = role_name(role),
                 "director {}: {} -> {}: {cause}",
                 self.plan.name,
                 role_name(role_before),

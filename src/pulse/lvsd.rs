@@ -317,7 +317,10 @@ impl Lvsd {
                     l.last = Some(outcome);
                     if let Some(tr) = tr {
                         let subject = format!("local check {name}");
-                        tracing::info!("{subject}: {:?}: {}", tr.to, tr.cause);
+                        tracing::info!(
+                            local_check = %name, health = health_name(tr.to),
+                            "{subject}: {:?}: {}", tr.to, tr.cause
+                        );
                         self.shared.locked().event(
                             subject.clone(),
                             health_name(tr.to),
@@ -349,7 +352,10 @@ impl Lvsd {
                         self.dirty = true;
                         let state = if drain { "drained" } else { "enabled" };
                         let cause = "by an administrator";
-                        tracing::info!("server {}/{}: {state} {cause}", key.0, key.1);
+                        tracing::info!(
+                            virtual_server = %key.0, real_server = %key.1, state,
+                            "server {}/{}: {state} {cause}", key.0, key.1
+                        );
                         self.shared.locked().event(
                             format!("server {}/{}", key.0, key.1),
                             state,
@@ -401,9 +407,17 @@ impl Lvsd {
 
     fn transition(&self, k: &Key, tr: &Transition) {
         let subject = format!("server {}/{}", k.0, k.1);
+        // The message is what a person reads; the fields are for whoever filters
+        // (journalctl VIRTUAL=…, a log shipper).
         match tr.to {
-            Health::Down => tracing::warn!("{subject}: down: {}", tr.cause),
-            Health::Up => tracing::info!("{subject}: up: {}", tr.cause),
+            Health::Down => tracing::warn!(
+                virtual_server = %k.0, real_server = %k.1, health = "down",
+                "{subject}: down: {}", tr.cause
+            ),
+            Health::Up => tracing::info!(
+                virtual_server = %k.0, real_server = %k.1, health = "up",
+                "{subject}: up: {}", tr.cause
+            ),
         }
         self.shared
             .locked()
