@@ -389,24 +389,13 @@ pub(crate) fn read(file: &Path) -> Result<String, Failure> {
 
 /// Parses and validates lvs.cf text; prints every diagnostic; the model if usable.
 pub(crate) fn checked_lvs_cf(name: &str, text: &str) -> Result<(Config, usize), Failure> {
-    let parsed = match config::parse(text) {
-        Ok(p) => p,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{}", e.display_in(name));
-            }
-            return Err(Failure::invalid(format!(
-                "{name}: {} error(s); nothing changed",
-                errors.len()
-            )));
-        }
-    };
-    let mut diags = parsed.warnings.clone();
-    let mut more = config::validate(&parsed.config);
-    parsed.spans.locate(&mut more);
-    diags.extend(more);
-    let warnings = report(name, &mut diags)?;
-    Ok((parsed.config, warnings))
+    let mut checked = config::check(text);
+    let warnings = report(name, &mut checked.diagnostics)?;
+    // No error: report() has said so, and a text without errors parsed.
+    match checked.config {
+        Some(config) => Ok((config, warnings)),
+        None => Err(Failure::invalid(format!("{name}: nothing changed"))),
+    }
 }
 
 /// Prints diagnostics in file order; fails when one is an error.

@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 pub(crate) mod arb;
+pub mod check;
 pub mod diag;
 pub mod keepalived;
 pub mod lexer;
@@ -16,6 +17,7 @@ pub mod services;
 pub mod validate;
 pub mod value;
 
+pub use check::{check, Checked};
 pub use diag::{Diagnostic, Scope, Severity, Spans};
 pub use model::*;
 pub use parse::{parse, value_tokens, ParseError, Parsed};

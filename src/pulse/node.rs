@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde::Serialize;
 
 use crate::config::value::{AddrDev, Forwarding, Host, Netmask, Protocol, Secs};
-use crate::config::{CheckSettings, Config, Diagnostic};
+use crate::config::{CheckSettings, Config};
 use crate::ipvs::desired::ResolveFn;
 
 use super::ha::HaConfig;
@@ -86,25 +86,12 @@ pub struct LocalTarget {
 /// Parses and validates `lvs.cf` text: the model and its warnings (one line each), or
 /// every error.
 pub fn load(name: &str, text: &str) -> Result<(Config, Vec<String>), Vec<String>> {
-    let parsed = crate::config::parse(text).map_err(|errors| {
-        errors
-            .iter()
-            .map(|e| e.display_in(name))
-            .collect::<Vec<_>>()
-    })?;
-    let mut diags: Vec<Diagnostic> = parsed.warnings.clone();
-    let mut more = crate::config::validate(&parsed.config);
-    parsed.spans.locate(&mut more);
-    diags.extend(more);
-    diags.sort_by_key(|d| (d.pos, d.severity));
-    let (errors, warnings): (Vec<_>, Vec<_>) = diags.iter().partition(|d| d.is_error());
-    if !errors.is_empty() {
-        return Err(errors.iter().map(|d| d.display_in(name)).collect());
+    let checked = crate::config::check(text);
+    let warnings = checked.warning_lines(name);
+    match checked.config {
+        Some(config) if checked.errors().next().is_none() => Ok((config, warnings)),
+        _ => Err(checked.error_lines(name)),
     }
-    Ok((
-        parsed.config,
-        warnings.iter().map(|d| d.display_in(name)).collect(),
-    ))
 }
 
 fn prefix_of(addr: IpAddr, mask: Option<Netmask>) -> u8 {

@@ -26,7 +26,7 @@ use super::auth::{with_flash, AdminPost, Auth};
 use super::control::{paginate, when};
 use super::{html, see_other, AppState, Cached, Chrome, WebError};
 use crate::config::render_with_serial;
-use crate::config::{self, is_valid, parse, validate, Config, Severity};
+use crate::config::{self, parse, validate, Config, Severity};
 use crate::pulse::control::Request;
 use crate::pulse::scripts;
 use crate::storage::{action, StorageError};
@@ -434,26 +434,9 @@ pub async fn import_in_force(
         ));
     };
     let file = path.display().to_string();
-    let parsed = match parse(&text) {
-        Ok(p) => p,
-        Err(e) => {
-            let first: Vec<String> = e.iter().take(5).map(|d| format!("{file}:{d}")).collect();
-            return Ok(with_flash(
-                see_other("/apply"),
-                "error",
-                &format!("{file} was not imported: {}", first.join("; ")),
-                secure,
-            ));
-        }
-    };
-    let diags = validate(&parsed.config);
-    if !is_valid(&diags) {
-        let first: Vec<String> = diags
-            .iter()
-            .filter(|d| d.is_error())
-            .take(5)
-            .map(|d| d.message.clone())
-            .collect();
+    let checked = crate::config::check(&text);
+    let Some(config) = checked.valid() else {
+        let first: Vec<String> = checked.error_lines(&file).into_iter().take(5).collect();
         return Ok(with_flash(
             see_other("/apply"),
             "error",
@@ -463,10 +446,10 @@ pub async fn import_in_force(
             ),
             secure,
         ));
-    }
+    };
     state
         .store
-        .replace_config(&parsed.config, &posted.auth.actor())
+        .replace_config(config, &posted.auth.actor())
         .await?;
     Ok(with_flash(
         see_other("/apply"),
