@@ -21,7 +21,7 @@ pub use check::{check, Checked};
 pub use diag::{Diagnostic, Scope, Severity, Spans};
 pub use model::*;
 pub use parse::{parse, value_tokens, ParseError, Parsed};
-pub use render::{render, render_checked, render_with_serial};
+pub use render::{render, render_checked, render_with_serial, RenderError};
 pub use validate::{is_valid, validate};
 
 /// Text of a configuration file: UTF-8, or else Latin-1 (every byte a character, so

@@ -11,16 +11,24 @@ const INDENT: &str = "    ";
 /// Renders and proves that the text reads back to the same model: the form used for
 /// anything written to disk, so a model that no longer round-trips (a bug, or a value
 /// `validate` should have refused) is never handed to the supervisor.
-pub fn render_checked(c: &Config) -> Result<String, String> {
+pub fn render_checked(c: &Config) -> Result<String, RenderError> {
     let text = render(c);
     match crate::config::parse(&text) {
         Ok(p) if p.config == *c => Ok(text),
-        Ok(_) => Err("the rendered lvs.cf reads back as a different configuration".into()),
-        Err(errors) => Err(format!(
-            "the rendered lvs.cf does not parse: {}",
-            errors.first().map(ToString::to_string).unwrap_or_default()
+        Ok(_) => Err(RenderError::Different),
+        Err(errors) => Err(RenderError::Unreadable(
+            errors.first().map(ToString::to_string).unwrap_or_default(),
         )),
     }
+}
+
+/// Why a rendering was not handed out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("the rendered lvs.cf reads back as a different configuration")]
+    Different,
+    #[error("the rendered lvs.cf does not parse: {0}")]
+    Unreadable(String),
 }
 
 /// Renders the whole configuration.

@@ -21,25 +21,40 @@ pub fn all_healthy(_: &VirtualServer, rs: &RealServer) -> Option<u32> {
 }
 
 /// Resolves a host (an address, or a name looked up when the configuration is applied).
-pub type ResolveFn<'a> = dyn Fn(&Host) -> Result<IpAddr, String> + 'a;
+pub type ResolveFn<'a> = dyn Fn(&Host) -> Result<IpAddr, ResolveError> + 'a;
+
+/// Why a host has no address here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// A name met where only what was resolved beforehand is known.
+    #[error("host name `{0}` must be resolved first")]
+    Unresolved(String),
+    #[error("cannot resolve `{name}`: {why}")]
+    Lookup { name: String, why: String },
+    #[error("`{0}` has no address")]
+    NoAddress(String),
+}
 
 /// A literal address resolves to itself; names need the caller's resolver.
-pub fn literal_only(h: &Host) -> Result<IpAddr, String> {
+pub fn literal_only(h: &Host) -> Result<IpAddr, ResolveError> {
     h.ip()
-        .ok_or_else(|| format!("host name `{h}` must be resolved first"))
+        .ok_or_else(|| ResolveError::Unresolved(h.to_string()))
 }
 
 /// Looks a name up in the system resolver (once, when a configuration is applied).
-pub fn resolve_system(h: &Host) -> Result<IpAddr, String> {
+pub fn resolve_system(h: &Host) -> Result<IpAddr, ResolveError> {
     if let Some(ip) = h.ip() {
         return Ok(ip);
     }
     let name = h.to_string();
     std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
-        .map_err(|e| format!("cannot resolve `{name}`: {e}"))?
+        .map_err(|e| ResolveError::Lookup {
+            name: name.clone(),
+            why: e.to_string(),
+        })?
         .next()
         .map(|a| a.ip())
-        .ok_or_else(|| format!("`{name}` has no address"))
+        .ok_or(ResolveError::NoAddress(name))
 }
 
 /// The IPVS timeouts of the global settings (0: leave the kernel's).
@@ -100,7 +115,7 @@ pub fn service_of(
         .address
         .as_ref()
         .ok_or_else(|| vec![at("no address".into())])
-        .and_then(|a| resolve(&a.addr).map_err(|e| vec![at(e)]))?;
+        .and_then(|a| resolve(&a.addr).map_err(|e| vec![at(e.to_string())]))?;
     let ipv6 = addr.is_ipv6();
     let key = if st.fwmark() != 0 {
         ServiceKey::Fwmark {
@@ -157,7 +172,7 @@ pub fn service_of(
         let addr = match sv.address.as_ref().map(resolve) {
             Some(Ok(a)) => a,
             Some(Err(e)) => {
-                errors.push(at(e));
+                errors.push(at(e.to_string()));
                 continue;
             }
             None => {

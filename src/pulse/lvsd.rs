@@ -22,7 +22,7 @@ use crate::clock::unix_ms;
 use crate::config::value::Host;
 use crate::config::{Config, RealServer, VirtualServer};
 use crate::ipvs::client::{Client, IpvsError};
-use crate::ipvs::desired::{all_healthy, desired, service_of, timeouts_of};
+use crate::ipvs::desired::{all_healthy, desired, service_of, timeouts_of, ResolveError};
 use crate::ipvs::ownership::Ownership;
 use crate::ipvs::reconcile::{Reconciler, Settings};
 use crate::ipvs::table::{DestKey, ServiceKey, Table};
@@ -129,13 +129,15 @@ pub struct Lvsd {
     pub alive: Arc<AtomicU64>,
 }
 
-fn resolver(names: &BTreeMap<String, IpAddr>) -> impl Fn(&Host) -> Result<IpAddr, String> + '_ {
+fn resolver(
+    names: &BTreeMap<String, IpAddr>,
+) -> impl Fn(&Host) -> Result<IpAddr, ResolveError> + '_ {
     move |h: &Host| match h {
         Host::Ip(a) => Ok(*a),
         Host::Name(n) => names
             .get(n)
             .copied()
-            .ok_or_else(|| format!("`{n}` was not resolved")),
+            .ok_or_else(|| ResolveError::Unresolved(n.clone())),
     }
 }
 

@@ -314,7 +314,7 @@ pub fn targets(c: &Config, resolve: &ResolveFn) -> (Vec<Target>, Vec<String>) {
             let addr = match resolve(host) {
                 Ok(a) => a,
                 Err(e) => {
-                    errors.push(at(e));
+                    errors.push(at(e.to_string()));
                     continue;
                 }
             };

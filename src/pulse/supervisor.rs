@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::unix_ms;
 use crate::config::value::{Host, LoadMonitor};
 use crate::config::Config;
-use crate::ipvs::desired::resolve_system;
+use crate::ipvs::desired::{resolve_system, ResolveError};
 
 use super::activation::{Activation, Duty, RoleCommands};
 use super::addr::Rtnl;
@@ -256,7 +256,7 @@ fn prepare(opts: &Options) -> Result<Prepared, Vec<String>> {
                     Ok(a) => {
                         names.insert(n.clone(), a);
                     }
-                    Err(e) => errors.push(e),
+                    Err(e) => errors.push(e.to_string()),
                 }
             }
         }
@@ -264,10 +264,13 @@ fn prepare(opts: &Options) -> Result<Prepared, Vec<String>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    let resolve = |h: &Host| -> Result<IpAddr, String> {
+    let resolve = |h: &Host| -> Result<IpAddr, ResolveError> {
         match h {
             Host::Ip(a) => Ok(*a),
-            Host::Name(n) => names.get(n).copied().ok_or_else(|| format!("`{n}`?")),
+            Host::Name(n) => names
+                .get(n)
+                .copied()
+                .ok_or_else(|| ResolveError::Unresolved(n.clone())),
         }
     };
     let local =
