@@ -137,7 +137,7 @@ async fn prepare(
     };
     let metrics_token = match &args.metrics.metrics_token_file {
         None => None,
-        Some(p) => Some(web::metrics::Token::read(p).map_err(Failure::invalid)?),
+        Some(p) => Some(web::metrics::Token::read(p).map_err(|e| Failure::invalid(e.to_string()))?),
     };
     let store = Store::open(&args.db)
         .await

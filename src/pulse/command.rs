@@ -84,13 +84,26 @@ pub fn spawn(what: &'static str, argv: Vec<String>, timeout: Duration, policy: A
     });
 }
 
+/// Why a command did not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("not run: {0}")]
+    Refused(#[from] super::scripts::ScriptError),
+    #[error("cannot start: {0}")]
+    Start(std::io::Error),
+    #[error("cannot wait for it: {0}")]
+    Wait(std::io::Error),
+    #[error("killed after {} s", .0.as_secs())]
+    Timeout(Duration),
+}
+
 /// Runs `argv` and waits for it, at most `timeout` (then it is killed). The program
 /// must pass `policy` now, whatever it was when the configuration was loaded.
 pub async fn run(
     argv: &[String],
     timeout: Duration,
     policy: &Policy,
-) -> Result<std::process::ExitStatus, String> {
+) -> Result<std::process::ExitStatus, CommandError> {
     run_env(argv, &[], timeout, policy).await
 }
 
@@ -100,22 +113,20 @@ pub async fn run_env(
     env: &[(String, String)],
     timeout: Duration,
     policy: &Policy,
-) -> Result<std::process::ExitStatus, String> {
-    let program = policy
-        .check(&argv[0])
-        .map_err(|e| format!("not run: {e}"))?;
+) -> Result<std::process::ExitStatus, CommandError> {
+    let program = policy.check(&argv[0])?;
     let mut child = tokio::process::Command::new(program)
         .args(&argv[1..])
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start: {e}"))?;
+        .map_err(CommandError::Start)?;
     match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(r) => r.map_err(|e| format!("cannot wait for it: {e}")),
+        Ok(r) => r.map_err(CommandError::Wait),
         Err(_) => {
             let _ = child.kill().await;
-            Err(format!("killed after {} s", timeout.as_secs()))
+            Err(CommandError::Timeout(timeout))
         }
     }
 }
@@ -145,12 +156,14 @@ mod tests {
         let started = std::time::Instant::now();
         let e = run(&argv(&["sleep", "10"]), Duration::from_millis(200), any)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("killed after"), "{e}");
         assert!(started.elapsed() < Duration::from_secs(5));
         let e = run(&argv(&["/nonexistent/cmd"]), COMMAND_TIMEOUT, any)
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot start"), "{e}");
     }
 
@@ -167,7 +180,8 @@ mod tests {
             &policy,
         )
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             e.starts_with("not run: /usr/bin/touch is not in the scripts directory"),
             "{e}"

@@ -606,7 +606,7 @@ pub async fn hand_over(State(state): State<AppState>, posted: AdminPost) -> Resp
                 reply.error.unwrap_or_default()
             ),
         ),
-        Err(e) => ("error", e),
+        Err(e) => ("error", e.to_string()),
     };
     tracing::info!(user = posted.auth.user.name, "hand-over asked: {text}");
     with_flash(see_other("/control"), kind, &text, secure)

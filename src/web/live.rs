@@ -27,6 +27,15 @@ pub enum LiveStatus {
     Unavailable(String),
 }
 
+/// Why the supervisor could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    #[error("control request failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 pub struct Live {
     socket: PathBuf,
     cache: std::sync::Mutex<Cache>,
@@ -90,7 +99,7 @@ impl Live {
                 r.error
                     .unwrap_or_else(|| "the supervisor sent no status".into()),
             ),
-            Err(e) => LiveStatus::Unavailable(e),
+            Err(e) => LiveStatus::Unavailable(e.to_string()),
         });
         let mut cache = self.cache.locked();
         if cache.generation == generation {
@@ -109,7 +118,7 @@ impl Live {
 
     /// Sends an action (reload, drain, enable, hand over) and returns the
     /// supervisor's answer, or why it could not be asked.
-    pub async fn act(&self, req: Request) -> Result<Reply, String> {
+    pub async fn act(&self, req: Request) -> Result<Reply, LiveError> {
         let r = self.request(req, ACTION_TIMEOUT).await;
         self.invalidate().await;
         r
@@ -120,11 +129,8 @@ impl Live {
         std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
     }
 
-    async fn request(&self, req: Request, timeout: Duration) -> Result<Reply, String> {
+    async fn request(&self, req: Request, timeout: Duration) -> Result<Reply, LiveError> {
         let socket = self.socket.clone();
-        tokio::task::spawn_blocking(move || control::request(&socket, &req, timeout))
-            .await
-            .map_err(|e| format!("control request failed: {e}"))?
-            .map_err(|e| e.to_string())
+        Ok(tokio::task::spawn_blocking(move || control::request(&socket, &req, timeout)).await??)
     }
 }

@@ -481,19 +481,39 @@ fn sha256(b: &[u8]) -> [u8; 32] {
     Sha256::digest(b).into()
 }
 
+/// Why a metrics token was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the metrics token is empty")]
+    Empty,
+    #[error(
+        "the metrics token is too short: use 16 characters or more (e.g. `openssl rand -hex 32`)"
+    )]
+    Short,
+    #[error("the metrics token must be one word of printable ASCII characters")]
+    NotAWord,
+    #[error("--metrics-token-file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("--metrics-token-file {path}: {what}")]
+    In { path: String, what: Box<TokenError> },
+}
+
 impl Token {
     /// A token from its text (surrounding white space, such as the file's final
     /// newline, is not part of it).
-    pub fn new(secret: &str) -> Result<Token, String> {
+    pub fn new(secret: &str) -> Result<Token, TokenError> {
         let t = secret.trim();
         if t.is_empty() {
-            return Err("the metrics token is empty".into());
+            return Err(TokenError::Empty);
         }
         if t.len() < 16 {
-            return Err("the metrics token is too short: use 16 characters or more (e.g. `openssl rand -hex 32`)".into());
+            return Err(TokenError::Short);
         }
         if !t.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("the metrics token must be one word of printable ASCII characters".into());
+            return Err(TokenError::NotAWord);
         }
         Ok(Token {
             digest: sha256(t.as_bytes()),
@@ -501,10 +521,12 @@ impl Token {
     }
 
     /// Reads the token from `path` (warns when others may read the file).
-    pub fn read(path: &Path) -> Result<Token, String> {
+    pub fn read(path: &Path) -> Result<Token, TokenError> {
         use std::os::unix::fs::PermissionsExt;
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--metrics-token-file {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| TokenError::Read {
+            path: path.display().to_string(),
+            source: e,
+        })?;
         if let Ok(meta) = std::fs::metadata(path) {
             if meta.permissions().mode() & 0o004 != 0 {
                 tracing::warn!(
@@ -513,7 +535,10 @@ impl Token {
                 );
             }
         }
-        Token::new(&text).map_err(|e| format!("--metrics-token-file {}: {e}", path.display()))
+        Token::new(&text).map_err(|e| TokenError::In {
+            path: path.display().to_string(),
+            what: Box::new(e),
+        })
     }
 
     /// Whether `given` is the token, in time independent of both.
