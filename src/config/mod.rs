@@ -12,6 +12,7 @@ pub mod keepalived;
 pub mod lexer;
 pub mod model;
 pub mod parse;
+pub mod publish;
 pub mod render;
 pub mod services;
 pub mod validate;
