@@ -18,7 +18,6 @@ use super::addr::Rtnl;
 use super::announce;
 use super::command;
 use super::control::AddressStatus;
-use super::failover::RoleChange;
 use super::node::{NodePlan, Vip};
 use super::scripts::Policy;
 use super::shared::Shared;
@@ -30,6 +29,13 @@ pub struct RoleCommands {
     pub inactive: Vec<String>,
     /// Checked again just before each runs.
     pub policy: Arc<Policy>,
+}
+
+/// What the activation task must do, in this order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleChange {
+    Activate(String),
+    Deactivate(String),
 }
 
 #[derive(Debug)]

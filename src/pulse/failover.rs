@@ -13,8 +13,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use super::activation::Duty;
-use super::ha::{Action, Event, Ha, Role};
+use super::activation::{Duty, RoleChange};
+use super::ha::{role_name, Action, Event, Ha, Role};
 use super::heartbeat::{new_nonce, Counter, Heartbeat, PeerGuard, Rejected};
 use super::node::NodePlan;
 use super::shared::Shared;
@@ -32,13 +32,6 @@ pub enum Input {
     Reconfigure(Box<NodePlan>, Option<Arc<[u8]>>),
     /// A clean stop: tell the peer, give up the addresses, then acknowledge.
     Shutdown(oneshot::Sender<()>),
-}
-
-/// What the activation task must do, in this order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoleChange {
-    Activate(String),
-    Deactivate(String),
 }
 
 /// Why a datagram was dropped, as counted in the status.
@@ -452,15 +445,5 @@ impl Failover {
                 }
             }
         }
-    }
-}
-
-pub fn role_name(r: Role) -> &'static str {
-    match r {
-        Role::Starting => "starting",
-        Role::Standby => "standby",
-        Role::Active => "active",
-        Role::Fault => "fault",
-        Role::Stopped => "stopped",
     }
 }

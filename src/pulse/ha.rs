@@ -360,6 +360,17 @@ impl Ha {
     }
 }
 
+/// The role as the status and the logs name it.
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Starting => "starting",
+        Role::Standby => "standby",
+        Role::Active => "active",
+        Role::Fault => "fault",
+        Role::Stopped => "stopped",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use super::control::{AddressStatus, EventRecord, HeartbeatStatus, NodeStatus, PeerStatus};
-use super::failover::role_name;
+use super::ha::role_name;
 use super::ha::{Peer, Role};
 
 /// Recent state changes kept for the status and the UI.
