@@ -392,6 +392,25 @@ pub fn mail_body(
 }
 
 /// The mail of a batch, or why it cannot be made.
+/// Why a notification mail was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("{keyword} `{value}`: {why}")]
+    Address {
+        keyword: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("cannot build the mail: {0}")]
+    Build(String),
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Smtp(String),
+    #[error("no answer within {} s", .0.as_secs())]
+    Timeout(Duration),
+}
+
 pub fn compose(
     s: &Settings,
     m: &MailSettings,
@@ -399,11 +418,16 @@ pub fn compose(
     more: usize,
     dropped: u64,
     now_unix_ms: u64,
-) -> Result<Message, String> {
+) -> Result<Message, MailError> {
+    let address = |keyword, value: &str, why: &dyn std::fmt::Display| MailError::Address {
+        keyword,
+        value: value.to_string(),
+        why: why.to_string(),
+    };
     let from: Mailbox = m
         .from
         .parse()
-        .map_err(|e| format!("smtp_from `{}`: {e}", m.from))?;
+        .map_err(|e| address("smtp_from", &m.from, &e))?;
     let mut b = Message::builder()
         .from(from)
         .subject(mail_subject(&s.host, events, more))
@@ -411,7 +435,7 @@ pub fn compose(
         .message_id(None)
         .user_agent(format!("lvs-director {}", env!("CARGO_PKG_VERSION")));
     for t in &m.to {
-        b = b.to(t.parse().map_err(|e| format!("smtp_to `{t}`: {e}"))?);
+        b = b.to(t.parse().map_err(|e| address("smtp_to", t, &e))?);
     }
     // Plain 7bit text, readable as it is, when it is ASCII with lines within RFC 5322's
     // 998 (lettre would quote-print every line past 76); else what lettre finds best.
@@ -427,8 +451,7 @@ pub fn compose(
     } else {
         Body::new(text)
     };
-    b.body(body)
-        .map_err(|e| format!("cannot build the mail: {e}"))
+    b.body(body).map_err(|e| MailError::Build(e.to_string()))
 }
 
 /// Sends one mail: SMTP to `server:port`, STARTTLS when the server offers it.
@@ -443,13 +466,13 @@ pub async fn send(
     host: &str,
     msg: Message,
     limit: Duration,
-) -> Result<(), String> {
+) -> Result<(), MailError> {
     let tls = TlsParameters::builder(m.server.clone())
         .certificate_store(CertificateStore::None)
         .dangerous_accept_invalid_certs(true)
         .dangerous_accept_invalid_hostnames(true)
         .build_rustls()
-        .map_err(|e| format!("TLS setup: {e}"))?;
+        .map_err(|e| MailError::Tls(e.to_string()))?;
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(m.server.as_str())
         .port(m.port)
         .tls(Tls::Opportunistic(tls))
@@ -459,8 +482,8 @@ pub async fn send(
     // The timeout covers each step; this bounds the whole conversation.
     match tokio::time::timeout(limit * 4, transport.send(msg)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", (limit * 4).as_secs())),
+        Ok(Err(e)) => Err(MailError::Smtp(e.to_string())),
+        Err(_) => Err(MailError::Timeout(limit * 4)),
     }
 }
 
