@@ -260,21 +260,18 @@ pub fn web(args: WebArgs) -> Outcome {
 }
 
 /// The supervisor of the all-in-one mode: started when an `lvs.cf` exists, and again
-/// by Apply when it is not running.
+/// by Apply when it is not running; stopped after the admin UI.
 struct Embedded {
     opts: Options,
-    running: Mutex<Option<tokio::task::JoinHandle<Result<(), supervisor::SupervisorError>>>>,
+    running: Mutex<Option<supervisor::Handle>>,
 }
 
 impl Embedded {
-    /// Starts the supervisor unless it runs; waits until its control socket answers
-    /// or it gives up, and says which.
+    /// Starts the supervisor unless it runs, and says what became of it.
     async fn start(self: &Arc<Self>) -> String {
         let mut running = self.running.lock().await;
-        if let Some(h) = running.as_ref() {
-            if !h.is_finished() {
-                return "The supervisor is running.".into();
-            }
+        if running.is_some() {
+            return "The supervisor is running.".into();
         }
         if !self.opts.config.exists() {
             return format!(
@@ -282,42 +279,22 @@ impl Embedded {
                 self.opts.config.display()
             );
         }
-        let opts = self.opts.clone();
-        let handle = tokio::spawn(supervisor::run(opts));
-        let socket = self.opts.control_socket.clone();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            if handle.is_finished() {
-                let why = match handle.await {
-                    Ok(Ok(())) => "it stopped at once".to_string(),
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                };
-                tracing::error!("the supervisor could not start: {why}");
-                *running = None;
-                return format!("The supervisor could not start: {why}");
-            }
-            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        match supervisor::start(self.opts.clone()).await {
+            Ok(handle) => {
                 *running = Some(handle);
-                return "The supervisor started with it.".into();
+                "The supervisor started with it.".into()
             }
-            if tokio::time::Instant::now() > deadline {
-                *running = Some(handle);
-                return "The supervisor is starting (its control socket does not answer yet)."
-                    .into();
+            Err(e) => {
+                tracing::error!("the supervisor could not start: {e}");
+                format!("The supervisor could not start: {e}")
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// Waits for the supervisor to finish (it stops on the same signal as the UI).
-    async fn wait(&self) {
+    /// Stops the supervisor, if it runs: the peer is told, the addresses given up.
+    async fn stop(&self) {
         if let Some(h) = self.running.lock().await.take() {
-            match h.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!("supervisor: {e}"),
-                Err(e) => tracing::error!("supervisor: {e}"),
-            }
+            h.stop().await;
         }
     }
 }
@@ -380,8 +357,9 @@ pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs, scripts_dir: Path
                 args.lvs_cf.display()
             );
         }
-        serve_all(listener, tls, state.clone(), metrics).await?;
-        embedded.wait().await;
+        let served = serve_all(listener, tls, state.clone(), metrics).await;
+        embedded.stop().await;
+        served?;
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::runtime::Handle;
+use tokio::runtime::Handle as RuntimeHandle;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
@@ -444,14 +444,14 @@ struct Supervisor {
     fail_tx: mpsc::UnboundedSender<failover::Input>,
     duty_tx: mpsc::UnboundedSender<Duty>,
     /// The checks' own runtime.
-    checks: Handle,
+    checks: RuntimeHandle,
     running: tokio::sync::Mutex<Running>,
     notifier: Notifier,
 }
 
 fn start_checks(
     p: &Prepared,
-    runtime: Handle,
+    runtime: RuntimeHandle,
     tx: &std::sync::mpsc::Sender<lvsd::Input>,
 ) -> CheckSet {
     let mut set = CheckSet::new(runtime);
@@ -853,8 +853,43 @@ where
     }
 }
 
-/// Runs the supervisor until SIGTERM or SIGINT.
-pub async fn run(opts: Options) -> Result<(), SupervisorError> {
+/// A running supervisor, as [`start`] returns it: ask it for its status, have it
+/// reload its configuration, and stop it. `lvs-director pulse` drives one from its
+/// signals ([`run`]); the all-in-one `up` and the tests drive it directly.
+pub struct Handle {
+    sup: Arc<Supervisor>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    done: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Handle {
+    /// What the control socket's `status` answers.
+    pub async fn status(&self) -> Status {
+        self.sup.status().await
+    }
+
+    /// Reads the configuration again (as SIGHUP and `ctl reload` do).
+    pub async fn reload(&self) -> Reply {
+        self.sup.reload().await
+    }
+
+    /// Stops it as SIGTERM does: the peer is told, the addresses are given up, the
+    /// last notifications are sent; returns when all of that is done (at once when it
+    /// was already stopped).
+    pub async fn stop(&self) {
+        if let Some(stop) = self.stop.locked().take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.lock().await.take() {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Starts the supervisor of `opts`: returns once its configuration is in force, its
+/// control socket answers and its heartbeats run, or says why it cannot start. It
+/// installs no signal handler; see [`run`].
+pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
     let missing = missing_capabilities();
     if !missing.is_empty() {
         let text = format!("missing capabilities: {}", missing.join(", "));
@@ -1002,46 +1037,78 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
             },
         ))
     };
-    let sig =
-        |k: SignalKind| signal(k).map_err(|e| SupervisorError::Io(format!("signal handler: {e}")));
-    let mut hup = sig(SignalKind::hangup())?;
-    let mut term = sig(SignalKind::terminate())?;
-    let mut int = sig(SignalKind::interrupt())?;
-    // Started, and SIGTERM is a clean stop from here on. Without NOTIFY_SOCKET (not
-    // under systemd) a no-op.
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    let mut watchdog = tokio::time::interval(Duration::from_secs(1));
-    let mut stalled = false;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => {
-                let sup = sup.clone();
-                tokio::spawn(async move {
-                    let r = sup.reload().await;
-                    match (r.ok, r.message, r.error) {
-                        (true, Some(m), _) => tracing::info!("SIGHUP: {m}"),
-                        (_, _, Some(e)) => tracing::error!("SIGHUP: {e}"),
-                        _ => {}
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let done = {
+        let sup = sup.clone();
+        tokio::spawn(async move {
+            let mut watchdog = tokio::time::interval(Duration::from_secs(1));
+            let mut stalled = false;
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    _ = watchdog.tick() => {
+                        let age = unix_ms().saturating_sub(alive.load(Ordering::Relaxed));
+                        let now_stalled = age > STALL_MS;
+                        if now_stalled != stalled {
+                            stalled = now_stalled;
+                            let _ = fail_tx.send(failover::Input::Fault {
+                                source: "lvsd".into(),
+                                cause: stalled.then(|| format!("the health/IPVS thread has not run for {} s", age / 1000)),
+                            });
+                        }
                     }
-                });
-            }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = watchdog.tick() => {
-                let age = unix_ms().saturating_sub(alive.load(Ordering::Relaxed));
-                let now_stalled = age > STALL_MS;
-                if now_stalled != stalled {
-                    stalled = now_stalled;
-                    let _ = fail_tx.send(failover::Input::Fault {
-                        source: "lvsd".into(),
-                        cause: stalled.then(|| format!("the health/IPVS thread has not run for {} s", age / 1000)),
-                    });
                 }
             }
-        }
-    }
+            shut_down(Parts {
+                sup,
+                links,
+                control,
+                fail_tx,
+                duty_tx,
+                failover,
+                check_runtime,
+                lvsd_tx,
+                lvsd_thread,
+                control_socket: opts.control_socket.clone(),
+            })
+            .await;
+        })
+    };
+    Ok(Handle {
+        sup,
+        stop: Mutex::new(Some(stop_tx)),
+        done: tokio::sync::Mutex::new(Some(done)),
+    })
+}
+
+/// What a stop takes down, in order.
+struct Parts {
+    sup: Arc<Supervisor>,
+    links: tokio::task::JoinHandle<()>,
+    control: tokio::task::JoinHandle<()>,
+    fail_tx: mpsc::UnboundedSender<failover::Input>,
+    duty_tx: mpsc::UnboundedSender<Duty>,
+    failover: std::thread::JoinHandle<()>,
+    check_runtime: CheckRuntime,
+    lvsd_tx: std::sync::mpsc::Sender<lvsd::Input>,
+    lvsd_thread: std::thread::JoinHandle<()>,
+    control_socket: PathBuf,
+}
+
+async fn shut_down(p: Parts) {
+    let Parts {
+        sup,
+        links,
+        control,
+        fail_tx,
+        duty_tx,
+        failover,
+        check_runtime,
+        lvsd_tx,
+        lvsd_thread,
+        control_socket,
+    } = p;
     tracing::info!("stopping: telling the peer and giving up the addresses");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     links.abort();
     control.abort();
     let (ack, done) = oneshot::channel();
@@ -1062,8 +1129,42 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
     let _ = tokio::task::spawn_blocking(move || drop(check_runtime)).await;
     let _ = lvsd_tx.send(lvsd::Input::Stop);
     let _ = tokio::task::spawn_blocking(move || lvsd_thread.join()).await;
-    let _ = std::fs::remove_file(&opts.control_socket);
+    let _ = std::fs::remove_file(&control_socket);
     tracing::info!("stopped");
+}
+
+/// `lvs-director pulse`: [`start`], then SIGHUP reloads and SIGTERM or SIGINT stops;
+/// systemd (Type=notify) is told when it is ready and when it stops.
+pub async fn run(opts: Options) -> Result<(), SupervisorError> {
+    let sig =
+        |k: SignalKind| signal(k).map_err(|e| SupervisorError::Io(format!("signal handler: {e}")));
+    // Installed before the start: a SIGTERM during it is then a clean stop too.
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let handle = Arc::new(start(opts).await?);
+    // Started, and SIGTERM is a clean stop from here on. Without NOTIFY_SOCKET (not
+    // under systemd) a no-op.
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    let r = handle.reload().await;
+                    match (r.ok, r.message, r.error) {
+                        (true, Some(m), _) => tracing::info!("SIGHUP: {m}"),
+                        (_, _, Some(e)) => tracing::error!("SIGHUP: {e}"),
+                        _ => {}
+                    }
+                });
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    handle.stop().await;
     Ok(())
 }
 
@@ -1072,6 +1173,54 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
+
+    /// The supervisor as a value: started in this runtime, asked for its status and to
+    /// reload through its handle (and through its control socket), then stopped, with
+    /// no signal involved.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_supervisor_is_started_asked_and_stopped_through_its_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("lvs.cf");
+        std::fs::write(&config, "serial_no = 1\nbackup_active = 0\n").unwrap();
+        let opts = Options {
+            config: config.clone(),
+            control_socket: dir.path().join("pulse.sock"),
+            state_dir: dir.path().join("state"),
+            require_capabilities: false,
+            scripts_dir: dir.path().join("scripts"),
+            trust_root_config: false,
+        };
+        let handle = start(opts.clone()).await.unwrap();
+        assert_eq!(
+            handle.status().await.node.config_file,
+            config.display().to_string()
+        );
+        let asked = control::request(
+            &opts.control_socket,
+            &Request::Status,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert!(asked.ok, "{asked:?}");
+        std::fs::write(&config, "serial_no = 2\nbackup_active = 0\n").unwrap();
+        let r = handle.reload().await;
+        assert!(r.ok, "{r:?}");
+        handle.stop().await;
+        assert!(
+            !opts.control_socket.exists(),
+            "the socket is removed at the stop"
+        );
+        // A second stop is a no-op.
+        handle.stop().await;
+
+        // A configuration that cannot be used is said at the start, by value.
+        std::fs::write(&config, "serial_no = 1\nvirtual a {\n").unwrap();
+        match start(opts).await {
+            Err(SupervisorError::Config { errors, .. }) => assert!(!errors.is_empty()),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("started with a broken lvs.cf"),
+        }
+    }
 
     /// `read_key` on another thread, so that a version that blocks fails the test
     /// instead of hanging it.
