@@ -3,6 +3,9 @@
 //!
 //! Pure code: no file, socket or clock is touched here. Callers read the text and
 //! hand it in; `storage` persists the model; the supervisor and web UI consume it.
+//!
+//! The keepalived import is a folder, [`keepalived`]: its module doc lists its files,
+//! syntax stage then mapping.
 
 #[cfg(test)]
 pub(crate) mod arb;

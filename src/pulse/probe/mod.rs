@@ -1,0 +1,361 @@
+//! The I/O of one real-server health check (Piranha's nanny probe): one
+//! [`Probe::run`] is one check, returning an [`Outcome`] that says what it saw. The
+//! up/down policy (fall/rise) lives in [`super::nanny`]; nothing here remembers earlier
+//! checks.
+//!
+//! Kinds, from the effective
+//! [`CheckSettings`](crate::config::model::CheckSettings) of a real server:
+//! - **tcp**: connect, then close (SCTP services: an SCTP association instead).
+//! - **send/expect** (tcp with `send` or `expect`): connect, write `send`, read the
+//!   reply until `expect` is decided. `expect` is a prefix of the reply (Piranha), `*`
+//!   any reply, or with `use_regex = 1` an extended regular expression searched in it.
+//!   Unlike nanny's single `read()`, a reply split over several segments still matches.
+//! - **udp**: a connected datagram socket sends `send` (an empty datagram if unset).
+//!   Without `expect` the check passes unless an ICMP port unreachable comes back within
+//!   the timeout; with it, a datagram that matches is needed.
+//! - **program**: `send_program` split into words (no shell), `%h`/`%p` replaced, run
+//!   with stdin on /dev/null; it must exit 0 within the timeout (else its process group
+//!   is killed). With `expect`, its output (one trailing newline removed) must also
+//!   *equal* `expect` (Piranha's `strcmp`), be non-empty for `*`, or match the regex.
+//!   Unlike nanny, an unset `expect` does not fail every check, and a failed program
+//!   does not pass when `expect` is set.
+//! - **http/https**: `GET check_path` with a `Host` header, the status in
+//!   `check_status`, and the first MiB of the body matching `check_regex` when set.
+//!   HTTPS does not verify the certificate (real servers are addressed by IP and often
+//!   self-signed; keepalived does not verify either) but sends `check_host` as SNI when
+//!   it is a name.
+//! - **ping**: an ICMP/ICMPv6 echo (unprivileged ping socket where
+//!   `net.ipv4.ping_group_range` allows, a raw socket otherwise), repeated every second
+//!   until a reply or the timeout.
+//!
+//! Nanny's quirk of turning a plain connect check on port 80 into `GET / HTTP/1.0` is
+//! not reproduced: `check = http` says it explicitly.
+//!
+//! Files: this one holds what every kind shares (the [`Probe`] and its [`Outcome`],
+//! [`Expect`], the stage a timeout reports, socket error wording); `settings` builds a
+//! probe from `lvs.cf` and gives its identity; then one file per kind family: `tcp`
+//! (tcp, SCTP and send/expect), `udp`, `program`, `http` (HTTP and HTTPS), `ping`.
+
+mod http;
+mod ping;
+mod program;
+mod settings;
+mod tcp;
+#[cfg(test)]
+mod testing;
+mod udp;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+use super::scripts::Policy;
+use crate::config::value::Secs;
+use http::{http_exchange, server_name, tls_connector, HttpRequest};
+use ping::{ping, ping_socket_kind};
+use program::program;
+pub use program::{run_program, split_words, substitute, ProgramOutput};
+use tcp::{connect, read_expect};
+use udp::udp;
+
+/// What a reply must look like.
+#[derive(Debug, Clone)]
+pub enum Expect {
+    /// `*`: any reply (at least one byte).
+    Any,
+    /// The reply starts with these bytes (Piranha's plain `expect`).
+    Prefix(Vec<u8>),
+    /// The whole output equals these bytes (program checks, Piranha's `strcmp`).
+    Exact(Vec<u8>),
+    /// `use_regex = 1`: the regex matches somewhere in the reply.
+    Regex(regex::bytes::Regex),
+}
+
+impl Expect {
+    /// From `expect` (already unescaped) and `use_regex`; `exact` for program output.
+    fn new(text: &str, regex: bool, exact: bool) -> Result<Option<Expect>, String> {
+        Ok(match text {
+            // An empty expectation would pass on nothing at all: treat it as unset.
+            "" => None,
+            "*" => Some(Expect::Any),
+            _ if regex => Some(Expect::Regex(build_regex(text).map_err(|e| {
+                format!("expect: invalid regular expression `{text}`: {e}")
+            })?)),
+            _ if exact => Some(Expect::Exact(text.as_bytes().to_vec())),
+            _ => Some(Expect::Prefix(text.as_bytes().to_vec())),
+        })
+    }
+
+    /// Whether `reply` (complete when `end`) matches; `None` while it cannot tell yet.
+    pub fn decide(&self, reply: &[u8], end: bool) -> Option<bool> {
+        match self {
+            Expect::Any if !reply.is_empty() => Some(true),
+            Expect::Prefix(p) if reply.len() >= p.len() => Some(reply.starts_with(p)),
+            // A wrong first byte fails at once instead of waiting for the timeout.
+            Expect::Prefix(p) if !p.starts_with(reply) => Some(false),
+            Expect::Regex(r) if r.is_match(reply) => Some(true),
+            Expect::Exact(p) if end => Some(reply == p.as_slice()),
+            _ if end => Some(false),
+            _ => None,
+        }
+    }
+
+    fn identity(&self) -> String {
+        match self {
+            Expect::Any => "*".into(),
+            Expect::Prefix(p) => format!("prefix {}", show(p, usize::MAX)),
+            Expect::Exact(p) => format!("exact {}", show(p, usize::MAX)),
+            Expect::Regex(r) => format!("regex {:?}", r.as_str()),
+        }
+    }
+}
+
+/// Compiles a check's regex; the error is one line (the regex crate's own message
+/// draws a caret diagram over several lines), for logs and the UI.
+fn build_regex(text: &str) -> Result<regex::bytes::Regex, String> {
+    // Bounded so that a pathological pattern cannot eat the daemon's memory.
+    regex::bytes::RegexBuilder::new(text)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::Syntax(s) => s
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string(),
+            regex::Error::CompiledTooBig(limit) => {
+                format!("too complex (compiled, it would exceed {limit} bytes)")
+            }
+            e => e.to_string(),
+        })
+}
+
+/// What a check does (see the module documentation).
+#[derive(Debug, Clone)]
+pub enum ProbeKind {
+    /// Connect, then close.
+    Tcp,
+    /// Connect, write `send`, read until `expect` is decided.
+    SendExpect {
+        send: Option<Vec<u8>>,
+        expect: Option<Expect>,
+    },
+    /// A connected UDP socket; see the module documentation.
+    Udp {
+        send: Vec<u8>,
+        expect: Option<Expect>,
+    },
+    /// A program, `%h` and `%p` already replaced; exit 0 passes.
+    Program {
+        argv: Vec<String>,
+        expect: Option<Expect>,
+    },
+    Http {
+        tls: bool,
+        /// Request target, e.g. `/health?full=1`.
+        path: String,
+        /// The `Host` header: `check_host`, else the address (and port when not the
+        /// scheme's default). The TLS server name is taken from it when it is a name.
+        host: String,
+        /// Accepted status ranges, inclusive.
+        status: Vec<(u16, u16)>,
+        /// Searched in the first MiB of the body.
+        body: Option<regex::bytes::Regex>,
+    },
+    /// ICMP or ICMPv6 echo.
+    Ping,
+}
+
+/// One health check of one real server.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub kind: ProbeKind,
+    pub addr: IpAddr,
+    /// The port checked (`check_port`, else the real server's); unused by ping and by
+    /// programs (whose `%p` is already replaced).
+    pub port: u16,
+    /// The stream kinds ([`ProbeKind::Tcp`], [`ProbeKind::SendExpect`]) open an SCTP
+    /// association instead of a TCP connection (the service's protocol is SCTP).
+    pub sctp: bool,
+    /// The whole check, connection and reply included, ends within it.
+    pub timeout: Duration,
+    /// What a program check may run, checked again before every run. Restricted to
+    /// the default scripts directory unless the supervisor says otherwise.
+    pub policy: Arc<Policy>,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub ok: bool,
+    /// The check could not run here (this director is out of file descriptors): it
+    /// says nothing about the server and must not count against it.
+    pub inconclusive: bool,
+    /// What the check saw, for logs and the UI: "connection refused", "status 503",
+    /// "timed out after 2 s while connecting", "exit status 3: …".
+    pub detail: String,
+    pub elapsed: Duration,
+}
+
+/// Longest reply kept for matching a send/expect or UDP `expect`.
+const MAX_REPLY: usize = 64 * 1024;
+
+impl Probe {
+    /// Runs the check once. Never panics; ends within the timeout (plus the moment it
+    /// takes to kill a program).
+    pub async fn run(&self) -> Outcome {
+        let start = Instant::now();
+        let deadline = start + self.timeout;
+        let stage = Stage::default();
+        let result = tokio::time::timeout_at(deadline, self.attempt(deadline, &stage)).await;
+        let (ok, detail) = match result {
+            Ok(Ok(detail)) => (true, detail),
+            Ok(Err(detail)) => (false, detail),
+            Err(_) => (
+                false,
+                format!(
+                    "timed out after {} s {}",
+                    Secs(self.timeout.as_millis() as u64),
+                    stage.name()
+                ),
+            ),
+        };
+        Outcome {
+            ok,
+            inconclusive: !ok && detail.starts_with(OUT_OF_DESCRIPTORS),
+            detail,
+            elapsed: start.elapsed(),
+        }
+    }
+
+    async fn attempt(&self, deadline: Instant, stage: &Stage) -> Result<String, String> {
+        let target = SocketAddr::new(self.addr, self.port);
+        match &self.kind {
+            ProbeKind::Tcp => {
+                let stream = connect(target, self.sctp).await?;
+                // Closed with a reset, as HAProxy's checks do: a check every second per
+                // server would otherwise leave thousands of TIME_WAIT sockets here and
+                // cost a FIN exchange each.
+                let _ = stream.set_zero_linger();
+                Ok("connected".into())
+            }
+            ProbeKind::SendExpect { send, expect } => {
+                let mut stream = connect(target, self.sctp).await?;
+                if let Some(send) = send {
+                    stage.set(Stage::SENDING);
+                    stream
+                        .write_all(send)
+                        .await
+                        .map_err(|e| format!("sending: {}", io_detail(&e)))?;
+                }
+                let Some(expect) = expect else {
+                    return Ok(match send {
+                        Some(s) => format!("connected, sent {} bytes", s.len()),
+                        None => "connected".into(),
+                    });
+                };
+                stage.set(Stage::REPLY);
+                read_expect(&mut stream, expect).await
+            }
+            ProbeKind::Udp { send, expect } => {
+                stage.set(Stage::REPLY);
+                udp(target, send, expect.as_ref(), deadline, self.timeout).await
+            }
+            ProbeKind::Program { argv, expect } => {
+                stage.set(Stage::PROGRAM);
+                program(argv, expect.as_ref(), &self.policy).await
+            }
+            ProbeKind::Http {
+                tls,
+                path,
+                host,
+                status,
+                body,
+            } => {
+                let tcp = connect(target, false).await?;
+                let request = HttpRequest {
+                    path,
+                    host,
+                    status,
+                    body: body.as_ref(),
+                };
+                if *tls {
+                    stage.set(Stage::TLS);
+                    let connector = tls_connector()?;
+                    let stream = connector
+                        .connect(server_name(host, self.addr), tcp)
+                        .await
+                        .map_err(|e| format!("TLS handshake: {e}"))?;
+                    http_exchange(stream, request, stage).await
+                } else {
+                    http_exchange(tcp, request, stage).await
+                }
+            }
+            ProbeKind::Ping => {
+                stage.set(Stage::ECHO);
+                ping(self.addr, ping_socket_kind(self.addr)).await
+            }
+        }
+    }
+}
+
+/// How far a check got, for the detail of a timeout. Atomic so that `run` stays `Send`.
+#[derive(Default)]
+struct Stage(AtomicU8);
+
+impl Stage {
+    const CONNECTING: u8 = 0;
+    const SENDING: u8 = 1;
+    const REPLY: u8 = 2;
+    const PROGRAM: u8 = 3;
+    const TLS: u8 = 4;
+    const RESPONSE: u8 = 5;
+    const BODY: u8 = 6;
+    const ECHO: u8 = 7;
+
+    fn set(&self, s: u8) {
+        self.0.store(s, Ordering::Relaxed);
+    }
+    fn name(&self) -> &'static str {
+        match self.0.load(Ordering::Relaxed) {
+            Stage::CONNECTING => "while connecting",
+            Stage::SENDING => "while sending",
+            Stage::REPLY => "waiting for the reply",
+            Stage::PROGRAM => "waiting for the program (killed)",
+            Stage::TLS => "in the TLS handshake",
+            Stage::RESPONSE => "waiting for the HTTP response",
+            Stage::BODY => "reading the HTTP body",
+            _ => "waiting for an echo reply",
+        }
+    }
+}
+
+/// The start of the detail of a check that failed for want of file descriptors here.
+pub const OUT_OF_DESCRIPTORS: &str = "this director is out of file descriptors";
+
+/// A short, printable rendering of received or configured bytes.
+fn show(bytes: &[u8], max: usize) -> String {
+    let cut = &bytes[..bytes.len().min(max)];
+    let more = if cut.len() < bytes.len() { "…" } else { "" };
+    format!("\"{}\"{more}", cut.escape_ascii())
+}
+
+/// The words users know for the common socket errors.
+fn io_detail(e: &io::Error) -> String {
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        return format!("{OUT_OF_DESCRIPTORS} ({e})");
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        io::ErrorKind::ConnectionReset => "connection reset".into(),
+        io::ErrorKind::HostUnreachable => "host unreachable".into(),
+        io::ErrorKind::NetworkUnreachable => "network unreachable".into(),
+        _ => e.to_string(),
+    }
+}

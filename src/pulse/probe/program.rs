@@ -1,0 +1,316 @@
+//! Programs: command lines split without a shell, `%h`/`%p` replaced, run under the
+//! scripts-directory policy with their process group killed at the timeout. The load
+//! commands, notify_command and the scripts rule use the same functions, so they are
+//! public from [`super`].
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::process::Stdio;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::Expect;
+use crate::pulse::command::shown_output;
+use crate::pulse::scripts::Policy;
+
+/// Longest program output kept (stdout for `expect`, stderr for the detail); the rest
+/// is read and dropped so that the program never blocks on a full pipe.
+const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Splits a command line into words without a shell: blanks separate words; `'…'`
+/// keeps its text verbatim and `"…"` too, except `\"` and `\\`; outside quotes a
+/// backslash escapes a blank, a quote or a backslash and is kept otherwise (so that
+/// regex arguments such as `1\.[01]` survive, as with Piranha, which split on blanks).
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => {
+                if let Some(w) = word.take() {
+                    words.push(w);
+                }
+            }
+            '\'' | '"' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("no closing {c} in `{line}`")),
+                        Some(d) if d == c => break,
+                        Some('\\') if c == '"' && matches!(chars.peek(), Some('"' | '\\')) => {
+                            w.extend(chars.next());
+                        }
+                        Some(d) => w.push(d),
+                    }
+                }
+            }
+            '\\' if matches!(chars.peek(), Some(' ' | '\t' | '\'' | '"' | '\\')) => {
+                word.get_or_insert_with(String::new).extend(chars.next());
+            }
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Ok(words)
+}
+
+/// Replaces `%h` with the address and `%p` with the port in every word; with
+/// `append_address`, the address is added as a last word when no word held `%h`/`%p`.
+pub fn substitute(words: &[String], addr: IpAddr, port: u16, append_address: bool) -> Vec<String> {
+    let (h, p) = (addr.to_string(), port.to_string());
+    let mut found = false;
+    let mut out: Vec<String> = words
+        .iter()
+        .map(|w| {
+            found |= w.contains("%h") || w.contains("%p");
+            w.replace("%h", &h).replace("%p", &p)
+        })
+        .collect();
+    if append_address && !found {
+        out.push(h);
+    }
+    out
+}
+
+/// What a program printed and how it ended.
+#[derive(Debug)]
+pub struct ProgramOutput {
+    pub status: std::process::ExitStatus,
+    /// At most 64 KiB of standard output.
+    pub stdout: Vec<u8>,
+    /// At most 64 KiB of standard error.
+    pub stderr: Vec<u8>,
+}
+
+impl ProgramOutput {
+    /// "exit status 3: <first line of stderr>" or "killed by signal 9"; the line as
+    /// [`shown_output`] shows output (marked, so that viewers do not see it).
+    pub fn failure(&self) -> String {
+        use std::os::unix::process::ExitStatusExt;
+        let mut s = match (self.status.code(), self.status.signal()) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => self.status.to_string(),
+        };
+        let err = String::from_utf8_lossy(&self.stderr);
+        if let Some(line) = err.lines().map(str::trim).find(|l| !l.is_empty()) {
+            let _ = write!(s, ": {}", shown_output(line.as_bytes()));
+        }
+        s
+    }
+}
+
+/// Kills a program's process group when dropped before the program was reaped (a
+/// check cancelled by its timeout), so that its children go too.
+struct GroupKill(Option<i32>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours. The
+            // group still exists: its leader is our child, not yet reaped.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Runs `argv` without a shell, stdin on /dev/null, in its own process group, if its
+/// program passes `policy` now (PATH is searched only under [`Policy::Any`]).
+/// Cancel-safe: dropping the future kills the group. The caller bounds the time.
+pub async fn run_program(argv: &[String], policy: &Policy) -> Result<ProgramOutput, String> {
+    let (prog, args) = argv.split_first().ok_or("empty command")?;
+    let program = policy.check(prog).map_err(|e| format!("not run: {e}"))?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    let mut guard = GroupKill(child.id().and_then(|id| i32::try_from(id).ok()));
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let (status, stdout, stderr) =
+        tokio::join!(child.wait(), read_limited(stdout), read_limited(stderr));
+    // `wait` returned: the child is reaped and its pid may be reused; never kill it.
+    guard.0 = None;
+    let status = status.map_err(|e| format!("waiting for {prog}: {e}"))?;
+    Ok(ProgramOutput {
+        status,
+        stdout,
+        stderr,
+    })
+}
+
+/// Reads a pipe to its end, keeping the first [`MAX_OUTPUT`] bytes.
+async fn read_limited<R: AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let Some(mut pipe) = pipe else { return kept };
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => return kept,
+            Ok(n) => {
+                let room = MAX_OUTPUT.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
+    }
+}
+
+pub(super) async fn program(
+    argv: &[String],
+    expect: Option<&Expect>,
+    policy: &Policy,
+) -> Result<String, String> {
+    let out = run_program(argv, policy).await?;
+    if !out.status.success() {
+        return Err(out.failure());
+    }
+    let Some(expect) = expect else {
+        return Ok("exit status 0".into());
+    };
+    // Piranha chopped the output's last character, assumed to be a newline.
+    let mut stdout = out.stdout.as_slice();
+    stdout = stdout.strip_suffix(b"\n").unwrap_or(stdout);
+    stdout = stdout.strip_suffix(b"\r").unwrap_or(stdout);
+    if expect.decide(stdout, true) == Some(true) {
+        Ok("exit status 0, output matched expect".into())
+    } else {
+        Err(format!(
+            "exit status 0 but the output did not match expect: {}",
+            shown_output(stdout)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::testing::*;
+    use super::*;
+    use crate::pulse::probe::ProbeKind;
+
+    fn program(argv: &[&str], expect: Option<Expect>) -> ProbeKind {
+        ProbeKind::Program {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            expect,
+        }
+    }
+
+    #[tokio::test]
+    async fn programs_pass_on_exit_0_and_fail_otherwise() {
+        let run = |k| async move { probe(k, LO4, 0, 3000).run().await };
+        let o = run(program(&["/bin/true"], None)).await;
+        assert_ok(&o);
+        assert_eq!(o.detail, "exit status 0");
+        let o = run(program(&["/bin/false"], None)).await;
+        assert!(!o.ok);
+        assert_eq!(o.detail, "exit status 1");
+        // stderr explains the failure.
+        let o = run(program(&["/bin/sleep", "--no-such-option"], None)).await;
+        assert_fail(&o, "exit status 1: \u{27e6}/bin/sleep: unrecognized option");
+        let o = run(program(&["/nonexistent/check"], None)).await;
+        assert_fail(&o, "cannot run /nonexistent/check");
+        // PATH is searched, as execvp did.
+        assert_ok(&run(program(&["true"], None)).await);
+    }
+
+    #[tokio::test]
+    async fn program_output_against_expect() {
+        let run = |k| async move { probe(k, LO4, 0, 3000).run().await };
+        let exact = |s: &str| Some(Expect::Exact(s.as_bytes().to_vec()));
+        // The trailing newline is dropped, then the output must equal `expect`.
+        assert_ok(&run(program(&["/bin/echo", "OK"], exact("OK"))).await);
+        let o = run(program(&["/bin/echo", "OK then"], exact("OK"))).await;
+        assert_fail(&o, "output did not match expect: \u{27e6}OK then\u{27e7}");
+        assert_ok(&run(program(&["/bin/echo", "anything"], Some(Expect::Any))).await);
+        assert_fail(
+            &run(program(&["/bin/true"], Some(Expect::Any))).await,
+            "did not match",
+        );
+        assert_ok(
+            &run(program(
+                &["/bin/echo", "load 3 ok"],
+                Some(regex("[0-9] ok$")),
+            ))
+            .await,
+        );
+        // Exit status first: a failing program fails even when its output matches.
+        assert_fail(
+            &run(program(&["/bin/false"], Some(Expect::Any))).await,
+            "exit status 1",
+        );
+    }
+
+    /// Whether a process with exactly this command line is still alive (not a zombie).
+    fn running(cmdline: &[&str]) -> bool {
+        let want: Vec<u8> = cmdline
+            .iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect();
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let dir = e.path();
+            std::fs::read(dir.join("cmdline")).is_ok_and(|c| c == want)
+                && std::fs::read_to_string(dir.join("stat")).is_ok_and(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+        })
+    }
+
+    #[tokio::test]
+    async fn a_program_that_hangs_is_killed_at_the_timeout() {
+        // An odd duration names this test's process among any others.
+        let cmd = ["/bin/sleep", "31.4159"];
+        let o = probe(program(&cmd, None), LO4, 0, 300).run().await;
+        assert_timed_out(&o, 300, "waiting for the program (killed)");
+        let gone = async {
+            while running(&cmd) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), gone)
+            .await
+            .expect("the timed-out program was killed");
+    }
+
+    #[test]
+    fn command_lines_split_into_words() {
+        let w = |s: &str| split_words(s).unwrap();
+        assert_eq!(w("/usr/bin/check  %h\t%p"), ["/usr/bin/check", "%h", "%p"]);
+        assert_eq!(
+            w("check --name 'two words' \"it's\""),
+            ["check", "--name", "two words", "it's"]
+        );
+        assert_eq!(w(r#"a "say \"hi\"" b\ c"#), ["a", "say \"hi\"", "b c"]);
+        assert_eq!(w(r"grep 1\.[01] ''"), ["grep", r"1\.[01]", ""]);
+        assert_eq!(w("x'y'z"), ["xyz"]);
+        assert!(w("  ").is_empty());
+        assert!(split_words("check 'open")
+            .unwrap_err()
+            .contains("no closing '"));
+        assert!(split_words("check \"open")
+            .unwrap_err()
+            .contains("no closing \""));
+        let words = w("check -H %h --port=%p %h:%p");
+        assert_eq!(
+            substitute(&words, LO6, 8443, false),
+            ["check", "-H", "::1", "--port=8443", "::1:8443"]
+        );
+        assert_eq!(substitute(&w("load"), LO4, 1, true), ["load", "127.0.0.1"]);
+        assert_eq!(
+            substitute(&w("load %h"), LO4, 1, true),
+            ["load", "127.0.0.1"]
+        );
+    }
+}
