@@ -54,12 +54,13 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
+pub use super::argv::{split_words, substitute};
 use super::scripts::Policy;
 use crate::config::value::Secs;
 use http::{http_exchange, server_name, tls_connector, HttpRequest};
 use ping::{ping, ping_socket_kind};
 use program::program;
-pub use program::{run_program, split_words, substitute, ProgramOutput};
+pub use program::{run_program, ProgramOutput};
 use tcp::{connect, read_expect};
 use udp::udp;
 

@@ -1,10 +1,9 @@
-//! Programs: command lines split without a shell, `%h`/`%p` replaced, run under the
+//! Programs: command lines (split by [`crate::pulse::argv`]) run under the
 //! scripts-directory policy with their process group killed at the timeout. The load
 //! commands, notify_command and the scripts rule use the same functions, so they are
 //! public from [`super`].
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
 use std::process::Stdio;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -16,62 +15,6 @@ use crate::pulse::scripts::Policy;
 /// Longest program output kept (stdout for `expect`, stderr for the detail); the rest
 /// is read and dropped so that the program never blocks on a full pipe.
 const MAX_OUTPUT: usize = 64 * 1024;
-
-/// Splits a command line into words without a shell: blanks separate words; `'…'`
-/// keeps its text verbatim and `"…"` too, except `\"` and `\\`; outside quotes a
-/// backslash escapes a blank, a quote or a backslash and is kept otherwise (so that
-/// regex arguments such as `1\.[01]` survive, as with Piranha, which split on blanks).
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' | '\t' => {
-                if let Some(w) = word.take() {
-                    words.push(w);
-                }
-            }
-            '\'' | '"' => {
-                let w = word.get_or_insert_with(String::new);
-                loop {
-                    match chars.next() {
-                        None => return Err(format!("no closing {c} in `{line}`")),
-                        Some(d) if d == c => break,
-                        Some('\\') if c == '"' && matches!(chars.peek(), Some('"' | '\\')) => {
-                            w.extend(chars.next());
-                        }
-                        Some(d) => w.push(d),
-                    }
-                }
-            }
-            '\\' if matches!(chars.peek(), Some(' ' | '\t' | '\'' | '"' | '\\')) => {
-                word.get_or_insert_with(String::new).extend(chars.next());
-            }
-            c => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    Ok(words)
-}
-
-/// Replaces `%h` with the address and `%p` with the port in every word; with
-/// `append_address`, the address is added as a last word when no word held `%h`/`%p`.
-pub fn substitute(words: &[String], addr: IpAddr, port: u16, append_address: bool) -> Vec<String> {
-    let (h, p) = (addr.to_string(), port.to_string());
-    let mut found = false;
-    let mut out: Vec<String> = words
-        .iter()
-        .map(|w| {
-            found |= w.contains("%h") || w.contains("%p");
-            w.replace("%h", &h).replace("%p", &p)
-        })
-        .collect();
-    if append_address && !found {
-        out.push(h);
-    }
-    out
-}
 
 /// What a program printed and how it ended.
 #[derive(Debug)]
@@ -282,35 +225,5 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(2), gone)
             .await
             .expect("the timed-out program was killed");
-    }
-
-    #[test]
-    fn command_lines_split_into_words() {
-        let w = |s: &str| split_words(s).unwrap();
-        assert_eq!(w("/usr/bin/check  %h\t%p"), ["/usr/bin/check", "%h", "%p"]);
-        assert_eq!(
-            w("check --name 'two words' \"it's\""),
-            ["check", "--name", "two words", "it's"]
-        );
-        assert_eq!(w(r#"a "say \"hi\"" b\ c"#), ["a", "say \"hi\"", "b c"]);
-        assert_eq!(w(r"grep 1\.[01] ''"), ["grep", r"1\.[01]", ""]);
-        assert_eq!(w("x'y'z"), ["xyz"]);
-        assert!(w("  ").is_empty());
-        assert!(split_words("check 'open")
-            .unwrap_err()
-            .contains("no closing '"));
-        assert!(split_words("check \"open")
-            .unwrap_err()
-            .contains("no closing \""));
-        let words = w("check -H %h --port=%p %h:%p");
-        assert_eq!(
-            substitute(&words, LO6, 8443, false),
-            ["check", "-H", "::1", "--port=8443", "::1:8443"]
-        );
-        assert_eq!(substitute(&w("load"), LO4, 1, true), ["load", "127.0.0.1"]);
-        assert_eq!(
-            substitute(&w("load %h"), LO4, 1, true),
-            ["load", "127.0.0.1"]
-        );
     }
 }
