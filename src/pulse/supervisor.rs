@@ -1096,40 +1096,30 @@ struct Parts {
 }
 
 async fn shut_down(p: Parts) {
-    let Parts {
-        sup,
-        links,
-        control,
-        fail_tx,
-        duty_tx,
-        failover,
-        check_runtime,
-        lvsd_tx,
-        lvsd_thread,
-        control_socket,
-    } = p;
     tracing::info!("stopping: telling the peer and giving up the addresses");
-    links.abort();
-    control.abort();
+    p.links.abort();
+    p.control.abort();
     let (ack, done) = oneshot::channel();
-    let _ = fail_tx.send(failover::Input::Shutdown(ack));
+    let _ = p.fail_tx.send(failover::Input::Shutdown(ack));
     let _ = done.await;
     let (ack, done) = oneshot::channel();
-    let _ = duty_tx.send(Duty::Stop(ack));
+    let _ = p.duty_tx.send(Duty::Stop(ack));
     let _ = done.await;
+    let failover = p.failover;
     let _ = tokio::task::spawn_blocking(move || failover.join()).await;
     // The last changes (this director stopped, its addresses down) still go out.
-    if !sup.notifier.flush(NOTIFY_FLUSH).await {
+    if !p.sup.notifier.flush(NOTIFY_FLUSH).await {
         tracing::warn!(
             "notifications: not all were sent within {} s of stopping",
             NOTIFY_FLUSH.as_secs()
         );
     }
-    drop(sup);
+    let check_runtime = p.check_runtime;
     let _ = tokio::task::spawn_blocking(move || drop(check_runtime)).await;
-    let _ = lvsd_tx.send(lvsd::Input::Stop);
+    let _ = p.lvsd_tx.send(lvsd::Input::Stop);
+    let lvsd_thread = p.lvsd_thread;
     let _ = tokio::task::spawn_blocking(move || lvsd_thread.join()).await;
-    let _ = std::fs::remove_file(&control_socket);
+    let _ = std::fs::remove_file(&p.control_socket);
     tracing::info!("stopped");
 }
 
