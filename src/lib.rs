@@ -15,7 +15,8 @@
 //!   and `web`.
 //! - Small shared pieces: [`atomic_file`] (write-temp, fsync, rename: how `lvs.cf` and
 //!   exports are written), [`nlmsg`] (netlink message headers, for the IPVS client and
-//!   rtnetlink), [`sync`] (locks that survive a panic elsewhere), [`clock`],
+//!   rtnetlink), [`sync`] (locks that survive a panic elsewhere), [`descriptors`]
+//!   (the open-file limit), [`clock`],
 //!   [`logging`], [`build_info`].
 
 pub mod atomic_file;
@@ -23,6 +24,7 @@ pub mod build_info;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod descriptors;
 pub mod ipvs;
 pub mod logging;
 pub mod nlmsg;

@@ -67,7 +67,7 @@ pub struct MetricsArgs {
 /// cap follows it (see `web::server`). Blocking work (file reads) gets a few threads,
 /// not tokio's 512: password hashing has threads of its own.
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    let descriptors = web::server::raise_descriptor_limit();
+    let descriptors = crate::descriptors::raise();
     tracing::debug!(descriptors, "descriptor limit");
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

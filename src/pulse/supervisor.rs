@@ -390,28 +390,6 @@ fn prepare(opts: &Options) -> Result<Prepared, Vec<String>> {
     })
 }
 
-/// Every check holds a socket or a pipe while it runs: with thousands of real servers
-/// the usual soft limit of 1024 descriptors is too low. Raised to the hard limit.
-fn raise_descriptor_limit() {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
-            let before = l.rlim_cur;
-            l.rlim_cur = l.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 {
-                tracing::debug!(
-                    "file descriptor limit raised from {before} to {}",
-                    l.rlim_max
-                );
-            }
-        }
-    }
-}
-
 /// Checks the process's effective capabilities; the missing ones by name.
 fn missing_capabilities() -> Vec<&'static str> {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
@@ -900,7 +878,9 @@ pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
         }
         // Said once, with the configuration's other standing warnings (publish).
     }
-    raise_descriptor_limit();
+    // Every check holds a socket or a pipe while it runs: with thousands of real
+    // servers the usual soft limit of 1024 descriptors is too low.
+    crate::descriptors::raise();
     let config_path = opts.config.display().to_string();
     let prepared = {
         let opts = opts.clone();

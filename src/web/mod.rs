@@ -232,7 +232,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = server::Limits::for_descriptors(server::descriptor_limit());
+    let limits = server::Limits::for_descriptors(crate::descriptors::limit());
     server::serve(listener, tls, router(state), limits, shutdown).await
 }
 

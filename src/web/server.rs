@@ -12,8 +12,8 @@
 //! - [`Admission`] caps the connections of one source (an IPv4 address, an IPv6 /64)
 //!   and of everybody, and keeps the last few places for sources that hold almost
 //!   none, so a crowd of connections from a few sources leaves room for the others;
-//! - the cap follows the process's descriptor limit, raised to its hard limit at
-//!   start (`LimitNOFILE=` in the unit bounds it).
+//! - the cap follows the process's descriptor limit ([`crate::descriptors`]), raised
+//!   to its hard limit at start (`LimitNOFILE=` in the unit bounds it).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -141,43 +141,6 @@ impl Drop for Place {
     fn drop(&mut self) {
         self.admission.locked().release(self.source);
     }
-}
-
-/// This process's descriptor limit (soft).
-pub fn descriptor_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct passed.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 1024;
-    }
-    lim.rlim_cur
-}
-
-/// Raises this process's soft descriptor limit to its hard limit and returns it.
-pub fn raise_descriptor_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-    }
-    lim.rlim_cur
 }
 
 /// Logs refusals at most once every ten seconds, with how many there were.
