@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +30,7 @@ use tower::ServiceExt;
 
 use super::throttle::Source;
 use super::tls::Peer;
+use crate::pulse::throttle::{more, Throttle};
 use crate::sync::Recover;
 
 /// A client has this long to send a request's line and headers, counted from the
@@ -143,31 +143,6 @@ impl Drop for Place {
     }
 }
 
-/// Logs refusals at most once every ten seconds, with how many there were.
-struct RefusalLog {
-    last: Option<Instant>,
-    since: u64,
-}
-
-impl RefusalLog {
-    fn refused(&mut self, addr: SocketAddr, why: Refused) {
-        self.since += 1;
-        let now = Instant::now();
-        if self
-            .last
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
-        {
-            tracing::warn!(
-                client = %addr,
-                refused = self.since,
-                "connection refused: {why} (refusals counted since the last such line)"
-            );
-            self.last = Some(now);
-            self.since = 0;
-        }
-    }
-}
-
 /// Serves `app` on `listener` (TLS when `tls` is given) within `limits` until
 /// `shutdown` resolves; then stops accepting and gives the requests in progress
 /// [`SHUTDOWN_GRACE`] to finish.
@@ -181,10 +156,8 @@ pub async fn serve(
     let admission = Arc::new(Mutex::new(Admission::new(limits)));
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut refusals = RefusalLog {
-        last: None,
-        since: 0,
-    };
+    // A flood of refusals is logged once every ten seconds, with its count.
+    let mut refusals = Throttle::new(Duration::from_secs(10));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
@@ -207,7 +180,9 @@ pub async fn serve(
         };
         let source = Source::of(addr.ip());
         if let Err(why) = admission.locked().admit(source) {
-            refusals.refused(addr, why);
+            if let Some(n) = refusals.ready(Instant::now()) {
+                tracing::warn!(client = %addr, "connection refused: {why}{}", more(n));
+            }
             drop(stream);
             continue;
         }
