@@ -151,26 +151,16 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
     /// the map, also the quarter that is closest to full (the least limited).
     fn make_room(&mut self, now: Instant) {
         let burst = f64::from(self.quota.burst);
-        let levels: Vec<(K, f64)> = self
+        let mut levels: Vec<(K, f64)> = self
             .map
             .iter()
             .map(|(k, b)| (*k, self.level(b, now)))
             .collect();
-        self.map.retain(|_, b| {
-            let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-            b.tokens + elapsed * self.quota.refill() < burst
-        });
-        let want = self.max_keys / 4;
-        let freed = levels.len() - self.map.len();
-        if freed < want {
-            let mut rest: Vec<(K, f64)> = levels
-                .into_iter()
-                .filter(|(k, _)| self.map.contains_key(k))
-                .collect();
-            rest.sort_by(|a, b| b.1.total_cmp(&a.1));
-            for (k, _) in rest.into_iter().take(want - freed) {
-                self.map.remove(&k);
-            }
+        // Fullest first: the refilled ones lead, then the least limited.
+        levels.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let refilled = levels.iter().take_while(|(_, l)| *l >= burst).count();
+        for (k, _) in levels.into_iter().take(refilled.max(self.max_keys / 4)) {
+            self.map.remove(&k);
         }
     }
 
