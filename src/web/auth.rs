@@ -98,21 +98,18 @@ impl AuthState {
             .is_some_and(|t| constant_time_eq(t.as_bytes(), given.as_bytes()))
     }
 
-    fn throttle(&self) -> std::sync::MutexGuard<'_, LoginThrottle> {
-        self.throttle.locked()
-    }
-
     /// Whether a password attempt for `user` from `ip` may go ahead (now, after a
     /// delay, or not yet); counted against the address.
     pub fn attempt(&self, ip: IpAddr, user: &str) -> Verdict {
-        self.throttle()
+        self.throttle
+            .locked()
             .attempt(Instant::now(), Source::of(ip), UserKey::of(user))
     }
 
     /// Records the outcome of an attempt that was let through.
     pub fn outcome(&self, ip: IpAddr, user: &str, right: bool) {
         let (source, key) = (Source::of(ip), UserKey::of(user));
-        let mut t = self.throttle();
+        let mut t = self.throttle.locked();
         if right {
             t.succeeded(Instant::now(), source, key);
         } else {
