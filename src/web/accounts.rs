@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::auth::{with_flash, AdminPost, Auth, UserPost};
+use super::auth::{check_password, with_flash, AdminPost, Auth, PasswordCheck, UserPost};
 use super::control::{paginate, when};
 use super::publish::{diff, DiffLine, PageQuery};
 use super::{flash_outcome, html, see_other, AppState, Chrome, WebError};
-use crate::storage::{Role, StorageError};
+use crate::storage::Role;
 
 /// Audit entries per page.
 const AUDIT_PAGE: usize = 50;
@@ -189,34 +189,28 @@ pub async fn change_password(
     // A stolen session must not become a way to guess the password: the same limits
     // as the login page.
     let ip = posted.ip;
-    if let Err(wait) = state.auth.admit(ip, &name).await {
-        tracing::warn!(%ip, user = name, "password change refused: too many attempts");
-        let mut response = again(format!(
-            "Too many attempts; try again in {} s.",
-            wait.as_secs().max(1)
-        ))
-        .await?;
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return Ok(response);
-    }
-    let verified = match state
-        .store
-        .users()
-        .verify_password(&name, f.get("current"))
-        .await
-    {
-        Err(StorageError::Busy) => {
+    match check_password(&state, ip, &name, f.get("current")).await? {
+        PasswordCheck::Right(_) => {}
+        PasswordCheck::Wait(wait) => {
+            tracing::warn!(%ip, user = name, "password change refused: too many attempts");
+            let mut response = again(format!(
+                "Too many attempts; try again in {} s.",
+                wait.as_secs().max(1)
+            ))
+            .await?;
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            return Ok(response);
+        }
+        PasswordCheck::Busy => {
             let mut response =
                 again("Too many password checks at once; try again in a moment.".into()).await?;
             *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             return Ok(response);
         }
-        other => other?,
-    };
-    state.auth.outcome(ip, &name, verified.is_some());
-    if verified.is_none() {
-        tracing::warn!(%ip, user = name, "password change refused: the current password is wrong");
-        return again("The current password is wrong.".into()).await;
+        PasswordCheck::Wrong => {
+            tracing::warn!(%ip, user = name, "password change refused: the current password is wrong");
+            return again("The current password is wrong.".into()).await;
+        }
     }
     if f.get("password") != f.get("password2") {
         return again("The two new passwords differ.".into()).await;

@@ -502,6 +502,41 @@ pub async fn login_page(
     )
 }
 
+/// What a password check under the limits found.
+pub enum PasswordCheck {
+    Right(User),
+    Wrong,
+    /// Refused by the limits: the client may try again after this long.
+    Wait(Duration),
+    /// Too many checks at once: refused without one.
+    Busy,
+}
+
+/// Checks `password` for `user` from `ip` under the limits on guesses, and counts the
+/// outcome against them: the one way the login page and the own-password page check
+/// a password.
+pub async fn check_password(
+    state: &AppState,
+    ip: IpAddr,
+    user: &str,
+    password: &str,
+) -> Result<PasswordCheck, WebError> {
+    if let Err(wait) = state.auth.admit(ip, user).await {
+        return Ok(PasswordCheck::Wait(wait));
+    }
+    // A name no user can have is wrong without a password check (nor its cost).
+    let found = if is_valid_name(user) {
+        match state.store.users().verify_password(user, password).await {
+            Err(StorageError::Busy) => return Ok(PasswordCheck::Busy),
+            other => other?,
+        }
+    } else {
+        None
+    };
+    state.auth.outcome(ip, user, found.is_some());
+    Ok(found.map_or(PasswordCheck::Wrong, PasswordCheck::Right))
+}
+
 pub async fn login(State(state): State<AppState>, req: Request) -> Result<Response, WebError> {
     same_origin(req.headers())?;
     let ip = client_ip(req.extensions()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
@@ -527,69 +562,63 @@ pub async fn login(State(state): State<AppState>, req: Request) -> Result<Respon
     // the log and the audit log.
     let shown = shown_name(user);
     let typed: String = user.chars().take(crate::storage::MAX_USER_NAME).collect();
-    if let Err(wait) = state.auth.admit(ip, user).await {
-        tracing::warn!(%ip, user = %shown, "login refused: too many attempts");
-        return Ok(login_form(
-            &state,
-            None,
-            next,
-            &typed,
-            Some(format!(
-                "Too many login attempts; try again in {} s.",
-                wait.as_secs().max(1)
-            )),
-            StatusCode::TOO_MANY_REQUESTS,
-        ));
-    }
     let actor = Actor::new(
         if user.is_empty() { "(none)" } else { &shown },
         Some(ip.to_string()),
     );
-    // A name no user can have is wrong without a password check (nor its cost).
-    let found = if is_valid_name(user) {
-        match state.store.users().verify_password(user, password).await {
-            Err(StorageError::Busy) => {
-                tracing::warn!(%ip, user = %shown, "login refused: too many password checks at once");
-                let mut response = login_form(
-                    &state,
-                    None,
-                    next,
-                    &typed,
-                    Some("Too many logins at once; try again in a moment.".into()),
-                    StatusCode::SERVICE_UNAVAILABLE,
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return Ok(response);
-            }
-            other => other?,
+    let found = match check_password(&state, ip, user, password).await? {
+        PasswordCheck::Right(found) => found,
+        PasswordCheck::Wait(wait) => {
+            tracing::warn!(%ip, user = %shown, "login refused: too many attempts");
+            return Ok(login_form(
+                &state,
+                None,
+                next,
+                &typed,
+                Some(format!(
+                    "Too many login attempts; try again in {} s.",
+                    wait.as_secs().max(1)
+                )),
+                StatusCode::TOO_MANY_REQUESTS,
+            ));
         }
-    } else {
-        None
-    };
-    state.auth.outcome(ip, user, found.is_some());
-    let Some(found) = found else {
-        state
-            .store
-            .audit()
-            .record(
-                &actor,
-                action::LOGIN_FAILED,
-                &format!("user {shown}"),
+        PasswordCheck::Busy => {
+            tracing::warn!(%ip, user = %shown, "login refused: too many password checks at once");
+            let mut response = login_form(
+                &state,
                 None,
+                next,
+                &typed,
+                Some("Too many logins at once; try again in a moment.".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(response);
+        }
+        PasswordCheck::Wrong => {
+            state
+                .store
+                .audit()
+                .record(
+                    &actor,
+                    action::LOGIN_FAILED,
+                    &format!("user {shown}"),
+                    None,
+                    None,
+                )
+                .await?;
+            tracing::warn!(%ip, user = %shown, "login failed");
+            return Ok(login_form(
+                &state,
                 None,
-            )
-            .await?;
-        tracing::warn!(%ip, user = %shown, "login failed");
-        return Ok(login_form(
-            &state,
-            None,
-            next,
-            &typed,
-            Some("Wrong user name or password.".into()),
-            StatusCode::UNAUTHORIZED,
-        ));
+                next,
+                &typed,
+                Some("Wrong user name or password.".into()),
+                StatusCode::UNAUTHORIZED,
+            ));
+        }
     };
     let session = state
         .store
