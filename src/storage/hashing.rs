@@ -20,7 +20,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The hashing threads. Dropping the last handle ends them once their queue is done.
 pub struct HashPool {
-    jobs: Mutex<SyncSender<Job>>,
+    jobs: SyncSender<Job>,
 }
 
 /// Threads that hash: as many as there are cores, no more than four (a login waits
@@ -49,9 +49,7 @@ impl HashPool {
                     }
                 })?;
         }
-        Ok(HashPool {
-            jobs: Mutex::new(tx),
-        })
+        Ok(HashPool { jobs: tx })
     }
 
     /// Runs `f` on a hashing thread and waits for its answer; [`StorageError::Busy`]
@@ -64,11 +62,7 @@ impl HashPool {
         let job: Job = Box::new(move || {
             let _ = done.send(f());
         });
-        let sent = match self.jobs.lock() {
-            Ok(jobs) => jobs.try_send(job),
-            Err(_) => return Err(StorageError::Hash("the hashing queue is unusable".into())),
-        };
-        match sent {
+        match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(StorageError::Busy),
             Err(TrySendError::Disconnected(_)) => {
