@@ -144,7 +144,7 @@ fn main() {
 /// addresses are distinct, and the log parsing reads the supervisor's lines.
 fn self_check() {
     let cf = generate(3, 2);
-    let (config, _warnings) = lvs_director::pulse::node::load("checks.cf", &cf)
+    let (config, _warnings) = lvs_director::pulse::logic::node::load("checks.cf", &cf)
         .unwrap_or_else(|e| panic!("generated lvs.cf rejected:\n{}", e.join("\n")));
     assert_eq!(config.virtuals.len(), 3);
     assert_eq!(
@@ -162,17 +162,17 @@ fn self_check() {
     assert_eq!(vips.len(), 10_000);
     assert_eq!(subject(1234, 10), "server vs123/rs4");
 
-    let line = "2026-11-22T04:14:53.374503Z  WARN lvs_director::pulse::lvsd: server web/rs1: down: 3 consecutive failed check(s): connection refused";
+    let line = "2026-11-22T04:14:53.374503Z  WARN lvs_director::pulse::task::lvsd: server web/rs1: down: 3 consecutive failed check(s): connection refused";
     let (ts, who, kind) = parse_transition(line).expect("a down line");
     assert_eq!((who, kind), ("server web/rs1", Kind::Down));
     assert_eq!(ts, 1_795_320_893_374_503);
-    let up = "2026-11-22T04:14:55Z  INFO lvs_director::pulse::lvsd: server vs0/rs9: up: 2 consecutive passed check(s)";
+    let up = "2026-11-22T04:14:55Z  INFO lvs_director::pulse::task::lvsd: server vs0/rs9: up: 2 consecutive passed check(s)";
     assert_eq!(
         parse_transition(up),
         Some((1_795_320_895_000_000, "server vs0/rs9", Kind::Up))
     );
     assert_eq!(parse_utc_us("1970-01-01T00:00:00.5Z"), Some(500_000));
-    assert_eq!(parse_transition("2026-11-22T04:14:55Z  INFO lvs_director::pulse::lvsd: server vs0/rs9: drained by an administrator"), None);
+    assert_eq!(parse_transition("2026-11-22T04:14:55Z  INFO lvs_director::pulse::task::lvsd: server vs0/rs9: drained by an administrator"), None);
     let sorted = [1.0, 2.0, 3.0, 4.0];
     assert_eq!(
         (

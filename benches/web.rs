@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use lvs_director::config::Config;
-use lvs_director::pulse::control::{
+use lvs_director::pulse::logic::control::{
     self, AddressStatus, EventRecord, HeartbeatStatus, NodeStatus, Reply, Request, ServerStatus,
     ServiceStatus, Status, Totals,
 };
@@ -97,7 +97,7 @@ fn generate(services: usize, dests: usize) -> String {
 /// The generated configuration, as `pulse` loads it; it must also pass
 /// `config::validate` without an error.
 fn load(cf: &str) -> Config {
-    let (config, _warnings) = lvs_director::pulse::node::load("web-bench.cf", cf)
+    let (config, _warnings) = lvs_director::pulse::logic::node::load("web-bench.cf", cf)
         .unwrap_or_else(|e| panic!("generated lvs.cf rejected:\n{}", e.join("\n")));
     let diags = lvs_director::config::validate(&config);
     assert!(
@@ -761,7 +761,7 @@ fn state_for(store: &Store, lvs_cf: &Path, socket: &Path) -> AppState {
         Settings {
             lvs_cf: lvs_cf.to_path_buf(),
             control_socket: socket.to_path_buf(),
-            scripts_dir: lvs_director::pulse::scripts::DEFAULT_SCRIPTS_DIR.into(),
+            scripts_dir: lvs_director::pulse::io::scripts::DEFAULT_SCRIPTS_DIR.into(),
             secure_cookies: false,
             sessions: SessionPolicy::default(),
         },

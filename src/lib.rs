@@ -6,7 +6,9 @@
 //! - [`ipvs`]: the kernel's IPVS table as data, the pure reconcile plan (ownership,
 //!   drain, drift repair), the generic-netlink codec and its socket client.
 //! - [`pulse`]: the supervisor (heartbeats and failover, floating addresses, health
-//!   checks driving the IPVS table, commands, notifications, control socket).
+//!   checks driving the IPVS table, commands, notifications, control socket), in three
+//!   folders: `logic` (decisions, no I/O: a test enforces it), `io` (one thin shell per
+//!   facility) and `task` (the long-running tasks joining them).
 //! - [`storage`]: the SQLite database (settings, virtual/real servers, monitoring
 //!   scripts, users, sessions, audit log, applied revisions, password hashing). The
 //!   only module that names sqlx.

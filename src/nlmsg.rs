@@ -1,6 +1,6 @@
 //! The 16-byte netlink message header and native-endian integers in a received
 //! buffer: what the IPVS client ([`crate::ipvs::client`]) and rtnetlink
-//! ([`crate::pulse::addr`]) both read before decoding a message's payload. Reading
+//! ([`crate::pulse::io::addr`]) both read before decoding a message's payload. Reading
 //! never panics: a buffer too short for what is asked is `None`.
 
 /// Length of `struct nlmsghdr`.

@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
-use lvs_director::pulse::announce::{send_garp, send_unsolicited_na};
+use lvs_director::pulse::io::announce::{send_garp, send_unsolicited_na};
 use socket2::{Domain, Protocol, Socket, Type};
 
 mod common;

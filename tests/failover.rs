@@ -20,8 +20,8 @@ use common::netns::{
     capture_udp, in_ns, key_file, root_or_skip, spawn_in, wait_for, Answer, Lab, Node, PairConfig,
     Proc, Server, HEARTBEAT_PORT, VIP,
 };
-use lvs_director::pulse::control::Status;
-use lvs_director::pulse::heartbeat::{Heartbeat, Kind, NodeState};
+use lvs_director::pulse::logic::control::Status;
+use lvs_director::pulse::logic::heartbeat::{Heartbeat, Kind, NodeState};
 
 const SECOND: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);

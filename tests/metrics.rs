@@ -36,7 +36,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::netns::{root_or_skip, Answer, Lab, Node, Server, BIN, VIP};
-use lvs_director::pulse::control::{
+use lvs_director::pulse::logic::control::{
     self, HeartbeatStatus, NodeStatus, PeerStatus, Reply, ServerStatus, ServiceStatus, Status,
     Totals,
 };

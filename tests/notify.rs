@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use lvs_director::pulse::control::NodeStatus;
-use lvs_director::pulse::notify::{self, MailSettings, Notifier, Settings, Timing};
-use lvs_director::pulse::scripts::Policy;
-use lvs_director::pulse::shared::Shared;
+use lvs_director::pulse::io::scripts::Policy;
+use lvs_director::pulse::logic::control::NodeStatus;
+use lvs_director::pulse::task::notify::{self, MailSettings, Notifier, Settings, Timing};
+use lvs_director::pulse::task::shared::Shared;
 
 /// One mail as the sink received it.
 #[derive(Debug, Clone, Default)]

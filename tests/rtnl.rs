@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use lvs_director::pulse::addr::{AddrError, Rtnl};
+use lvs_director::pulse::io::addr::{AddrError, Rtnl};
 
 mod common;
 use common::netns::run;

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::Method;
 use harness::*;
 use lvs_director::config::{parse, render};
-use lvs_director::pulse::control::{parse_request, Reply, Request};
+use lvs_director::pulse::logic::control::{parse_request, Reply, Request};
 use lvs_director::storage::{action, Actor, Role, Snapshot, User};
 use lvs_director::web;
 
@@ -2116,8 +2116,8 @@ async fn block_names_are_checked_at_their_field_and_every_saved_one_applies() {
 /// supervisor's status) is shown to administrators and hidden from viewers.
 #[tokio::test]
 async fn commands_are_refused_at_their_field_and_their_output_is_for_administrators() {
-    use lvs_director::pulse::command::shown_output;
-    use lvs_director::pulse::control::{EventRecord, LocalCheckStatus, NodeStatus, Status};
+    use lvs_director::pulse::io::command::shown_output;
+    use lvs_director::pulse::logic::control::{EventRecord, LocalCheckStatus, NodeStatus, Status};
 
     let env = Env::new().await;
     env.admin().await;

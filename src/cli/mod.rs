@@ -87,7 +87,7 @@ pub enum Command {
     Pulse {
         #[arg(long, env = "LVS_DIRECTOR_CONFIG", default_value = pulse::DEFAULT_CONFIG)]
         config: PathBuf,
-        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET)]
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::logic::control::DEFAULT_SOCKET)]
         control_socket: PathBuf,
         /// Where the supervisor keeps what it owns in the kernel.
         #[arg(long, env = "LVS_DIRECTOR_STATE_DIR", default_value = ipvs::DEFAULT_STATE_DIR)]
@@ -104,14 +104,14 @@ pub enum Command {
         /// Print the JSON of the control socket.
         #[arg(long)]
         json: bool,
-        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET)]
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::logic::control::DEFAULT_SOCKET)]
         control_socket: PathBuf,
     },
     /// Ask the running supervisor to do something.
     Ctl {
         #[command(subcommand)]
         command: CtlCommand,
-        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET, global = true)]
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::logic::control::DEFAULT_SOCKET, global = true)]
         control_socket: PathBuf,
     },
     /// Run the admin UI (port 3636): edit the configuration stored in the database,
@@ -123,7 +123,7 @@ pub enum Command {
         /// The lvs.cf that Apply writes (and the supervisor reads).
         #[arg(long, env = "LVS_DIRECTOR_CONFIG", default_value = web::DEFAULT_LVS_CF)]
         lvs_cf: PathBuf,
-        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::control::DEFAULT_SOCKET)]
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::logic::control::DEFAULT_SOCKET)]
         control_socket: PathBuf,
         /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
         #[arg(long, requires = "tls_key")]
@@ -291,7 +291,7 @@ pub fn run(cli: Cli) -> ExitCode {
             command,
             control_socket,
         } => {
-            use crate::pulse::control::Request;
+            use crate::pulse::logic::control::Request;
             let req = match command {
                 CtlCommand::Reload => Request::Reload,
                 CtlCommand::HandOver => Request::HandOver,

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Failure, Outcome};
-use crate::pulse::control::{self, Request};
-use crate::pulse::supervisor::{self, Options, SupervisorError};
+use crate::pulse::logic::control::{self, Request};
+use crate::pulse::task::supervisor::{self, Options, SupervisorError};
 
 /// Where `pulse` reads its configuration unless told otherwise.
 pub const DEFAULT_CONFIG: &str = "/etc/lvs-director/lvs.cf";

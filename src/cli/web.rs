@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 
 use super::{Failure, Outcome};
-use crate::pulse::supervisor::{self, Options};
+use crate::pulse::task::supervisor::{self, Options};
 use crate::storage::{SessionPolicy, Store};
 use crate::web::{self, AppState, Settings, StartSupervisor};
 
@@ -37,7 +37,7 @@ pub struct ScriptsArgs {
     /// Commands in lvs.cf (active_cmd, inactive_cmd, notify_command, send_program,
     /// load_monitor, rsh_command) must name an executable in this folder, which root
     /// owns and only root can change. Give `web` the supervisor's.
-    #[arg(long, env = "LVS_DIRECTOR_SCRIPTS_DIR", value_name = "DIR", default_value = crate::pulse::scripts::DEFAULT_SCRIPTS_DIR)]
+    #[arg(long, env = "LVS_DIRECTOR_SCRIPTS_DIR", value_name = "DIR", default_value = crate::pulse::io::scripts::DEFAULT_SCRIPTS_DIR)]
     pub scripts_dir: PathBuf,
 }
 

@@ -18,8 +18,8 @@ use super::auth::{with_flash, AdminPost, Auth};
 use super::live::LiveStatus;
 use super::{html, see_other, AppState, Chrome, WebError};
 use crate::config::{Config, VirtualServer};
-use crate::pulse::command::hide_output;
-use crate::pulse::control::{EventRecord, Request, ServerStatus, ServiceStatus, Status};
+use crate::pulse::io::command::hide_output;
+use crate::pulse::logic::control::{EventRecord, Request, ServerStatus, ServiceStatus, Status};
 
 /// Services shown per page of the monitoring table.
 pub const PAGE_SIZE: usize = 25;
@@ -615,7 +615,7 @@ pub async fn hand_over(State(state): State<AppState>, posted: AdminPost) -> Resp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pulse::control::{NodeStatus, PeerStatus};
+    use crate::pulse::logic::control::{NodeStatus, PeerStatus};
 
     fn status(services: usize) -> Status {
         Status {
@@ -702,8 +702,8 @@ mod tests {
     /// and nobody else: hidden wherever the view carries it.
     #[test]
     fn command_output_is_hidden_from_viewers() {
-        use crate::pulse::command::shown_output;
-        use crate::pulse::control::{EventRecord, LocalCheckStatus};
+        use crate::pulse::io::command::shown_output;
+        use crate::pulse::logic::control::{EventRecord, LocalCheckStatus};
         let out = shown_output(b"KEY=c2VjcmV0LWtleQ==");
         let said = format!("exit status 1: {out}");
         let mut s = status(1);

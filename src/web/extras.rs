@@ -536,7 +536,7 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let (item, fe, errors) = from_form(
-            std::path::Path::new(crate::pulse::scripts::DEFAULT_SCRIPTS_DIR),
+            std::path::Path::new(crate::pulse::io::scripts::DEFAULT_SCRIPTS_DIR),
             &FloatingAddress::default(),
             &typed,
             &Config::default(),
@@ -551,7 +551,7 @@ mod tests {
         let mut bad = typed.clone();
         bad.insert("address".into(), "0.0.0.0".into());
         let (_, fe, errors) = from_form(
-            std::path::Path::new(crate::pulse::scripts::DEFAULT_SCRIPTS_DIR),
+            std::path::Path::new(crate::pulse::io::scripts::DEFAULT_SCRIPTS_DIR),
             &FloatingAddress::default(),
             &bad,
             &Config::default(),

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::config::lexer::Token;
 use crate::config::model::Keywords;
 use crate::config::{value_tokens, Config, Diagnostic, KeywordDoc, Scope, Severity};
-use crate::pulse::scripts;
+use crate::pulse::io::scripts;
 
 /// How a keyword is entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use crate::pulse::control::{self, Reply, Request, Status};
+use crate::pulse::logic::control::{self, Reply, Request, Status};
 
 /// How long a fetched status is served before it is asked for again.
 const STATUS_MAX_AGE: Duration = Duration::from_secs(1);

@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use super::live::LiveStatus;
 use super::AppState;
-use crate::pulse::control::{ServerStatus, ServiceStatus, Status, Totals};
+use crate::pulse::logic::control::{ServerStatus, ServiceStatus, Status, Totals};
 
 /// The prefix of every metric name.
 pub const PREFIX: &str = "lvs_director";
@@ -628,7 +628,7 @@ mod prom;
 mod tests {
     use super::prom;
     use super::*;
-    use crate::pulse::control::{
+    use crate::pulse::logic::control::{
         AddressStatus, HeartbeatStatus, LocalCheckStatus, NodeStatus, PeerStatus,
     };
 

@@ -25,8 +25,8 @@ use super::control::{paginate, when};
 use super::{html, see_other, AppState, Cached, Chrome, WebError};
 pub use crate::config::publish::{diff, preview, serial_of, DiffLine, Preview};
 use crate::config::{self, parse, render_with_serial, Config, Severity};
-use crate::pulse::control::Request;
-use crate::pulse::scripts;
+use crate::pulse::io::scripts;
+use crate::pulse::logic::control::Request;
 use crate::storage::{action, StorageError};
 
 /// Revisions per page of the history.

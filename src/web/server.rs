@@ -30,7 +30,7 @@ use tower::ServiceExt;
 
 use super::throttle::Source;
 use super::tls::Peer;
-use crate::pulse::throttle::{more, Throttle};
+use crate::pulse::logic::throttle::{more, Throttle};
 use crate::sync::Recover;
 
 /// A client has this long to send a request's line and headers, counted from the

@@ -113,7 +113,7 @@ mod tests {
             Settings {
                 lvs_cf: dir.path().join("lvs.cf"),
                 control_socket: dir.path().join("pulse.sock"),
-                scripts_dir: crate::pulse::scripts::DEFAULT_SCRIPTS_DIR.into(),
+                scripts_dir: crate::pulse::io::scripts::DEFAULT_SCRIPTS_DIR.into(),
                 secure_cookies: true,
                 sessions: SessionPolicy::default(),
             },

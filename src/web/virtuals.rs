@@ -22,7 +22,7 @@ use super::form::{self, addr_dev, choice, flag, text, Field, FieldSpec, Submitte
 use super::{flash_back, flash_outcome, html, AppState, Chrome, WebError};
 use crate::config::model::name_problem;
 use crate::config::{Config, RealServer, Scope, VirtualServer};
-use crate::pulse::control::Request;
+use crate::pulse::logic::control::Request;
 use crate::storage::{StorageError, StoredVirtual};
 
 /// Virtual servers per page of the list.

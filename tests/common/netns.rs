@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lvs_director::pulse::control::Status;
+use lvs_director::pulse::logic::control::Status;
 
 pub const VIP: &str = "10.77.0.100";
 pub const HEARTBEAT_PORT: u16 = 1539;

@@ -49,7 +49,7 @@ impl Env {
         let settings = Settings {
             lvs_cf: dir.path().join("etc/lvs.cf"),
             control_socket: dir.path().join("pulse.sock"),
-            scripts_dir: lvs_director::pulse::scripts::DEFAULT_SCRIPTS_DIR.into(),
+            scripts_dir: lvs_director::pulse::io::scripts::DEFAULT_SCRIPTS_DIR.into(),
             secure_cookies,
             sessions: SessionPolicy::default(),
         };

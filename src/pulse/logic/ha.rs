@@ -18,7 +18,7 @@
 //!    soon as it hears the higher. A standby takes over from an active peer only by
 //!    preemption: `preempt` on, higher rank, and healthy for `preempt_delay`.
 
-use super::heartbeat::{Heartbeat, Kind, NodeState};
+use crate::pulse::logic::heartbeat::{Heartbeat, Kind, NodeState};
 
 /// What the node was configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -374,7 +374,7 @@ pub fn role_name(r: Role) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pulse::heartbeat::{Counter, PeerGuard};
+    use crate::pulse::logic::heartbeat::{Counter, PeerGuard};
 
     fn cfg(name: &str, primary: bool) -> HaConfig {
         HaConfig {

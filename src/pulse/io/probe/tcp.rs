@@ -73,7 +73,7 @@ mod tests {
 
     use super::super::testing::*;
     use super::*;
-    use crate::pulse::probe::ProbeKind;
+    use crate::pulse::io::probe::ProbeKind;
 
     #[tokio::test]
     async fn tcp_connect_passes_on_a_listener_and_fails_on_a_closed_port() {

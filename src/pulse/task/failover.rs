@@ -13,12 +13,12 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use super::activation::{Duty, RoleChange};
-use super::ha::{role_name, Action, Event, Ha, Role};
-use super::heartbeat::{new_nonce, Counter, Heartbeat, PeerGuard, Rejected};
-use super::node::NodePlan;
-use super::shared::Shared;
-use super::throttle::{more, Throttle};
+use crate::pulse::logic::ha::{role_name, Action, Event, Ha, Role};
+use crate::pulse::logic::heartbeat::{new_nonce, Counter, Heartbeat, PeerGuard, Rejected};
+use crate::pulse::logic::node::NodePlan;
+use crate::pulse::logic::throttle::{more, Throttle};
+use crate::pulse::task::activation::{Duty, RoleChange};
+use crate::pulse::task::shared::Shared;
 
 /// What the rest of the supervisor tells the failover task.
 #[derive(Debug)]

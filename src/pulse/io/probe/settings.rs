@@ -196,7 +196,7 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use crate::config::value::{Escaped, PortSpec, StatusSet, Text};
-    use crate::pulse::scripts::Policy;
+    use crate::pulse::io::scripts::Policy;
 
     fn settings(f: impl FnOnce(&mut CheckSettings)) -> CheckSettings {
         let mut c = CheckSettings::default();

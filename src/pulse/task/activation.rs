@@ -14,13 +14,13 @@ use tokio::task::JoinHandle;
 use crate::ipvs::client::Client;
 use crate::ipvs::netlink::{SyncDaemon, SyncState};
 
-use super::addr::Rtnl;
-use super::announce;
-use super::command;
-use super::control::AddressStatus;
-use super::node::{NodePlan, Vip};
-use super::scripts::Policy;
-use super::shared::Shared;
+use crate::pulse::io::addr::Rtnl;
+use crate::pulse::io::announce;
+use crate::pulse::io::command;
+use crate::pulse::io::scripts::Policy;
+use crate::pulse::logic::control::AddressStatus;
+use crate::pulse::logic::node::{NodePlan, Vip};
+use crate::pulse::task::shared::Shared;
 
 /// The commands run on role changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -140,7 +140,7 @@ const ECHO_DATA: &[u8] = b"lvs-director";
 mod tests {
     use super::super::testing::*;
     use super::*;
-    use crate::pulse::probe::ProbeKind;
+    use crate::pulse::io::probe::ProbeKind;
 
     #[tokio::test]
     async fn ping_loopback_over_ping_and_raw_sockets() {

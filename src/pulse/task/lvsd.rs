@@ -27,13 +27,13 @@ use crate::ipvs::ownership::Ownership;
 use crate::ipvs::reconcile::{Reconciler, Settings};
 use crate::ipvs::table::{DestKey, ServiceKey, Table};
 
-use super::control::{EventRecord, LocalCheckStatus, ServerStatus, ServiceStatus};
-use super::failover;
-use super::load::{self, Report};
-use super::nanny::{Health, Nanny, Transition};
-use super::node::{LocalTarget, Target};
-use super::probe::Outcome;
-use super::shared::Shared;
+use crate::pulse::io::probe::Outcome;
+use crate::pulse::logic::control::{EventRecord, LocalCheckStatus, ServerStatus, ServiceStatus};
+use crate::pulse::logic::load::{self, Report};
+use crate::pulse::logic::nanny::{Health, Nanny, Transition};
+use crate::pulse::logic::node::{LocalTarget, Target};
+use crate::pulse::task::failover;
+use crate::pulse::task::shared::Shared;
 
 /// How often the kernel is dumped and compared.
 pub const RESYNC: Duration = Duration::from_secs(5);
@@ -740,7 +740,7 @@ pub fn health_name(h: Health) -> &'static str {
 mod tests {
     use super::*;
     use crate::ipvs::desired::literal_only;
-    use crate::pulse::control::NodeStatus;
+    use crate::pulse::logic::control::NodeStatus;
 
     const CF: &str = "serial_no = 1
 primary = 10.0.0.1
@@ -774,10 +774,10 @@ local_check nginx {
 ";
 
     fn lvsd() -> (Lvsd, mpsc::UnboundedReceiver<failover::Input>) {
-        let (config, _) = crate::pulse::node::load("lvs.cf", CF).unwrap();
-        let (targets, e) = crate::pulse::node::targets(&config, &literal_only);
+        let (config, _) = crate::pulse::logic::node::load("lvs.cf", CF).unwrap();
+        let (targets, e) = crate::pulse::logic::node::targets(&config, &literal_only);
         assert!(e.is_empty());
-        let (locals, _) = crate::pulse::node::local_targets(&config, &literal_only);
+        let (locals, _) = crate::pulse::logic::node::local_targets(&config, &literal_only);
         let identities = targets
             .iter()
             .map(|t| (Arc::from(format!("tcp {}", t.addr)), vec![t.key.clone()]))
@@ -867,9 +867,9 @@ local_check nginx {
         let b = server(&mut l, "b");
         assert_eq!((b.checks, b.check_failures), (1, 1));
         // A reload keeps the counts of the servers it keeps.
-        let (config, _) = crate::pulse::node::load("lvs.cf", CF).unwrap();
-        let (targets, _) = crate::pulse::node::targets(&config, &literal_only);
-        let (locals, _) = crate::pulse::node::local_targets(&config, &literal_only);
+        let (config, _) = crate::pulse::logic::node::load("lvs.cf", CF).unwrap();
+        let (targets, _) = crate::pulse::logic::node::targets(&config, &literal_only);
+        let (locals, _) = crate::pulse::logic::node::local_targets(&config, &literal_only);
         let identities = l.setup.identities.clone();
         l.input(Input::Reconfigure(Box::new(Setup {
             config,
@@ -945,7 +945,7 @@ local_check nginx {
                     inconclusive: true,
                     detail: format!(
                         "{} (Too many open files)",
-                        crate::pulse::probe::OUT_OF_DESCRIPTORS
+                        crate::pulse::io::probe::OUT_OF_DESCRIPTORS
                     ),
                     elapsed: Duration::ZERO,
                 },

@@ -2,7 +2,7 @@
 //! `adjustWeight`). A command reports a real server's load; [`adjust`] turns the report
 //! into a new weight, or none when the change is too small to program.
 //!
-//! The command ([`LoadProbe`]) is run without a shell:
+//! The command ([`LoadProbe`](crate::pulse::io::load::LoadProbe)) is run without a shell:
 //! - `load_monitor = uptime`: `rsh_command ADDRESS uptime` (`rsh_command` defaults to
 //!   `rsh`; `ssh -o BatchMode=yes` is today's choice, since a daemon cannot answer
 //!   prompts).
@@ -27,16 +27,6 @@
 //!
 //! A failed command is an error for the caller to log; the weight stays as it is.
 
-use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
-use super::command::shown_output;
-use super::probe::{run_program, split_words, substitute};
-use super::scripts::Policy;
-use crate::config::model::GlobalSettings;
-use crate::config::value::{LoadMonitor, Secs};
-
 /// How much load scaling may raise a weight, as a multiple of the configured one
 /// (nanny's `--scale` default, which lvsd never changed).
 pub const SCALE: u32 = 10;
@@ -48,88 +38,6 @@ pub enum Report {
     Load(f64),
     /// The weight asked for, in percent of the configured weight.
     Percent(u32),
-}
-
-/// The load command of one real server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadProbe {
-    /// The command and its arguments, address and port already in place.
-    pub argv: Vec<String>,
-    pub timeout: Duration,
-    /// What the command may run, checked again before every run. Restricted to the
-    /// default scripts directory unless the supervisor says otherwise.
-    pub policy: Arc<Policy>,
-}
-
-impl LoadProbe {
-    /// The load command for a real server at `addr` (`port`: its checked port, for
-    /// `%p`), or `None` for `load_monitor = none`. `timeout`: how long the command may
-    /// run (Piranha: the check interval). Errors name the keyword and why.
-    pub fn from_settings(
-        monitor: &LoadMonitor,
-        global: &GlobalSettings,
-        addr: IpAddr,
-        port: u16,
-        timeout: Duration,
-    ) -> Result<Option<LoadProbe>, String> {
-        let argv = match monitor {
-            LoadMonitor::None => return Ok(None),
-            LoadMonitor::Rup | LoadMonitor::Ruptime => {
-                return Err(format!(
-                    "load_monitor: `{}` is obsolete (it needs {} on the real servers); use `uptime` \
-                     with rsh_command = \"ssh -o BatchMode=yes\", or a command that prints the load or a \
-                     weight percentage",
-                    if *monitor == LoadMonitor::Rup { "rup" } else { "ruptime" },
-                    if *monitor == LoadMonitor::Rup { "rstatd" } else { "rwhod" },
-                ))
-            }
-            LoadMonitor::Uptime => {
-                let rsh = global.rsh_command.as_ref().map_or("rsh", |t| t.0.as_str());
-                let words = split_words(rsh).map_err(|e| format!("rsh_command: {e}"))?;
-                if words.is_empty() {
-                    return Err("rsh_command: the command is empty".into());
-                }
-                let mut argv = substitute(&words, addr, port, true);
-                argv.push("uptime".into());
-                argv
-            }
-            LoadMonitor::Command(c) => {
-                let words = split_words(c).map_err(|e| format!("load_monitor: {e}"))?;
-                if words.is_empty() {
-                    return Err("load_monitor: the command is empty".into());
-                }
-                substitute(&words, addr, port, true)
-            }
-        };
-        Ok(Some(LoadProbe {
-            argv,
-            timeout,
-            policy: Arc::default(),
-        }))
-    }
-
-    /// Runs the command once. Errors say what went wrong ("exit status 255: ssh: …",
-    /// "timed out after 10 s", "no load figure or percentage in the output: …").
-    pub async fn run(&self) -> Result<Report, String> {
-        let out = tokio::time::timeout(self.timeout, run_program(&self.argv, &self.policy))
-            .await
-            .map_err(|_| {
-                format!(
-                    "timed out after {} s",
-                    Secs(self.timeout.as_millis() as u64)
-                )
-            })??;
-        if !out.status.success() {
-            return Err(out.failure());
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        parse_report(&text).ok_or_else(|| {
-            format!(
-                "no load figure or percentage in the output: {}",
-                shown_output(text.as_bytes())
-            )
-        })
-    }
 }
 
 /// Reads a load report: a load average line, a percentage, or a bare number.
@@ -218,7 +126,6 @@ pub fn adjust(configured: u32, last: u32, report: Report) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::value::Text;
 
     #[test]
     fn uptime_and_friends() {
@@ -319,113 +226,5 @@ mod tests {
         assert_eq!(adjust(0, 0, Report::Load(0.0)), None);
         assert_eq!(adjust(0, 0, Report::Percent(200)), None);
         assert_eq!(adjust(0, 5, Report::Load(3.0)), Some(0));
-    }
-
-    fn probe(monitor: LoadMonitor, rsh: Option<&str>) -> Result<Option<LoadProbe>, String> {
-        let global = GlobalSettings {
-            rsh_command: rsh.map(|r| Text(r.into())),
-            ..GlobalSettings::default()
-        };
-        LoadProbe::from_settings(
-            &monitor,
-            &global,
-            "192.0.2.7".parse().unwrap(),
-            8080,
-            Duration::from_secs(3),
-        )
-    }
-
-    #[test]
-    fn commands_from_settings() {
-        let argv = |m, rsh| probe(m, rsh).unwrap().unwrap().argv;
-        assert_eq!(probe(LoadMonitor::None, None), Ok(None));
-        assert_eq!(
-            argv(LoadMonitor::Uptime, None),
-            ["rsh", "192.0.2.7", "uptime"]
-        );
-        assert_eq!(
-            argv(
-                LoadMonitor::Uptime,
-                Some("ssh -o BatchMode=yes -l 'lvs check'")
-            ),
-            [
-                "ssh",
-                "-o",
-                "BatchMode=yes",
-                "-l",
-                "lvs check",
-                "192.0.2.7",
-                "uptime"
-            ]
-        );
-        assert_eq!(
-            argv(
-                LoadMonitor::Command("/usr/local/bin/load --json".into()),
-                None
-            ),
-            ["/usr/local/bin/load", "--json", "192.0.2.7"]
-        );
-        assert_eq!(
-            argv(
-                LoadMonitor::Command("agent --host=%h --port %p".into()),
-                None
-            ),
-            ["agent", "--host=192.0.2.7", "--port", "8080"]
-        );
-        for m in [LoadMonitor::Rup, LoadMonitor::Ruptime] {
-            let e = probe(m, None).unwrap_err();
-            assert!(
-                e.starts_with("load_monitor:") && e.contains("obsolete"),
-                "{e}"
-            );
-            assert!(e.contains("uptime"), "{e}");
-        }
-        let e = probe(LoadMonitor::Uptime, Some("ssh 'unclosed")).unwrap_err();
-        assert!(e.starts_with("rsh_command:"), "{e}");
-        let e = probe(LoadMonitor::Command("\"".into()), None).unwrap_err();
-        assert!(e.starts_with("load_monitor:"), "{e}");
-    }
-
-    fn local(argv: &[&str], secs: u64) -> LoadProbe {
-        LoadProbe {
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            timeout: Duration::from_secs(secs),
-            policy: Arc::new(Policy::Any),
-        }
-    }
-
-    #[tokio::test]
-    async fn runs_the_command_and_reads_its_output() {
-        let r = local(
-            &["/bin/echo", "12:00 up 1 day, load average: 0.25, 0.1, 0.1"],
-            5,
-        );
-        assert_eq!(r.run().await, Ok(Report::Load(0.25)));
-        assert_eq!(
-            local(&["/bin/echo", "80%"], 5).run().await,
-            Ok(Report::Percent(80))
-        );
-        let e = local(&["/bin/false"], 5).run().await.unwrap_err();
-        assert_eq!(e, "exit status 1");
-        let e = local(&["/bin/echo", "hello"], 5).run().await.unwrap_err();
-        assert!(e.contains("no load figure") && e.contains("hello"), "{e}");
-        let e = local(&["/nonexistent/load-agent"], 5)
-            .run()
-            .await
-            .unwrap_err();
-        assert!(e.contains("cannot run"), "{e}");
-    }
-
-    #[tokio::test]
-    async fn a_hanging_command_times_out() {
-        let r = LoadProbe {
-            argv: vec!["/bin/sleep".into(), "30".into()],
-            timeout: Duration::from_millis(300),
-            policy: Arc::new(Policy::Any),
-        };
-        let start = std::time::Instant::now();
-        let e = r.run().await.unwrap_err();
-        assert_eq!(e, "timed out after 0.3 s");
-        assert!(start.elapsed() < Duration::from_millis(1300));
     }
 }

@@ -12,8 +12,8 @@ use crate::config::value::{AddrDev, Forwarding, Host, Netmask, Protocol, Secs};
 use crate::config::{CheckSettings, Config};
 use crate::ipvs::desired::ResolveFn;
 
-use super::ha::HaConfig;
-use super::nanny::Policy;
+use crate::pulse::logic::ha::HaConfig;
+use crate::pulse::logic::nanny::Policy;
 
 /// This node's place, from `primary` / `backup` matching a local address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::{build_regex, Expect, Outcome, Probe, ProbeKind};
 use crate::config::value::Secs;
-use crate::pulse::scripts::Policy;
+use crate::pulse::io::scripts::Policy;
 
 pub(super) const LO4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 pub(super) const LO6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::scripts::Policy;
+use crate::pulse::io::scripts::Policy;
 
 /// How long a role command may run before it is killed.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -88,7 +88,7 @@ pub fn spawn(what: &'static str, argv: Vec<String>, timeout: Duration, policy: A
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error("not run: {0}")]
-    Refused(#[from] super::scripts::ScriptError),
+    Refused(#[from] crate::pulse::io::scripts::ScriptError),
     #[error("cannot start: {0}")]
     Start(std::io::Error),
     #[error("cannot wait for it: {0}")]

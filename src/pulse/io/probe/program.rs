@@ -1,4 +1,4 @@
-//! Programs: command lines (split by [`crate::pulse::argv`]) run under the
+//! Programs: command lines (split by [`crate::pulse::logic::argv`]) run under the
 //! scripts-directory policy with their process group killed at the timeout. The load
 //! commands, notify_command and the scripts rule use the same functions, so they are
 //! public from [`super`].
@@ -9,8 +9,8 @@ use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::Expect;
-use crate::pulse::command::shown_output;
-use crate::pulse::scripts::Policy;
+use crate::pulse::io::command::shown_output;
+use crate::pulse::io::scripts::Policy;
 
 /// Longest program output kept (stdout for `expect`, stderr for the detail); the rest
 /// is read and dropped so that the program never blocks on a full pipe.
@@ -138,7 +138,7 @@ mod tests {
 
     use super::super::testing::*;
     use super::*;
-    use crate::pulse::probe::ProbeKind;
+    use crate::pulse::io::probe::ProbeKind;
 
     fn program(argv: &[&str], expect: Option<Expect>) -> ProbeKind {
         ProbeKind::Program {

@@ -411,7 +411,7 @@ pub fn commands(c: &Config) -> Vec<CommandUse> {
 /// The problem of one command line under `policy`, if any. A line that cannot be
 /// split into words is left to the keyword's own checks.
 pub fn problem(line: &str, policy: &Policy) -> Option<ScriptError> {
-    let words = super::argv::split_words(line).ok()?;
+    let words = crate::pulse::logic::argv::split_words(line).ok()?;
     policy.check(words.first()?).err()
 }
 
@@ -425,7 +425,7 @@ pub fn refusals(c: &Config, policy: &Policy) -> Vec<(Scope, &'static str, String
     let mut seen: HashMap<String, Option<ScriptError>> = HashMap::new();
     let mut out = Vec::new();
     for u in commands(c) {
-        let Some(program) = super::argv::split_words(&u.line)
+        let Some(program) = crate::pulse::logic::argv::split_words(&u.line)
             .ok()
             .and_then(|w| w.into_iter().next())
         else {

@@ -19,9 +19,9 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 
-use super::load::LoadProbe;
-use super::lvsd::{Input, Key};
-use super::probe::{Outcome, Probe};
+use crate::pulse::io::load::LoadProbe;
+use crate::pulse::io::probe::{Outcome, Probe};
+use crate::pulse::task::lvsd::{Input, Key};
 
 /// A single-threaded runtime of their own for the checks, on their own thread: ten
 /// thousand probes a second then never delay a heartbeat, and need no wake-ups across
@@ -131,7 +131,7 @@ impl CheckSet {
         );
     }
 
-    /// Starts a real server's load command (see [`super::load`]), reported as
+    /// Starts a real server's load command (see [`crate::pulse::logic::load`]), reported as
     /// [`Input::Load`] every `interval`.
     pub fn start_load(
         &mut self,

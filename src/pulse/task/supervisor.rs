@@ -23,18 +23,18 @@ use crate::config::value::{Host, LoadMonitor};
 use crate::config::Config;
 use crate::ipvs::desired::{resolve_system, ResolveError};
 
-use super::activation::{Activation, Duty, RoleCommands};
-use super::addr::Rtnl;
-use super::checks::{CheckRuntime, CheckSet};
-use super::control::{self, NodeStatus, Reply, Request, Status};
-use super::failover::{self, Failover};
-use super::load::LoadProbe;
-use super::lvsd::{self, Lvsd, Setup};
-use super::node::{self, NodePlan, Place};
-use super::notify::{self, Notifier};
-use super::probe::Probe;
-use super::scripts;
-use super::shared::Shared;
+use crate::pulse::io::addr::Rtnl;
+use crate::pulse::io::load::LoadProbe;
+use crate::pulse::io::probe::Probe;
+use crate::pulse::io::scripts;
+use crate::pulse::logic::control::{self, NodeStatus, Reply, Request, Status};
+use crate::pulse::logic::node::{self, NodePlan, Place};
+use crate::pulse::task::activation::{Activation, Duty, RoleCommands};
+use crate::pulse::task::checks::{CheckRuntime, CheckSet};
+use crate::pulse::task::failover::{self, Failover};
+use crate::pulse::task::lvsd::{self, Lvsd, Setup};
+use crate::pulse::task::notify::{self, Notifier};
+use crate::pulse::task::shared::Shared;
 
 /// How often a real server's load command runs (or its check interval, if longer).
 const LOAD_INTERVAL: Duration = Duration::from_secs(20);
@@ -53,7 +53,7 @@ pub struct Options {
     /// `pulse` refuses to start without CAP_NET_ADMIN and CAP_NET_RAW; the all-in-one
     /// mode starts anyway and reports what is unavailable.
     pub require_capabilities: bool,
-    /// Where the commands of lvs.cf must be ([`scripts`](super::scripts)).
+    /// Where the commands of lvs.cf must be ([`scripts`](crate::pulse::io::scripts)).
     pub scripts_dir: PathBuf,
     /// Whether an lvs.cf only root could have written may run any command (Piranha's
     /// standalone pulse); false when the admin UI writes lvs.cf from this process.
@@ -345,7 +345,7 @@ fn prepare(opts: &Options) -> Result<Prepared, Vec<String>> {
     }
     let mut cmd = |what: &str, t: &Option<crate::config::value::Text>| match t {
         None => Vec::new(),
-        Some(t) => super::probe::split_words(&t.0).unwrap_or_else(|e| {
+        Some(t) => crate::pulse::io::probe::split_words(&t.0).unwrap_or_else(|e| {
             errors.push(format!("{what}: {e}"));
             Vec::new()
         }),
@@ -751,7 +751,7 @@ where
     H: Fn(Request) -> F + Send + Sync + 'static,
     F: std::future::Future<Output = Reply> + Send + 'static,
 {
-    use super::throttle::{more, Throttle};
+    use crate::pulse::logic::throttle::{more, Throttle};
     let handler = Arc::new(handler);
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut refused = Throttle::new(Duration::from_secs(10));

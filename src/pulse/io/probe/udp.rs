@@ -64,7 +64,7 @@ pub(super) async fn udp(
 mod tests {
     use super::super::testing::*;
     use super::*;
-    use crate::pulse::probe::ProbeKind;
+    use crate::pulse::io::probe::ProbeKind;
 
     #[tokio::test]
     async fn udp_refused_answered_and_silent() {

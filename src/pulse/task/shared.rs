@@ -4,9 +4,11 @@
 
 use std::collections::VecDeque;
 
-use super::control::{AddressStatus, EventRecord, HeartbeatStatus, NodeStatus, PeerStatus};
-use super::ha::role_name;
-use super::ha::{Peer, Role};
+use crate::pulse::logic::control::{
+    AddressStatus, EventRecord, HeartbeatStatus, NodeStatus, PeerStatus,
+};
+use crate::pulse::logic::ha::role_name;
+use crate::pulse::logic::ha::{Peer, Role};
 
 /// Recent state changes kept for the status and the UI.
 pub const EVENTS_KEPT: usize = 200;
@@ -23,7 +25,7 @@ pub struct Shared {
     pub addresses: Vec<AddressStatus>,
     pub events: VecDeque<EventRecord>,
     /// Every recorded change is offered to the notifier here (`notify_command`, mail).
-    pub notify: Option<super::notify::Queue>,
+    pub notify: Option<crate::pulse::task::notify::Queue>,
 }
 
 impl Shared {

@@ -1,5 +1,5 @@
 //! Notifications, as keepalived's `notify` scripts and `smtp_alert` mail: every state
-//! change the supervisor records ([`Shared::event`](super::shared::Shared::event): the
+//! change the supervisor records ([`Shared::event`](crate::pulse::task::shared::Shared::event): the
 //! director's role, a real server up or down, an address raised or dropped, …) runs
 //! `notify_command` and is mailed through `smtp_server` to `smtp_to`.
 //!
@@ -23,9 +23,9 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::control::EventRecord;
-use super::scripts::Policy;
 use crate::config::model::GlobalSettings;
+use crate::pulse::io::scripts::Policy;
+use crate::pulse::logic::control::EventRecord;
 
 /// Changes waiting for the command, and for mail; past that they are dropped.
 pub const QUEUE: usize = 1024;
@@ -113,9 +113,8 @@ impl Settings {
     ) -> Result<(Settings, Vec<String>), String> {
         let command = match &g.notify_command {
             None => Vec::new(),
-            Some(t) => {
-                super::probe::split_words(&t.0).map_err(|e| format!("notify_command: {e}"))?
-            }
+            Some(t) => crate::pulse::io::probe::split_words(&t.0)
+                .map_err(|e| format!("notify_command: {e}"))?,
         };
         let mut warnings = Vec::new();
         let mail = match (&g.smtp_server, &g.smtp_to) {
@@ -208,7 +207,7 @@ pub struct Subject {
     pub server: Option<String>,
 }
 
-/// Takes a subject as [`Shared::event`](super::shared::Shared::event) records it apart.
+/// Takes a subject as [`Shared::event`](crate::pulse::task::shared::Shared::event) records it apart.
 pub fn classify(subject: &str, s: &Settings) -> Subject {
     let plain = |kind: &str, name: &str| Subject {
         kind: kind.to_string(),
@@ -551,7 +550,7 @@ impl std::fmt::Debug for Item {
     }
 }
 
-/// Where [`Shared::event`](super::shared::Shared::event) offers each change; never
+/// Where [`Shared::event`](crate::pulse::task::shared::Shared::event) offers each change; never
 /// blocks.
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -674,7 +673,7 @@ async fn command_task(
         }
         let (argv, env) = invocation(&e, &s);
         let line = argv.join(" ");
-        match super::command::run_env(&argv, &env, t.command, &s.policy).await {
+        match crate::pulse::io::command::run_env(&argv, &env, t.command, &s.policy).await {
             Ok(st) if st.success() => tracing::debug!("notify_command `{line}` finished"),
             Ok(st) => tracing::warn!("notify_command `{line}` failed: {st}"),
             Err(err) => tracing::warn!("notify_command `{line}`: {err}"),

@@ -1,6 +1,6 @@
 //! The I/O of one real-server health check (Piranha's nanny probe): one
 //! [`Probe::run`] is one check, returning an [`Outcome`] that says what it saw. The
-//! up/down policy (fall/rise) lives in [`super::nanny`]; nothing here remembers earlier
+//! up/down policy (fall/rise) lives in [`crate::pulse::logic::nanny`]; nothing here remembers earlier
 //! checks.
 //!
 //! Kinds, from the effective
@@ -54,9 +54,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-pub use super::argv::{split_words, substitute};
-use super::scripts::Policy;
 use crate::config::value::Secs;
+use crate::pulse::io::scripts::Policy;
+pub use crate::pulse::logic::argv::{split_words, substitute};
 use http::{http_exchange, server_name, tls_connector, HttpRequest};
 use ping::{ping, ping_socket_kind};
 use program::program;

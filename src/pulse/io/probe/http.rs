@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use crate::config::model::CheckSettings;
     use crate::config::value::{CheckKind, Protocol, Text, Word};
-    use crate::pulse::probe::{build_regex, Probe, ProbeKind};
+    use crate::pulse::io::probe::{build_regex, Probe, ProbeKind};
 
     #[derive(Debug, Default)]
     struct Seen {
