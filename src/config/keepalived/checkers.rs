@@ -8,12 +8,33 @@ use std::net::IpAddr;
 use super::report::{NO_EQUIVALENT, RUN_AS};
 use super::tree::{shorten, Node};
 use super::values::{with_placeholders, writable_word};
-use super::virtual_server::Params;
 use super::Importer;
 use crate::config::lexer::Token;
 use crate::config::model::*;
 use crate::config::parse::value_tokens;
 use crate::config::value::*;
+
+/// Health-check parameters inherited virtual_server → real_server → checker.
+#[derive(Clone, Default)]
+pub(super) struct Params {
+    pub(super) delay_loop: Option<Secs>,
+    pub(super) connect_timeout: Option<Secs>,
+    pub(super) retry: Option<u32>,
+    pub(super) virtualhost: Option<String>,
+    pub(super) inhibit: Option<bool>,
+}
+
+impl Params {
+    pub(super) fn over(&self, base: &Params) -> Params {
+        Params {
+            delay_loop: self.delay_loop.or(base.delay_loop),
+            connect_timeout: self.connect_timeout.or(base.connect_timeout),
+            retry: self.retry.or(base.retry),
+            virtualhost: self.virtualhost.clone().or(base.virtualhost.clone()),
+            inhibit: self.inhibit.or(base.inhibit),
+        }
+    }
+}
 
 /// Keywords whose meaning depends on the check kind: moved to the virtual server only
 /// together with `check` itself.

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use super::checkers::hoist_checks;
+use super::checkers::{hoist_checks, Params};
 use super::report::{MAIL, NO_EQUIVALENT};
 use super::tree::{shorten, Node};
 use super::values::{ip_name, unique_name, writable_word};
@@ -13,28 +13,6 @@ use super::Importer;
 use crate::config::lexer::Token;
 use crate::config::model::*;
 use crate::config::value::*;
-
-/// Health-check parameters inherited virtual_server → real_server → checker.
-#[derive(Clone, Default)]
-pub(super) struct Params {
-    pub(super) delay_loop: Option<Secs>,
-    pub(super) connect_timeout: Option<Secs>,
-    pub(super) retry: Option<u32>,
-    pub(super) virtualhost: Option<String>,
-    pub(super) inhibit: Option<bool>,
-}
-
-impl Params {
-    pub(super) fn over(&self, base: &Params) -> Params {
-        Params {
-            delay_loop: self.delay_loop.or(base.delay_loop),
-            connect_timeout: self.connect_timeout.or(base.connect_timeout),
-            retry: self.retry.or(base.retry),
-            virtualhost: self.virtualhost.clone().or(base.virtualhost.clone()),
-            inhibit: self.inhibit.or(base.inhibit),
-        }
-    }
-}
 
 /// `lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
 #[derive(Clone, Copy, PartialEq, Eq)]
