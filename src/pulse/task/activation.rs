@@ -79,7 +79,13 @@ impl Activation {
         }
     }
 
-    pub async fn run(mut self, mut duties: mpsc::UnboundedReceiver<Duty>) {
+    /// Runs until the duties end, inside an `activation{director}` span.
+    pub async fn run(self, duties: mpsc::UnboundedReceiver<Duty>) {
+        let span = tracing::info_span!("activation", director = %self.plan.name);
+        tracing::Instrument::instrument(self.serve(duties), span).await
+    }
+
+    async fn serve(mut self, mut duties: mpsc::UnboundedReceiver<Duty>) {
         // A node starts inactive: addresses left by a crash are taken down (the peer may
         // hold them now), and Piranha's inactive_cmd runs once.
         self.lower(

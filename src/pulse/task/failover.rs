@@ -136,7 +136,21 @@ impl Failover {
         self.clock.elapsed().as_millis() as u64
     }
 
-    pub async fn run(mut self, mut inputs: mpsc::UnboundedReceiver<Input>) {
+    /// Runs until shut down, inside a `heartbeat{director, peer}` span so that every
+    /// line about the peer's heartbeats names both ends.
+    pub async fn run(self, inputs: mpsc::UnboundedReceiver<Input>) {
+        let peer = self
+            .plan
+            .peers
+            .iter()
+            .map(|p| p.ip().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let span = tracing::info_span!("heartbeat", director = %self.plan.name, peer = %peer);
+        tracing::Instrument::instrument(self.serve(inputs), span).await
+    }
+
+    async fn serve(mut self, mut inputs: mpsc::UnboundedReceiver<Input>) {
         // Faults known before the start (IPVS missing, a device absent) must count in
         // the first decision: a node alone would otherwise raise its addresses and drop
         // them a moment later.
