@@ -311,14 +311,19 @@ fn inet_aton_note(args: &[Token]) -> Option<String> {
     })
 }
 
-pub fn parse_host(s: &str) -> Result<Host, String> {
+/// A text that is neither an IP address nor a valid DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid host name or ip address: `{0}`")]
+pub struct InvalidHost(pub String);
+
+pub fn parse_host(s: &str) -> Result<Host, InvalidHost> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(Host::Ip(ip));
     }
     if let Some(ip) = inet_aton(s) {
         return Ok(Host::Ip(IpAddr::V4(ip)));
     }
-    let bad = || format!("invalid host name or ip address: `{s}`");
+    let bad = || InvalidHost(s.to_string());
     if s.is_empty() || s.len() > 253 || s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Err(bad());
     }
@@ -341,7 +346,7 @@ impl Value for Host {
     const EXPECTED: &'static str = "an IP address or host name";
     fn parse(args: &[Token]) -> Result<Self, ValueError> {
         let t = one(args, Self::EXPECTED)?;
-        parse_host(&t.text).map_err(|m| ValueError::new(0, m))
+        parse_host(&t.text).map_err(|m| ValueError::new(0, m.to_string()))
     }
     fn render(&self) -> String {
         self.to_string()
@@ -542,7 +547,7 @@ impl Value for AddrDev {
                 ),
             )),
             [a, d] => {
-                let addr = parse_host(&a.text).map_err(|m| ValueError::new(0, m))?;
+                let addr = parse_host(&a.text).map_err(|m| ValueError::new(0, m.to_string()))?;
                 if let Some(why) = device_problem(&d.text) {
                     return Err(ValueError::new(
                         1,

@@ -43,8 +43,8 @@ pub use error::{Result, StorageError};
 pub use revisions::{Revision, RevisionInfo, Revisions};
 pub use sessions::{NewSession, Session, SessionPolicy, Sessions};
 pub use users::{
-    is_valid_name, shown_name, PasswordSet, Role, User, Users, MAX_NAME as MAX_USER_NAME,
-    MIN_PASSWORD_CHARS,
+    is_valid_name, shown_name, PasswordSet, Role, UnknownRole, User, Users,
+    MAX_NAME as MAX_USER_NAME, MIN_PASSWORD_CHARS,
 };
 
 /// Source of the current time for the records the store stamps (audit entries,

@@ -174,12 +174,14 @@ impl<'s> Sessions<'s> {
         } else {
             seen
         };
-        let role: Role = role.parse().map_err(|message| StorageError::Corrupt {
-            table: "users".into(),
-            row: format!("{id} (`{name}`)"),
-            keyword: "role".into(),
-            message,
-        })?;
+        let role: Role =
+            role.parse()
+                .map_err(|message: super::UnknownRole| StorageError::Corrupt {
+                    table: "users".into(),
+                    row: format!("{id} (`{name}`)"),
+                    keyword: "role".into(),
+                    message: message.to_string(),
+                })?;
         Ok(Some(Session {
             user: User {
                 id,

@@ -43,13 +43,18 @@ impl fmt::Display for Role {
     }
 }
 
+/// A role name that is neither `admin` nor `viewer`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}` (expected admin or viewer)")]
+pub struct UnknownRole(pub String);
+
 impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, UnknownRole> {
         match s {
             "admin" => Ok(Role::Admin),
             "viewer" => Ok(Role::Viewer),
-            other => Err(format!("unknown role `{other}` (expected admin or viewer)")),
+            other => Err(UnknownRole(other.to_string())),
         }
     }
 }
@@ -79,12 +84,14 @@ type UserRow = (i64, String, String, i64, i64);
 const USER_COLUMNS: &str = "id, name, role, created_at, updated_at";
 
 fn user_from_row((id, name, role, created_at, updated_at): UserRow) -> Result<User> {
-    let role = role.parse().map_err(|message| StorageError::Corrupt {
-        table: "users".into(),
-        row: format!("{id} (`{name}`)"),
-        keyword: "role".into(),
-        message,
-    })?;
+    let role = role
+        .parse()
+        .map_err(|message: UnknownRole| StorageError::Corrupt {
+            table: "users".into(),
+            row: format!("{id} (`{name}`)"),
+            keyword: "role".into(),
+            message: message.to_string(),
+        })?;
     Ok(User {
         id,
         name,
@@ -202,26 +209,35 @@ const DUMMY_HASH: &str =
 
 /// True if `password` matches the PHC string `phc` (any argon2 variant, version and
 /// parameters it names).
-fn verify(phc: &str, password: &str) -> Result<bool, String> {
-    let parsed = PasswordHash::new(phc).map_err(|e| e.to_string())?;
-    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| e.to_string())?;
+fn verify(phc: &str, password: &str) -> Result<bool, PhcError> {
+    let parsed = PasswordHash::new(phc)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
     let version = parsed
         .version
         .map(Version::try_from)
-        .transpose()
-        .map_err(|e| e.to_string())?
+        .transpose()?
         .unwrap_or_default();
-    let params = Params::try_from(&parsed).map_err(|e| e.to_string())?;
-    let expected = parsed.hash.ok_or("no hash in the PHC string")?;
-    let salt = parsed.salt.ok_or("no salt in the PHC string")?;
+    let params = Params::try_from(&parsed)?;
+    let expected = parsed.hash.ok_or(PhcError::Missing("hash"))?;
+    let salt = parsed.salt.ok_or(PhcError::Missing("salt"))?;
     let mut raw_salt = [0u8; 64];
-    let raw_salt = salt.decode_b64(&mut raw_salt).map_err(|e| e.to_string())?;
+    let raw_salt = salt.decode_b64(&mut raw_salt)?;
     let argon = Argon2::new(algorithm, version, params.clone());
     let mut out = vec![0u8; expected.len()];
-    hash_into(&argon, &params, password.as_bytes(), raw_salt, &mut out)
-        .map_err(|e| e.to_string())?;
+    hash_into(&argon, &params, password.as_bytes(), raw_salt, &mut out)?;
     // Output's equality is constant-time.
-    Ok(Output::new(&out).map_err(|e| e.to_string())? == expected)
+    Ok(Output::new(&out)? == expected)
+}
+
+/// Why a stored password hash cannot be checked (the row is then reported corrupt).
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum PhcError {
+    #[error("{0}")]
+    Phc(#[from] argon2::password_hash::Error),
+    #[error("{0}")]
+    Argon2(#[from] argon2::Error),
+    #[error("no {0} in the PHC string")]
+    Missing(&'static str),
 }
 
 async fn find(conn: &mut SqliteConnection, name: &str) -> Result<Option<User>> {
@@ -424,7 +440,7 @@ impl<'s> Users<'s> {
                 table: "users".into(),
                 row: format!("`{name}`"),
                 keyword: "password_hash".into(),
-                message,
+                message: message.to_string(),
             })?;
         if !matched || id.is_none() {
             return Ok(None);

@@ -12,7 +12,7 @@ use super::auth::{check_password, with_flash, AdminPost, Auth, PasswordCheck, Us
 use super::control::{paginate, when};
 use super::publish::{diff, DiffLine, PageQuery};
 use super::{flash_outcome, html, see_other, AppState, Chrome, WebError};
-use crate::storage::Role;
+use crate::storage::{Role, UnknownRole};
 
 /// Audit entries per page.
 const AUDIT_PAGE: usize = 50;
@@ -98,7 +98,7 @@ pub async fn add_user(
     let again = |e: String| show_users(&state, &posted.auth, name, role_text, Some(e));
     let role: Role = match role_text.parse() {
         Ok(r) => r,
-        Err(e) => return again(e).await,
+        Err(e) => return again(e.to_string()).await,
     };
     if f.get("password") != f.get("password2") {
         return again("The two passwords differ.".into()).await;
@@ -146,7 +146,7 @@ pub async fn set_role(
         .form
         .get("role")
         .parse()
-        .map_err(WebError::BadRequest)?;
+        .map_err(|e: UnknownRole| WebError::BadRequest(e.to_string()))?;
     let r = state
         .store
         .users()
