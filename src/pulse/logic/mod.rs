@@ -8,3 +8,4 @@ pub mod load;
 pub mod nanny;
 pub mod node;
 pub mod throttle;
+pub mod vrrp;
