@@ -180,6 +180,12 @@ fn golden_files_cover_every_keyword() {
             .flat_map(|m| &m.local_checks)
             .any(|l| l.settings.get(k).is_some())
     });
+    need("vrrp", VrrpSettings::KEYWORDS, &|k| {
+        models
+            .iter()
+            .flat_map(|m| &m.vrrp)
+            .any(|i| i.settings.get(k).is_some())
+    });
     assert!(
         missing.is_empty(),
         "keywords no golden file uses: {missing:?}"

@@ -104,6 +104,29 @@ async fn a_rich_configuration_round_trips_losslessly() {
     assert_eq!(render(&loaded), render(&config));
 }
 
+/// VRRP instances (every keyword, comments included) are stored and read back.
+#[tokio::test]
+async fn vrrp_instances_round_trip() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lvscf/golden/vrrp.lvs.cf"),
+    )
+    .unwrap();
+    let config = lvs_director::config::parse(&text).unwrap().config;
+    assert_eq!(config.vrrp.len(), 3);
+    let store = store_with(&config).await;
+    let loaded = store.load_config().await.unwrap();
+    assert_eq!(loaded, config);
+    assert_eq!(render(&loaded), render(&config));
+    let listed = store.vrrp_instances().list().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|s| s.item.name.as_str())
+            .collect::<Vec<_>>(),
+        ["VI_web", "VI_db", "VI_v6"]
+    );
+}
+
 #[tokio::test]
 async fn the_configuration_survives_closing_and_reopening_the_file() {
     let dir = tempfile::tempdir().unwrap();

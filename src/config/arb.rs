@@ -9,6 +9,7 @@ use rand::Rng;
 
 use super::model::*;
 use super::value::*;
+use super::vrrp::{AddrScope, IpList, Track, TrackList, Vip, VipList};
 
 pub trait Arb {
     fn arb(r: &mut StdRng) -> Self;
@@ -207,6 +208,9 @@ macro_rules! arb_enum {
     )*};
 }
 arb_enum!(
+    VrrpState,
+    VrrpVersion,
+    VrrpAuth,
     ServiceType,
     Forwarding,
     Protocol,
@@ -280,6 +284,15 @@ pub fn config(r: &mut StdRng) -> Config {
             check,
         });
     }
+    for _ in 0..r.gen_range(0..3) {
+        let settings = VrrpSettings::arbitrary(r);
+        let k = keys(&[settings.entries()]);
+        c.vrrp.push(VrrpInstance {
+            name: name(r),
+            comments: comments(r, &k),
+            settings,
+        });
+    }
     for _ in 0..r.gen_range(0..4) {
         let failover = r.gen_bool(0.15);
         let settings = VirtualSettings::arbitrary(r);
@@ -314,4 +327,60 @@ pub fn config(r: &mut StdRng) -> Config {
         c.virtuals.push(vs);
     }
     c
+}
+
+impl Arb for Vip {
+    fn arb(r: &mut StdRng) -> Self {
+        let mut v = Vip::new(IpAddr::arb(r));
+        if r.gen_bool(0.5) {
+            v.prefix = Some(r.gen_range(0..=if v.addr.is_ipv4() { 32 } else { 128 }));
+        }
+        if r.gen_bool(0.3) {
+            v.dev = Some(word(r, &['.', '-', '_'], 12));
+        }
+        if r.gen_bool(0.3) {
+            v.label = Some(word(r, &[':', '-'], 12));
+        }
+        if r.gen_bool(0.3) {
+            v.scope = Some(pick(
+                r,
+                &[
+                    AddrScope::Global,
+                    AddrScope::Site,
+                    AddrScope::Link,
+                    AddrScope::Host,
+                ],
+            ));
+        }
+        if v.addr.is_ipv4() && r.gen_bool(0.3) {
+            v.brd = Some(Ipv4Addr::from(r.gen::<u32>()));
+        }
+        v
+    }
+}
+impl Arb for VipList {
+    fn arb(r: &mut StdRng) -> Self {
+        VipList((0..r.gen_range(0..4)).map(|_| Vip::arb(r)).collect())
+    }
+}
+impl Arb for TrackList {
+    fn arb(r: &mut StdRng) -> Self {
+        TrackList(
+            (0..r.gen_range(0..4))
+                .map(|_| {
+                    let weight = r.gen_bool(0.5).then(|| r.gen_range(-253..=253));
+                    Track {
+                        name: word(r, &['_', '-', '.'], 12),
+                        weight,
+                        reverse: weight.is_some() && r.gen_bool(0.3),
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+impl Arb for IpList {
+    fn arb(r: &mut StdRng) -> Self {
+        IpList((0..r.gen_range(0..4)).map(|_| IpAddr::arb(r)).collect())
+    }
 }

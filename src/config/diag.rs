@@ -34,6 +34,7 @@ pub enum Scope {
     Server(usize, usize),
     Floating(usize),
     LocalCheck(usize),
+    Vrrp(usize),
 }
 
 impl Scope {
@@ -68,6 +69,7 @@ impl Scope {
                     name(c.local_checks.get(i).map(|v| v.name.as_str()))
                 )
             }
+            Scope::Vrrp(i) => format!("vrrp {}", name(c.vrrp.get(i).map(|v| v.name.as_str()))),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod render;
 pub mod services;
 pub mod validate;
 pub mod value;
+pub mod vrrp;
 
 pub use check::{check, Checked};
 pub use diag::{Diagnostic, Scope, Severity, Spans};
@@ -60,6 +61,9 @@ pub fn summary(c: &Config) -> String {
     }
     if !c.local_checks.is_empty() {
         parts.push(plural(c.local_checks.len(), "local check", "local checks"));
+    }
+    if !c.vrrp.is_empty() {
+        parts.push(plural(c.vrrp.len(), "VRRP instance", "VRRP instances"));
     }
     if !c.failovers.is_empty() {
         parts.push(plural(

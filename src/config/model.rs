@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lexer::Token;
 use super::value::*;
+use super::vrrp::{IpList, TrackList, VipList};
 
 /// Documentation of one keyword, for the README reference and the UI's help text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +268,7 @@ keyword_block! {
         ext smtp_port: PortSpec, "25", "Port of `smtp_server`.";
         ext smtp_from: Word, "lvs-director@HOSTNAME", "Sender address of notification mail.";
         ext smtp_to: List, "none", "Recipients of notification mail, e.g. `[ ops@example.com noc@example.com ]`.";
+        ext vrrp_version: VrrpVersion, "2", "VRRP version of `vrrp` blocks that do not set their own (keepalived's `vrrp_version`); IPv6 instances always speak 3.";
     }
 }
 
@@ -354,6 +356,42 @@ keyword_block! {
         ext active: bool, "0", "Only active local checks are run.";
         ext address: Host, "127.0.0.1", "Address to check (TCP/HTTP kinds).";
         ext port: PortSpec, "none", "Port to check (TCP/HTTP kinds).";
+        ext weight: i32, "0 (failure: fault)", "For `vrrp` instances tracking this check (keepalived's `vrrp_script` weight, -253 to 253): a positive weight is added to the priority while the check succeeds, a negative one subtracted while it fails; 0: a failure puts the instance in FAULT. The heartbeat ignores it (a failing check hands over).";
+    }
+}
+
+keyword_block! {
+    /// Keywords of a `vrrp NAME { … }` block: a VRRP instance, wire-compatible with
+    /// keepalived's `vrrp_instance NAME` (the keywords are keepalived's).
+    pub struct VrrpSettings {
+        ext active: bool, "0", "Only active instances run. With one active instance the directors speak VRRP instead of the heartbeat.";
+        ext interface: Word, "required", "Interface the adverts are sent and received on, and the device of the addresses that name none.";
+        ext state: VrrpState, "backup", "Initial state, as keepalived reads it: `master` takes over at once only with priority 255; otherwise both start as backup. `preempt = 0` and `preempt_delay` need `backup`.";
+        ext virtual_router_id: u8, "required", "Virtual router id, 1 to 255: the same on every director of the group, different from other groups on the link.";
+        ext priority: u8, "100", "1 to 255; the highest becomes master. 255 is the address owner.";
+        ext advert_int: Secs, "1", "Seconds between adverts: whole seconds for version 2, 0.01 to 40.95 for version 3.";
+        ext version: VrrpVersion, "= vrrp_version", "VRRP version of this instance (3 for IPv6).";
+        ext preempt: bool, "1", "0: keepalived's `nopreempt` (a higher priority does not take over from a running master).";
+        ext preempt_delay: Secs, "0", "Seconds a higher-priority backup waits before taking over from a lower-priority master (0 to 1000).";
+        ext auth_type: VrrpAuth, "none", "`pass`: version 2's PASS authentication. It is no protection (the password is sent in clear); use it only to match existing keepalived directors.";
+        ext auth_pass: Word, "none", "The PASS password; only its first 8 characters are used, as in keepalived.";
+        ext unicast_src_ip: IpAddr, "the interface's address", "Source address of unicast adverts.";
+        ext unicast_peer: IpList, "none (multicast)", "Send adverts to these addresses instead of the VRRP multicast group, e.g. `[ 10.0.0.2 10.0.0.3 ]`.";
+        ext virtual_ipaddress: VipList, "required", "Addresses raised on the master and carried in adverts, each as keepalived writes it: `[ 192.0.2.10/24 \"192.0.2.11/24 dev eth1 label eth1:1\" ]` (options: dev, label, scope, brd).";
+        ext virtual_ipaddress_excluded: VipList, "none", "Addresses raised on the master but not carried in adverts (other family, or many addresses).";
+        ext track_interface: TrackList, "none", "Interfaces whose link state counts: `[ eth0 \"eth1 weight -20\" ]`; without a weight a link down puts the instance in FAULT.";
+        ext track_script: TrackList, "none", "`local_check` names whose result counts: `[ chk_nginx \"chk_db weight -30\" ]`; the weight defaults to the check's `weight`.";
+        ext sync_group: Word, "none", "Instances naming the same group change state together (keepalived's `vrrp_sync_group`).";
+        ext notify_master: Text, "none", "Command run when the instance becomes master (keepalived's `notify_master`); program in the scripts directory.";
+        ext notify_backup: Text, "none", "Command run when the instance becomes backup.";
+        ext notify_fault: Text, "none", "Command run when the instance enters FAULT.";
+        ext notify: Text, "none", "Command run on every state change with arguments `INSTANCE NAME STATE PRIORITY`, as keepalived's `notify`.";
+        ext garp_master_delay: Secs, "5", "Seconds after becoming master before the second burst of gratuitous ARPs / NAs (0: none).";
+        ext garp_master_repeat: u32, "5", "Gratuitous ARPs / NAs per address in each burst.";
+        ext garp_master_refresh: Secs, "0 (off)", "Re-announce the addresses every this many seconds while master.";
+        ext garp_lower_prio_repeat: u32, "= garp_master_repeat", "Announcements per address when a lower-priority master is heard.";
+        ext down_timer_adverts: u32, "3", "Adverts missed before a backup takes over (1 to 100).";
+        ext lvs_sync_daemon: bool, "0", "1: the connection-sync daemon (`syncd_iface`) is master while this instance is (keepalived's `lvs_sync_daemon IF INSTANCE`).";
     }
 }
 
@@ -412,6 +450,15 @@ pub struct FloatingAddress {
     pub comments: Comments,
 }
 
+/// A `vrrp NAME { … }` block.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VrrpInstance {
+    pub name: String,
+    pub settings: VrrpSettings,
+    #[serde(default, skip_serializing_if = "Comments::is_empty")]
+    pub comments: Comments,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LocalCheck {
     pub name: String,
@@ -432,6 +479,8 @@ pub struct Config {
     pub floating: Vec<FloatingAddress>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub local_checks: Vec<LocalCheck>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vrrp: Vec<VrrpInstance>,
     #[serde(default)]
     pub virtuals: Vec<VirtualServer>,
     /// Legacy FOS `failover` blocks: kept so nothing is lost, never run.
@@ -447,6 +496,7 @@ pub enum BlockKind {
     Server,
     Floating,
     LocalCheck,
+    Vrrp,
 }
 
 impl BlockKind {
@@ -457,6 +507,7 @@ impl BlockKind {
             BlockKind::Server => "server",
             BlockKind::Floating => "floating",
             BlockKind::LocalCheck => "local_check",
+            BlockKind::Vrrp => "vrrp",
         }
     }
 }
@@ -611,7 +662,85 @@ impl RealServerSettings {
     }
 }
 
+impl VrrpSettings {
+    pub fn active(&self) -> bool {
+        self.active.unwrap_or(false)
+    }
+    pub fn state(&self) -> VrrpState {
+        self.state.unwrap_or(VrrpState::Backup)
+    }
+    pub fn priority(&self) -> u8 {
+        self.priority.unwrap_or(100)
+    }
+    pub fn advert_int(&self) -> Secs {
+        self.advert_int.unwrap_or(Secs::from_secs(1))
+    }
+    pub fn preempt(&self) -> bool {
+        self.preempt.unwrap_or(true)
+    }
+    pub fn preempt_delay(&self) -> Secs {
+        self.preempt_delay.unwrap_or(Secs(0))
+    }
+    pub fn auth_type(&self) -> VrrpAuth {
+        self.auth_type.unwrap_or(VrrpAuth::None)
+    }
+    /// True when the instance's family is IPv6: that of its first advertised address
+    /// (keepalived's rule), else of its unicast source or first peer.
+    pub fn is_ipv6(&self) -> bool {
+        let first = self
+            .virtual_ipaddress
+            .as_ref()
+            .and_then(|l| l.0.first().map(|v| v.addr))
+            .or(self.unicast_src_ip)
+            .or_else(|| {
+                self.unicast_peer
+                    .as_ref()
+                    .and_then(|p| p.0.first().copied())
+            });
+        first.is_some_and(|a| a.is_ipv6())
+    }
+    /// The version spoken: this block's, else 3 for IPv6, else the global `vrrp_version`.
+    pub fn version(&self, global: &GlobalSettings) -> VrrpVersion {
+        match self.version {
+            Some(v) => v,
+            None if self.is_ipv6() => VrrpVersion::V3,
+            None => global.vrrp_version.unwrap_or(VrrpVersion::V2),
+        }
+    }
+    pub fn down_timer_adverts(&self) -> u32 {
+        self.down_timer_adverts.unwrap_or(3)
+    }
+    pub fn garp_master_delay(&self) -> Secs {
+        self.garp_master_delay.unwrap_or(Secs::from_secs(5))
+    }
+    pub fn garp_master_repeat(&self) -> u32 {
+        self.garp_master_repeat.unwrap_or(5)
+    }
+    pub fn garp_master_refresh(&self) -> Secs {
+        self.garp_master_refresh.unwrap_or(Secs(0))
+    }
+    pub fn garp_lower_prio_repeat(&self) -> u32 {
+        self.garp_lower_prio_repeat
+            .unwrap_or_else(|| self.garp_master_repeat())
+    }
+    pub fn lvs_sync_daemon(&self) -> bool {
+        self.lvs_sync_daemon.unwrap_or(false)
+    }
+}
+
+impl LocalCheckSettings {
+    /// keepalived's `vrrp_script` weight; 0: a failure means FAULT.
+    pub fn weight(&self) -> i32 {
+        self.weight.unwrap_or(0)
+    }
+}
+
 impl Config {
+    /// True when the directors speak VRRP: at least one `vrrp` block is active.
+    pub fn uses_vrrp(&self) -> bool {
+        self.vrrp.iter().any(|i| i.settings.active())
+    }
+
     /// The virtual server with this name.
     pub fn virtual_server(&self, name: &str) -> Option<&VirtualServer> {
         self.virtuals.iter().find(|v| v.name == name)
@@ -620,7 +749,7 @@ impl Config {
 
 /// The keyword reference as Markdown tables (one per block), for the README.
 pub fn reference_markdown() -> String {
-    let blocks: [(&str, &[KeywordDoc]); 6] = [
+    let blocks: [(&str, &[KeywordDoc]); 7] = [
         ("Global keywords", GlobalSettings::DOCS),
         ("`virtual NAME { … }` (and legacy `failover NAME { … }`)", VirtualSettings::DOCS),
         (
@@ -630,6 +759,7 @@ pub fn reference_markdown() -> String {
         ("`server NAME { … }` inside a `virtual`", RealServerSettings::DOCS),
         ("`floating NAME { … }` (extension)", FloatingSettings::DOCS),
         ("`local_check NAME { … }` (extension)", LocalCheckSettings::DOCS),
+        ("`vrrp NAME { … }` (extension)", VrrpSettings::DOCS),
     ];
     let mut out = String::new();
     for (title, docs) in blocks {

@@ -46,6 +46,7 @@ enum Open {
     Server(usize, usize),
     Floating(usize),
     LocalCheck(usize),
+    Vrrp(usize),
     /// A block whose header was wrong: its body is skipped up to its `}`, so that one
     /// bad header gives one error rather than one per line of its body.
     Ignored(BlockKind),
@@ -59,6 +60,7 @@ impl Open {
             Open::Server(v, s) => Scope::Server(v, s),
             Open::Floating(i) => Scope::Floating(i),
             Open::LocalCheck(i) => Scope::LocalCheck(i),
+            Open::Vrrp(i) => Scope::Vrrp(i),
             Open::Ignored(_) => Scope::Global,
         }
     }
@@ -69,6 +71,7 @@ impl Open {
             Open::Server(..) => BlockKind::Server,
             Open::Floating(_) => BlockKind::Floating,
             Open::LocalCheck(_) => BlockKind::LocalCheck,
+            Open::Vrrp(_) => BlockKind::Vrrp,
             Open::Ignored(kind) => kind,
         }
     }
@@ -154,6 +157,7 @@ impl Parser {
             Open::Server(v, s) => &self.config.virtuals[v].servers[s].name,
             Open::Floating(i) => &self.config.floating[i].name,
             Open::LocalCheck(i) => &self.config.local_checks[i].name,
+            Open::Vrrp(i) => &self.config.vrrp[i].name,
             Open::Ignored(_) => "(ignored)",
         }
     }
@@ -184,6 +188,7 @@ impl Parser {
             Some(Open::Server(v, s)) => &mut self.config.virtuals[v].servers[s].comments,
             Some(Open::Floating(i)) => &mut self.config.floating[i].comments,
             Some(Open::LocalCheck(i)) => &mut self.config.local_checks[i].comments,
+            Some(Open::Vrrp(i)) => &mut self.config.vrrp[i].comments,
             Some(Open::Ignored(_)) => &mut self.discarded,
         }
     }
@@ -310,6 +315,13 @@ impl Parser {
                 });
                 Open::LocalCheck(c.local_checks.len() - 1)
             }
+            (BlockKind::Vrrp, None) => {
+                c.vrrp.push(VrrpInstance {
+                    name: name.text.clone(),
+                    ..Default::default()
+                });
+                Open::Vrrp(c.vrrp.len() - 1)
+            }
             (BlockKind::Server, Some(Open::Virtual(v))) => {
                 c.virtuals[v].servers.push(RealServer {
                     name: name.text.clone(),
@@ -411,6 +423,7 @@ impl Parser {
                 let l = &mut self.config.local_checks[i];
                 l.settings.set(kw, args).or_else(|| l.check.set(kw, args))
             }
+            Some(Open::Vrrp(i)) => self.config.vrrp[i].settings.set(kw, args),
             Some(Open::Ignored(_)) => return,
         };
         match result {
@@ -494,6 +507,7 @@ fn note_of(current: Option<Open>, kw: &str, args: &[Token]) -> Option<String> {
         Some(BlockKind::LocalCheck) => {
             LocalCheckSettings::note(kw, args).or_else(|| CheckSettings::note(kw, args))
         }
+        Some(BlockKind::Vrrp) => VrrpSettings::note(kw, args),
     }
 }
 
@@ -504,6 +518,7 @@ fn block_kind(kw: &str) -> Option<BlockKind> {
         "server" => BlockKind::Server,
         "floating" => BlockKind::Floating,
         "local_check" => BlockKind::LocalCheck,
+        "vrrp" => BlockKind::Vrrp,
         _ => return None,
     })
 }
@@ -514,7 +529,7 @@ pub fn keywords_of(kind: Option<BlockKind>) -> Vec<&'static str> {
     match kind {
         None => {
             v.extend(GlobalSettings::KEYWORDS);
-            v.extend(["virtual", "failover", "floating", "local_check"]);
+            v.extend(["virtual", "failover", "floating", "local_check", "vrrp"]);
         }
         Some(BlockKind::Virtual | BlockKind::Failover) => {
             v.extend(VirtualSettings::KEYWORDS);
@@ -530,6 +545,7 @@ pub fn keywords_of(kind: Option<BlockKind>) -> Vec<&'static str> {
             v.extend(LocalCheckSettings::KEYWORDS);
             v.extend(CheckSettings::KEYWORDS);
         }
+        Some(BlockKind::Vrrp) => v.extend(VrrpSettings::KEYWORDS),
     }
     v
 }
@@ -541,6 +557,7 @@ fn known_anywhere(kw: &str) -> bool {
         Some(BlockKind::Server),
         Some(BlockKind::Floating),
         Some(BlockKind::LocalCheck),
+        Some(BlockKind::Vrrp),
     ]
     .into_iter()
     .any(|k| keywords_of(k).contains(&kw))

@@ -61,6 +61,16 @@ pub fn render(c: &Config) -> String {
             &[&l.settings.entries(), &l.check.entries()],
         );
     }
+    for i in &c.vrrp {
+        block(
+            &mut out,
+            0,
+            "vrrp",
+            &i.name,
+            &i.comments,
+            &[&i.settings.entries()],
+        );
+    }
     for v in &c.virtuals {
         virtual_block(&mut out, "virtual", v);
     }

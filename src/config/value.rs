@@ -949,6 +949,22 @@ word_enum!(
     }
 );
 
+word_enum!(
+    /// A VRRP instance's initial state (keepalived's `state`).
+    VrrpState, "master or backup" { Master => ["master"], Backup => ["backup"] }
+);
+
+word_enum!(
+    /// The VRRP version: 2 (RFC 3768, IPv4, whole seconds) or 3 (RFC 5798).
+    VrrpVersion, "2 or 3" { V2 => ["2"], V3 => ["3"] }
+);
+
+word_enum!(
+    /// VRRPv2 authentication: none, or PASS (a clear-text password in every advert,
+    /// which protects against nothing but a neighbour's mistake).
+    VrrpAuth, "none or pass" { None => ["none"], Pass => ["pass"] }
+);
+
 /// The IPVS schedulers the kernel ships.
 pub const KERNEL_SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf",

@@ -18,6 +18,7 @@ use crate::config::model::{name_problem, Keywords};
 use crate::config::{
     render, CheckSettings, Comments, Config, FloatingAddress, FloatingSettings, LocalCheck,
     LocalCheckSettings, RealServer, RealServerSettings, VirtualServer, VirtualSettings,
+    VrrpInstance, VrrpSettings,
 };
 
 use super::audit::{self, action};
@@ -92,6 +93,15 @@ const LOCAL_CHECKS: Table = Table {
     keyword: "local_check",
     parent_column: None,
     sections: &["local_check_settings", "local_check_monitoring_scripts"],
+};
+
+const VRRP_INSTANCES: Table = Table {
+    name: "vrrp_instances",
+    what: "VRRP instance",
+    plural: "VRRP instances",
+    keyword: "vrrp",
+    parent_column: None,
+    sections: &["vrrp_instance_settings"],
 };
 
 /// Which list of a kind of block: the part of the key that is not the id.
@@ -250,6 +260,7 @@ impl Block for VirtualServer {}
 impl Block for RealServer {}
 impl Block for FloatingAddress {}
 impl Block for LocalCheck {}
+impl Block for VrrpInstance {}
 
 /// Puts a virtual server into a configuration as a `virtual` or a `failover` block.
 fn with_service(kind: &str, v: VirtualServer) -> Config {
@@ -395,6 +406,35 @@ impl sealed::Sealed for LocalCheck {
     fn fragment(&self, _: &Resolved) -> Config {
         Config {
             local_checks: vec![self.clone()],
+            ..Config::default()
+        }
+    }
+}
+
+impl sealed::Sealed for VrrpInstance {
+    const TABLE: &'static Table = &VRRP_INSTANCES;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn comments(&self) -> &Comments {
+        &self.comments
+    }
+    fn check(&self, what: &str) -> Result<()> {
+        check_writable::<VrrpSettings>(what, &self.settings)
+    }
+    fn sections(&self) -> Vec<Vec<(&'static str, String)>> {
+        vec![self.settings.entries()]
+    }
+    fn from_raw(raw: RawRow) -> Result<Self> {
+        Ok(VrrpInstance {
+            settings: raw.section(Self::TABLE, 0)?,
+            name: raw.name,
+            comments: raw.comments,
+        })
+    }
+    fn fragment(&self, _: &Resolved) -> Config {
+        Config {
+            vrrp: vec![self.clone()],
             ..Config::default()
         }
     }

@@ -5,7 +5,7 @@ use sqlx::SqliteConnection;
 
 use crate::config::{
     render, CheckSettings, Comments, Config, FloatingAddress, GlobalSettings, LocalCheck,
-    RealServer, VirtualServer,
+    RealServer, VirtualServer, VrrpInstance,
 };
 
 use super::audit::{self, action};
@@ -47,6 +47,7 @@ pub struct Snapshot {
     pub failovers: Vec<Stored<VirtualServer>>,
     pub floating: Vec<Stored<FloatingAddress>>,
     pub local_checks: Vec<Stored<LocalCheck>>,
+    pub vrrp: Vec<Stored<VrrpInstance>>,
 }
 
 impl Snapshot {
@@ -57,6 +58,7 @@ impl Snapshot {
             comments: self.global.comments.clone(),
             floating: self.floating.iter().map(|s| s.item.clone()).collect(),
             local_checks: self.local_checks.iter().map(|s| s.item.clone()).collect(),
+            vrrp: self.vrrp.iter().map(|s| s.item.clone()).collect(),
             virtuals: self
                 .virtuals
                 .iter()
@@ -123,6 +125,7 @@ async fn load_config(conn: &mut SqliteConnection) -> Result<Config> {
         comments: global.comments,
         floating: items(load::<FloatingAddress>(conn, Rows::All, None).await?),
         local_checks: items(load::<LocalCheck>(conn, Rows::All, None).await?),
+        vrrp: items(load::<VrrpInstance>(conn, Rows::All, None).await?),
         virtuals: items(load::<VirtualServer>(conn, Rows::Kind(VIRTUAL), None).await?),
         failovers: items(load::<VirtualServer>(conn, Rows::Kind(FAILOVER), None).await?),
     })
@@ -167,7 +170,12 @@ impl Store {
             Err(e) => return Err(e),
         };
         // Keyword rows and real servers go with their blocks (ON DELETE CASCADE).
-        for table in ["virtual_servers", "floating_addresses", "local_checks"] {
+        for table in [
+            "virtual_servers",
+            "floating_addresses",
+            "local_checks",
+            "vrrp_instances",
+        ] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
@@ -175,6 +183,7 @@ impl Store {
         write_global(&mut tx, &config.global, &config.comments).await?;
         insert_all(&mut tx, Rows::All, &config.floating).await?;
         insert_all(&mut tx, Rows::All, &config.local_checks).await?;
+        insert_all(&mut tx, Rows::All, &config.vrrp).await?;
         insert_all(&mut tx, Rows::Kind(VIRTUAL), &config.virtuals).await?;
         insert_all(&mut tx, Rows::Kind(FAILOVER), &config.failovers).await?;
         audit::append(
@@ -234,6 +243,7 @@ impl Store {
         }
         let floating = load::<FloatingAddress>(&mut tx, Rows::All, None).await?;
         let local_checks = load::<LocalCheck>(&mut tx, Rows::All, None).await?;
+        let vrrp = load::<VrrpInstance>(&mut tx, Rows::All, None).await?;
         tx.commit().await?;
         Ok(Snapshot {
             change,
@@ -242,6 +252,7 @@ impl Store {
             failovers,
             floating,
             local_checks,
+            vrrp,
         })
     }
 

@@ -220,6 +220,11 @@ impl Store {
         Blocks::new(self, blocks::Rows::All)
     }
 
+    /// The VRRP instances.
+    pub fn vrrp_instances(&self) -> Blocks<'_, crate::config::VrrpInstance> {
+        Blocks::new(self, blocks::Rows::All)
+    }
+
     /// The web UI's accounts.
     pub fn users(&self) -> Users<'_> {
         Users::new(self)

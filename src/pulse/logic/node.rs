@@ -185,6 +185,14 @@ pub fn plan(
     is_local: &dyn Fn(IpAddr) -> bool,
 ) -> Result<NodePlan, Vec<String>> {
     let g = &c.global;
+    if let Some(i) = c.vrrp.iter().find(|i| i.settings.active()) {
+        // Read, stored and validated, but the engine is not wired into the supervisor
+        // yet: refusing is honest, running the heartbeat instead would not be.
+        return Err(vec![format!(
+            "vrrp {}: this build of the supervisor does not run VRRP instances yet; set active = 0 in the vrrp blocks to run the heartbeat",
+            i.name
+        )]);
+    }
     let mut errors = Vec::new();
     let mut addr_of = |what: &str, h: Option<&Host>| -> Option<IpAddr> {
         let h = h?;
@@ -398,6 +406,19 @@ pub fn group<K: Ord, T>(items: Vec<T>, key: impl Fn(&T) -> K) -> BTreeMap<K, Vec
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn active_vrrp_instances_are_refused_until_the_engine_runs_them() {
+        let text = "vrrp VI_1 {\n    active = 1\n    interface = eth0\n    virtual_router_id = 51\n    virtual_ipaddress = [ 192.0.2.100/24 ]\n}\n";
+        let c = crate::config::parse(text).unwrap().config;
+        let e = super::plan(
+            &c,
+            &|_| Err(crate::ipvs::desired::ResolveError::Unresolved("x".into())),
+            &|_| false,
+        )
+        .unwrap_err();
+        assert!(e[0].starts_with("vrrp VI_1: this build"), "{e:?}");
+    }
+
     use super::*;
     use crate::ipvs::desired::literal_only;
 

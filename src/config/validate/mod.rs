@@ -8,6 +8,8 @@ use super::diag::{Diagnostic, Scope, Severity};
 use super::model::*;
 use super::value::*;
 
+mod vrrp;
+
 /// Largest weight `ipvsadm` accepts (the kernel field is an int).
 pub const MAX_WEIGHT: u32 = 65_535;
 
@@ -59,6 +61,10 @@ pub fn validate(c: &Config) -> Vec<Diagnostic> {
         name_rule(&mut v, Scope::Virtual(i), &vs.name);
         virtual_server(&mut v, i, vs);
     }
+    for (i, inst) in c.vrrp.iter().enumerate() {
+        name_rule(&mut v, Scope::Vrrp(i), &inst.name);
+    }
+    vrrp::check(&mut v);
     duplicates(&mut v);
     for (i, f) in c.failovers.iter().enumerate() {
         let s = Scope::Failover(i);
@@ -240,7 +246,8 @@ fn global(v: &mut V) {
         for kw in ["monitor_links", "syncdaemon"] {
             let on = match kw {
                 "monitor_links" => g.monitor_links.unwrap_or(0) != 0,
-                _ => g.syncdaemon.unwrap_or(false),
+                // Under VRRP the sync daemon follows the instance with lvs_sync_daemon.
+                _ => g.syncdaemon.unwrap_or(false) && !c.uses_vrrp(),
             };
             if on {
                 v.warn(
@@ -404,7 +411,7 @@ fn global(v: &mut V) {
         .floating
         .iter()
         .any(|f| f.settings.active.unwrap_or(false));
-    if !active_vs && !active_fl {
+    if !active_vs && !active_fl && !c.uses_vrrp() {
         v.warn(
             s,
             None,
@@ -881,6 +888,12 @@ fn duplicates(v: &mut V) {
     for (i, l) in c.local_checks.iter().enumerate() {
         if !lnames.insert(l.name.as_str()) {
             v.error(Scope::LocalCheck(i), None, "duplicate local check name");
+        }
+    }
+    let mut inames = HashSet::new();
+    for (i, inst) in c.vrrp.iter().enumerate() {
+        if !inames.insert(inst.name.as_str()) {
+            v.error(Scope::Vrrp(i), None, "duplicate vrrp instance name");
         }
     }
 }
