@@ -12,6 +12,8 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v git >/dev/null 2>&1 || missing+=(git)
 # The browser test (tests/browser.rs) drives Debian's Chromium (never a downloaded one).
 [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
+# The VRRP interop tests run Debian's keepalived (2.2.7 on bookworm) as the peer.
+command -v keepalived >/dev/null 2>&1 || missing+=(keepalived)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -6,3 +6,4 @@ pub mod command;
 pub mod load;
 pub mod probe;
 pub mod scripts;
+pub mod vrrp;

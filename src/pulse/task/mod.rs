@@ -8,3 +8,4 @@ pub mod lvsd;
 pub mod notify;
 pub mod shared;
 pub mod supervisor;
+pub mod vrrp;

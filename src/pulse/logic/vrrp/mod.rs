@@ -3,6 +3,7 @@
 
 pub mod instance;
 pub mod packet;
+pub mod plan;
 
 #[cfg(test)]
 mod tests;

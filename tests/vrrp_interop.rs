@@ -1,0 +1,321 @@
+//! lvs-director's VRRP against keepalived 2.2.7 (Debian's, VRRP side only) on one
+//! link of network namespaces: keepalived runs in node A, lvs-director's VRRP engine
+//! (the same `pulse::task::vrrp::start` the supervisor calls) in node B. Each test
+//! checks who holds the virtual address, both ways round, and the hand-over on a
+//! clean stop.
+//!
+//! Needs root and `keepalived` (scripts/test.sh installs it); see tests/common/root.rs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::netns::{root_or_skip, spawn_in, wait_for, Lab, Node, Proc, VIP};
+use lvs_director::pulse::logic::control::NodeStatus;
+use lvs_director::pulse::task::activation::RoleCommands;
+use lvs_director::pulse::task::shared::Shared;
+use lvs_director::pulse::task::vrrp::{self, Board, InstanceStatus};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// lvs-director's VRRP engine running in a node, until [`Ours::stop`] (clean: priority
+/// 0 and addresses released) or drop (a crash: it just goes silent).
+struct Ours {
+    board: Board,
+    stop: Option<std::sync::mpsc::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Ours {
+    fn start(lab: &Lab, n: Node, lvs_cf: &str) -> Ours {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("FO_LOG").unwrap_or_else(|_| "info".into()))
+            .with_test_writer()
+            .try_init();
+        let parsed = lvs_director::config::parse(lvs_cf).unwrap();
+        let errors: Vec<_> = lvs_director::config::validate(&parsed.config)
+            .into_iter()
+            .filter(|d| d.severity == lvs_director::config::Severity::Error)
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let config = parsed.config;
+        let (board_tx, board_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<bool>();
+        let thread = spawn_in(&lab.ns(n), move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let shared = Arc::new(Mutex::new(Shared::new(NodeStatus::default())));
+                let running = vrrp::start(&config, shared, RoleCommands::default()).unwrap();
+                board_tx.send(running.board.clone()).unwrap();
+                let clean = tokio::task::spawn_blocking(move || stop_rx.recv().unwrap_or(false))
+                    .await
+                    .unwrap();
+                if clean {
+                    running.stop().await;
+                }
+            });
+        });
+        Ours {
+            board: board_rx
+                .recv_timeout(5 * SECOND)
+                .expect("the engine started"),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn status(&self, instance: &str) -> InstanceStatus {
+        self.board.lock().unwrap().get(instance).cloned().unwrap()
+    }
+
+    fn wait_state(&self, instance: &str, state: &str, limit: Duration) -> Duration {
+        let t0 = Instant::now();
+        wait_for(limit, &format!("{instance} {state}"), || {
+            (self.status(instance).state == state).then_some(())
+        });
+        t0.elapsed()
+    }
+
+    fn finish(&mut self, clean: bool) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(clean);
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+
+    fn stop(&mut self) {
+        self.finish(true)
+    }
+}
+
+impl Drop for Ours {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+struct Keepalived<'a> {
+    version: u8,
+    priority: u8,
+    advert_int: &'a str,
+    /// (our address, the peer's) for unicast
+    unicast: Option<(&'a str, &'a str)>,
+    pass: Option<&'a str>,
+}
+
+impl Keepalived<'_> {
+    fn conf(&self) -> String {
+        let mut s = format!(
+            "global_defs {{\n  router_id ka\n  vrrp_version {}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {}\n  advert_int {}\n",
+            self.version, self.priority, self.advert_int
+        );
+        if let Some((src, peer)) = self.unicast {
+            s += &format!("  unicast_src_ip {src}\n  unicast_peer {{\n    {peer}\n  }}\n");
+        }
+        if let Some(p) = self.pass {
+            s += &format!("  authentication {{\n    auth_type PASS\n    auth_pass {p}\n  }}\n");
+        }
+        s += &format!("  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n");
+        s
+    }
+
+    fn start(&self, lab: &Lab, n: Node, name: &str) -> Proc {
+        let conf = lab.write(&format!("{name}.conf"), &self.conf());
+        let pid = lab.path(&format!("{name}.pid"));
+        let vpid = lab.path(&format!("{name}.vrrp.pid"));
+        lab.spawn(
+            n,
+            name,
+            "keepalived",
+            &[
+                "-n",
+                "-l",
+                "-D",
+                "-P",
+                "-f",
+                conf.to_str().unwrap(),
+                "-p",
+                pid.to_str().unwrap(),
+                "-r",
+                vpid.to_str().unwrap(),
+            ],
+            &[],
+        )
+    }
+}
+
+fn ours_conf(version: u8, priority: u8, advert_int: &str, extra: &str) -> String {
+    format!(
+        "vrrp VI_1 {{\n    active = 1\n    interface = eth0\n    virtual_router_id = 51\n    priority = {priority}\n    advert_int = {advert_int}\n    version = {version}\n{extra}    virtual_ipaddress = [ {VIP}/24 ]\n}}\n"
+    )
+}
+
+fn holders(lab: &Lab) -> (bool, bool) {
+    (lab.has_addr(Node::A, VIP), lab.has_addr(Node::B, VIP))
+}
+
+fn wait_holder(lab: &Lab, want: (bool, bool), limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    wait_for(limit, &format!("VIP holders (A, B) = {want:?}"), || {
+        (holders(lab) == want).then_some(())
+    });
+    t0.elapsed()
+}
+
+fn keepalived_present() -> bool {
+    let found = std::process::Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .is_ok();
+    assert!(
+        found,
+        "keepalived is not installed (scripts/test.sh installs Debian's keepalived)"
+    );
+    found
+}
+
+/// VRRPv3 multicast, 0.1 s adverts: keepalived (150) is master, lvs-director (100)
+/// backup; keepalived's clean stop hands over within the skew time; keepalived back
+/// preempts and lvs-director releases.
+#[test]
+fn v3_multicast_keepalived_master_then_hand_over_and_back() {
+    if !root_or_skip("v3_multicast_keepalived_master_then_hand_over_and_back")
+        || !keepalived_present()
+    {
+        return;
+    }
+    let lab = Lab::new("vrrp3", &[Node::A, Node::B]);
+    let ka = Keepalived {
+        version: 3,
+        priority: 150,
+        advert_int: "0.1",
+        unicast: None,
+        pass: None,
+    };
+    let k = ka.start(&lab, Node::A, "ka");
+    let mut ours = Ours::start(&lab, Node::B, &ours_conf(3, 100, "0.1", ""));
+    wait_holder(&lab, (true, false), 10 * SECOND);
+    ours.wait_state("VI_1", "BACKUP", 5 * SECOND);
+    // It stays that way: keepalived's adverts pass every check here.
+    std::thread::sleep(SECOND);
+    assert_eq!(holders(&lab), (true, false));
+    let s = ours.status("VI_1");
+    assert_eq!(s.master, Some(Node::A.ip().parse().unwrap()), "{s:?}");
+    assert!(s.adverts_received >= 5, "{s:?}");
+    assert!(s.dropped.is_empty(), "{s:?}");
+    // keepalived stops cleanly (priority 0): we take over after the skew time,
+    // (256 - 100) / 256 × 0.1 s ≈ 61 ms, not the master-down interval.
+    lab.signal(&k, libc::SIGTERM);
+    let took = ours.wait_state("VI_1", "MASTER", 3 * SECOND);
+    wait_holder(&lab, (false, true), 3 * SECOND);
+    assert!(took < Duration::from_millis(300), "took {took:?}");
+    lab.wait_exit(&k, 5 * SECOND);
+    // keepalived returns with the higher priority and preempts.
+    let _k2 = ka.start(&lab, Node::A, "ka2");
+    wait_holder(&lab, (true, false), 10 * SECOND);
+    ours.wait_state("VI_1", "BACKUP", 2 * SECOND);
+    ours.stop();
+}
+
+/// VRRPv2 with PASS authentication, unicast, 1 s adverts: lvs-director (200) is
+/// master and keepalived (100) backup; lvs-director's clean stop hands over to
+/// keepalived within its skew time (0.61 s), well before its master-down interval.
+#[test]
+fn v2_unicast_pass_lvs_director_master_then_clean_stop() {
+    if !root_or_skip("v2_unicast_pass_lvs_director_master_then_clean_stop") || !keepalived_present()
+    {
+        return;
+    }
+    let lab = Lab::new("vrrp2", &[Node::A, Node::B]);
+    let ka = Keepalived {
+        version: 2,
+        priority: 100,
+        advert_int: "1",
+        unicast: Some((Node::A.ip(), Node::B.ip())),
+        pass: Some("secret12"),
+    };
+    let k = ka.start(&lab, Node::A, "ka");
+    let extra = format!(
+        "    auth_type = pass\n    auth_pass = secret12\n    unicast_src_ip = {}\n    unicast_peer = [ {} ]\n",
+        Node::B.ip(),
+        Node::A.ip()
+    );
+    let mut ours = Ours::start(&lab, Node::B, &ours_conf(2, 200, "1", &extra));
+    ours.wait_state("VI_1", "MASTER", 10 * SECOND);
+    wait_holder(&lab, (false, true), 5 * SECOND);
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(holders(&lab), (false, true), "{}", lab.log_of(&k));
+    let s = ours.status("VI_1");
+    assert!(s.adverts_sent >= 3, "{s:?}");
+    ours.stop();
+    let took = wait_holder(&lab, (true, false), 5 * SECOND);
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert!(lab.log_of(&k).contains("Entering MASTER STATE"));
+}
+
+/// A wrong PASS password: neither side acts on the other's adverts; lvs-director
+/// counts them under "authentication" and keepalived logs them.
+///
+/// lvs-director advertises every 2 s here, keepalived every second: keepalived 2.2.7
+/// restarts its master's advert timer on every advert it receives for the instance,
+/// valid or not (vrrp_scheduler.c, end of vrrp_dispatcher_read), so adverts arriving
+/// at its own rate just before its timer fires keep it from ever sending.
+#[test]
+fn v2_wrong_password_is_counted_and_ignored() {
+    if !root_or_skip("v2_wrong_password_is_counted_and_ignored") || !keepalived_present() {
+        return;
+    }
+    let lab = Lab::new("vrrpauth", &[Node::A, Node::B]);
+    let ka = Keepalived {
+        version: 2,
+        priority: 150,
+        advert_int: "1",
+        unicast: None,
+        pass: Some("right123"),
+    };
+    let k = ka.start(&lab, Node::A, "ka");
+    let ours = Ours::start(
+        &lab,
+        Node::B,
+        &ours_conf(
+            2,
+            100,
+            "2",
+            "    auth_type = pass\n    auth_pass = wrong123\n",
+        ),
+    );
+    let t0 = Instant::now();
+    while ours
+        .status("VI_1")
+        .dropped
+        .get("authentication")
+        .copied()
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            t0.elapsed() < 10 * SECOND,
+            "no authentication drops: {:?}\nkeepalived: {}",
+            ours.status("VI_1"),
+            lab.log_of(&k)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Not acted on: our backup times out and becomes master although keepalived's
+    // priority is higher (both hold the address: a misconfiguration, made visible).
+    ours.wait_state("VI_1", "MASTER", 10 * SECOND);
+    wait_for(10 * SECOND, "keepalived refusing our password", || {
+        lab.log_of(&k)
+            .contains("received an invalid passwd")
+            .then_some(())
+    });
+}
