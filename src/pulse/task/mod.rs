@@ -7,5 +7,6 @@ pub mod failover;
 pub mod lvsd;
 pub mod notify;
 pub mod shared;
+pub mod startup;
 pub mod supervisor;
 pub mod vrrp;

@@ -5,8 +5,6 @@
 //! control socket alike.
 
 use crate::sync::Recover;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,25 +17,17 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::unix_ms;
-use crate::config::value::{Host, LoadMonitor};
-use crate::config::Config;
-use crate::ipvs::desired::{resolve_system, ResolveError};
 
 use crate::pulse::io::addr::Rtnl;
-use crate::pulse::io::load::LoadProbe;
-use crate::pulse::io::probe::Probe;
-use crate::pulse::io::scripts;
 use crate::pulse::logic::control::{self, NodeStatus, Reply, Request, Status};
-use crate::pulse::logic::node::{self, NodePlan, Place};
-use crate::pulse::task::activation::{Activation, Duty, RoleCommands};
+use crate::pulse::logic::node::{NodePlan, Place};
+use crate::pulse::task::activation::{Activation, Duty};
 use crate::pulse::task::checks::{CheckRuntime, CheckSet};
 use crate::pulse::task::failover::{self, Failover};
-use crate::pulse::task::lvsd::{self, Lvsd, Setup};
+use crate::pulse::task::lvsd::{self, Lvsd};
 use crate::pulse::task::notify::{self, Notifier};
 use crate::pulse::task::shared::Shared;
-
-/// How often a real server's load command runs (or its check interval, if longer).
-const LOAD_INTERVAL: Duration = Duration::from_secs(20);
+use crate::pulse::task::startup::{prepare, Prepared, Problem};
 
 /// How long a stopping supervisor waits for its last notifications.
 const NOTIFY_FLUSH: Duration = Duration::from_secs(5);
@@ -60,334 +50,18 @@ pub struct Options {
     pub trust_root_config: bool,
 }
 
+fn lines(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(ToString::to_string).collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
     #[error("{0}")]
     Capability(String),
-    #[error("{path}: the configuration cannot be used:\n  {}", .errors.join("\n  "))]
-    Config { path: String, errors: Vec<String> },
+    #[error("{path}: the configuration cannot be used:\n  {}", lines(.errors).join("\n  "))]
+    Config { path: String, errors: Vec<Problem> },
     #[error("{0}")]
     Io(String),
-}
-
-/// A configuration read, checked and turned into everything the tasks need.
-struct Prepared {
-    config: Config,
-    warnings: Vec<String>,
-    plan: NodePlan,
-    key: Option<Arc<[u8]>>,
-    commands: RoleCommands,
-    notify: notify::Settings,
-    setup: Setup,
-    probes: Vec<(Arc<str>, Probe, Duration)>,
-    local_probes: Vec<(String, Probe, Duration)>,
-    load_probes: Vec<(lvsd::Key, LoadProbe, Duration)>,
-}
-
-/// The largest heartbeat key file accepted: a key is tens of bytes, so anything larger
-/// is a wrong path (a log, a device), not a key.
-pub const MAX_KEY_FILE: u64 = 4096;
-
-/// Why `heartbeat_key_file` cannot be used. Each names the path.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyFileError {
-    #[error("heartbeat_key_file {path}: cannot read: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("heartbeat_key_file {path}: not a regular file (it is {kind}); give the path of a file holding the key")]
-    NotAFile { path: String, kind: &'static str },
-    #[error("heartbeat_key_file {path}: {size} bytes is too large for a key (at most {MAX_KEY_FILE}); is it the right file?")]
-    TooLarge { path: String, size: u64 },
-    #[error("heartbeat_key_file {path}: the key has {len} byte(s); use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > {path}`)")]
-    TooShort { path: String, len: usize },
-}
-
-fn file_kind(t: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
-}
-
-/// Reads the shared heartbeat key. Opened without blocking (a FIFO would otherwise
-/// wait for a writer) and checked on the opened descriptor, so that what is read is
-/// what was checked; read with a limit, so that a device or a file growing under us
-/// is never read whole.
-pub fn read_key(path: &str) -> Result<Arc<[u8]>, KeyFileError> {
-    use std::io::Read;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let io = |source| KeyFileError::Io {
-        path: path.to_string(),
-        source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.file_type().is_file() {
-        return Err(KeyFileError::NotAFile {
-            path: path.to_string(),
-            kind: file_kind(meta.file_type()),
-        });
-    }
-    if meta.len() > MAX_KEY_FILE {
-        return Err(KeyFileError::TooLarge {
-            path: path.to_string(),
-            size: meta.len(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_KEY_FILE {
-        return Err(KeyFileError::TooLarge {
-            path: path.to_string(),
-            size: bytes.len() as u64,
-        });
-    }
-    let key = bytes.trim_ascii_end();
-    if key.len() < 16 {
-        return Err(KeyFileError::TooShort {
-            path: path.to_string(),
-            len: key.len(),
-        });
-    }
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        tracing::warn!(
-            "heartbeat_key_file {path} can be read by other users (mode {:o}): chmod 600 it",
-            mode & 0o777
-        );
-    }
-    Ok(Arc::from(key))
-}
-
-fn local_addresses() -> Result<HashSet<IpAddr>, String> {
-    let mut rt = Rtnl::connect().map_err(|e| e.to_string())?;
-    Ok(rt
-        .addresses()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|a| a.addr)
-        .collect())
-}
-
-fn prepare(opts: &Options) -> Result<Prepared, Vec<String>> {
-    let path = &opts.config;
-    let name = path.display().to_string();
-    let file = scripts::read_config(path, &opts.scripts_dir, opts.trust_root_config)
-        .map_err(|e| vec![format!("{name}: cannot read: {e}")])?;
-    let (text, _) = crate::config::decode_text(&file.bytes);
-    let (config, mut warnings) = node::load(&name, &text)?;
-    let policy = Arc::new(file.policy);
-    match &file.restricted_because {
-        Some(why) => tracing::debug!(
-            "{name}: commands restricted to {} ({why})",
-            opts.scripts_dir.display()
-        ),
-        None => tracing::info!(
-            "{name} belongs to root alone: its commands may run any program (not only those in {})",
-            opts.scripts_dir.display()
-        ),
-    }
-    let refused: Vec<String> = scripts::refusals(&config, &policy)
-        .into_iter()
-        .map(|(scope, keyword, why)| {
-            let block = scope.describe(&config);
-            if block.is_empty() {
-                format!("{name}: {keyword}: {why}")
-            } else {
-                format!("{name}: {block}: {keyword}: {why}")
-            }
-        })
-        .collect();
-    if !refused.is_empty() {
-        return Err(refused);
-    }
-    // Names are looked up once per load; every later use reads this table.
-    let mut names = BTreeMap::new();
-    let mut errors = Vec::new();
-    let mut hosts: Vec<&Host> = Vec::new();
-    let g = &config.global;
-    hosts.extend(
-        [&g.primary, &g.primary_private, &g.backup, &g.backup_private]
-            .into_iter()
-            .flatten(),
-    );
-    for vs in &config.virtuals {
-        hosts.extend(vs.settings.address.as_ref().map(|a| &a.addr));
-        hosts.extend(
-            vs.servers
-                .iter()
-                .filter_map(|r| r.settings.address.as_ref()),
-        );
-    }
-    hosts.extend(
-        config
-            .local_checks
-            .iter()
-            .filter_map(|l| l.settings.address.as_ref()),
-    );
-    hosts.extend(
-        config
-            .floating
-            .iter()
-            .filter_map(|f| f.settings.address.as_ref().map(|a| &a.addr)),
-    );
-    for h in hosts {
-        if let Host::Name(n) = h {
-            if !names.contains_key(n) {
-                match resolve_system(h) {
-                    Ok(a) => {
-                        names.insert(n.clone(), a);
-                    }
-                    Err(e) => errors.push(e.to_string()),
-                }
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let resolve = |h: &Host| -> Result<IpAddr, ResolveError> {
-        match h {
-            Host::Ip(a) => Ok(*a),
-            Host::Name(n) => names
-                .get(n)
-                .copied()
-                .ok_or_else(|| ResolveError::Unresolved(n.clone())),
-        }
-    };
-    let local =
-        local_addresses().map_err(|e| vec![format!("reading this machine's addresses: {e}")])?;
-    let plan = node::plan(&config, &resolve, &|a| local.contains(&a))?;
-    let key = match &g.heartbeat_key_file {
-        Some(p) if plan.place != Place::Standalone => {
-            Some(read_key(&p.0).map_err(|e| vec![e.to_string()])?)
-        }
-        _ => None,
-    };
-    let (targets, mut errors) = node::targets(&config, &resolve);
-    let (locals, mut more) = node::local_targets(&config, &resolve);
-    errors.append(&mut more);
-    let mut identities: HashMap<Arc<str>, Vec<lvsd::Key>> = HashMap::new();
-    let mut probes = Vec::new();
-    for t in &targets {
-        match Probe::from_settings(&t.check, t.protocol, t.addr, t.check_port) {
-            Ok(Some(mut p)) => {
-                p.policy = policy.clone();
-                let id: Arc<str> = Arc::from(p.identity());
-                let keys = identities.entry(id.clone()).or_default();
-                if keys.is_empty() {
-                    probes.push((id, p, t.check.interval().as_duration()));
-                }
-                keys.push(t.key.clone());
-            }
-            Ok(None) => {}
-            Err(e) => errors.push(format!("virtual {} server {}: {e}", t.key.0, t.key.1)),
-        }
-    }
-    let mut load_probes = Vec::new();
-    for t in &targets {
-        let Some(vs) = config.virtual_server(&t.key.0) else {
-            continue;
-        };
-        // rup/ruptime: warned about by validation, and not run.
-        let Some(monitor) = vs
-            .settings
-            .load_monitor
-            .as_ref()
-            .filter(|m| !matches!(m, LoadMonitor::Rup | LoadMonitor::Ruptime))
-        else {
-            continue;
-        };
-        // Piranha read the load about every 20 s whatever the check interval.
-        let every = t.check.interval().as_duration().max(LOAD_INTERVAL);
-        match LoadProbe::from_settings(monitor, g, t.addr, t.check_port, every) {
-            Ok(Some(mut p)) => {
-                p.policy = policy.clone();
-                load_probes.push((t.key.clone(), p, every))
-            }
-            Ok(None) => {}
-            Err(e) => errors.push(format!("virtual {}: {e}", t.key.0)),
-        }
-    }
-    let mut local_probes = Vec::new();
-    for l in &locals {
-        match Probe::from_settings(
-            &l.check,
-            crate::config::value::Protocol::Tcp,
-            l.addr,
-            l.port,
-        ) {
-            Ok(Some(mut p)) => {
-                p.policy = policy.clone();
-                local_probes.push((l.name.clone(), p, l.check.interval().as_duration()))
-            }
-            Ok(None) => {}
-            Err(e) => errors.push(format!("local_check {}: {e}", l.name)),
-        }
-    }
-    let mut cmd = |what: &str, t: &Option<crate::config::value::Text>| match t {
-        None => Vec::new(),
-        Some(t) => crate::pulse::io::probe::split_words(&t.0).unwrap_or_else(|e| {
-            errors.push(format!("{what}: {e}"));
-            Vec::new()
-        }),
-    };
-    let commands = RoleCommands {
-        active: cmd("active_cmd", &g.active_cmd),
-        inactive: cmd("inactive_cmd", &g.inactive_cmd),
-        policy: policy.clone(),
-    };
-    let virtuals = config.virtuals.iter().map(|v| v.name.clone()).collect();
-    let notify = match notify::Settings::from_config(g, &plan.name, virtuals, &notify::hostname()) {
-        Ok((mut n, mut w)) => {
-            warnings.append(&mut w);
-            n.policy = policy.clone();
-            n
-        }
-        Err(e) => {
-            errors.push(e);
-            notify::Settings::default()
-        }
-    };
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(Prepared {
-        warnings,
-        plan,
-        key,
-        commands,
-        notify,
-        setup: Setup {
-            config: config.clone(),
-            targets,
-            locals,
-            identities,
-            names,
-        },
-        config,
-        probes,
-        local_probes,
-        load_probes,
-    })
 }
 
 /// Checks the process's effective capabilities; the missing ones by name.
@@ -518,7 +192,7 @@ impl Supervisor {
                 }
                 return Reply::refused(format!(
                     "rejected, the running configuration is unchanged: {}",
-                    errors.join("; ")
+                    lines(&errors).join("; ")
                 ));
             }
             Err(e) => return Reply::refused(format!("reload failed: {e}")),
@@ -1141,7 +815,6 @@ pub async fn run(opts: Options) -> Result<(), SupervisorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
     /// The supervisor as a value: started in this runtime, asked for its status and to
@@ -1190,86 +863,6 @@ mod tests {
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("started with a broken lvs.cf"),
         }
-    }
-
-    /// `read_key` on another thread, so that a version that blocks fails the test
-    /// instead of hanging it.
-    fn read_key_within(path: &Path, limit: Duration) -> Result<Arc<[u8]>, KeyFileError> {
-        let p = path.to_str().unwrap().to_string();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(read_key(&p));
-        });
-        rx.recv_timeout(limit)
-            .unwrap_or_else(|_| panic!("read_key({}) blocked", path.display()))
-    }
-
-    #[test]
-    fn a_key_file_must_be_a_small_regular_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let limit = Duration::from_secs(5);
-
-        let good = dir.path().join("good.key");
-        std::fs::write(&good, "0123456789abcdef0123456789abcdef\n").unwrap();
-        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let key = read_key_within(&good, limit).expect("a good key file is read");
-        assert_eq!(&key[..], b"0123456789abcdef0123456789abcdef");
-
-        let fifo = dir.path().join("key.fifo");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let e = read_key_within(&fifo, limit).unwrap_err();
-        assert!(
-            matches!(e, KeyFileError::NotAFile { kind: "a FIFO", .. }),
-            "{e}"
-        );
-        assert!(e.to_string().contains(fifo.to_str().unwrap()), "{e}");
-
-        let e = read_key_within(Path::new("/dev/zero"), limit).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                KeyFileError::NotAFile {
-                    kind: "a character device",
-                    ..
-                }
-            ),
-            "{e}"
-        );
-        assert!(e.to_string().contains("/dev/zero"), "{e}");
-
-        let e = read_key_within(dir.path(), limit).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                KeyFileError::NotAFile {
-                    kind: "a directory",
-                    ..
-                }
-            ),
-            "{e}"
-        );
-
-        let big = dir.path().join("big.key");
-        std::fs::write(&big, vec![b'k'; MAX_KEY_FILE as usize + 1]).unwrap();
-        let e = read_key_within(&big, limit).unwrap_err();
-        assert!(
-            matches!(e, KeyFileError::TooLarge { size: 4097, .. }),
-            "{e}"
-        );
-        assert!(e.to_string().contains(big.to_str().unwrap()), "{e}");
-        // At the limit it is still a key.
-        std::fs::write(&big, vec![b'k'; MAX_KEY_FILE as usize]).unwrap();
-        assert_eq!(read_key_within(&big, limit).unwrap().len(), 4096);
-
-        let short = dir.path().join("short.key");
-        std::fs::write(&short, "tooshort\n").unwrap();
-        let e = read_key_within(&short, limit).unwrap_err();
-        assert!(matches!(e, KeyFileError::TooShort { len: 8, .. }), "{e}");
-
-        let e = read_key_within(&dir.path().join("absent.key"), limit).unwrap_err();
-        assert!(matches!(e, KeyFileError::Io { .. }), "{e}");
     }
 
     /// A control socket served on a runtime of its own, as in the supervisor; `reload`
