@@ -7,6 +7,7 @@
 
 use super::client::{Client, Counters, IpvsError, KernelError};
 use super::diff::Op;
+use super::netlink::Timeouts;
 use super::table::Table;
 
 /// What the reconciler asks of IPVS.
@@ -18,6 +19,8 @@ pub trait Kernel {
     fn apply(&mut self, ops: &[Op]) -> Result<Vec<Result<(), KernelError>>, IpvsError>;
     /// Requests sent so far.
     fn counters(&self) -> Counters;
+    /// Sets the connection timeouts unless they already are `want`; true when set.
+    fn ensure_timeouts(&mut self, want: Timeouts, dry_run: bool) -> Result<bool, IpvsError>;
 }
 
 impl Kernel for Client {
@@ -29,6 +32,9 @@ impl Kernel for Client {
     }
     fn counters(&self) -> Counters {
         Client::counters(self)
+    }
+    fn ensure_timeouts(&mut self, want: Timeouts, dry_run: bool) -> Result<bool, IpvsError> {
+        Client::ensure_timeouts(self, want, dry_run)
     }
 }
 
@@ -45,6 +51,8 @@ pub struct Twin {
     refusal: Option<Refusal>,
     /// The next batch applies this many operations, then fails whole.
     fail_after: Option<usize>,
+    /// The connection timeouts (the kernel's defaults at start).
+    pub timeouts: Timeouts,
 }
 
 impl Twin {
@@ -54,6 +62,11 @@ impl Twin {
             counters: Counters::default(),
             refusal: None,
             fail_after: None,
+            timeouts: Timeouts {
+                tcp: 900,
+                tcp_fin: 120,
+                udp: 300,
+            },
         }
     }
 
@@ -108,5 +121,28 @@ impl Kernel for Twin {
 
     fn counters(&self) -> Counters {
         self.counters
+    }
+
+    fn ensure_timeouts(&mut self, want: Timeouts, dry_run: bool) -> Result<bool, IpvsError> {
+        if want == Timeouts::default() {
+            return Ok(false);
+        }
+        self.counters.requests += 1;
+        // 0 keeps the kernel's value, as IPVS_CMD_SET_CONFIG does.
+        let keep = |new: u32, old: u32| if new == 0 { old } else { new };
+        let next = Timeouts {
+            tcp: keep(want.tcp, self.timeouts.tcp),
+            tcp_fin: keep(want.tcp_fin, self.timeouts.tcp_fin),
+            udp: keep(want.udp, self.timeouts.udp),
+        };
+        if next == self.timeouts {
+            return Ok(false);
+        }
+        if !dry_run {
+            self.counters.requests += 1;
+            self.counters.changes += 1;
+            self.timeouts = next;
+        }
+        Ok(true)
     }
 }

@@ -23,6 +23,7 @@ use crate::config::value::Host;
 use crate::config::{Config, RealServer, VirtualServer};
 use crate::ipvs::client::{Client, IpvsError};
 use crate::ipvs::desired::{all_healthy, desired, service_of, timeouts_of, ResolveError};
+use crate::ipvs::kernel::Kernel;
 use crate::ipvs::ownership::Ownership;
 use crate::ipvs::reconcile::{Reconciler, Settings};
 use crate::ipvs::table::{DestKey, ServiceKey, Table};
@@ -107,11 +108,17 @@ struct LocalState {
     last: Option<Outcome>,
 }
 
-pub struct Lvsd {
+/// Opens the kernel side: the netlink client in production, a [`Twin`] in tests.
+///
+/// [`Twin`]: crate::ipvs::kernel::Twin
+pub type Connector<K> = Box<dyn FnMut() -> Result<K, IpvsError> + Send>;
+
+pub struct Lvsd<K: Kernel = Client> {
+    connector: Connector<K>,
     setup: Setup,
     targets: BTreeMap<Key, TargetState>,
     locals: BTreeMap<String, LocalState>,
-    ipvs: Result<Reconciler, String>,
+    ipvs: Result<Reconciler<K>, String>,
     state_dir: PathBuf,
     faults: mpsc::UnboundedSender<failover::Input>,
     shared: Arc<Mutex<Shared>>,
@@ -141,14 +148,29 @@ fn resolver(
     }
 }
 
-impl Lvsd {
+impl Lvsd<Client> {
+    /// The lvsd of the running supervisor, programming the kernel through netlink.
     pub fn new(
         setup: Setup,
         state_dir: PathBuf,
         faults: mpsc::UnboundedSender<failover::Input>,
         shared: Arc<Mutex<Shared>>,
-    ) -> Lvsd {
+    ) -> Lvsd<Client> {
+        Lvsd::with_kernel(setup, state_dir, faults, shared, Box::new(Client::connect))
+    }
+}
+
+impl<K: Kernel> Lvsd<K> {
+    /// An lvsd whose kernel side `connector` opens (again after the kernel was lost).
+    pub fn with_kernel(
+        setup: Setup,
+        state_dir: PathBuf,
+        faults: mpsc::UnboundedSender<failover::Input>,
+        shared: Arc<Mutex<Shared>>,
+        connector: Connector<K>,
+    ) -> Lvsd<K> {
         let mut l = Lvsd {
+            connector,
             setup: Setup {
                 // The configuration already, so that the first connect's log says
                 // whether an active virtual server needs IPVS (reconfigure below sets
@@ -183,7 +205,7 @@ impl Lvsd {
         if self.ipvs.is_ok() {
             return;
         }
-        let r = Client::connect().map_err(|e| e.to_string()).and_then(|c| {
+        let r = (self.connector)().map_err(|e| e.to_string()).and_then(|c| {
             Ownership::load(&self.state_dir)
                 .map(|o| Reconciler::new(c, o))
                 .map_err(|e| e.to_string())
@@ -737,298 +759,4 @@ pub fn health_name(h: Health) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ipvs::desired::literal_only;
-    use crate::pulse::logic::control::NodeStatus;
-
-    const CF: &str = "serial_no = 1
-primary = 10.0.0.1
-service = lvs
-network = direct
-virtual web {
-    active = 1
-    address = 10.0.0.100 eth0
-    port = 80
-    scheduler = wlc
-    check_interval = 1
-    fall = 2
-    rise = 2
-    load_monitor = uptime
-    server a {
-        address = 10.0.1.1
-        active = 1
-        weight = 8
-    }
-    server b {
-        address = 10.0.1.2
-        active = 1
-    }
-}
-local_check nginx {
-    active = 1
-    port = 80
-    check = tcp
-    rise = 2
-}
-";
-
-    fn lvsd() -> (Lvsd, mpsc::UnboundedReceiver<failover::Input>) {
-        let (config, _) = crate::pulse::logic::node::load("lvs.cf", CF).unwrap();
-        let (targets, e) = crate::pulse::logic::node::targets(&config, &literal_only);
-        assert!(e.is_empty());
-        let (locals, _) = crate::pulse::logic::node::local_targets(&config, &literal_only);
-        let identities = targets
-            .iter()
-            .map(|t| (Arc::from(format!("tcp {}", t.addr)), vec![t.key.clone()]))
-            .collect();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Mutex::new(Shared::new(NodeStatus::default())));
-        let setup = Setup {
-            config,
-            targets,
-            locals,
-            identities,
-            names: BTreeMap::new(),
-        };
-        let dir = std::env::temp_dir();
-        let mut l = Lvsd::new(setup, dir, tx, shared);
-        // These tests are about health and weights, not the kernel (the host may or may
-        // not have IPVS).
-        l.ipvs = Err("not used in this test".into());
-        (l, rx)
-    }
-
-    fn result(l: &mut Lvsd, addr: &str, ok: bool) {
-        l.input(Input::Checked {
-            identity: Arc::from(format!("tcp {addr}")),
-            outcome: Outcome {
-                ok,
-                inconclusive: false,
-                detail: if ok {
-                    "connected"
-                } else {
-                    "connection refused"
-                }
-                .into(),
-                elapsed: Duration::from_millis(3),
-            },
-        });
-    }
-
-    fn server(l: &mut Lvsd, name: &str) -> ServerStatus {
-        let s = l.status();
-        s.services[0]
-            .servers
-            .iter()
-            .find(|r| r.name == name)
-            .unwrap()
-            .clone()
-    }
-
-    #[test]
-    fn a_server_leaves_after_fall_failures_and_returns_after_rise() {
-        let (mut l, _rx) = lvsd();
-        result(&mut l, "10.0.1.1", false);
-        assert_eq!(server(&mut l, "a").health, "up", "one failure of fall = 2");
-        result(&mut l, "10.0.1.1", false);
-        let a = server(&mut l, "a");
-        assert_eq!((a.health.as_str(), a.weight), ("down", None));
-        assert!(a.transition.unwrap().cause.contains("2 consecutive failed"));
-        assert!(l.dirty, "a transition asks for a reconcile");
-        result(&mut l, "10.0.1.1", true);
-        result(&mut l, "10.0.1.1", true);
-        let a = server(&mut l, "a");
-        assert_eq!((a.health.as_str(), a.weight), ("up", Some(8)));
-        assert_eq!(a.last_check, "connected");
-        assert_eq!(server(&mut l, "b").weight, Some(1), "b was never touched");
-        let events: Vec<_> = l
-            .shared
-            .locked()
-            .events
-            .iter()
-            .map(|e| e.state.clone())
-            .collect();
-        assert_eq!(events, vec!["down", "up"]);
-    }
-
-    #[test]
-    fn checks_and_failures_are_counted_and_the_kernel_counters_reported() {
-        use crate::ipvs::table::{Dest, DestParams, FwdMethod, Service, ServiceParams, Stats};
-        let (mut l, _rx) = lvsd();
-        let a = server(&mut l, "a");
-        assert_eq!((a.checks, a.check_failures, a.totals), (0, 0, None));
-        for ok in [true, false, false, true] {
-            result(&mut l, "10.0.1.1", ok);
-        }
-        result(&mut l, "10.0.1.2", false);
-        let a = server(&mut l, "a");
-        assert_eq!((a.checks, a.check_failures, a.last_check_ms), (4, 2, 3));
-        let b = server(&mut l, "b");
-        assert_eq!((b.checks, b.check_failures), (1, 1));
-        // A reload keeps the counts of the servers it keeps.
-        let (config, _) = crate::pulse::logic::node::load("lvs.cf", CF).unwrap();
-        let (targets, _) = crate::pulse::logic::node::targets(&config, &literal_only);
-        let (locals, _) = crate::pulse::logic::node::local_targets(&config, &literal_only);
-        let identities = l.setup.identities.clone();
-        l.input(Input::Reconfigure(Box::new(Setup {
-            config,
-            targets,
-            locals,
-            identities,
-            names: BTreeMap::new(),
-        })));
-        assert_eq!(server(&mut l, "a").checks, 4);
-
-        // The kernel's cumulative counters, as the last dump saw them.
-        let stats = |n: u64| Stats {
-            conns: n,
-            inpkts: n * 10,
-            outpkts: n * 9,
-            inbytes: n * 1000,
-            outbytes: n * 9000,
-            cps: 1,
-            ..Stats::default()
-        };
-        let mut dest = Dest::new(DestParams {
-            fwd: FwdMethod::Route,
-            weight: 8,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun_type: 0,
-            tun_port: 0,
-            tun_flags: 0,
-        });
-        dest.stats = stats(7);
-        let mut svc = Service::new(
-            ServiceParams {
-                scheduler: "wlc".into(),
-                flags: 0,
-                timeout: 0,
-                netmask: 0xffff_ffff,
-            },
-            [(
-                DestKey {
-                    addr: "10.0.1.1".parse().unwrap(),
-                    port: 80,
-                },
-                dest,
-            )]
-            .into(),
-        );
-        svc.stats = stats(11);
-        let key = l.services["web"];
-        let mut table = Table::default();
-        table.services.insert(key, svc);
-        l.kernel = Some((table, Instant::now()));
-        let s = l.status();
-        let web = &s.services[0];
-        let t = web.totals.expect("in the kernel");
-        assert_eq!(
-            (t.conns, t.inpkts, t.outpkts, t.inbytes, t.outbytes),
-            (11, 110, 99, 11_000, 99_000)
-        );
-        let a = web.servers.iter().find(|r| r.name == "a").unwrap();
-        assert_eq!(a.totals.map(|t| (t.conns, t.outbytes)), Some((7, 63_000)));
-        let b = web.servers.iter().find(|r| r.name == "b").unwrap();
-        assert_eq!(b.totals, None, "b is not in this kernel table");
-    }
-
-    #[test]
-    fn a_check_that_could_not_run_here_does_not_count_against_the_server() {
-        let (mut l, _rx) = lvsd();
-        for _ in 0..5 {
-            l.input(Input::Checked {
-                identity: Arc::from("tcp 10.0.1.1"),
-                outcome: Outcome {
-                    ok: false,
-                    inconclusive: true,
-                    detail: format!(
-                        "{} (Too many open files)",
-                        crate::pulse::io::probe::OUT_OF_DESCRIPTORS
-                    ),
-                    elapsed: Duration::ZERO,
-                },
-            });
-        }
-        let a = server(&mut l, "a");
-        assert_eq!(
-            (a.health.as_str(), a.last_check.as_str()),
-            ("up", "not checked yet")
-        );
-        assert_eq!((a.checks, a.check_failures), (0, 0));
-    }
-
-    #[test]
-    fn drain_and_load_set_the_weight_and_say_what_they_did() {
-        let (mut l, _rx) = lvsd();
-        let (tx, mut rx) = oneshot::channel();
-        l.input(Input::Drain {
-            key: ("web".into(), "b".into()),
-            drain: true,
-            reply: tx,
-        });
-        assert_eq!(rx.try_recv().unwrap(), Ok("web/b drained".into()));
-        let b = server(&mut l, "b");
-        assert_eq!((b.drained, b.weight), (true, Some(0)));
-        let (tx, mut rx) = oneshot::channel();
-        l.input(Input::Drain {
-            key: ("web".into(), "zz".into()),
-            drain: true,
-            reply: tx,
-        });
-        assert!(rx
-            .try_recv()
-            .unwrap()
-            .unwrap_err()
-            .contains("no active real server zz"));
-        // Piranha's formula: load 0 raises the weight by W/2 per report, up to 10 W.
-        l.input(Input::Load {
-            key: ("web".into(), "a".into()),
-            report: Ok(Report::Load(0.0)),
-        });
-        assert_eq!(server(&mut l, "a").weight, Some(12));
-        l.input(Input::Load {
-            key: ("web".into(), "a".into()),
-            report: Err("ssh: connection refused".into()),
-        });
-        assert_eq!(
-            server(&mut l, "a").weight,
-            Some(12),
-            "a failed report changes nothing"
-        );
-    }
-
-    #[test]
-    fn a_failing_local_check_is_a_fault_and_its_return_clears_it() {
-        let (mut l, mut rx) = lvsd();
-        while rx.try_recv().is_ok() {}
-        let out = |ok| Outcome {
-            ok,
-            inconclusive: false,
-            detail: "x".into(),
-            elapsed: Duration::ZERO,
-        };
-        l.input(Input::LocalChecked {
-            name: "nginx".into(),
-            outcome: out(false),
-        });
-        match rx.try_recv().unwrap() {
-            failover::Input::Fault { source, cause } => {
-                assert_eq!(source, "local check nginx");
-                assert!(cause.is_some());
-            }
-            other => panic!("{other:?}"),
-        }
-        for _ in 0..2 {
-            l.input(Input::LocalChecked {
-                name: "nginx".into(),
-                outcome: out(true),
-            });
-        }
-        match rx.try_recv().unwrap() {
-            failover::Input::Fault { cause, .. } => assert_eq!(cause, None),
-            other => panic!("{other:?}"),
-        }
-    }
-}
+mod tests;
