@@ -15,18 +15,13 @@ use neli::utils::Groups;
 use super::diff::Op;
 use super::netlink::{self, CodecError, Info, Request, SyncDaemon, SyncState, Timeouts};
 use super::table::{ServiceKey, Table};
+use crate::nlmsg::Kind;
 
 /// Requests sent per `sendmsg` before their acknowledgements are collected: small
 /// enough that the acknowledgements always fit the default receive buffer.
 const WINDOW: usize = 64;
 /// How long a reply may take before the kernel is declared unresponsive.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
-
-const NLMSG_NOOP: u16 = 1;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_OVERRUN: u16 = 4;
-const NLMSG_HDRLEN: usize = 16;
 
 /// An errno the kernel returned for one request, explained in IPVS terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,32 +210,18 @@ impl Client {
                 .sock
                 .recv(&mut self.buf[..], Msg::empty())
                 .map_err(IpvsError::from_io)?;
-            let mut at = 0usize;
-            while at + NLMSG_HDRLEN <= n {
-                let b = &self.buf[at..n];
-                let Some(crate::nlmsg::Header { len, ty, seq, .. }) = crate::nlmsg::Header::read(b)
-                else {
-                    break;
-                };
-                if len < NLMSG_HDRLEN || len > b.len() {
-                    return Err(CodecError::Decode(format!(
-                        "netlink message length {len} with {} bytes left",
-                        b.len()
-                    ))
-                    .into());
-                }
-                let msg = &b[..len];
-                at += (len + 3) & !3;
+            for m in crate::nlmsg::messages(&self.buf[..n]) {
+                let m = m.map_err(|e| CodecError::Decode(e.to_string()))?;
+                let seq = m.header.seq;
                 if seq.wrapping_sub(first) as usize >= want {
                     continue;
                 }
-                let errno = || crate::nlmsg::u32_at(msg, NLMSG_HDRLEN).map_or(0, |e| e as i32);
-                let reply = match ty {
-                    NLMSG_NOOP => continue,
-                    NLMSG_OVERRUN => return Err(IpvsError::Overrun),
-                    NLMSG_ERROR => Reply::Status(errno()),
-                    NLMSG_DONE => Reply::Done(errno()),
-                    _ => Reply::Data(msg.to_vec()),
+                let reply = match m.kind {
+                    Kind::Noop => continue,
+                    Kind::Overrun => return Err(IpvsError::Overrun),
+                    Kind::Status(e) => Reply::Status(e),
+                    Kind::Done(e) => Reply::Done(e),
+                    Kind::Data => Reply::Data(m.bytes.to_vec()),
                 };
                 if on(seq, reply)? {
                     finished += 1;

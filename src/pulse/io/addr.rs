@@ -30,6 +30,8 @@ use neli::types::{Buffer, RtBuffer};
 use neli::utils::Groups;
 use neli::{FromBytesWithInput, Size, ToBytes};
 
+use crate::nlmsg::{Kind, NLMSG_ERROR};
+
 /// How long a reply may take before the kernel is declared unresponsive.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A dump the kernel marks inconsistent (`NLM_F_DUMP_INTR`: the table changed while it
@@ -38,11 +40,7 @@ const DUMP_ATTEMPTS: usize = 3;
 /// `IFNAMSIZ - 1`: the longest device name or label.
 const MAX_NAME: usize = 15;
 
-const NLMSG_NOOP: u16 = 1;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_OVERRUN: u16 = 4;
-const NLMSG_HDRLEN: usize = 16;
+const NLMSG_HDRLEN: usize = crate::nlmsg::HEADER_LEN;
 const NLM_F_DUMP_INTR: u16 = 0x10;
 const NLM_F_CAPPED: u16 = 0x100;
 const NLM_F_ACK_TLVS: u16 = 0x200;
@@ -534,44 +532,27 @@ impl Rtnl {
                 .sock
                 .recv(&mut self.buf[..], Msg::empty())
                 .map_err(|e| AddrError::from_io(op, e))?;
-            let mut at = 0usize;
-            while at + NLMSG_HDRLEN <= n {
-                let b = &self.buf[at..n];
-                let Some(crate::nlmsg::Header {
-                    len,
-                    ty,
-                    flags,
-                    seq: msg_seq,
-                }) = crate::nlmsg::Header::read(b)
-                else {
-                    break;
-                };
-                if len < NLMSG_HDRLEN || len > b.len() {
-                    return Err(AddrError::Codec {
-                        op: op.to_string(),
-                        detail: format!("netlink message length {len} with {} bytes left", b.len()),
-                    });
-                }
-                let msg = &b[..len];
-                at += (len + 3) & !3;
-                if msg_seq != seq {
+            for m in crate::nlmsg::messages(&self.buf[..n]) {
+                let m = m.map_err(|e| AddrError::Codec {
+                    op: op.to_string(),
+                    detail: e.to_string(),
+                })?;
+                if m.header.seq != seq {
                     continue;
                 }
-                interrupted |= flags & NLM_F_DUMP_INTR != 0;
-                match ty {
-                    NLMSG_NOOP => {}
-                    NLMSG_OVERRUN => {
-                        return Err(AddrError::Overrun { op: op.to_string() });
-                    }
-                    NLMSG_ERROR | NLMSG_DONE => {
-                        let status = decode_status(msg);
+                interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
+                match m.kind {
+                    Kind::Noop => {}
+                    Kind::Overrun => return Err(AddrError::Overrun { op: op.to_string() }),
+                    Kind::Status(_) | Kind::Done(_) => {
+                        let status = decode_status(m.bytes);
                         return if status.errno == 0 {
                             Ok((data, interrupted))
                         } else {
                             Err(AddrError::kernel(op, status))
                         };
                     }
-                    _ => data.push(msg.to_vec()),
+                    Kind::Data => data.push(m.bytes.to_vec()),
                 }
             }
         }
