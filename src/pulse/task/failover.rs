@@ -28,10 +28,26 @@ pub enum Input {
         source: String,
         cause: Option<String>,
     },
-    HandOver(oneshot::Sender<Result<String, String>>),
+    HandOver(oneshot::Sender<Result<HandedOver, HandOverRefused>>),
     Reconfigure(Box<NodePlan>, Option<Arc<[u8]>>),
     /// A clean stop: tell the peer, give up the addresses, then acknowledge.
     Shutdown(oneshot::Sender<()>),
+}
+
+/// A hand-over begun: the addresses go to this peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("handing the addresses over to {to}")]
+pub struct HandedOver {
+    pub to: String,
+}
+
+/// Why a hand-over cannot be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandOverRefused {
+    #[error("no live peer to hand over to")]
+    NoPeer,
+    #[error("this node is {0} and holds no addresses")]
+    NotActive(&'static str),
 }
 
 /// Why a datagram was dropped, as counted in the status.
@@ -303,16 +319,13 @@ impl Failover {
                 let now = self.now();
                 let alive = self.ha.peer_alive(now);
                 let answer = match (self.ha.role(), alive) {
-                    (_, None) => Err("no live peer to hand over to".to_string()),
+                    (_, None) => Err(HandOverRefused::NoPeer),
                     (Role::Active, Some(p)) => {
-                        let name = p.name.clone();
+                        let to = p.name.clone();
                         self.handle(Event::HandOver);
-                        Ok(format!("handing the addresses over to {name}"))
+                        Ok(HandedOver { to })
                     }
-                    (role, Some(_)) => Err(format!(
-                        "this node is {} and holds no addresses",
-                        role_name(role)
-                    )),
+                    (role, Some(_)) => Err(HandOverRefused::NotActive(role_name(role))),
                 };
                 let _ = reply.send(answer);
             }

@@ -275,8 +275,8 @@ impl Supervisor {
                 let (tx, rx) = oneshot::channel();
                 let _ = self.fail_tx.send(failover::Input::HandOver(tx));
                 match rx.await {
-                    Ok(Ok(m)) => Reply::done(m),
-                    Ok(Err(e)) => Reply::refused(e),
+                    Ok(Ok(m)) => Reply::done(m.to_string()),
+                    Ok(Err(e)) => Reply::refused(e.to_string()),
                     Err(_) => Reply::refused("the failover task is not running"),
                 }
             }

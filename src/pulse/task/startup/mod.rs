@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::config::value::Host;
 use crate::config::Config;
-use crate::ipvs::desired::resolve_system;
+use crate::ipvs::desired::{resolve_system, ResolveError};
 use crate::pulse::io::addr::Rtnl;
 use crate::pulse::io::scripts;
 use crate::pulse::task::supervisor::Options;
@@ -22,7 +22,7 @@ pub use plan::{plan, Prepared, Problem, LOAD_INTERVAL};
 #[derive(Debug)]
 pub struct Facts {
     /// Every host name of the configuration, resolved (or why not).
-    pub names: BTreeMap<String, Result<IpAddr, String>>,
+    pub names: BTreeMap<String, Result<IpAddr, ResolveError>>,
     /// This machine's addresses, or why they could not be read.
     pub local: Result<HashSet<IpAddr>, String>,
     /// The heartbeat key, when `heartbeat_key_file` is set.
@@ -99,9 +99,7 @@ pub fn gather(config: &Config) -> Facts {
     let mut names = BTreeMap::new();
     for h in host_names(config) {
         if let Host::Name(n) = h {
-            names
-                .entry(n.clone())
-                .or_insert_with(|| resolve_system(h).map_err(|e| e.to_string()));
+            names.entry(n.clone()).or_insert_with(|| resolve_system(h));
         }
     }
     let local = Rtnl::connect()
@@ -309,7 +307,11 @@ mod tests {
                 .map(|(n, r)| {
                     (
                         n.to_string(),
-                        r.map(|a| a.parse().unwrap()).map_err(str::to_string),
+                        r.map(|a| a.parse().unwrap())
+                            .map_err(|why| ResolveError::Lookup {
+                                name: n.to_string(),
+                                why: why.to_string(),
+                            }),
                     )
                 })
                 .collect(),
@@ -358,10 +360,13 @@ mod tests {
             PAIR,
             facts(
                 &["10.0.0.1"],
-                &[("www1.example", Err("www1.example: no address"))],
+                &[("www1.example", Err("Name or service not known"))],
             ),
         );
-        assert_eq!(e, ["www1.example: no address"]);
+        assert_eq!(
+            e,
+            ["cannot resolve `www1.example`: Name or service not known"]
+        );
         // This machine's addresses unknown.
         let mut f = facts(&[], &[("www1.example", Ok("10.1.0.11"))]);
         f.local = Err("netlink: permission denied".into());

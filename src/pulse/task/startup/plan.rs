@@ -61,8 +61,8 @@ pub enum Problem {
         keyword: &'static str,
         why: String,
     },
-    #[error("{0}")]
-    Unresolved(String),
+    #[error(transparent)]
+    Unresolved(ResolveError),
     #[error("reading this machine's addresses: {0}")]
     LocalAddresses(String),
     /// What the node plan or the check targets refuse (an address that is not
