@@ -184,7 +184,11 @@ impl Supervisor {
 
     async fn reload_config(&self) -> Reply {
         let opts = self.opts.clone();
-        let prepared = match tokio::task::spawn_blocking(move || prepare(&opts)).await {
+        let prepared = match tokio::task::spawn_blocking(move || {
+            prepare(&opts.config, &opts.scripts_dir, opts.trust_root_config)
+        })
+        .await
+        {
             Ok(Ok(p)) => p,
             Ok(Err(errors)) => {
                 for e in &errors {
@@ -558,13 +562,15 @@ pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
     let config_path = opts.config.display().to_string();
     let prepared = {
         let opts = opts.clone();
-        tokio::task::spawn_blocking(move || prepare(&opts))
-            .await
-            .map_err(|e| SupervisorError::Io(e.to_string()))?
-            .map_err(|errors| SupervisorError::Config {
-                path: config_path.clone(),
-                errors,
-            })?
+        tokio::task::spawn_blocking(move || {
+            prepare(&opts.config, &opts.scripts_dir, opts.trust_root_config)
+        })
+        .await
+        .map_err(|e| SupervisorError::Io(e.to_string()))?
+        .map_err(|errors| SupervisorError::Config {
+            path: config_path.clone(),
+            errors,
+        })?
     };
     let shared = Arc::new(Mutex::new(Shared::new(NodeStatus {
         name: prepared.plan.name.clone(),

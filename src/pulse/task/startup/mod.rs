@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::value::Host;
@@ -12,7 +13,6 @@ use crate::config::Config;
 use crate::ipvs::desired::{resolve_system, ResolveError};
 use crate::pulse::io::addr::Rtnl;
 use crate::pulse::io::scripts;
-use crate::pulse::task::supervisor::Options;
 
 mod plan;
 
@@ -33,25 +33,29 @@ pub struct Facts {
 
 /// Reads lvs.cf, checks it and gathers the facts it needs, then plans. Each problem
 /// is reported; none is fatal before all are known where they can be.
-pub fn prepare(opts: &Options) -> Result<Prepared, Vec<Problem>> {
-    let path = &opts.config;
+///
+/// `scripts_dir` and `trust_root_config` are the supervisor's options of the same
+/// names: where commands must be, and whether a root-only lvs.cf may run any.
+pub fn prepare(
+    path: &Path,
+    scripts_dir: &Path,
+    trust_root_config: bool,
+) -> Result<Prepared, Vec<Problem>> {
     let name = path.display().to_string();
-    let file = scripts::read_config(path, &opts.scripts_dir, opts.trust_root_config).map_err(
-        |source| {
-            vec![Problem::Unreadable {
-                file: name.clone(),
-                source,
-            }]
-        },
-    )?;
+    let file = scripts::read_config(path, scripts_dir, trust_root_config).map_err(|source| {
+        vec![Problem::Unreadable {
+            file: name.clone(),
+            source,
+        }]
+    })?;
     match &file.restricted_because {
         Some(why) => tracing::debug!(
             "{name}: commands restricted to {} ({why})",
-            opts.scripts_dir.display()
+            scripts_dir.display()
         ),
         None => tracing::info!(
             "{name} belongs to root alone: its commands may run any program (not only those in {})",
-            opts.scripts_dir.display()
+            scripts_dir.display()
         ),
     }
     let (text, _) = crate::config::decode_text(&file.bytes);
