@@ -249,6 +249,8 @@ impl<K: Kernel> Lvsd<K> {
     }
 
     pub fn run(mut self, rx: Receiver<Input>) {
+        // Its own thread: every line about health and the IPVS table says where from.
+        let _span = tracing::info_span!("lvsd").entered();
         loop {
             self.alive.store(unix_ms(), Ordering::Relaxed);
             let now = Instant::now();
