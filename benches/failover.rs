@@ -207,30 +207,7 @@ fn round(lab: &Lab, setup: Setup, i: usize, client: &Client) -> Result<Duration,
         Setup::Keepalived { version, advert } => {
             let start = |n: Node, peer: Node, master: bool| {
                 let name = format!("ka{version}-{}-{i}", n.short());
-                let conf = lab.write(
-                    &format!("{name}.conf"),
-                    &keepalived_conf(version, advert, n, peer, master),
-                );
-                let pid = lab.path(&format!("{name}.pid"));
-                let vpid = lab.path(&format!("{name}.vrrp.pid"));
-                lab.spawn(
-                    n,
-                    &name,
-                    "keepalived",
-                    &[
-                        "-n",
-                        "-l",
-                        "-D",
-                        "-P",
-                        "-f",
-                        conf.to_str().unwrap(),
-                        "-p",
-                        pid.to_str().unwrap(),
-                        "-r",
-                        vpid.to_str().unwrap(),
-                    ],
-                    &[],
-                )
+                lab.keepalived(n, &name, &keepalived_conf(version, advert, n, peer, master))
             };
             let b = start(Node::B, Node::A, false);
             let a = start(Node::A, Node::B, true);

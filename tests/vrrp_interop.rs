@@ -129,27 +129,7 @@ impl Keepalived<'_> {
     }
 
     fn start(&self, lab: &Lab, n: Node, name: &str) -> Proc {
-        let conf = lab.write(&format!("{name}.conf"), &self.conf());
-        let pid = lab.path(&format!("{name}.pid"));
-        let vpid = lab.path(&format!("{name}.vrrp.pid"));
-        lab.spawn(
-            n,
-            name,
-            "keepalived",
-            &[
-                "-n",
-                "-l",
-                "-D",
-                "-P",
-                "-f",
-                conf.to_str().unwrap(),
-                "-p",
-                pid.to_str().unwrap(),
-                "-r",
-                vpid.to_str().unwrap(),
-            ],
-            &[],
-        )
+        lab.keepalived(n, name, &self.conf())
     }
 }
 

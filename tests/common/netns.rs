@@ -378,6 +378,26 @@ impl Lab {
         }
     }
 
+    /// Starts keepalived's VRRP side (`-P`) in node `n` with this keepalived.conf, in
+    /// the foreground, logging to its log file, its pid files in the lab's folder.
+    pub fn keepalived(&self, n: Node, name: &str, conf: &str) -> Proc {
+        let conf = self.write(&format!("{name}.conf"), conf);
+        let pid = self.path(&format!("{name}.pid"));
+        let vpid = self.path(&format!("{name}.vrrp.pid"));
+        let (conf, pid, vpid) = (
+            conf.to_str().unwrap().to_string(),
+            pid.to_str().unwrap().to_string(),
+            vpid.to_str().unwrap().to_string(),
+        );
+        self.spawn(
+            n,
+            name,
+            "keepalived",
+            &["-n", "-l", "-D", "-P", "-f", &conf, "-p", &pid, "-r", &vpid],
+            &[],
+        )
+    }
+
     /// Starts `lvs-director pulse` in node `n` with this lvs.cf; `name` tells runs apart
     /// (its config, socket, state directory and log are named after it).
     pub fn pulse(&self, n: Node, name: &str, config: &str) -> Proc {

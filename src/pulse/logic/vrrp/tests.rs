@@ -34,6 +34,17 @@ fn settings(n: u8, priority: u8, version: Version, interval_cs: u16) -> Settings
     }
 }
 
+/// Two routers, 192.0.2.1 and .2, with these priorities.
+fn pair(p1: u8, p2: u8, version: Version, interval_cs: u16, seed: u64) -> Net {
+    Net::new(
+        vec![
+            settings(1, p1, version, interval_cs),
+            settings(2, p2, version, interval_cs),
+        ],
+        seed,
+    )
+}
+
 struct Net {
     routers: Vec<Instance>,
     up: Vec<bool>,
@@ -234,13 +245,7 @@ fn two_routers_elect_the_higher_priority_and_only_it() {
 
 #[test]
 fn a_later_higher_priority_preempts_and_a_stop_hands_over_within_the_skew_time() {
-    let mut net = Net::new(
-        vec![
-            settings(1, 100, Version::V3, 10),
-            settings(2, 150, Version::V3, 10),
-        ],
-        2,
-    );
+    let mut net = pair(100, 150, Version::V3, 10, 2);
     net.start(0);
     net.run_until(2 * S);
     assert_eq!(net.masters(), vec![0]);
@@ -266,13 +271,7 @@ fn a_later_higher_priority_preempts_and_a_stop_hands_over_within_the_skew_time()
 
 #[test]
 fn a_crashed_master_is_replaced_after_the_master_down_interval() {
-    let mut net = Net::new(
-        vec![
-            settings(1, 100, Version::V2, 100),
-            settings(2, 150, Version::V2, 100),
-        ],
-        3,
-    );
+    let mut net = pair(100, 150, Version::V2, 100, 3);
     net.start(0);
     net.start(1);
     net.run_until(10 * S);
@@ -321,13 +320,7 @@ fn preempt_delay_waits_before_taking_over() {
 
 #[test]
 fn track_weights_move_mastership_and_back() {
-    let mut net = Net::new(
-        vec![
-            settings(1, 100, Version::V3, 10),
-            settings(2, 150, Version::V3, 10),
-        ],
-        6,
-    );
+    let mut net = pair(100, 150, Version::V3, 10, 6);
     net.start(0);
     net.start(1);
     net.run_until(5 * S);
@@ -377,13 +370,7 @@ fn the_address_owner_takes_over_at_once_and_a_second_owner_is_lowered() {
 
 #[test]
 fn a_fault_releases_with_priority_zero_and_recovery_starts_as_backup() {
-    let mut net = Net::new(
-        vec![
-            settings(1, 100, Version::V3, 10),
-            settings(2, 150, Version::V3, 10),
-        ],
-        9,
-    );
+    let mut net = pair(100, 150, Version::V3, 10, 9);
     net.start(0);
     net.start(1);
     net.run_until(2 * S);
@@ -608,13 +595,7 @@ fn property_one_master_and_short_splits() {
 /// at the end.
 #[test]
 fn loss_causes_short_splits_only() {
-    let mut net = Net::new(
-        vec![
-            settings(1, 100, Version::V3, 10),
-            settings(2, 150, Version::V3, 10),
-        ],
-        20,
-    );
+    let mut net = pair(100, 150, Version::V3, 10, 20);
     net.loss = 0.2;
     net.start(0);
     net.start(1);
@@ -631,24 +612,12 @@ fn loss_causes_short_splits_only() {
 /// resets its timer on an advert of greater *or equal* priority).
 #[test]
 fn equal_priorities_elect_the_higher_address_but_do_not_preempt() {
-    let mut net = Net::new(
-        vec![
-            settings(1, 100, Version::V3, 10),
-            settings(2, 100, Version::V3, 10),
-        ],
-        11,
-    );
+    let mut net = pair(100, 100, Version::V3, 10, 11);
     net.start(0);
     net.start(1);
     net.run_until(3 * S);
     assert_eq!(net.masters(), vec![1]);
-    let mut net = Net::new(
-        vec![
-            settings(1, 100, Version::V3, 10),
-            settings(2, 100, Version::V3, 10),
-        ],
-        12,
-    );
+    let mut net = pair(100, 100, Version::V3, 10, 12);
     net.start(0);
     net.run_until(3 * S);
     net.start(1);
