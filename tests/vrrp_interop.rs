@@ -299,3 +299,107 @@ fn v2_wrong_password_is_counted_and_ignored() {
             .then_some(())
     });
 }
+
+fn holds6(lab: &Lab, n: Node, addr: &str) -> bool {
+    lab.ip(n, &["-o", "-6", "addr", "show", "dev", "eth0"])
+        .split_whitespace()
+        .any(|w| w.split('/').next() == Some(addr))
+}
+
+/// Waits until node `n`'s link-local address has passed duplicate address detection:
+/// VRRP for IPv6 sends from it.
+fn link_local_ready(lab: &Lab, n: Node) {
+    wait_for(10 * SECOND, "a usable link-local address", || {
+        let out = lab.ip(
+            n,
+            &["-o", "-6", "addr", "show", "dev", "eth0", "scope", "link"],
+        );
+        (out.contains("fe80::") && !out.contains("tentative")).then_some(())
+    });
+}
+
+/// VRRPv3 over IPv6 (ff02::12, from the link-local addresses, checksum with the IPv6
+/// pseudo-header): lvs-director (200) master, keepalived (100) backup, then the
+/// other way round after lvs-director's clean stop.
+#[test]
+fn v3_ipv6_lvs_director_master_then_hand_over() {
+    if !root_or_skip("v3_ipv6_lvs_director_master_then_hand_over") || !keepalived_present() {
+        return;
+    }
+    const VIP6: &str = "2001:db8:77::100";
+    let lab = Lab::new("vrrp6", &[Node::A, Node::B]);
+    link_local_ready(&lab, Node::A);
+    link_local_ready(&lab, Node::B);
+    let ka = format!(
+        "global_defs {{\n  router_id ka\n}}\nvrrp_instance VI_6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 61\n  priority 100\n  advert_int 0.1\n  virtual_ipaddress {{\n    {VIP6}/64\n  }}\n}}\n"
+    );
+    let k = lab.keepalived(Node::A, "ka6", &ka);
+    let mut ours = Ours::start(
+        &lab,
+        Node::B,
+        &format!(
+            "vrrp VI_6 {{\n    active = 1\n    interface = eth0\n    virtual_router_id = 61\n    priority = 200\n    advert_int = 0.1\n    virtual_ipaddress = [ {VIP6}/64 ]\n}}\n"
+        ),
+    );
+    ours.wait_state("VI_6", "MASTER", 10 * SECOND);
+    wait_for(5 * SECOND, "the IPv6 address on B only", || {
+        (holds6(&lab, Node::B, VIP6) && !holds6(&lab, Node::A, VIP6)).then_some(())
+    });
+    std::thread::sleep(SECOND);
+    assert!(!holds6(&lab, Node::A, VIP6), "{}", lab.log_of(&k));
+    let s = ours.status("VI_6");
+    assert!(s.dropped.is_empty(), "{s:?}");
+    ours.stop();
+    wait_for(3 * SECOND, "keepalived taking the IPv6 address", || {
+        holds6(&lab, Node::A, VIP6).then_some(())
+    });
+    assert!(!holds6(&lab, Node::B, VIP6));
+}
+
+/// A group of three: two keepalived (150 and 120) and lvs-director (100). Each stop
+/// hands the address to the next priority down, lvs-director last.
+#[test]
+fn three_routers_hand_down_by_priority() {
+    if !root_or_skip("three_routers_hand_down_by_priority") || !keepalived_present() {
+        return;
+    }
+    let lab = Lab::new("vrrp3n", &[Node::A, Node::B, Node::Rs1]);
+    let conf = |priority: u8| Keepalived {
+        version: 3,
+        priority,
+        advert_int: "0.1",
+        unicast: None,
+        pass: None,
+    };
+    let high = conf(150).start(&lab, Node::A, "ka150");
+    let middle = conf(120).start(&lab, Node::Rs1, "ka120");
+    let mut ours = Ours::start(&lab, Node::B, &ours_conf(3, 100, "0.1", ""));
+    let holders3 = || {
+        (
+            lab.has_addr(Node::A, VIP),
+            lab.has_addr(Node::Rs1, VIP),
+            lab.has_addr(Node::B, VIP),
+        )
+    };
+    wait_for(10 * SECOND, "A master", || {
+        (holders3() == (true, false, false)).then_some(())
+    });
+    ours.wait_state("VI_1", "BACKUP", 2 * SECOND);
+    lab.signal(&high, libc::SIGTERM);
+    wait_for(3 * SECOND, "the 120 router master", || {
+        (holders3() == (false, true, false)).then_some(())
+    });
+    std::thread::sleep(SECOND);
+    assert_eq!(holders3(), (false, true, false));
+    assert_eq!(ours.status("VI_1").state, "BACKUP");
+    assert_eq!(
+        ours.status("VI_1").master,
+        Some(Node::Rs1.ip().parse().unwrap())
+    );
+    lab.signal(&middle, libc::SIGTERM);
+    ours.wait_state("VI_1", "MASTER", 3 * SECOND);
+    wait_for(3 * SECOND, "lvs-director master", || {
+        (holders3() == (false, false, true)).then_some(())
+    });
+    ours.stop();
+}
