@@ -405,6 +405,17 @@ pub fn commands(c: &Config) -> Vec<CommandUse> {
             );
         }
     }
+    for (i, inst) in c.vrrp.iter().enumerate() {
+        let s = &inst.settings;
+        for (keyword, t) in [
+            ("notify_master", &s.notify_master),
+            ("notify_backup", &s.notify_backup),
+            ("notify_fault", &s.notify_fault),
+            ("notify", &s.notify),
+        ] {
+            add(Scope::Vrrp(i), keyword, t.as_ref().map(|t| t.0.as_str()));
+        }
+    }
     out
 }
 
@@ -614,6 +625,26 @@ mod tests {
 
         // Piranha's freedom: anything, PATH included.
         assert_eq!(Policy::Any.check("sh"), Ok(PathBuf::from("sh")));
+    }
+
+    /// VRRP notify commands run as root like the others: the same rule applies.
+    #[test]
+    fn vrrp_notify_commands_are_held_to_the_rule() {
+        let text = "vrrp VI_1 {\n    notify_master = \"/tmp/up %h\"\n    notify = /etc/x\n}\n";
+        let c = crate::config::parse(text).unwrap().config;
+        let found: Vec<(Scope, &str)> = commands(&c).iter().map(|u| (u.scope, u.keyword)).collect();
+        assert_eq!(
+            found,
+            [
+                (Scope::Vrrp(0), "notify_master"),
+                (Scope::Vrrp(0), "notify")
+            ]
+        );
+        let d = diagnostics(&c, Path::new("/nonexistent/scripts"), Severity::Error);
+        assert_eq!(d.len(), 2);
+        assert!(d[0]
+            .message
+            .starts_with("vrrp VI_1: `notify_master`: /tmp/up is not in the scripts directory"));
     }
 
     #[test]
