@@ -244,6 +244,7 @@ fn status_for(config: &Config, now_ms: u64) -> Status {
     let kept = events.len().saturating_sub(200);
     events.drain(..kept);
     Status {
+        vrrp: Vec::new(),
         version: env!("CARGO_PKG_VERSION").into(),
         node: NodeStatus {
             name: "127.0.0.1".into(),

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use common::netns::{root_or_skip, spawn_in, wait_for, Lab, Node, Proc, VIP};
 use lvs_director::pulse::logic::control::NodeStatus;
-use lvs_director::pulse::task::activation::RoleCommands;
 use lvs_director::pulse::task::shared::Shared;
 use lvs_director::pulse::task::vrrp::{self, Board, InstanceStatus};
 
@@ -52,7 +51,7 @@ impl Ours {
                 .unwrap();
             rt.block_on(async move {
                 let shared = Arc::new(Mutex::new(Shared::new(NodeStatus::default())));
-                let running = vrrp::start(&config, shared, RoleCommands::default()).unwrap();
+                let running = vrrp::start(&config, shared, Arc::default()).unwrap();
                 board_tx.send(running.board.clone()).unwrap();
                 let clean = tokio::task::spawn_blocking(move || stop_rx.recv().unwrap_or(false))
                     .await
@@ -402,4 +401,50 @@ fn three_routers_hand_down_by_priority() {
         (holders3() == (false, false, true)).then_some(())
     });
     ours.stop();
+}
+
+/// The whole supervisor (`lvs-director pulse`) running a `vrrp` block, beside
+/// keepalived: master with the higher priority, its status showing the instance,
+/// keepalived taking over on its clean stop (SIGTERM).
+#[test]
+fn the_supervisor_runs_vrrp_beside_keepalived() {
+    if !root_or_skip("the_supervisor_runs_vrrp_beside_keepalived") || !keepalived_present() {
+        return;
+    }
+    let lab = Lab::new("vrrpsup", &[Node::A, Node::B]);
+    let ka = Keepalived {
+        version: 3,
+        priority: 100,
+        advert_int: "0.1",
+        unicast: None,
+        pass: None,
+    };
+    let k = ka.start(&lab, Node::A, "ka");
+    let cf = format!("serial_no = 4\n{}", ours_conf(3, 200, "0.1", ""));
+    let p = lab.pulse(Node::B, "pulse", &cf);
+    wait_for(15 * SECOND, "the supervisor master", || {
+        let s = lab.status(&p)?;
+        (s.vrrp.first()?.state == "MASTER").then_some(())
+    });
+    wait_holder(&lab, (false, true), 5 * SECOND);
+    std::thread::sleep(SECOND);
+    assert_eq!(holders(&lab), (false, true), "{}", lab.log_of(&k));
+    let s = lab.status(&p).unwrap();
+    let v = &s.vrrp[0];
+    assert_eq!((v.name.as_str(), v.vrid, v.priority), ("VI_1", 51, 200));
+    assert!(v.adverts_sent >= 10 && v.dropped.is_empty(), "{v:?}");
+    let out = std::process::Command::new(common::netns::BIN)
+        .args(["status", "--control-socket"])
+        .arg(&p.socket)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("vrrp VI_1 (router id 51): MASTER, priority 200"),
+        "{text}"
+    );
+    lab.signal(&p, libc::SIGTERM);
+    let took = wait_holder(&lab, (true, false), 5 * SECOND);
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    lab.wait_exit(&p, 10 * SECOND).expect("pulse stopped");
 }

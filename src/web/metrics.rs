@@ -641,6 +641,7 @@ mod tests {
             outbytes: n * 12_000,
         };
         Status {
+            vrrp: Vec::new(),
             version: "0.1.0".into(),
             node: NodeStatus {
                 name: "lb1".into(),

@@ -276,6 +276,36 @@ fn across(v: &mut V, c: &Config) {
                 .flat_map(|l| l.0.iter().map(|x| x.addr))
         })
         .collect();
+    for (i, f) in c.floating.iter().enumerate() {
+        if let (true, Some(crate::config::value::Host::Ip(a))) = (
+            f.settings.active.unwrap_or(false),
+            f.settings.address.as_ref().map(|a| &a.addr),
+        ) {
+            if !listed.contains(a) {
+                v.warn(
+                    Scope::Floating(i),
+                    Some("address"),
+                    format!(
+                        "{a} is not raised under VRRP: list it in an instance's virtual_ipaddress"
+                    ),
+                );
+            }
+        }
+    }
+    let g = &c.global;
+    for (kw, set) in [
+        ("active_cmd", g.active_cmd.is_some()),
+        ("inactive_cmd", g.inactive_cmd.is_some()),
+        ("nat_router", g.nat_router.is_some()),
+    ] {
+        if set {
+            v.warn(
+                Scope::Global,
+                Some(kw),
+                "not used under VRRP (each instance has its own addresses and notify_master / notify_backup)",
+            );
+        }
+    }
     for (i, vs) in c.virtuals.iter().enumerate() {
         if !vs.settings.active() {
             continue;

@@ -92,6 +92,28 @@ pub struct Status {
     pub local_checks: Vec<LocalCheckStatus>,
     /// Recent state changes, oldest first.
     pub events: Vec<EventRecord>,
+    /// The VRRP instances, when the directors speak VRRP.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vrrp: Vec<VrrpStatus>,
+}
+
+/// What the status shows of a VRRP instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrrpStatus {
+    pub name: String,
+    /// INIT, BACKUP, MASTER or FAULT, as keepalived names them.
+    pub state: String,
+    pub vrid: u8,
+    pub priority: u8,
+    pub effective_priority: u8,
+    /// The master as last heard (this director's source address when master).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<std::net::IpAddr>,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    /// Adverts not acted on, by reason (ttl, version, authentication, interval,
+    /// addresses, checksum, length, …).
+    pub dropped: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -388,6 +410,38 @@ pub fn render(s: &Status, now_unix_ms: u64) -> String {
                 "  WARNING: lvs.cf serial differs: ours {ours}, the peer's {theirs}"
             );
         }
+    }
+    for v in &s.vrrp {
+        let drops: u64 = v.dropped.values().sum();
+        let _ = writeln!(
+            o,
+            "vrrp {} (router id {}): {}, priority {}{}, master {}; adverts sent {}, received {}, dropped {}{}",
+            v.name,
+            v.vrid,
+            v.state,
+            v.effective_priority,
+            if v.effective_priority == v.priority {
+                String::new()
+            } else {
+                format!(" (configured {})", v.priority)
+            },
+            v.master.map_or_else(|| "not heard".to_string(), |a| a.to_string()),
+            v.adverts_sent,
+            v.adverts_received,
+            drops,
+            if v.dropped.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    v.dropped
+                        .iter()
+                        .map(|(why, c)| format!("{c} {why}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
     }
     if !s.addresses.is_empty() {
         let _ = writeln!(o, "addresses:");

@@ -185,14 +185,6 @@ pub fn plan(
     is_local: &dyn Fn(IpAddr) -> bool,
 ) -> Result<NodePlan, Vec<String>> {
     let g = &c.global;
-    if let Some(i) = c.vrrp.iter().find(|i| i.settings.active()) {
-        // Read, stored and validated, but the engine is not wired into the supervisor
-        // yet: refusing is honest, running the heartbeat instead would not be.
-        return Err(vec![format!(
-            "vrrp {}: this build of the supervisor does not run VRRP instances yet; set active = 0 in the vrrp blocks to run the heartbeat",
-            i.name
-        )]);
-    }
     let mut errors = Vec::new();
     let mut addr_of = |what: &str, h: Option<&Host>| -> Option<IpAddr> {
         let h = h?;
@@ -261,6 +253,13 @@ pub fn plan(
         .syncdaemon
         .unwrap_or(false)
         .then(|| (g.syncd_iface().to_string(), g.syncd_id.unwrap_or(0) as u8));
+    // Under VRRP every address, and the sync daemon, follows its instance: the node
+    // itself (standalone, backup_active = 0) raises nothing.
+    let (vips, sync) = if c.uses_vrrp() {
+        (Vec::new(), None)
+    } else {
+        (vips, sync)
+    };
     let mut watched_links: Vec<String> = Vec::new();
     if g.monitor_links.unwrap_or(0) != 0 {
         for v in &vips {
@@ -406,17 +405,14 @@ pub fn group<K: Ord, T>(items: Vec<T>, key: impl Fn(&T) -> K) -> BTreeMap<K, Vec
 
 #[cfg(test)]
 mod tests {
+    /// Under VRRP the node raises nothing itself: each instance raises its own.
     #[test]
-    fn active_vrrp_instances_are_refused_until_the_engine_runs_them() {
-        let text = "vrrp VI_1 {\n    active = 1\n    interface = eth0\n    virtual_router_id = 51\n    virtual_ipaddress = [ 192.0.2.100/24 ]\n}\n";
+    fn under_vrrp_the_node_raises_no_address() {
+        let text = "syncdaemon = 1\nvrrp VI_1 {\n    active = 1\n    interface = eth0\n    virtual_router_id = 51\n    virtual_ipaddress = [ 192.0.2.100/24 ]\n}\nfloating f {\n    active = 1\n    address = 192.0.2.7 eth0\n}\n";
         let c = crate::config::parse(text).unwrap().config;
-        let e = super::plan(
-            &c,
-            &|_| Err(crate::ipvs::desired::ResolveError::Unresolved("x".into())),
-            &|_| false,
-        )
-        .unwrap_err();
-        assert!(e[0].starts_with("vrrp VI_1: this build"), "{e:?}");
+        let p = super::plan(&c, &crate::ipvs::desired::literal_only, &|_| false).unwrap();
+        assert_eq!(p.place, super::Place::Standalone);
+        assert!(p.vips.is_empty() && p.sync.is_none(), "{p:?}");
     }
 
     use super::*;

@@ -28,6 +28,7 @@ use crate::pulse::task::lvsd::{self, Lvsd};
 use crate::pulse::task::notify::{self, Notifier};
 use crate::pulse::task::shared::Shared;
 use crate::pulse::task::startup::{prepare, Prepared, Problem};
+use crate::pulse::task::vrrp;
 
 /// How long a stopping supervisor waits for its last notifications.
 const NOTIFY_FLUSH: Duration = Duration::from_secs(5);
@@ -62,6 +63,8 @@ pub enum SupervisorError {
     Config { path: String, errors: Vec<Problem> },
     #[error("{0}")]
     Io(String),
+    #[error(transparent)]
+    Vrrp(#[from] vrrp::StartError),
 }
 
 /// Checks the process's effective capabilities; the missing ones by name.
@@ -87,6 +90,28 @@ fn missing_capabilities() -> Vec<&'static str> {
 struct Running {
     checks: CheckSet,
     plan: NodePlan,
+    /// The VRRP engines, when the configuration has active vrrp blocks.
+    vrrp: Option<vrrp::Running>,
+    /// What the engines were started from: a reload restarts them only when it changed.
+    vrrp_source: VrrpSource,
+}
+
+/// The parts of a configuration the VRRP engines depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct VrrpSource {
+    blocks: Vec<crate::config::VrrpInstance>,
+    version: Option<crate::config::value::VrrpVersion>,
+    local_checks: Vec<crate::config::LocalCheck>,
+}
+
+impl VrrpSource {
+    fn of(c: &crate::config::Config) -> VrrpSource {
+        VrrpSource {
+            blocks: c.vrrp.clone(),
+            version: c.global.vrrp_version,
+            local_checks: c.local_checks.clone(),
+        }
+    }
 }
 
 struct Supervisor {
@@ -223,6 +248,31 @@ impl Supervisor {
             Box::new(prepared.plan.clone()),
             prepared.commands.clone(),
         ));
+        let source = VrrpSource::of(&prepared.config);
+        if source != running.vrrp_source {
+            // Stopping hands the addresses over (priority 0) for the moment the new
+            // engines take to start: only when the VRRP part of lvs.cf changed.
+            if let Some(v) = running.vrrp.take() {
+                v.stop().await;
+            }
+            if prepared.config.uses_vrrp() {
+                match vrrp::start(
+                    &prepared.config,
+                    self.shared.clone(),
+                    prepared.commands.policy.clone(),
+                ) {
+                    Ok(r) => running.vrrp = Some(r),
+                    Err(e) => {
+                        tracing::error!("reload: {e}");
+                        running.vrrp_source = source;
+                        return Reply::refused(format!(
+                            "applied, but the VRRP instances could not start: {e}"
+                        ));
+                    }
+                }
+            }
+            running.vrrp_source = source;
+        }
         let checks = start_checks(&prepared, self.checks.clone(), &self.lvsd_tx);
         let n = checks.len();
         // The old checks stop before the thread learns the new setup; results of the
@@ -243,6 +293,10 @@ impl Supervisor {
     }
 
     async fn status(&self) -> Status {
+        let vrrp_status: Vec<control::VrrpStatus> = match &self.running.lock().await.vrrp {
+            Some(v) => v.board.locked().values().cloned().collect(),
+            None => Vec::new(),
+        };
         let (tx, rx) = oneshot::channel();
         let _ = self.lvsd_tx.send(lvsd::Input::Status(tx));
         let l = rx.await.unwrap_or_default();
@@ -260,6 +314,7 @@ impl Supervisor {
             services: l.services,
             local_checks: l.locals,
             events: s.events.iter().cloned().collect(),
+            vrrp: vrrp_status,
         }
     }
 
@@ -664,6 +719,22 @@ pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
         return Err(SupervisorError::Io(e));
     }
 
+    let vrrp_source = VrrpSource::of(&prepared.config);
+    let vrrp = if prepared.config.uses_vrrp() {
+        match vrrp::start(
+            &prepared.config,
+            shared.clone(),
+            prepared.commands.policy.clone(),
+        ) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let _ = std::fs::remove_file(&opts.control_socket);
+                return Err(e.into());
+            }
+        }
+    } else {
+        None
+    };
     tracing::info!(
         "pulse started: {} ({:?}), {} check(s), control socket {}",
         prepared.plan.name,
@@ -681,6 +752,8 @@ pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
         running: tokio::sync::Mutex::new(Running {
             checks,
             plan: prepared.plan,
+            vrrp,
+            vrrp_source,
         }),
         notifier,
     });
@@ -759,6 +832,10 @@ async fn shut_down(p: Parts) {
     tracing::info!("stopping: telling the peer and giving up the addresses");
     p.links.abort();
     p.control.abort();
+    // VRRP masters send priority 0 and release their addresses first.
+    if let Some(v) = p.sup.running.lock().await.vrrp.take() {
+        v.stop().await;
+    }
     let (ack, done) = oneshot::channel();
     let _ = p.fail_tx.send(failover::Input::Shutdown(ack));
     let _ = done.await;

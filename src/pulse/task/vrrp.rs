@@ -8,7 +8,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::pulse::io::vrrp::{group, Receiver, Sender};
@@ -42,23 +41,7 @@ pub enum Control {
     Stop(oneshot::Sender<()>),
 }
 
-/// What the status shows of an instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstanceStatus {
-    pub name: String,
-    pub state: String,
-    pub vrid: u8,
-    pub priority: u8,
-    pub effective_priority: u8,
-    /// The master as last heard (this director's source address when master).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub master: Option<IpAddr>,
-    pub adverts_sent: u64,
-    pub adverts_received: u64,
-    /// Adverts not acted on, by reason (ttl, version, authentication, interval,
-    /// addresses, checksum, length, …).
-    pub dropped: BTreeMap<String, u64>,
-}
+pub use crate::pulse::logic::control::VrrpStatus as InstanceStatus;
 
 /// Every instance's status, by name.
 pub type Board = Arc<Mutex<BTreeMap<String, InstanceStatus>>>;
@@ -332,6 +315,12 @@ pub enum StartError {
         interface: String,
         family: &'static str,
     },
+    #[error("vrrp {instance}: {keyword}: {error}")]
+    Command {
+        instance: String,
+        keyword: &'static str,
+        error: String,
+    },
     #[error("vrrp {instance}: opening the VRRP socket on {interface}: {source}")]
     Socket {
         instance: String,
@@ -372,11 +361,12 @@ impl Running {
 }
 
 /// Starts the active `vrrp` instances of `config` on this runtime. `shared` receives
-/// what the activation tasks publish (addresses up or down).
+/// what the activation tasks publish (addresses up or down); `policy` is what each
+/// instance's notify_master / notify_backup may run.
 pub fn start(
     config: &crate::config::Config,
     shared: Arc<Mutex<crate::pulse::task::shared::Shared>>,
-    commands: crate::pulse::task::activation::RoleCommands,
+    policy: Arc<crate::pulse::io::scripts::Policy>,
 ) -> Result<Running, StartError> {
     use crate::pulse::io::addr::Rtnl;
     use crate::pulse::logic::vrrp::plan::instance_plan;
@@ -449,10 +439,25 @@ pub fn start(
                 source,
             }
         })?;
+        let split = |keyword: &'static str, t: &Option<crate::config::value::Text>| match t {
+            None => Ok(Vec::new()),
+            Some(t) => {
+                crate::pulse::logic::argv::split_words(&t.0).map_err(|error| StartError::Command {
+                    instance: inst.name.clone(),
+                    keyword,
+                    error,
+                })
+            }
+        };
+        let commands = crate::pulse::task::activation::RoleCommands {
+            active: split("notify_master", &inst.settings.notify_master)?,
+            inactive: split("notify_backup", &inst.settings.notify_backup)?,
+            policy: policy.clone(),
+        };
         let (duties, rx) = mpsc::unbounded_channel();
         let activation = Activation::new(
             plan.activation(inst, sync.clone()),
-            commands.clone(),
+            commands,
             shared.clone(),
         );
         tokio::spawn(activation.run(rx));

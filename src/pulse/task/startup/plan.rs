@@ -223,9 +223,19 @@ pub fn plan(
             Vec::new()
         }),
     };
+    // Under VRRP each instance runs its own notify_master / notify_backup.
+    let vrrp = config.uses_vrrp();
     let commands = RoleCommands {
-        active: cmd("active_cmd", &g.active_cmd),
-        inactive: cmd("inactive_cmd", &g.inactive_cmd),
+        active: if vrrp {
+            Vec::new()
+        } else {
+            cmd("active_cmd", &g.active_cmd)
+        },
+        inactive: if vrrp {
+            Vec::new()
+        } else {
+            cmd("inactive_cmd", &g.inactive_cmd)
+        },
         policy: policy.clone(),
     };
     let virtuals = config.virtuals.iter().map(|v| v.name.clone()).collect();
