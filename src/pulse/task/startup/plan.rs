@@ -13,10 +13,10 @@ use super::{Facts, KeyFileError};
 use crate::config::value::{Host, LoadMonitor, Protocol, Text};
 use crate::config::Config;
 use crate::ipvs::desired::ResolveError;
-use crate::pulse::io::load::LoadProbe;
-use crate::pulse::io::probe::Probe;
+use crate::pulse::io::load::{LoadMonitorError, LoadProbe};
+use crate::pulse::io::probe::{CheckSettingsError, Probe};
 use crate::pulse::io::scripts::{self, Policy};
-use crate::pulse::logic::argv::split_words;
+use crate::pulse::logic::argv::{split_words, SplitError};
 use crate::pulse::logic::node::{self, NodePlan, Place};
 use crate::pulse::task::activation::RoleCommands;
 use crate::pulse::task::lvsd::{self, Setup};
@@ -40,7 +40,7 @@ pub struct Prepared {
 }
 
 /// Why a configuration cannot be run, saying where. The text is what the CLI, the
-/// log and the control socket show.
+/// log and the control socket show, and what operators' scripts may match: keep it.
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
     #[error("{file}: cannot read: {source}")]
@@ -71,26 +71,35 @@ pub enum Problem {
     Node(String),
     #[error(transparent)]
     KeyFile(#[from] KeyFileError),
+    /// The check of one real server.
     #[error("virtual {virtual_server} server {server}: {error}")]
     Probe {
         virtual_server: String,
         server: String,
-        error: String,
+        #[source]
+        error: CheckSettingsError,
     },
     #[error("virtual {virtual_server}: {error}")]
     LoadMonitor {
         virtual_server: String,
-        error: String,
+        #[source]
+        error: LoadMonitorError,
     },
     #[error("local_check {name}: {error}")]
-    LocalCheck { name: String, error: String },
+    LocalCheck {
+        name: String,
+        #[source]
+        error: CheckSettingsError,
+    },
+    /// A role command (`active_cmd`, `inactive_cmd`) that does not split into words.
     #[error("{keyword}: {error}")]
     Command {
         keyword: &'static str,
-        error: String,
+        #[source]
+        error: SplitError,
     },
-    #[error("{0}")]
-    Notify(String),
+    #[error(transparent)]
+    Notify(#[from] notify::SettingsError),
 }
 
 /// Plans `config` (read from `file`, with its `warnings`) on a machine with these
@@ -236,7 +245,7 @@ pub fn plan(
             n
         }
         Err(e) => {
-            errors.push(Problem::Notify(e));
+            errors.push(e.into());
             notify::Settings::default()
         }
     };
