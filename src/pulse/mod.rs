@@ -11,8 +11,9 @@
 //!   addresses, ARP/NA announcements, commands and scripts, health probes, load
 //!   commands.
 //! - [`task`]: the long-running tasks that join the two: the supervisor's wiring,
-//!   failover (heartbeat sockets around the HA machine), activation, the lvsd thread,
-//!   the check tasks, the control socket and notifications.
+//!   what a start or reload begins with (`startup`: facts gathered, then a plan made
+//!   without I/O), failover (heartbeat sockets around the HA machine), activation, the
+//!   lvsd thread, the check tasks, the control socket and notifications.
 
 pub mod io;
 pub mod logic;

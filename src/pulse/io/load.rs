@@ -11,7 +11,32 @@ use crate::config::value::{LoadMonitor, Secs};
 use crate::pulse::io::command::shown_output;
 use crate::pulse::io::probe::{run_program, split_words, substitute};
 use crate::pulse::io::scripts::Policy;
+use crate::pulse::logic::argv::SplitError;
 use crate::pulse::logic::load::{parse_report, Report};
+
+/// Why a virtual server's `load_monitor` cannot be run. Each names its keyword
+/// (`load_monitor`, or `rsh_command` for `uptime`); the caller adds the block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadMonitorError {
+    /// `rup` or `ruptime`, which need `daemon` (rstatd, rwhod) on the real servers.
+    #[error(
+        "load_monitor: `{monitor}` is obsolete (it needs {daemon} on the real servers); use `uptime` \
+         with rsh_command = \"ssh -o BatchMode=yes\", or a command that prints the load or a \
+         weight percentage"
+    )]
+    Obsolete {
+        monitor: &'static str,
+        daemon: &'static str,
+    },
+    #[error("rsh_command: {0}")]
+    RshLine(#[source] SplitError),
+    #[error("rsh_command: the command is empty")]
+    RshEmpty,
+    #[error("load_monitor: {0}")]
+    CommandLine(#[source] SplitError),
+    #[error("load_monitor: the command is empty")]
+    CommandEmpty,
+}
 
 /// The load command of one real server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,32 +59,35 @@ impl LoadProbe {
         addr: IpAddr,
         port: u16,
         timeout: Duration,
-    ) -> Result<Option<LoadProbe>, String> {
+    ) -> Result<Option<LoadProbe>, LoadMonitorError> {
         let argv = match monitor {
             LoadMonitor::None => return Ok(None),
-            LoadMonitor::Rup | LoadMonitor::Ruptime => {
-                return Err(format!(
-                    "load_monitor: `{}` is obsolete (it needs {} on the real servers); use `uptime` \
-                     with rsh_command = \"ssh -o BatchMode=yes\", or a command that prints the load or a \
-                     weight percentage",
-                    if *monitor == LoadMonitor::Rup { "rup" } else { "ruptime" },
-                    if *monitor == LoadMonitor::Rup { "rstatd" } else { "rwhod" },
-                ))
+            LoadMonitor::Rup => {
+                return Err(LoadMonitorError::Obsolete {
+                    monitor: "rup",
+                    daemon: "rstatd",
+                })
+            }
+            LoadMonitor::Ruptime => {
+                return Err(LoadMonitorError::Obsolete {
+                    monitor: "ruptime",
+                    daemon: "rwhod",
+                })
             }
             LoadMonitor::Uptime => {
                 let rsh = global.rsh_command.as_ref().map_or("rsh", |t| t.0.as_str());
-                let words = split_words(rsh).map_err(|e| format!("rsh_command: {e}"))?;
+                let words = split_words(rsh).map_err(LoadMonitorError::RshLine)?;
                 if words.is_empty() {
-                    return Err("rsh_command: the command is empty".into());
+                    return Err(LoadMonitorError::RshEmpty);
                 }
                 let mut argv = substitute(&words, addr, port, true);
                 argv.push("uptime".into());
                 argv
             }
             LoadMonitor::Command(c) => {
-                let words = split_words(c).map_err(|e| format!("load_monitor: {e}"))?;
+                let words = split_words(c).map_err(LoadMonitorError::CommandLine)?;
                 if words.is_empty() {
-                    return Err("load_monitor: the command is empty".into());
+                    return Err(LoadMonitorError::CommandEmpty);
                 }
                 substitute(&words, addr, port, true)
             }
@@ -100,7 +128,10 @@ mod tests {
     use super::*;
     use crate::config::value::Text;
 
-    fn probe(monitor: LoadMonitor, rsh: Option<&str>) -> Result<Option<LoadProbe>, String> {
+    fn probe(
+        monitor: LoadMonitor,
+        rsh: Option<&str>,
+    ) -> Result<Option<LoadProbe>, LoadMonitorError> {
         let global = GlobalSettings {
             rsh_command: rsh.map(|r| Text(r.into())),
             ..GlobalSettings::default()
@@ -151,18 +182,34 @@ mod tests {
             ),
             ["agent", "--host=192.0.2.7", "--port", "8080"]
         );
-        for m in [LoadMonitor::Rup, LoadMonitor::Ruptime] {
-            let e = probe(m, None).unwrap_err();
-            assert!(
-                e.starts_with("load_monitor:") && e.contains("obsolete"),
-                "{e}"
-            );
-            assert!(e.contains("uptime"), "{e}");
-        }
-        let e = probe(LoadMonitor::Uptime, Some("ssh 'unclosed")).unwrap_err();
-        assert!(e.starts_with("rsh_command:"), "{e}");
-        let e = probe(LoadMonitor::Command("\"".into()), None).unwrap_err();
-        assert!(e.starts_with("load_monitor:"), "{e}");
+        let err = |m, rsh| probe(m, rsh).unwrap_err().to_string();
+        assert_eq!(
+            err(LoadMonitor::Rup, None),
+            "load_monitor: `rup` is obsolete (it needs rstatd on the real servers); use `uptime` \
+             with rsh_command = \"ssh -o BatchMode=yes\", or a command that prints the load or a \
+             weight percentage"
+        );
+        let e = err(LoadMonitor::Ruptime, None);
+        assert!(
+            e.starts_with("load_monitor: `ruptime` is obsolete (it needs rwhod on"),
+            "{e}"
+        );
+        assert_eq!(
+            err(LoadMonitor::Uptime, Some("ssh 'unclosed")),
+            "rsh_command: no closing ' in `ssh 'unclosed`"
+        );
+        assert_eq!(
+            err(LoadMonitor::Uptime, Some(" ")),
+            "rsh_command: the command is empty"
+        );
+        assert_eq!(
+            err(LoadMonitor::Command("\"".into()), None),
+            "load_monitor: no closing \" in `\"`"
+        );
+        assert_eq!(
+            err(LoadMonitor::Command("  ".into()), None),
+            "load_monitor: the command is empty"
+        );
     }
 
     fn local(argv: &[&str], secs: u64) -> LoadProbe {

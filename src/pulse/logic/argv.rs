@@ -5,11 +5,19 @@
 
 use std::net::IpAddr;
 
+/// Why a command line cannot be split into words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    /// A quote (`'` or `"`) opened and never closed; `line` is the whole command line.
+    #[error("no closing {quote} in `{line}`")]
+    Unclosed { quote: char, line: String },
+}
+
 /// Splits a command line into words without a shell: blanks separate words; `'…'`
 /// keeps its text verbatim and `"…"` too, except `\"` and `\\`; outside quotes a
 /// backslash escapes a blank, a quote or a backslash and is kept otherwise (so that
 /// regex arguments such as `1\.[01]` survive, as with Piranha, which split on blanks).
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+pub fn split_words(line: &str) -> Result<Vec<String>, SplitError> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;
     let mut chars = line.chars().peekable();
@@ -24,7 +32,12 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                 let w = word.get_or_insert_with(String::new);
                 loop {
                     match chars.next() {
-                        None => return Err(format!("no closing {c} in `{line}`")),
+                        None => {
+                            return Err(SplitError::Unclosed {
+                                quote: c,
+                                line: line.to_string(),
+                            })
+                        }
                         Some(d) if d == c => break,
                         Some('\\') if c == '"' && matches!(chars.peek(), Some('"' | '\\')) => {
                             w.extend(chars.next());
@@ -82,12 +95,17 @@ mod tests {
         assert_eq!(w(r"grep 1\.[01] ''"), ["grep", r"1\.[01]", ""]);
         assert_eq!(w("x'y'z"), ["xyz"]);
         assert!(w("  ").is_empty());
-        assert!(split_words("check 'open")
-            .unwrap_err()
-            .contains("no closing '"));
-        assert!(split_words("check \"open")
-            .unwrap_err()
-            .contains("no closing \""));
+        assert_eq!(
+            split_words("check 'open").unwrap_err().to_string(),
+            "no closing ' in `check 'open`"
+        );
+        assert_eq!(
+            split_words("check \"open").unwrap_err(),
+            SplitError::Unclosed {
+                quote: '"',
+                line: "check \"open".into()
+            }
+        );
         let words = w("check -H %h --port=%p %h:%p");
         assert_eq!(
             substitute(&words, LO6, 8443, false),

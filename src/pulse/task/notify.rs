@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::model::GlobalSettings;
 use crate::pulse::io::scripts::Policy;
+use crate::pulse::logic::argv::SplitError;
 use crate::pulse::logic::control::EventRecord;
 
 /// Changes waiting for the command, and for mail; past that they are dropped.
@@ -102,6 +103,14 @@ pub fn hostname() -> String {
     }
 }
 
+/// Why the notification settings cannot be used. Unusable mail addresses and ports
+/// are warnings instead: mail is optional, a wrong command line is not.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("notify_command: {0}")]
+    CommandLine(#[source] SplitError),
+}
+
 impl Settings {
     /// The settings of `lvs.cf`'s global keywords, and warnings (unusable addresses are
     /// left out); an error when `notify_command` cannot be split into words.
@@ -110,11 +119,12 @@ impl Settings {
         node: &str,
         virtuals: Vec<String>,
         host: &str,
-    ) -> Result<(Settings, Vec<String>), String> {
+    ) -> Result<(Settings, Vec<String>), SettingsError> {
         let command = match &g.notify_command {
             None => Vec::new(),
-            Some(t) => crate::pulse::io::probe::split_words(&t.0)
-                .map_err(|e| format!("notify_command: {e}"))?,
+            Some(t) => {
+                crate::pulse::io::probe::split_words(&t.0).map_err(SettingsError::CommandLine)?
+            }
         };
         let mut warnings = Vec::new();
         let mail = match (&g.smtp_server, &g.smtp_to) {
@@ -1093,7 +1103,10 @@ mod tests {
         // A command that cannot be split is an error, as for active_cmd.
         let g = global("serial_no = 1\nnotify_command = \"/bin/x 'open\"\n");
         let e = Settings::from_config(&g, "n", vec![], "h").unwrap_err();
-        assert!(e.starts_with("notify_command:"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "notify_command: no closing ' in `/bin/x 'open`"
+        );
     }
 
     #[tokio::test]

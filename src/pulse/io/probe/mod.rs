@@ -33,7 +33,8 @@
 //!
 //! Files: this one holds what every kind shares (the [`Probe`] and its [`Outcome`],
 //! [`Expect`], the stage a timeout reports, socket error wording); `settings` builds a
-//! probe from `lvs.cf` and gives its identity; then one file per kind family: `tcp`
+//! probe from `lvs.cf` (or says why not: [`CheckSettingsError`]) and gives its
+//! identity; then one file per kind family: `tcp`
 //! (tcp, SCTP and send/expect), `udp`, `program`, `http` (HTTP and HTTPS), `ping`.
 
 mod http;
@@ -61,6 +62,7 @@ use http::{http_exchange, server_name, tls_connector, HttpRequest};
 use ping::{ping, ping_socket_kind};
 use program::program;
 pub use program::{run_program, ProgramOutput};
+pub use settings::CheckSettingsError;
 use tcp::{connect, read_expect};
 use udp::udp;
 
@@ -79,13 +81,17 @@ pub enum Expect {
 
 impl Expect {
     /// From `expect` (already unescaped) and `use_regex`; `exact` for program output.
-    fn new(text: &str, regex: bool, exact: bool) -> Result<Option<Expect>, String> {
+    fn new(text: &str, regex: bool, exact: bool) -> Result<Option<Expect>, CheckSettingsError> {
         Ok(match text {
             // An empty expectation would pass on nothing at all: treat it as unset.
             "" => None,
             "*" => Some(Expect::Any),
-            _ if regex => Some(Expect::Regex(build_regex(text).map_err(|e| {
-                format!("expect: invalid regular expression `{text}`: {e}")
+            _ if regex => Some(Expect::Regex(build_regex(text).map_err(|error| {
+                CheckSettingsError::Regex {
+                    keyword: "expect",
+                    pattern: text.to_string(),
+                    error,
+                }
             })?)),
             _ if exact => Some(Expect::Exact(text.as_bytes().to_vec())),
             _ => Some(Expect::Prefix(text.as_bytes().to_vec())),
@@ -116,24 +122,38 @@ impl Expect {
     }
 }
 
-/// Compiles a check's regex; the error is one line (the regex crate's own message
-/// draws a caret diagram over several lines), for logs and the UI.
-fn build_regex(text: &str) -> Result<regex::bytes::Regex, String> {
+/// Why a check's regular expression cannot be used. Each is one line: the regex
+/// crate's own syntax message draws a caret diagram over several lines, which logs and
+/// the UI cannot show.
+#[derive(Debug, thiserror::Error)]
+pub enum RegexError {
+    /// The pattern does not parse: the last line of the regex crate's message.
+    #[error("{0}")]
+    Syntax(String),
+    /// Compiled, it would exceed the size limit (bytes).
+    #[error("too complex (compiled, it would exceed {0} bytes)")]
+    TooComplex(usize),
+    /// Whatever else a later regex crate reports (its error type is non-exhaustive).
+    #[error(transparent)]
+    Other(regex::Error),
+}
+
+/// Compiles a check's regex.
+fn build_regex(text: &str) -> Result<regex::bytes::Regex, RegexError> {
     // Bounded so that a pathological pattern cannot eat the daemon's memory.
     regex::bytes::RegexBuilder::new(text)
         .size_limit(1 << 20)
         .build()
         .map_err(|e| match e {
-            regex::Error::Syntax(s) => s
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim_start_matches("error: ")
-                .to_string(),
-            regex::Error::CompiledTooBig(limit) => {
-                format!("too complex (compiled, it would exceed {limit} bytes)")
-            }
-            e => e.to_string(),
+            regex::Error::Syntax(s) => RegexError::Syntax(
+                s.lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+                    .to_string(),
+            ),
+            regex::Error::CompiledTooBig(limit) => RegexError::TooComplex(limit),
+            e => RegexError::Other(e),
         })
 }
 

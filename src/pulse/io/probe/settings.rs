@@ -7,9 +7,41 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::{build_regex, show, split_words, substitute, Expect, Probe, ProbeKind};
+use super::{build_regex, show, split_words, substitute, Expect, Probe, ProbeKind, RegexError};
 use crate::config::model::CheckSettings;
 use crate::config::value::{CheckKind, Protocol, Secs};
+use crate::pulse::logic::argv::SplitError;
+
+/// Why a real server's (or a `local_check`'s) check settings cannot be run. Each
+/// names its keyword; the caller adds the block.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckSettingsError {
+    #[error("timeout: must be more than 0 seconds")]
+    ZeroTimeout,
+    /// `check_port` names a service that the built-in service table does not know.
+    #[error("check_port: unknown service name `{0}`")]
+    UnknownService(String),
+    /// `keyword` is `expect` (with `use_regex = 1`) or `check_regex`.
+    #[error("{keyword}: invalid regular expression `{pattern}`: {error}")]
+    Regex {
+        keyword: &'static str,
+        pattern: String,
+        #[source]
+        error: RegexError,
+    },
+    #[error("send_program: required by `check = program` (the command to run)")]
+    NoProgram,
+    #[error("send_program: {0}")]
+    ProgramLine(#[source] SplitError),
+    #[error("send_program: the command is empty")]
+    EmptyProgram,
+    #[error(
+        "check_path: `{0}` is not a request path (it must start with / and contain no blanks)"
+    )]
+    Path(String),
+    #[error("check_host: `{0}` cannot be sent as a Host header")]
+    Host(String),
+}
 
 impl Probe {
     /// The check of one real server, from its effective check settings (the virtual
@@ -21,16 +53,16 @@ impl Probe {
         protocol: Protocol,
         addr: IpAddr,
         port: u16,
-    ) -> Result<Option<Probe>, String> {
+    ) -> Result<Option<Probe>, CheckSettingsError> {
         let timeout = check.timeout();
         if timeout.is_zero() {
-            return Err("timeout: must be more than 0 seconds".into());
+            return Err(CheckSettingsError::ZeroTimeout);
         }
         let port = match &check.check_port {
             None => port,
             Some(p) => p
                 .number()
-                .ok_or_else(|| format!("check_port: unknown service name `{p}`"))?,
+                .ok_or_else(|| CheckSettingsError::UnknownService(p.to_string()))?,
         };
         let regex = check.use_regex.unwrap_or(false);
         let expect_text = check.expect.as_ref().map(|e| e.0.as_str());
@@ -56,10 +88,10 @@ impl Probe {
                 let line = check
                     .send_program
                     .as_ref()
-                    .ok_or("send_program: required by `check = program` (the command to run)")?;
-                let words = split_words(&line.0).map_err(|e| format!("send_program: {e}"))?;
+                    .ok_or(CheckSettingsError::NoProgram)?;
+                let words = split_words(&line.0).map_err(CheckSettingsError::ProgramLine)?;
                 if words.is_empty() {
-                    return Err("send_program: the command is empty".into());
+                    return Err(CheckSettingsError::EmptyProgram);
                 }
                 ProbeKind::Program {
                     argv: substitute(&words, addr, port, false),
@@ -77,9 +109,7 @@ impl Probe {
                         .parse::<hyper::Uri>()
                         .is_ok_and(|u| u.scheme().is_none() && u.authority().is_none());
                 if !valid_path {
-                    return Err(format!(
-                        "check_path: `{path}` is not a request path (it must start with / and contain no blanks)"
-                    ));
+                    return Err(CheckSettingsError::Path(path.to_string()));
                 }
                 let default_port = if tls { 443 } else { 80 };
                 let host = match &check.check_host {
@@ -97,15 +127,19 @@ impl Probe {
                     }
                 };
                 if hyper::header::HeaderValue::from_str(&host).is_err() {
-                    return Err(format!(
-                        "check_host: `{host}` cannot be sent as a Host header"
-                    ));
+                    return Err(CheckSettingsError::Host(host));
                 }
                 let body = match &check.check_regex {
                     None => None,
-                    Some(r) => Some(build_regex(&r.0).map_err(|e| {
-                        format!("check_regex: invalid regular expression `{}`: {e}", r.0)
-                    })?),
+                    Some(r) => {
+                        Some(
+                            build_regex(&r.0).map_err(|error| CheckSettingsError::Regex {
+                                keyword: "check_regex",
+                                pattern: r.0.clone(),
+                                error,
+                            })?,
+                        )
+                    }
                 };
                 ProbeKind::Http {
                     tls,
@@ -204,7 +238,7 @@ mod tests {
         c
     }
 
-    fn build(c: &CheckSettings, protocol: Protocol) -> Result<Option<Probe>, String> {
+    fn build(c: &CheckSettings, protocol: Protocol) -> Result<Option<Probe>, CheckSettingsError> {
         Probe::from_settings(c, protocol, "192.0.2.10".parse().unwrap(), 8080)
     }
 
@@ -371,7 +405,8 @@ mod tests {
 
     #[test]
     fn settings_errors_name_the_keyword() {
-        let err = |f: fn(&mut CheckSettings)| build(&settings(f), Protocol::Tcp).unwrap_err();
+        let err =
+            |f: fn(&mut CheckSettings)| build(&settings(f), Protocol::Tcp).unwrap_err().to_string();
         let e = err(|c| {
             c.expect = Some(Escaped("HTTP/1.[01 200".into()));
             c.use_regex = Some(true);

@@ -1,30 +1,36 @@
-//! What the supervisor starts from: `lvs.cf` read and checked, and the facts of the
-//! machine it needs (host names resolved, this machine's addresses, the heartbeat
-//! key). This file does that I/O; [`plan`] turns text and facts into everything the
-//! tasks need, without I/O, and reports each problem as a typed [`Problem`].
+//! What the supervisor starts from: `lvs.cf` read under the scripts rule, and the
+//! facts of the machine it needs (host names resolved, this machine's addresses, the
+//! heartbeat key, the host name). This file does that I/O and nothing else; `plan.rs`
+//! ([`parse`], [`plan`]) turns the bytes and the facts into everything the tasks need,
+//! without I/O, and reports each problem as a typed [`Problem`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::diag::Scope;
 use crate::config::value::Host;
 use crate::config::Config;
 use crate::ipvs::desired::{resolve_system, ResolveError};
-use crate::pulse::io::addr::Rtnl;
+use crate::pulse::io::addr::{AddrError, Rtnl};
 use crate::pulse::io::scripts;
 
 mod plan;
 
-pub use plan::{plan, Prepared, Problem, LOAD_INTERVAL};
+pub use plan::{parse, plan, Prepared, Problem, LOAD_INTERVAL};
 
 /// What the machine says, gathered once per load.
 #[derive(Debug)]
 pub struct Facts {
+    /// The commands the scripts rule refuses, as `(block, keyword, why)`: whether a
+    /// program is root's and in the scripts directory is a question for the file
+    /// system ([`scripts::refusals`]).
+    pub refused: Vec<(Scope, &'static str, String)>,
     /// Every host name of the configuration, resolved (or why not).
     pub names: BTreeMap<String, Result<IpAddr, ResolveError>>,
     /// This machine's addresses, or why they could not be read.
-    pub local: Result<HashSet<IpAddr>, String>,
+    pub local: Result<HashSet<IpAddr>, AddrError>,
     /// The heartbeat key, when `heartbeat_key_file` is set.
     pub key: Option<Result<Arc<[u8]>, KeyFileError>>,
     /// This machine's host name (the default sender of notification mail).
@@ -58,10 +64,8 @@ pub fn prepare(
             scripts_dir.display()
         ),
     }
-    let (text, _) = crate::config::decode_text(&file.bytes);
-    let (config, warnings) = crate::pulse::logic::node::load(&name, &text)
-        .map_err(|lines| lines.into_iter().map(Problem::Config).collect::<Vec<_>>())?;
-    let facts = gather(&config);
+    let (config, warnings) = parse(&name, &file.bytes)?;
+    let facts = gather(&config, &file.policy);
     plan(&name, config, warnings, Arc::new(file.policy), facts)
 }
 
@@ -97,9 +101,10 @@ fn host_names(config: &Config) -> Vec<&Host> {
     hosts
 }
 
-/// The facts `config` needs: names looked up once per load (every later use reads
-/// the table), the machine's addresses, the key file.
-pub fn gather(config: &Config) -> Facts {
+/// The facts `config` needs under `policy`: the commands it refuses, names looked up
+/// once per load (every later use reads the table), the machine's addresses, the key
+/// file, the host name.
+pub fn gather(config: &Config, policy: &scripts::Policy) -> Facts {
     let mut names = BTreeMap::new();
     for h in host_names(config) {
         if let Host::Name(n) = h {
@@ -108,14 +113,14 @@ pub fn gather(config: &Config) -> Facts {
     }
     let local = Rtnl::connect()
         .and_then(|mut rt| rt.addresses())
-        .map(|list| list.into_iter().map(|a| a.addr).collect())
-        .map_err(|e| e.to_string());
+        .map(|list| list.into_iter().map(|a| a.addr).collect());
     let key = config
         .global
         .heartbeat_key_file
         .as_ref()
         .map(|p| read_key(&p.0));
     Facts {
+        refused: scripts::refusals(config, policy),
         names,
         local,
         key,
@@ -303,124 +308,34 @@ mod tests {
         assert!(matches!(e, KeyFileError::Io { .. }), "{e}");
     }
 
-    /// Facts as a machine with the addresses `local` and these names would give.
-    fn facts(local: &[&str], names: &[(&str, Result<&str, &str>)]) -> Facts {
-        Facts {
-            names: names
-                .iter()
-                .map(|(n, r)| {
-                    (
-                        n.to_string(),
-                        r.map(|a| a.parse().unwrap())
-                            .map_err(|why| ResolveError::Lookup {
-                                name: n.to_string(),
-                                why: why.to_string(),
-                            }),
-                    )
-                })
-                .collect(),
-            local: Ok(local.iter().map(|a| a.parse().unwrap()).collect()),
-            key: None,
-            hostname: "director1".into(),
-        }
-    }
-
-    fn planned(text: &str, f: Facts) -> Result<Prepared, Vec<String>> {
-        let (config, warnings) = crate::pulse::logic::node::load("lvs.cf", text).unwrap();
-        plan("lvs.cf", config, warnings, Arc::default(), f)
-            .map_err(|ps| ps.iter().map(ToString::to_string).collect())
-    }
-
-    fn problems(text: &str, f: Facts) -> Vec<String> {
-        match planned(text, f) {
-            Ok(_) => panic!("planned without a problem"),
-            Err(e) => e,
-        }
-    }
-
-    const PAIR: &str = "serial_no = 3\nprimary = 10.0.0.1\nbackup_active = 1\nbackup = 10.0.0.2\nheartbeat_key_file = /etc/lvs-director/heartbeat.key\nvirtual web {\n    active = 1\n    address = 192.0.2.10 eth0\n    port = 80\n    server a {\n        address = www1.example\n        active = 1\n    }\n}\n";
-
-    /// The whole plan from text and facts alone: no file, socket or resolver.
+    /// What `prepare` reports before any fact is gathered (no resolver, no netlink):
+    /// the file it cannot read, then every located line of a file that does not parse.
     #[test]
-    fn a_pair_is_planned_from_facts() {
-        let mut f = facts(&["10.0.0.1"], &[("www1.example", Ok("10.1.0.11"))]);
-        f.key = Some(Ok(Arc::from(&b"0123456789abcdef"[..])));
-        let p = planned(PAIR, f).unwrap();
-        assert_eq!(p.plan.place, crate::pulse::logic::node::Place::Primary);
-        assert_eq!(p.key.as_deref(), Some(&b"0123456789abcdef"[..]));
-        assert_eq!(p.probes.len(), 1);
+    fn prepare_reports_the_file_before_the_facts() {
+        let dir = tempfile::tempdir().unwrap();
+        let texts = |ps: Vec<Problem>| ps.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let absent = dir.path().join("absent.cf");
+        let e = prepare(&absent, dir.path(), false).err().unwrap();
+        assert!(matches!(e[..], [Problem::Unreadable { .. }]), "{e:?}");
         assert_eq!(
-            p.setup.names.get("www1.example"),
-            Some(&"10.1.0.11".parse().unwrap())
+            texts(e),
+            [format!(
+                "{}: cannot read: No such file or directory (os error 2)",
+                absent.display()
+            )]
         );
-        assert_eq!(p.notify.host, "director1");
-    }
-
-    /// Each problem says what and where, in the words the CLI and the log print.
-    #[test]
-    fn problems_are_typed_and_say_where() {
-        // Names that do not resolve: all of them, and nothing else.
-        let e = problems(
-            PAIR,
-            facts(
-                &["10.0.0.1"],
-                &[("www1.example", Err("Name or service not known"))],
-            ),
-        );
-        assert_eq!(
-            e,
-            ["cannot resolve `www1.example`: Name or service not known"]
-        );
-        // This machine's addresses unknown.
-        let mut f = facts(&[], &[("www1.example", Ok("10.1.0.11"))]);
-        f.local = Err("netlink: permission denied".into());
-        assert_eq!(
-            problems(PAIR, f),
-            ["reading this machine's addresses: netlink: permission denied"]
-        );
-        // The key file, when this node is in a pair.
-        let mut f = facts(&["10.0.0.1"], &[("www1.example", Ok("10.1.0.11"))]);
-        f.key = Some(Err(KeyFileError::TooShort {
-            path: "/etc/lvs-director/heartbeat.key".into(),
-            len: 3,
-        }));
-        let e = problems(PAIR, f);
-        assert_eq!(e.len(), 1);
-        assert!(
-            e[0].starts_with(
-                "heartbeat_key_file /etc/lvs-director/heartbeat.key: the key has 3 byte(s)"
-            ),
-            "{e:?}"
-        );
-        // A refused command names the file, the block and the keyword.
-        let text = "serial_no = 1\nvirtual web {\n    active = 1\n    address = 192.0.2.10 eth0\n    send_program = \"/usr/local/bin/check %h\"\n    server a {\n        address = 10.1.0.11\n        active = 1\n    }\n}\n";
-        let (config, warnings) = crate::pulse::logic::node::load("lvs.cf", text).unwrap();
-        let policy = Arc::new(crate::pulse::io::scripts::Policy::Scripts(
-            "/etc/lvs-director/scripts".into(),
-        ));
-        let e: Vec<String> = plan("lvs.cf", config, warnings, policy, facts(&[], &[]))
-            .err()
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(e.len(), 1);
-        assert!(
-            e[0].starts_with("lvs.cf: virtual web: send_program: "),
-            "{e:?}"
-        );
-        // Several at once: two commands that do not split into words are reported
-        // together.
-        let text = "serial_no = 1\nactive_cmd = 'echo \"up'\ninactive_cmd = 'echo \"down'\n";
-        let (config, warnings) = crate::pulse::logic::node::load("lvs.cf", text).unwrap();
-        let e: Vec<String> = plan("lvs.cf", config, warnings, Arc::default(), facts(&[], &[]))
-            .err()
-            .unwrap()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let bad = dir.path().join("lvs.cf");
+        std::fs::write(
+            &bad,
+            "serial_no = 1\nprimary = 10.0.0.1.5\nbackup_active = maybe\n",
+        )
+        .unwrap();
+        let e = prepare(&bad, dir.path(), false).err().unwrap();
+        assert!(e.iter().all(|p| matches!(p, Problem::Config(_))), "{e:?}");
+        let e = texts(e);
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].starts_with("active_cmd: "), "{e:?}");
-        assert!(e[1].starts_with("inactive_cmd: "), "{e:?}");
+        let at = format!("{}:", bad.display());
+        assert!(e[0].starts_with(&format!("{at}2:")), "{e:?}");
+        assert!(e[1].starts_with(&format!("{at}3:")), "{e:?}");
     }
 }
