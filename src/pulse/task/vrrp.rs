@@ -319,7 +319,7 @@ pub enum StartError {
     Command {
         instance: String,
         keyword: &'static str,
-        error: String,
+        error: crate::pulse::logic::argv::SplitError,
     },
     #[error("vrrp {instance}: opening the VRRP socket on {interface}: {source}")]
     Socket {
