@@ -237,7 +237,7 @@ impl Sender {
                 s.set_unicast_hops_v6(u32::from(TTL))?;
                 s.set_multicast_if_v6(ifindex)?;
                 s.set_multicast_loop_v6(false)?;
-                set_int(&s, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, TOS as i32)?;
+                s.set_tclass_v6(TOS)?;
                 let scope = if a.is_unicast_link_local() {
                     ifindex
                 } else {

@@ -51,8 +51,6 @@ pub struct Engine {
     members: Vec<Member>,
     clock: Instant,
     board: Board,
-    /// Adverts for no instance here, or unreadable: counted on the interface.
-    unknown: BTreeMap<&'static str, u64>,
     warnings: BTreeMap<&'static str, Throttle>,
 }
 
@@ -63,7 +61,6 @@ impl Engine {
             members,
             clock: Instant::now(),
             board,
-            unknown: BTreeMap::new(),
             warnings: BTreeMap::new(),
         };
         for m in &e.members {
@@ -173,7 +170,6 @@ impl Engine {
         let advert = match Advert::decode(r.src, r.dst, &r.msg) {
             Ok(a) => a,
             Err(e) => {
-                *self.unknown.entry(e.reason()).or_default() += 1;
                 // Counted for every instance on the link: the advert's router id
                 // cannot be trusted.
                 let reason = e.reason().to_string();
@@ -194,7 +190,6 @@ impl Engine {
             .iter()
             .position(|m| m.instance.settings().vrid == advert.vrid)
         else {
-            *self.unknown.entry("virtual router id").or_default() += 1;
             return;
         };
         let name = self.members[k].instance.settings().name.clone();
