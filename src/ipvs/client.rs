@@ -172,8 +172,7 @@ impl Client {
     /// Sends one request numbered `seq` and reads its reply.
     fn exchange(&mut self, msg: &[u8], seq: u32, changes: bool) -> Result<Reply, IpvsError> {
         self.send(msg, 1, changes)?;
-        let mut replies = self.chan.receive(seq, 1)?;
-        Ok(replies.pop().unwrap_or_default())
+        Ok(self.chan.receive_one(seq)?)
     }
 
     /// One request (or dump) and every data message of its reply.

@@ -200,11 +200,15 @@ impl<T: Transport> Channel<T> {
         Ok(replies.into_replies())
     }
 
+    /// Reads the reply to the one request numbered `seq`.
+    pub fn receive_one(&mut self, seq: u32) -> Result<Reply, ExchangeError> {
+        Ok(self.receive(seq, 1)?.pop().unwrap_or_default())
+    }
+
     /// Sends one request (numbered `seq`) and reads its reply.
     pub fn request(&mut self, bytes: &[u8], seq: u32) -> Result<Reply, ExchangeError> {
         self.send(bytes).map_err(ExchangeError::Io)?;
-        let mut replies = self.receive(seq, 1)?;
-        Ok(replies.pop().unwrap_or_default())
+        self.receive_one(seq)
     }
 }
 
