@@ -661,8 +661,9 @@ fn a_partly_refused_batch_is_owned_as_made_and_the_next_update_repairs_it() {
         "{:?}",
         l.refused
     );
+    let enomem = crate::ipvs::client::KernelError(libc::ENOMEM);
     assert!(
-        l.refused[0].contains("Cannot allocate memory"),
+        l.refused[0].ends_with(&format!(": {enomem}")),
         "{:?}",
         l.refused
     );
