@@ -16,8 +16,8 @@
 //! - [`cli`]: the command line, thin glue between files, `config`, `storage`, `pulse`
 //!   and `web`.
 //! - Small shared pieces: [`atomic_file`] (write-temp, fsync, rename: how `lvs.cf` and
-//!   exports are written), [`nlmsg`] (netlink message headers, for the IPVS client and
-//!   rtnetlink), [`sync`] (locks that survive a panic elsewhere), [`descriptors`]
+//!   exports are written), [`nlmsg`] (netlink framing and the one request/acknowledgement
+//!   loop, for the IPVS client and rtnetlink), [`sync`] (locks that survive a panic elsewhere), [`descriptors`]
 //!   (the open-file limit), [`clock`],
 //!   [`logging`], [`build_info`].
 

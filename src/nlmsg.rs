@@ -1,9 +1,12 @@
 //! Netlink framing shared by the IPVS client ([`crate::ipvs::client`]) and rtnetlink
 //! ([`crate::pulse::io::addr`]): the 16-byte message header, native-endian integers,
-//! and [`messages`], which splits a received datagram into its messages and says what
-//! each is (data, acknowledgement or error, end of dump, overrun). Both clients' receive
-//! loops read through it and differ only in which sequence numbers they wait for.
+//! [`messages`], which splits a received datagram into its messages and says what each
+//! is (data, acknowledgement or error, end of dump, overrun), and [`status`], the errno
+//! and the kernel's own words of an acknowledgement. [`exchange`] is the one
+//! request/acknowledgement (and dump) loop both clients send and read through.
 //! Reading never panics: a buffer too short for what is asked is `None` or an error.
+
+pub mod exchange;
 
 /// Length of `struct nlmsghdr`.
 pub const HEADER_LEN: usize = 16;
@@ -101,6 +104,68 @@ pub fn messages(datagram: &[u8]) -> impl Iterator<Item = Result<Message<'_>, Fra
             bytes,
         }))
     })
+}
+
+/// `NLM_F_DUMP_INTR`: the table changed while the dump was read; it may be inconsistent.
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
+/// `NLM_F_CAPPED` on an `NLMSG_ERROR`: only the request's header is echoed.
+pub const NLM_F_CAPPED: u16 = 0x100;
+/// `NLM_F_ACK_TLVS` on an `NLMSG_ERROR` or `NLMSG_DONE`: extended-ack attributes follow.
+pub const NLM_F_ACK_TLVS: u16 = 0x200;
+/// `NLMSGERR_ATTR_MSG`: the kernel's explanation, a string.
+pub const NLMSGERR_ATTR_MSG: u16 = 1;
+
+/// What an `NLMSG_ERROR` (acknowledgement or refusal) or `NLMSG_DONE` says.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Status {
+    /// 0 for an acknowledgement (or a dump that ended well), otherwise the errno
+    /// (positive, as `errno` is).
+    pub errno: i32,
+    /// The kernel's own explanation (`NLMSGERR_ATTR_MSG`), when the socket asked for
+    /// extended acknowledgements, e.g. "ipv6: address not found".
+    pub message: Option<String>,
+}
+
+/// The status of one `NLMSG_ERROR` or `NLMSG_DONE` message (header included).
+pub fn status(msg: &[u8]) -> Status {
+    // The kernel sends -errno; wrapping, so that a hostile i32::MIN reads without a panic.
+    let errno = u32_at(msg, HEADER_LEN).map_or(0, |e| (e as i32).wrapping_neg());
+    let flags = u16_at(msg, 6).unwrap_or(0);
+    let mut message = None;
+    if flags & NLM_F_ACK_TLVS != 0 {
+        // NLMSG_ERROR carries the request's header (and, unless capped, its payload)
+        // before the attributes; NLMSG_DONE only the errno.
+        let mut at = HEADER_LEN + 4;
+        if u16_at(msg, 4) == Some(NLMSG_ERROR) {
+            let request_len = u32_at(msg, at).unwrap_or(0) as usize;
+            at = at.saturating_add(if flags & NLM_F_CAPPED != 0 {
+                HEADER_LEN
+            } else {
+                request_len.max(HEADER_LEN)
+            });
+            at = at.saturating_add(3) & !3;
+        }
+        while let (Some(len), Some(ty)) = (u16_at(msg, at), u16_at(msg, at.saturating_add(2))) {
+            let len = usize::from(len);
+            // A length under an attribute header's would never move on, one past the
+            // end is cut short: either ends the walk.
+            let Some(attr) = msg.get(at + 4..at + len) else {
+                break;
+            };
+            if ty == NLMSGERR_ATTR_MSG {
+                message = Some(c_string(attr));
+            }
+            at += (len + 3) & !3;
+        }
+    }
+    Status { errno, message }
+}
+
+/// A NUL-terminated (or not) string attribute. neli's own `String` parser drops the
+/// last byte unconditionally and panics on an empty payload.
+pub fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// The native-endian `u32` at `at`.

@@ -1,27 +1,24 @@
 //! The socket shell around [`super::netlink`]: one generic-netlink socket in the
 //! caller's network namespace, requests pipelined in windows (one `sendmsg` carries
 //! many requests; the kernel handles them in that call and queues one acknowledgement
-//! each), dumps read to their end, every wait bounded by a timeout.
+//! each), dumps read to their end, every wait bounded by a timeout. Sending and reading
+//! to each request's end is [`crate::nlmsg::exchange`]'s loop, shared with rtnetlink.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use neli::consts::nl::NlmF;
-use neli::consts::socket::{Msg, NlFamily};
+use neli::consts::socket::NlFamily;
 use neli::socket::NlSocket;
-use neli::utils::Groups;
 
 use super::diff::Op;
 use super::netlink::{self, CodecError, Info, Request, SyncDaemon, SyncState, Timeouts};
 use super::table::{ServiceKey, Table};
-use crate::nlmsg::Kind;
+use crate::nlmsg::exchange::{Channel, ExchangeError, Reply, REPLY_TIMEOUT};
 
 /// Requests sent per `sendmsg` before their acknowledgements are collected: small
 /// enough that the acknowledgements always fit the default receive buffer.
 const WINDOW: usize = 64;
-/// How long a reply may take before the kernel is declared unresponsive.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An errno the kernel returned for one request, explained in IPVS terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +68,16 @@ pub enum IpvsError {
     Codec(#[from] CodecError),
 }
 
+impl From<ExchangeError> for IpvsError {
+    fn from(e: ExchangeError) -> IpvsError {
+        match e {
+            ExchangeError::Io(e) => IpvsError::from_io(e),
+            ExchangeError::Frame(e) => CodecError::Decode(e.to_string()).into(),
+            ExchangeError::Overrun => IpvsError::Overrun,
+        }
+    }
+}
+
 impl IpvsError {
     fn from_io(e: io::Error) -> IpvsError {
         match e.kind() {
@@ -115,60 +122,35 @@ impl Counters {
     }
 }
 
-/// One reply message, reduced to what the client acts on.
-enum Reply {
-    Data(Vec<u8>),
-    /// An `NLMSG_ERROR`: 0 is an acknowledgement.
-    Status(i32),
-    Done(i32),
-}
-
 /// The IPVS table of the network namespace the client was created in.
 pub struct Client {
-    sock: NlSocket,
+    chan: Channel<NlSocket>,
     family: u16,
-    pid: u32,
-    seq: u32,
-    buf: Vec<u8>,
     counters: Counters,
 }
 
 impl Client {
     /// Opens the socket and resolves the IPVS family.
     pub fn connect() -> Result<Client, IpvsError> {
-        let sock = NlSocket::connect(NlFamily::Generic, None, Groups::empty())
-            .map_err(IpvsError::Socket)?;
-        // SAFETY: the descriptor is owned by `sock`, which outlives this borrow.
-        let fd = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
-        let s = socket2::SockRef::from(&fd);
-        s.set_read_timeout(Some(REPLY_TIMEOUT))
-            .map_err(IpvsError::Socket)?;
-        s.set_write_timeout(Some(REPLY_TIMEOUT))
-            .map_err(IpvsError::Socket)?;
-        let pid = sock.pid().map_err(IpvsError::Socket)?;
+        let chan = Channel::open(NlFamily::Generic).map_err(IpvsError::Socket)?;
         let mut client = Client {
-            sock,
+            chan,
             family: 0,
-            pid,
-            // Distinct from a previous process's numbers, so stale replies are ignored.
-            seq: std::process::id().wrapping_mul(0x9e37_79b9),
-            buf: vec![0; 1 << 16],
             counters: Counters::default(),
         };
-        let seq = client.next_seq();
-        let msg = netlink::encode_resolve(seq, pid)?;
-        client.send(&msg, 1, false)?;
+        let seq = client.chan.reserve(1);
+        let msg = netlink::encode_resolve(seq, client.chan.pid())?;
+        let reply = client.exchange(&msg, seq, false)?;
         let mut id = None;
-        client.collect(seq, seq, |_, reply| match reply {
-            Reply::Data(bytes) => {
-                id = Some(netlink::decode_family_id(&bytes)?);
-                Ok(false)
-            }
-            // ENOENT: the controller does not know the family.
-            Reply::Status(e) | Reply::Done(e) if e == -libc::ENOENT => Err(IpvsError::NotAvailable),
-            Reply::Status(0) | Reply::Done(0) => Ok(true),
-            Reply::Status(e) | Reply::Done(e) => Err(IpvsError::kernel("resolve IPVS", -e)),
-        })?;
+        for bytes in &reply.data {
+            id = Some(netlink::decode_family_id(bytes)?);
+        }
+        match reply.errno {
+            0 => {}
+            // The controller does not know the family.
+            libc::ENOENT => return Err(IpvsError::NotAvailable),
+            e => return Err(IpvsError::kernel("resolve IPVS", e)),
+        }
         client.family = id.ok_or(IpvsError::NotAvailable)?;
         Ok(client)
     }
@@ -177,15 +159,8 @@ impl Client {
         self.counters
     }
 
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
     fn send(&mut self, bytes: &[u8], requests: u64, changes: bool) -> Result<(), IpvsError> {
-        self.sock
-            .send(bytes, Msg::empty())
-            .map_err(IpvsError::from_io)?;
+        self.chan.send(bytes).map_err(IpvsError::from_io)?;
         self.counters.sends += 1;
         self.counters.requests += requests;
         if changes {
@@ -194,63 +169,26 @@ impl Client {
         Ok(())
     }
 
-    /// Reads replies until `on` says the sequence range is complete. `on` gets each
-    /// reply to a request in `first..=last` and returns whether that request is finished;
-    /// replies to other requests (late answers to an abandoned one) are dropped.
-    fn collect(
-        &mut self,
-        first: u32,
-        last: u32,
-        mut on: impl FnMut(u32, Reply) -> Result<bool, IpvsError>,
-    ) -> Result<(), IpvsError> {
-        let want = last.wrapping_sub(first) as usize + 1;
-        let mut finished = 0usize;
-        while finished < want {
-            let (n, _) = self
-                .sock
-                .recv(&mut self.buf[..], Msg::empty())
-                .map_err(IpvsError::from_io)?;
-            for m in crate::nlmsg::messages(&self.buf[..n]) {
-                let m = m.map_err(|e| CodecError::Decode(e.to_string()))?;
-                let seq = m.header.seq;
-                if seq.wrapping_sub(first) as usize >= want {
-                    continue;
-                }
-                let reply = match m.kind {
-                    Kind::Noop => continue,
-                    Kind::Overrun => return Err(IpvsError::Overrun),
-                    Kind::Status(e) => Reply::Status(e),
-                    Kind::Done(e) => Reply::Done(e),
-                    Kind::Data => Reply::Data(m.bytes.to_vec()),
-                };
-                if on(seq, reply)? {
-                    finished += 1;
-                }
-            }
-        }
-        Ok(())
+    /// Sends one request numbered `seq` and reads its reply.
+    fn exchange(&mut self, msg: &[u8], seq: u32, changes: bool) -> Result<Reply, IpvsError> {
+        self.send(msg, 1, changes)?;
+        Ok(self.chan.receive_one(seq)?)
     }
 
     /// One request (or dump) and every data message of its reply.
     fn transact(&mut self, req: &Request<'_>) -> Result<Vec<Vec<u8>>, IpvsError> {
-        let seq = self.next_seq();
+        let seq = self.chan.reserve(1);
         let flags = if req.is_dump() {
             NlmF::REQUEST | NlmF::DUMP
         } else {
             NlmF::REQUEST | NlmF::ACK
         };
-        let msg = netlink::encode(self.family, flags, seq, self.pid, req)?;
-        self.send(&msg, 1, req.is_change())?;
-        let mut data = Vec::new();
-        self.collect(seq, seq, |_, reply| match reply {
-            Reply::Data(bytes) => {
-                data.push(bytes);
-                Ok(false)
-            }
-            Reply::Status(0) | Reply::Done(0) => Ok(true),
-            Reply::Status(e) | Reply::Done(e) => Err(IpvsError::kernel(format!("{req:?}"), -e)),
-        })?;
-        Ok(data)
+        let msg = netlink::encode(self.family, flags, seq, self.chan.pid(), req)?;
+        let reply = self.exchange(&msg, seq, req.is_change())?;
+        match reply.errno {
+            0 => Ok(reply.data),
+            e => Err(IpvsError::kernel(format!("{req:?}"), e)),
+        }
     }
 
     /// Applies `ops` in order, pipelined, and returns each one's outcome. The kernel
@@ -261,39 +199,26 @@ impl Client {
         let mut bytes = Vec::new();
         for window in ops.chunks(WINDOW) {
             bytes.clear();
-            let first = self.seq.wrapping_add(1);
-            for op in window {
-                let seq = self.next_seq();
+            let first = self.chan.reserve(window.len());
+            for (seq, op) in (0..).map(|i| first.wrapping_add(i)).zip(window) {
                 netlink::encode_into(
                     &mut bytes,
                     self.family,
                     NlmF::REQUEST | NlmF::ACK,
                     seq,
-                    self.pid,
+                    self.chan.pid(),
                     &Request::Op(op),
                 )?;
             }
-            let last = self.seq;
             self.send(&bytes, window.len() as u64, true)?;
-            let mut outcome = vec![None; window.len()];
-            self.collect(first, last, |seq, reply| {
-                let i = seq.wrapping_sub(first) as usize;
-                match reply {
-                    Reply::Status(0) => outcome[i] = Some(Ok(())),
-                    Reply::Status(e) if e == -libc::EPERM => {
-                        return Err(IpvsError::PermissionDenied)
-                    }
-                    Reply::Status(e) => outcome[i] = Some(Err(KernelError(-e))),
-                    Reply::Data(_) | Reply::Done(_) => return Ok(false),
-                }
-                Ok(true)
-            })?;
-            // The exchange returns once every request of the batch is answered.
-            results.extend(
-                outcome
-                    .into_iter()
-                    .map(|o| o.unwrap_or(Err(KernelError(libc::EPROTO)))),
-            );
+            // Every request of the window is answered before the next is sent.
+            for reply in self.chan.receive(first, window.len())? {
+                results.push(match reply.errno {
+                    0 => Ok(()),
+                    libc::EPERM => return Err(IpvsError::PermissionDenied),
+                    e => Err(KernelError(e)),
+                });
+            }
         }
         Ok(results)
     }

@@ -3,7 +3,8 @@
 //!
 //! Message building and parsing are pure functions (golden-byte tested against what
 //! `ip addr add|del` sends); [`Rtnl`] is the thin socket shell in the style of
-//! [`crate::ipvs::client`]: raw bytes through neli's `NlSocket`, every wait bounded.
+//! [`crate::ipvs::client`]: raw bytes through [`crate::nlmsg::exchange`]'s loop over
+//! neli's `NlSocket`, every wait bounded.
 //!
 //! Kernel behaviour worth knowing when using this module:
 //! - IPv4 labels are not checked by the kernel: it accepts `foo:1` on `eth0`, which
@@ -17,23 +18,21 @@
 
 use std::io::{self, Cursor};
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{Arphrd, Ifa, IfaF, Iff, Ifla, RtAddrFamily, RtScope, Rtm};
-use neli::consts::socket::{Msg, NlFamily};
+use neli::consts::socket::NlFamily;
+use neli::err::{BuilderError, DeError, SerError};
 use neli::nl::{NlPayload, Nlmsghdr, NlmsghdrBuilder};
 use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, Ifinfomsg, IfinfomsgBuilder, RtattrBuilder};
 use neli::socket::NlSocket;
 use neli::types::{Buffer, RtBuffer};
-use neli::utils::Groups;
 use neli::{FromBytesWithInput, Size, ToBytes};
 
-use crate::nlmsg::{Kind, NLMSG_ERROR};
+use crate::nlmsg::exchange::{Channel, ExchangeError, Reply, REPLY_TIMEOUT};
+use crate::nlmsg::{c_string, FrameError};
 
-/// How long a reply may take before the kernel is declared unresponsive.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A dump the kernel marks inconsistent (`NLM_F_DUMP_INTR`: the table changed while it
 /// was being read) is read again, this many times at most.
 const DUMP_ATTEMPTS: usize = 3;
@@ -41,10 +40,6 @@ const DUMP_ATTEMPTS: usize = 3;
 const MAX_NAME: usize = 15;
 
 const NLMSG_HDRLEN: usize = crate::nlmsg::HEADER_LEN;
-const NLM_F_DUMP_INTR: u16 = 0x10;
-const NLM_F_CAPPED: u16 = 0x100;
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLMSGERR_ATTR_MSG: u16 = 1;
 
 /// A network device as `RTM_GETLINK` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +101,63 @@ impl std::fmt::Display for KernelError {
 
 impl std::error::Error for KernelError {}
 
+/// An address the kernel would refuse, or (an IPv6 label) silently ignore: refused
+/// before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidAddress {
+    #[error("label {label:?} is longer than {max} bytes (IFNAMSIZ)", max = MAX_NAME)]
+    LabelTooLong { label: String },
+    #[error("label {label:?} must be the device name or start with \"{dev}:\" (e.g. \"{dev}:1\")")]
+    LabelNotOfDevice { label: String, dev: String },
+    #[error("prefix length {prefix} is more than {max}")]
+    PrefixTooLong { prefix: u8, max: u8 },
+    #[error("label {label:?}: labels are IPv4-only (the kernel would ignore it)")]
+    LabelOnIpv6 { label: String },
+}
+
+/// A request that could not be built, or a reply that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// neli refused a part of the request (`what`: "ifaddrmsg", "attribute Local", …).
+    #[error("cannot encode {what}: {source}")]
+    Build {
+        what: String,
+        #[source]
+        source: BuilderError,
+    },
+    #[error("cannot encode message: {0}")]
+    Serialize(#[source] SerError),
+    #[error("device index {0} is out of range")]
+    IndexOutOfRange(u32),
+    #[error("malformed rtnetlink message: length {len} of {available}")]
+    Length { len: usize, available: usize },
+    #[error("malformed rtnetlink message: {0}")]
+    Malformed(#[source] DeError),
+    #[error("link {0} has no name")]
+    LinkWithoutName(i32),
+    #[error("link {name} has index {index}")]
+    LinkIndex { name: String, index: i32 },
+    #[error("address message for index {0} without a valid address")]
+    AddressMissing(u32),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("no reply")]
+    NoReply,
+}
+
+impl CodecError {
+    fn build<E: Into<BuilderError>>(what: &'static str) -> impl FnOnce(E) -> CodecError {
+        move |e| CodecError::Build {
+            what: what.to_string(),
+            source: e.into(),
+        }
+    }
+}
+
 /// What went wrong; every variant but `Socket` names the operation in `ip` syntax,
-/// e.g. `add 192.0.2.10/24 dev eth0 label eth0:1` or `look up link eth9`.
+/// e.g. `add 192.0.2.10/24 dev eth0 label eth0:1` or `look up link eth9`. The rarer
+/// details are boxed: this error travels inside the supervisor's and VRRP's start
+/// errors, which stay small.
 #[derive(Debug, thiserror::Error)]
 pub enum AddrError {
     #[error("rtnetlink socket: {0}")]
@@ -118,7 +168,11 @@ pub enum AddrError {
     NoDevice { op: String },
     /// Refused before anything was sent.
     #[error("{op}: {reason}")]
-    Invalid { op: String, reason: String },
+    Invalid {
+        op: String,
+        #[source]
+        reason: Box<InvalidAddress>,
+    },
     #[error("{op}: the kernel refused: {error}")]
     Kernel {
         op: String,
@@ -130,7 +184,11 @@ pub enum AddrError {
     #[error("{op}: the netlink receive buffer overflowed: replies were lost")]
     Overrun { op: String },
     #[error("{op}: {detail}")]
-    Codec { op: String, detail: String },
+    Codec {
+        op: String,
+        #[source]
+        detail: Box<CodecError>,
+    },
 }
 
 impl AddrError {
@@ -144,6 +202,21 @@ impl AddrError {
             _ if e.raw_os_error() == Some(libc::ENOBUFS) => AddrError::Overrun { op },
             _ if e.raw_os_error() == Some(libc::EPERM) => AddrError::PermissionDenied { op },
             _ => AddrError::Socket(e),
+        }
+    }
+
+    fn exchange(op: &str, e: ExchangeError) -> AddrError {
+        match e {
+            ExchangeError::Io(e) => AddrError::from_io(op, e),
+            ExchangeError::Frame(e) => AddrError::codec(op, e.into()),
+            ExchangeError::Overrun => AddrError::Overrun { op: op.to_string() },
+        }
+    }
+
+    fn codec(op: &str, detail: CodecError) -> AddrError {
+        AddrError::Codec {
+            op: op.to_string(),
+            detail: Box::new(detail),
         }
     }
 
@@ -175,31 +248,37 @@ pub fn split_device(dev: &str) -> (&str, Option<&str>) {
 
 /// Why `label` cannot name an address of device `dev`, if it cannot. The kernel only
 /// checks the length; `ifconfig`-era tools and people read `eth0:1` as "on eth0".
-fn check_label(dev: &str, label: &str) -> Result<(), String> {
+fn check_label(dev: &str, label: &str) -> Result<(), InvalidAddress> {
     if label.len() > MAX_NAME {
-        return Err(format!(
-            "label {label:?} is longer than {MAX_NAME} bytes (IFNAMSIZ)"
-        ));
+        return Err(InvalidAddress::LabelTooLong {
+            label: label.to_string(),
+        });
     }
     match label.strip_prefix(dev) {
         Some("") => Ok(()),
         Some(rest) if rest.len() > 1 && rest.starts_with(':') => Ok(()),
-        _ => Err(format!(
-            "label {label:?} must be the device name or start with \"{dev}:\" (e.g. \"{dev}:1\")"
-        )),
+        _ => Err(InvalidAddress::LabelNotOfDevice {
+            label: label.to_string(),
+            dev: dev.to_string(),
+        }),
     }
 }
 
 /// Refuses what the kernel would refuse (or, for an IPv6 label, silently ignore).
-fn check_address(addr: IpAddr, prefix: u8, label: Option<&str>, dev: &str) -> Result<(), String> {
+fn check_address(
+    addr: IpAddr,
+    prefix: u8,
+    label: Option<&str>,
+    dev: &str,
+) -> Result<(), InvalidAddress> {
     let max = if addr.is_ipv4() { 32 } else { 128 };
     if prefix > max {
-        return Err(format!("prefix length {prefix} is more than {max}"));
+        return Err(InvalidAddress::PrefixTooLong { prefix, max });
     }
     match (addr, label) {
-        (IpAddr::V6(_), Some(l)) => Err(format!(
-            "label {l:?}: labels are IPv4-only (the kernel would ignore it)"
-        )),
+        (IpAddr::V6(_), Some(l)) => Err(InvalidAddress::LabelOnIpv6 {
+            label: l.to_string(),
+        }),
         (IpAddr::V4(_), Some(l)) => check_label(dev, l),
         (_, None) => Ok(()),
     }
@@ -215,18 +294,20 @@ fn broadcast(addr: Ipv4Addr, prefix: u8) -> Option<Ipv4Addr> {
 fn rtattr<P: Size + ToBytes>(
     ty: Ifa,
     payload: P,
-) -> Result<neli::rtnl::Rtattr<Ifa, Buffer>, String> {
+) -> Result<neli::rtnl::Rtattr<Ifa, Buffer>, CodecError> {
     RtattrBuilder::default()
         .rta_type(ty)
         .rta_payload(payload)
         .build()
-        .map_err(|e| format!("cannot encode attribute {ty:?}: {e}"))
+        .map_err(|e| CodecError::Build {
+            what: format!("attribute {ty:?}"),
+            source: e.into(),
+        })
 }
 
-fn to_bytes<P: Size + ToBytes>(msg: &Nlmsghdr<Rtm, P>) -> Result<Vec<u8>, String> {
+fn to_bytes<P: Size + ToBytes>(msg: &Nlmsghdr<Rtm, P>) -> Result<Vec<u8>, CodecError> {
     let mut cursor = Cursor::new(Vec::new());
-    msg.to_bytes(&mut cursor)
-        .map_err(|e| format!("cannot encode message: {e}"))?;
+    msg.to_bytes(&mut cursor).map_err(CodecError::Serialize)?;
     Ok(cursor.into_inner())
 }
 
@@ -236,7 +317,7 @@ fn message<P: Size + ToBytes>(
     seq: u32,
     pid: u32,
     payload: P,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, CodecError> {
     let msg = NlmsghdrBuilder::default()
         .nl_type(ty)
         .nl_flags(flags)
@@ -244,7 +325,7 @@ fn message<P: Size + ToBytes>(
         .nl_pid(pid)
         .nl_payload(NlPayload::Payload(payload))
         .build()
-        .map_err(|e| format!("cannot encode netlink header: {e}"))?;
+        .map_err(CodecError::build("netlink header"))?;
     to_bytes(&msg)
 }
 
@@ -262,7 +343,7 @@ fn encode_addr(
     addr: IpAddr,
     prefix: u8,
     label: Option<&str>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, CodecError> {
     let mut attrs = RtBuffer::new();
     let (family, flags) = match addr {
         IpAddr::V4(a) => {
@@ -299,7 +380,7 @@ fn encode_addr(
         .ifa_index(index)
         .rtattrs(attrs)
         .build()
-        .map_err(|e| format!("cannot encode ifaddrmsg: {e}"))?;
+        .map_err(CodecError::build("ifaddrmsg"))?;
     let (ty, flags) = if add {
         (
             Rtm::Newaddr,
@@ -318,7 +399,7 @@ enum LinkQuery<'a> {
     Index(u32),
 }
 
-fn encode_get_link(seq: u32, pid: u32, query: &LinkQuery<'_>) -> Result<Vec<u8>, String> {
+fn encode_get_link(seq: u32, pid: u32, query: &LinkQuery<'_>) -> Result<Vec<u8>, CodecError> {
     let mut attrs = RtBuffer::new();
     let mut index = 0;
     match query {
@@ -328,10 +409,10 @@ fn encode_get_link(seq: u32, pid: u32, query: &LinkQuery<'_>) -> Result<Vec<u8>,
                 .rta_type(Ifla::Ifname)
                 .rta_payload(*n)
                 .build()
-                .map_err(|e| format!("cannot encode attribute: {e}"))?,
+                .map_err(CodecError::build("attribute"))?,
         ),
         LinkQuery::Index(i) => {
-            index = i32::try_from(*i).map_err(|_| format!("device index {i} is out of range"))?
+            index = i32::try_from(*i).map_err(|_| CodecError::IndexOutOfRange(*i))?
         }
     }
     let ifi = IfinfomsgBuilder::default()
@@ -340,7 +421,7 @@ fn encode_get_link(seq: u32, pid: u32, query: &LinkQuery<'_>) -> Result<Vec<u8>,
         .ifi_index(index)
         .rtattrs(attrs)
         .build()
-        .map_err(|e| format!("cannot encode ifinfomsg: {e}"))?;
+        .map_err(CodecError::build("ifinfomsg"))?;
     let flags = match query {
         LinkQuery::All => NlmF::REQUEST | NlmF::DUMP,
         _ => NlmF::REQUEST | NlmF::ACK,
@@ -349,51 +430,43 @@ fn encode_get_link(seq: u32, pid: u32, query: &LinkQuery<'_>) -> Result<Vec<u8>,
 }
 
 /// `RTM_GETADDR` dump of every IPv4 and IPv6 address.
-fn encode_dump_addresses(seq: u32, pid: u32) -> Result<Vec<u8>, String> {
+fn encode_dump_addresses(seq: u32, pid: u32) -> Result<Vec<u8>, CodecError> {
     let ifa = IfaddrmsgBuilder::default()
         .ifa_family(RtAddrFamily::Unspecified)
         .ifa_prefixlen(0)
         .ifa_scope(RtScope::Universe)
         .ifa_index(0)
         .build()
-        .map_err(|e| format!("cannot encode ifaddrmsg: {e}"))?;
+        .map_err(CodecError::build("ifaddrmsg"))?;
     message(Rtm::Getaddr, NlmF::REQUEST | NlmF::DUMP, seq, pid, ifa)
-}
-
-/// A NUL-terminated (or not) string attribute. neli's own `String` parser drops the
-/// last byte unconditionally and panics on an empty payload.
-fn c_string(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// The family header and attributes after the netlink header of one message (the
 /// exchange has already checked that the length fits).
-fn decode_payload<P: FromBytesWithInput<Input = usize>>(bytes: &[u8]) -> Result<P, String> {
+fn decode_payload<P: FromBytesWithInput<Input = usize>>(bytes: &[u8]) -> Result<P, CodecError> {
     let len = crate::nlmsg::u32_at(bytes, 0).map_or(0, |l| l as usize);
-    let body = bytes.get(NLMSG_HDRLEN..len).ok_or_else(|| {
-        format!(
-            "malformed rtnetlink message: length {len} of {}",
-            bytes.len()
-        )
+    let body = bytes.get(NLMSG_HDRLEN..len).ok_or(CodecError::Length {
+        len,
+        available: bytes.len(),
     })?;
-    P::from_bytes_with_input(&mut Cursor::new(body), body.len())
-        .map_err(|e| format!("malformed rtnetlink message: {e}"))
+    P::from_bytes_with_input(&mut Cursor::new(body), body.len()).map_err(CodecError::Malformed)
 }
 
 /// One `RTM_NEWLINK` message as a [`Link`].
-fn decode_link(bytes: &[u8]) -> Result<Link, String> {
+fn decode_link(bytes: &[u8]) -> Result<Link, CodecError> {
     let ifi: Ifinfomsg = decode_payload(bytes)?;
     let attrs = ifi.rtattrs().get_attr_handle();
     let payload = |ty| attrs.get_attribute(ty).map(|a| a.rta_payload().as_ref());
     let name = payload(Ifla::Ifname)
         .map(c_string)
-        .ok_or_else(|| format!("link {} has no name", ifi.ifi_index()))?;
+        .ok_or(CodecError::LinkWithoutName(*ifi.ifi_index()))?;
     let mac = payload(Ifla::Address).and_then(|a| <[u8; 6]>::try_from(a).ok());
     let flags = *ifi.ifi_flags();
     Ok(Link {
-        index: u32::try_from(*ifi.ifi_index())
-            .map_err(|_| format!("link {name} has index {}", ifi.ifi_index()))?,
+        index: u32::try_from(*ifi.ifi_index()).map_err(|_| CodecError::LinkIndex {
+            name: name.clone(),
+            index: *ifi.ifi_index(),
+        })?,
         name,
         mac,
         admin_up: flags.contains(Iff::UP),
@@ -404,7 +477,7 @@ fn decode_link(bytes: &[u8]) -> Result<Link, String> {
 
 /// One `RTM_NEWADDR` message as an [`Address`]; `None` for families other than IPv4
 /// and IPv6.
-fn decode_address(bytes: &[u8]) -> Result<Option<Address>, String> {
+fn decode_address(bytes: &[u8]) -> Result<Option<Address>, CodecError> {
     let ifa: Ifaddrmsg = decode_payload(bytes)?;
     let attrs = ifa.rtattrs().get_attr_handle();
     let payload = |ty| attrs.get_attribute(ty).map(|a| a.rta_payload().as_ref());
@@ -415,12 +488,7 @@ fn decode_address(bytes: &[u8]) -> Result<Option<Address>, String> {
         (RtAddrFamily::Inet | RtAddrFamily::Inet6, None) => None,
         _ => return Ok(None),
     };
-    let addr = addr.ok_or_else(|| {
-        format!(
-            "address message for index {} without a valid address",
-            ifa.ifa_index()
-        )
-    })?;
+    let addr = addr.ok_or(CodecError::AddressMissing(*ifa.ifa_index()))?;
     let flags = match payload(Ifa::Flags).map(<[u8; 4]>::try_from) {
         Some(Ok(f)) => u32::from_ne_bytes(f),
         _ => u32::from(u8::from(*ifa.ifa_flags())),
@@ -434,127 +502,46 @@ fn decode_address(bytes: &[u8]) -> Result<Option<Address>, String> {
     }))
 }
 
-/// The errno and the extended-ack message of an `NLMSG_ERROR` or `NLMSG_DONE`.
-fn decode_status(msg: &[u8]) -> KernelError {
-    let get_u32 = |at: usize| crate::nlmsg::u32_at(msg, at);
-    let errno = get_u32(NLMSG_HDRLEN).map_or(0, |e| -(e as i32));
-    let flags = u16::from_ne_bytes([msg[6], msg[7]]);
-    let mut message = None;
-    if flags & NLM_F_ACK_TLVS != 0 {
-        let ty = u16::from_ne_bytes([msg[4], msg[5]]);
-        // NLMSG_ERROR carries the request's header (and, unless capped, its payload)
-        // before the attributes; NLMSG_DONE only the errno.
-        let mut at = NLMSG_HDRLEN + 4;
-        if ty == NLMSG_ERROR {
-            let request_len = get_u32(at).unwrap_or(0) as usize;
-            at += if flags & NLM_F_CAPPED != 0 {
-                NLMSG_HDRLEN
-            } else {
-                request_len.max(NLMSG_HDRLEN)
-            };
-            at = (at + 3) & !3;
-        }
-        while at + 4 <= msg.len() {
-            let len = u16::from_ne_bytes([msg[at], msg[at + 1]]) as usize;
-            let ty = u16::from_ne_bytes([msg[at + 2], msg[at + 3]]);
-            if len < 4 || at + len > msg.len() {
-                break;
-            }
-            if ty == NLMSGERR_ATTR_MSG {
-                message = Some(c_string(&msg[at + 4..at + len]));
-            }
-            at += (len + 3) & !3;
-        }
-    }
-    KernelError { errno, message }
-}
-
 /// One `NETLINK_ROUTE` socket in the network namespace it was created in.
 pub struct Rtnl {
-    sock: NlSocket,
-    pid: u32,
-    seq: u32,
-    buf: Vec<u8>,
+    chan: Channel<NlSocket>,
 }
 
 impl Rtnl {
     /// Opens the socket. Listing needs no privilege; changing addresses needs
     /// CAP_NET_ADMIN.
     pub fn connect() -> Result<Rtnl, AddrError> {
-        let sock =
-            NlSocket::connect(NlFamily::Route, None, Groups::empty()).map_err(AddrError::Socket)?;
-        // SAFETY: the descriptor is owned by `sock`, which outlives this borrow.
-        let fd = unsafe { BorrowedFd::borrow_raw(sock.as_raw_fd()) };
-        let s = socket2::SockRef::from(&fd);
-        s.set_read_timeout(Some(REPLY_TIMEOUT))
-            .map_err(AddrError::Socket)?;
-        s.set_write_timeout(Some(REPLY_TIMEOUT))
-            .map_err(AddrError::Socket)?;
+        let chan = Channel::open(NlFamily::Route).map_err(AddrError::Socket)?;
         // Both are best effort (Linux 4.12 and 4.20): the kernel's own words in errors,
         // and requests checked rather than loosely interpreted.
-        let _ = sock.enable_ext_ack(true);
-        let _ = sock.enable_strict_checking(true);
-        let pid = sock.pid().map_err(AddrError::Socket)?;
-        Ok(Rtnl {
-            sock,
-            pid,
-            // Distinct from a previous process's numbers, so stale replies are ignored.
-            seq: std::process::id().wrapping_mul(0x9e37_79b9),
-            buf: vec![0; 1 << 16],
-        })
+        let _ = chan.transport().enable_ext_ack(true);
+        let _ = chan.transport().enable_strict_checking(true);
+        Ok(Rtnl { chan })
     }
 
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
-    /// Sends one request and returns the data messages of its reply: until the
-    /// acknowledgement, or the end of a dump. The flag says whether any reply was
-    /// marked `NLM_F_DUMP_INTR`.
+    /// Sends one request and returns its reply: the data messages until the
+    /// acknowledgement, or the end of a dump, and whether any was marked
+    /// `NLM_F_DUMP_INTR`.
     fn exchange(
         &mut self,
         op: &str,
-        encode: impl FnOnce(u32, u32) -> Result<Vec<u8>, String>,
-    ) -> Result<(Vec<Vec<u8>>, bool), AddrError> {
-        let seq = self.next_seq();
-        let req = encode(seq, self.pid).map_err(|detail| AddrError::Codec {
-            op: op.to_string(),
-            detail,
-        })?;
-        self.sock
-            .send(&req, Msg::empty())
-            .map_err(|e| AddrError::from_io(op, e))?;
-        let mut data = Vec::new();
-        let mut interrupted = false;
-        loop {
-            let (n, _) = self
-                .sock
-                .recv(&mut self.buf[..], Msg::empty())
-                .map_err(|e| AddrError::from_io(op, e))?;
-            for m in crate::nlmsg::messages(&self.buf[..n]) {
-                let m = m.map_err(|e| AddrError::Codec {
-                    op: op.to_string(),
-                    detail: e.to_string(),
-                })?;
-                if m.header.seq != seq {
-                    continue;
-                }
-                interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
-                match m.kind {
-                    Kind::Noop => {}
-                    Kind::Overrun => return Err(AddrError::Overrun { op: op.to_string() }),
-                    Kind::Status(_) | Kind::Done(_) => {
-                        let status = decode_status(m.bytes);
-                        return if status.errno == 0 {
-                            Ok((data, interrupted))
-                        } else {
-                            Err(AddrError::kernel(op, status))
-                        };
-                    }
-                    Kind::Data => data.push(m.bytes.to_vec()),
-                }
-            }
+        encode: impl FnOnce(u32, u32) -> Result<Vec<u8>, CodecError>,
+    ) -> Result<Reply, AddrError> {
+        let seq = self.chan.reserve(1);
+        let req = encode(seq, self.chan.pid()).map_err(|e| AddrError::codec(op, e))?;
+        let reply = self
+            .chan
+            .request(&req, seq)
+            .map_err(|e| AddrError::exchange(op, e))?;
+        match reply.errno {
+            0 => Ok(reply),
+            errno => Err(AddrError::kernel(
+                op,
+                KernelError {
+                    errno,
+                    message: reply.message,
+                },
+            )),
         }
     }
 
@@ -562,23 +549,16 @@ impl Rtnl {
     fn dump(
         &mut self,
         op: &str,
-        encode: impl Fn(u32, u32) -> Result<Vec<u8>, String>,
+        encode: impl Fn(u32, u32) -> Result<Vec<u8>, CodecError>,
     ) -> Result<Vec<Vec<u8>>, AddrError> {
         let mut attempt = 1;
         loop {
-            let (data, interrupted) = self.exchange(op, &encode)?;
-            if !interrupted || attempt == DUMP_ATTEMPTS {
-                return Ok(data);
+            let reply = self.exchange(op, &encode)?;
+            if !reply.interrupted || attempt == DUMP_ATTEMPTS {
+                return Ok(reply.data);
             }
             attempt += 1;
         }
-    }
-
-    fn codec<T>(op: &str, r: Result<T, String>) -> Result<T, AddrError> {
-        r.map_err(|detail| AddrError::Codec {
-            op: op.to_string(),
-            detail,
-        })
     }
 
     /// Every device (`ip link show`).
@@ -586,7 +566,7 @@ impl Rtnl {
         let op = "list links";
         self.dump(op, |seq, pid| encode_get_link(seq, pid, &LinkQuery::All))?
             .iter()
-            .map(|m| Self::codec(op, decode_link(m)))
+            .map(|m| decode_link(m).map_err(|e| AddrError::codec(op, e)))
             .collect()
     }
 
@@ -606,12 +586,12 @@ impl Rtnl {
     }
 
     fn one_link(&mut self, op: &str, query: &LinkQuery<'_>) -> Result<Link, AddrError> {
-        let (data, _) = self.exchange(op, |seq, pid| encode_get_link(seq, pid, query))?;
-        let first = data.first().ok_or_else(|| AddrError::Codec {
-            op: op.to_string(),
-            detail: "no reply".to_string(),
-        })?;
-        Self::codec(op, decode_link(first))
+        let reply = self.exchange(op, |seq, pid| encode_get_link(seq, pid, query))?;
+        let first = reply
+            .data
+            .first()
+            .ok_or_else(|| AddrError::codec(op, CodecError::NoReply))?;
+        decode_link(first).map_err(|e| AddrError::codec(op, e))
     }
 
     /// Every IPv4 and IPv6 address of every device (`ip addr show`).
@@ -619,7 +599,7 @@ impl Rtnl {
         let op = "list addresses";
         let mut out = Vec::new();
         for m in self.dump(op, encode_dump_addresses)? {
-            if let Some(a) = Self::codec(op, decode_address(&m))? {
+            if let Some(a) = decode_address(&m).map_err(|e| AddrError::codec(op, e))? {
                 out.push(a);
             }
         }
@@ -675,7 +655,7 @@ impl Rtnl {
         let (dev, op) = self.describe("add", index, addr, prefix, label)?;
         check_address(addr, prefix, label, &dev).map_err(|reason| AddrError::Invalid {
             op: op.clone(),
-            reason,
+            reason: Box::new(reason),
         })?;
         let sent = self.exchange(&op, |seq, pid| {
             encode_addr(true, seq, pid, index, addr, prefix, label)
@@ -693,7 +673,7 @@ impl Rtnl {
         let (dev, op) = self.describe("delete", index, addr, prefix, None)?;
         check_address(addr, prefix, None, &dev).map_err(|reason| AddrError::Invalid {
             op: op.clone(),
-            reason,
+            reason: Box::new(reason),
         })?;
         let sent = self.exchange(&op, |seq, pid| {
             encode_addr(false, seq, pid, index, addr, prefix, None)
@@ -766,11 +746,19 @@ mod tests {
         assert!(check_label("eth0", "eth0:vip").is_ok());
         for bad in ["foo:1", "eth0:", "eth01", "eth", "eth1:0"] {
             let e = check_label("eth0", bad).unwrap_err();
+            assert!(
+                matches!(e, InvalidAddress::LabelNotOfDevice { .. }),
+                "{e:?}"
+            );
+            let e = e.to_string();
             assert!(e.contains("must be the device name"), "{bad}: {e}");
             assert!(e.contains("\"eth0:\""), "{e}");
         }
         let long = check_label("eth0", "eth0:0123456789a").unwrap_err();
-        assert!(long.contains("longer than 15"), "{long}");
+        assert_eq!(
+            long.to_string(),
+            "label \"eth0:0123456789a\" is longer than 15 bytes (IFNAMSIZ)"
+        );
     }
 
     #[test]
@@ -778,11 +766,21 @@ mod tests {
         assert!(check_address(v4("192.0.2.1"), 32, Some("eth0:1"), "eth0").is_ok());
         assert!(check_address(v4("192.0.2.1"), 33, None, "eth0")
             .unwrap_err()
+            .to_string()
             .contains("more than 32"));
         assert!(check_address(v4("2001:db8::1"), 128, None, "eth0").is_ok());
-        assert!(check_address(v4("2001:db8::1"), 129, None, "eth0").is_err());
+        assert_eq!(
+            check_address(v4("2001:db8::1"), 129, None, "eth0").unwrap_err(),
+            InvalidAddress::PrefixTooLong {
+                prefix: 129,
+                max: 128
+            }
+        );
         let e = check_address(v4("2001:db8::1"), 64, Some("eth0:1"), "eth0").unwrap_err();
-        assert!(e.contains("IPv4-only"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "label \"eth0:1\": labels are IPv4-only (the kernel would ignore it)"
+        );
     }
 
     #[test]
@@ -915,36 +913,42 @@ mod tests {
         assert!(l.admin_up && !l.carrier && !l.up);
     }
 
+    /// The kernel's words (an extended acknowledgement, read by
+    /// [`crate::nlmsg::status`]) follow the errno's text.
     #[test]
-    fn error_replies_carry_errno_and_message() {
-        // NLMSG_ERROR, ACK_TLVS|CAPPED: errno, the request's header, then the message.
-        let mut m = vec![0u8; 16];
-        m[4] = NLMSG_ERROR as u8;
-        m[6..8].copy_from_slice(&(NLM_F_ACK_TLVS | NLM_F_CAPPED).to_ne_bytes());
-        m.extend_from_slice(&(-libc::EADDRNOTAVAIL).to_ne_bytes());
-        m.extend_from_slice(&IP_ADDR_DEL_V4[..16]);
-        m.extend_from_slice(&[28, 0, 1, 0]);
-        m.extend_from_slice(b"ipv6: address not found\0");
-        let e = decode_status(&m);
-        assert_eq!(e.errno, libc::EADDRNOTAVAIL);
-        assert_eq!(e.message.as_deref(), Some("ipv6: address not found"));
+    fn kernel_errors_carry_the_kernels_words() {
+        let e = KernelError {
+            errno: libc::EADDRNOTAVAIL,
+            message: Some("ipv6: address not found".into()),
+        };
         assert!(e.to_string().ends_with("(ipv6: address not found)"), "{e}");
-        // Uncapped: the whole request precedes the attributes.
-        let mut u = m[..20].to_vec();
-        u[6..8].copy_from_slice(&NLM_F_ACK_TLVS.to_ne_bytes());
-        u.extend_from_slice(&IP_ADDR_DEL_V4);
-        u.extend_from_slice(&m[36..]);
-        assert_eq!(decode_status(&u), e);
-        // A plain acknowledgement.
-        let mut ack = vec![0u8; 36];
-        ack[4] = NLMSG_ERROR as u8;
+    }
+
+    /// Malformed replies and unbuildable requests say what was wrong, as before they
+    /// were typed.
+    #[test]
+    fn codec_errors_keep_their_words() {
+        let e = AddrError::codec("list links", CodecError::NoReply);
+        assert_eq!(e.to_string(), "list links: no reply");
+        let mut m = IP_ADDR_DEL_V4.to_vec();
+        m[0] = 200;
         assert_eq!(
-            decode_status(&ack),
-            KernelError {
-                errno: 0,
-                message: None
-            }
+            decode_address(&m).unwrap_err().to_string(),
+            "malformed rtnetlink message: length 200 of 40"
         );
+        let e = AddrError::exchange(
+            "list addresses",
+            ExchangeError::Frame(FrameError { len: 24, left: 20 }),
+        );
+        assert_eq!(
+            e.to_string(),
+            "list addresses: netlink message length 24 with 20 bytes left"
+        );
+        assert_eq!(
+            CodecError::IndexOutOfRange(u32::MAX).to_string(),
+            "device index 4294967295 is out of range"
+        );
+        assert!(encode_get_link(1, 0, &LinkQuery::Index(u32::MAX)).is_err());
     }
 
     #[test]

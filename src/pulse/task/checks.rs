@@ -21,7 +21,7 @@ use futures_util::FutureExt;
 
 use crate::pulse::io::load::LoadProbe;
 use crate::pulse::io::probe::{Outcome, Probe};
-use crate::pulse::task::lvsd::{Input, Key};
+use crate::pulse::task::lvsd::{Input, Key, LoadError};
 
 /// A single-threaded runtime of their own for the checks, on their own thread: ten
 /// thousand probes a second then never delay a heartbeat, and need no wake-ups across
@@ -152,13 +152,13 @@ impl CheckSet {
                 async move {
                     Input::Load {
                         key,
-                        report: p.run().await,
+                        report: p.run().await.map_err(LoadError::Command),
                     }
                 }
             },
             move |why| Input::Load {
                 key: k.clone(),
-                report: Err(format!("the load command crashed: {why}")),
+                report: Err(LoadError::Crashed(why)),
             },
         );
     }
@@ -245,7 +245,7 @@ mod tests {
             },
             |why| Input::Load {
                 key: ("v".into(), "s".into()),
-                report: Err(why),
+                report: Err(LoadError::Crashed(why)),
             },
         );
         let mut seen = Vec::new();
@@ -253,7 +253,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
             while let Ok(i) = rx.try_recv() {
                 seen.push(match i {
-                    Input::Load { report, .. } => report.unwrap_err(),
+                    Input::Load {
+                        report: Err(LoadError::Crashed(why)),
+                        ..
+                    } => why,
                     _ => "ran".to_string(),
                 });
             }

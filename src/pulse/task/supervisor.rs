@@ -351,7 +351,7 @@ impl Supervisor {
         });
         match rx.await {
             Ok(Ok(m)) => Reply::done(m),
-            Ok(Err(e)) => Reply::refused(e),
+            Ok(Err(e)) => Reply::refused(e.to_string()),
             Err(_) => Reply::refused("the health/IPVS thread is not running"),
         }
     }

@@ -24,7 +24,7 @@ use crate::config::{Config, RealServer, VirtualServer};
 use crate::ipvs::client::{Client, IpvsError};
 use crate::ipvs::desired::{all_healthy, desired, service_of, timeouts_of, ResolveError};
 use crate::ipvs::kernel::Kernel;
-use crate::ipvs::ownership::Ownership;
+use crate::ipvs::ownership::{Ownership, OwnershipError};
 use crate::ipvs::reconcile::{Reconciler, Settings};
 use crate::ipvs::table::{DestKey, ServiceKey, Table};
 
@@ -61,17 +61,55 @@ pub enum Input {
     /// What a real server's load command reported.
     Load {
         key: Key,
-        report: Result<Report, String>,
+        report: Result<Report, LoadError>,
     },
     Reconfigure(Box<Setup>),
     /// Drain (`true`) or enable a real server; the answer says what happened.
     Drain {
         key: Key,
         drain: bool,
-        reply: oneshot::Sender<Result<String, String>>,
+        reply: oneshot::Sender<Result<String, DrainError>>,
     },
     Status(oneshot::Sender<LvsdStatus>),
     Stop,
+}
+
+/// Why a load report has no value; the server keeps its weight.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The command failed, in the words of [`LoadProbe::run`].
+    ///
+    /// [`LoadProbe::run`]: crate::pulse::io::load::LoadProbe::run
+    #[error("{0}")]
+    Command(String),
+    /// The task running the command panicked.
+    #[error("the load command crashed: {0}")]
+    Crashed(String),
+}
+
+/// Why a drain or enable was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DrainError {
+    #[error("no active real server {server} in active virtual server {virtual_server}")]
+    NoSuchServer {
+        virtual_server: String,
+        server: String,
+    },
+}
+
+/// Why the IPVS table cannot be programmed at the moment; the status's `ipvs` line
+/// says it, and a fault says it when an active virtual server needs IPVS.
+#[derive(Debug, thiserror::Error)]
+pub enum IpvsUnavailable {
+    #[error("not connected yet")]
+    NotConnected,
+    /// No IPVS in this kernel, no permission, or the socket failed.
+    #[error(transparent)]
+    Kernel(#[from] IpvsError),
+    /// The file of what this director created could not be read: without it, nothing
+    /// is touched.
+    #[error(transparent)]
+    Ownership(#[from] OwnershipError),
 }
 
 /// A configuration as the thread needs it, names already resolved.
@@ -118,7 +156,7 @@ pub struct Lvsd<K: Kernel = Client> {
     setup: Setup,
     targets: BTreeMap<Key, TargetState>,
     locals: BTreeMap<String, LocalState>,
-    ipvs: Result<Reconciler<K>, String>,
+    ipvs: Result<Reconciler<K>, IpvsUnavailable>,
     state_dir: PathBuf,
     faults: mpsc::UnboundedSender<failover::Input>,
     shared: Arc<Mutex<Shared>>,
@@ -183,7 +221,7 @@ impl<K: Kernel> Lvsd<K> {
             },
             targets: BTreeMap::new(),
             locals: BTreeMap::new(),
-            ipvs: Err("not connected yet".into()),
+            ipvs: Err(IpvsUnavailable::NotConnected),
             state_dir,
             faults,
             shared,
@@ -205,18 +243,18 @@ impl<K: Kernel> Lvsd<K> {
         if self.ipvs.is_ok() {
             return;
         }
-        let r = (self.connector)().map_err(|e| e.to_string()).and_then(|c| {
-            Ownership::load(&self.state_dir)
-                .map(|o| Reconciler::new(c, o))
-                .map_err(|e| e.to_string())
-        });
+        let r = (self.connector)()
+            .map_err(IpvsUnavailable::from)
+            .and_then(|c| Ok(Reconciler::new(c, Ownership::load(&self.state_dir)?)));
         match r {
             Ok(rec) => {
                 tracing::info!("IPVS: connected");
                 self.ipvs = Ok(rec);
             }
             Err(e) => {
-                if self.ipvs.as_ref().err() != Some(&e) {
+                // Said once, not at every resync while it lasts.
+                let said = self.ipvs.as_ref().err().map(|old| old.to_string());
+                if said != Some(e.to_string()) {
                     if self.wants_ipvs() {
                         tracing::error!("IPVS: {e}");
                     } else {
@@ -363,10 +401,10 @@ impl<K: Kernel> Lvsd<K> {
             Input::Reconfigure(setup) => self.reconfigure(*setup),
             Input::Drain { key, drain, reply } => {
                 let answer = match self.targets.get_mut(&key) {
-                    None => Err(format!(
-                        "no active real server {} in active virtual server {}",
-                        key.1, key.0
-                    )),
+                    None => Err(DrainError::NoSuchServer {
+                        virtual_server: key.0,
+                        server: key.1,
+                    }),
                     Some(t) if t.drained == drain => Ok(format!(
                         "{}/{} is already {}",
                         key.0,
@@ -401,7 +439,7 @@ impl<K: Kernel> Lvsd<K> {
     }
 
     /// Nanny's weight adjustment from a load report; a failed command keeps the weight.
-    fn load(&mut self, key: &Key, report: Result<Report, String>) {
+    fn load(&mut self, key: &Key, report: Result<Report, LoadError>) {
         let Some(vs) = self.setup.config.virtual_server(&key.0) else {
             return;
         };
@@ -584,14 +622,14 @@ impl<K: Kernel> Lvsd<K> {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("IPVS: {e}");
-                let gone = matches!(e, IpvsError::NotAvailable | IpvsError::PermissionDenied);
-                if gone {
-                    self.ipvs = Err(e.to_string());
-                }
                 let _ = self.faults.send(failover::Input::Fault {
                     source: "ipvs".into(),
                     cause: Some(format!("IPVS programming failed: {e}")),
                 });
+                // Gone for good until the next resync connects again.
+                if matches!(e, IpvsError::NotAvailable | IpvsError::PermissionDenied) {
+                    self.ipvs = Err(e.into());
+                }
                 return;
             }
         };
@@ -744,7 +782,7 @@ impl<K: Kernel> Lvsd<K> {
         LvsdStatus {
             ipvs: match &self.ipvs {
                 Ok(_) => "available".into(),
-                Err(e) => e.clone(),
+                Err(e) => e.to_string(),
             },
             services,
             locals,

@@ -264,11 +264,11 @@ fn drain_and_load_set_the_weight_and_say_what_they_did() {
         drain: true,
         reply: tx,
     });
-    assert!(rx
-        .try_recv()
-        .unwrap()
-        .unwrap_err()
-        .contains("no active real server zz"));
+    let refused = rx.try_recv().unwrap().unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "no active real server zz in active virtual server web"
+    );
     // Piranha's formula: load 0 raises the weight by W/2 per report, up to 10 W.
     l.input(Input::Load {
         key: ("web".into(), "a".into()),
@@ -277,7 +277,7 @@ fn drain_and_load_set_the_weight_and_say_what_they_did() {
     assert_eq!(server(&mut l, "a").weight, Some(12));
     l.input(Input::Load {
         key: ("web".into(), "a".into()),
-        report: Err("ssh: connection refused".into()),
+        report: Err(LoadError::Command("ssh: connection refused".into())),
     });
     assert_eq!(
         server(&mut l, "a").weight,
@@ -426,4 +426,327 @@ fn timeouts_are_set_when_they_differ() {
     let changes = twin(&mut l).counters().changes;
     l.input(Input::Reconfigure(Box::new(setup_of(&cf))));
     assert_eq!(twin(&mut l).counters().changes, changes);
+}
+
+/// The weight of each destination of every service in the twin, by service and
+/// real server address.
+fn table(l: &mut Lvsd<Twin>) -> BTreeMap<String, BTreeMap<String, u32>> {
+    twin(l)
+        .table
+        .services
+        .iter()
+        .map(|(k, s)| {
+            let dests = s
+                .dests
+                .iter()
+                .map(|(d, dest)| (d.addr.to_string(), dest.params.weight))
+                .collect();
+            (k.to_string(), dests)
+        })
+        .collect()
+}
+
+/// Sets the connection count the twin reports for a real server of `web`.
+fn connections(l: &mut Lvsd<Twin>, addr: &str, active: u32) {
+    let key = l.services["web"];
+    let dest = DestKey {
+        addr: addr.parse().unwrap(),
+        port: 80,
+    };
+    let svc = twin(l).table.services.get_mut(&key).unwrap();
+    svc.dests.get_mut(&dest).unwrap().conns.active = active;
+}
+
+/// Under `quiesce_server = 1` a failed server stays in the table at weight 0 (its
+/// connections end on their own) and gets its weight back when it returns; the
+/// status says down and weight 0.
+#[test]
+fn a_quiesced_server_stays_at_weight_zero_until_it_returns() {
+    let cf = CF.replace("scheduler = wlc", "scheduler = wlc\nquiesce_server = 1");
+    let (mut l, _rx, _dir) = lvsd_on(&cf, Twin::new(Table::default()));
+    l.round(true);
+    connections(&mut l, "10.0.1.1", 5);
+    result(&mut l, "10.0.1.1", false);
+    result(&mut l, "10.0.1.1", false);
+    l.round(false);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 0), ("10.0.1.2", 1)]));
+    let a = server(&mut l, "a");
+    assert_eq!((a.health.as_str(), a.weight), ("down", Some(0)));
+    // A resync sees its connections and still leaves it there.
+    l.round(true);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 0), ("10.0.1.2", 1)]));
+    result(&mut l, "10.0.1.1", true);
+    result(&mut l, "10.0.1.1", true);
+    l.round(false);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]));
+}
+
+/// Without quiesce a failed server leaves the table at once, connections or not
+/// (they are dead anyway): no drain is remembered for it.
+#[test]
+fn a_failed_server_leaves_at_once_even_with_connections() {
+    let (mut l, _rx, dir) = lvsd();
+    l.round(true);
+    connections(&mut l, "10.0.1.2", 7);
+    l.round(true);
+    result(&mut l, "10.0.1.2", false);
+    result(&mut l, "10.0.1.2", false);
+    l.round(false);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8)]));
+    let rec = l.ipvs.as_ref().unwrap();
+    assert!(rec.ownership().drains.is_empty(), "{:?}", rec.ownership());
+    assert_eq!(&Ownership::load(dir.path()).unwrap(), rec.ownership());
+}
+
+/// A load report changes the weight in the kernel (Piranha's formula), a failed
+/// report leaves it, and the next report moves it again from where it is.
+#[test]
+fn load_reports_set_the_weight_in_the_kernel() {
+    let (mut l, _rx, _dir) = lvsd();
+    l.round(true);
+    let load = |l: &mut Lvsd<Twin>, report| {
+        l.input(Input::Load {
+            key: ("web".into(), "a".into()),
+            report,
+        });
+        l.round(false);
+    };
+    load(&mut l, Ok(Report::Load(0.0)));
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 12), ("10.0.1.2", 1)]));
+    let changes = twin(&mut l).counters().changes;
+    load(&mut l, Err(LoadError::Crashed("the task panicked".into())));
+    assert_eq!(twin(&mut l).counters().changes, changes, "nothing sent");
+    load(&mut l, Ok(Report::Load(0.0)));
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 16), ("10.0.1.2", 1)]));
+    assert_eq!(server(&mut l, "a").weight, Some(16));
+}
+
+/// An administrator's drain sets weight 0 and keeps the server (its connections
+/// finish); enabling restores its weight; a second drain says so and sends nothing.
+#[test]
+fn a_drained_server_keeps_its_place_at_weight_zero() {
+    let (mut l, _rx, _dir) = lvsd();
+    l.round(true);
+    connections(&mut l, "10.0.1.1", 3);
+    let drain = |l: &mut Lvsd<Twin>, drain: bool| {
+        let (tx, mut rx) = oneshot::channel();
+        l.input(Input::Drain {
+            key: ("web".into(), "a".into()),
+            drain,
+            reply: tx,
+        });
+        l.round(false);
+        rx.try_recv().unwrap()
+    };
+    assert_eq!(drain(&mut l, true), Ok("web/a drained".into()));
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 0), ("10.0.1.2", 1)]));
+    let changes = twin(&mut l).counters().changes;
+    assert_eq!(drain(&mut l, true), Ok("web/a is already drained".into()));
+    assert_eq!(twin(&mut l).counters().changes, changes);
+    // A resync leaves a drained server in place, whatever its connections.
+    l.round(true);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 0), ("10.0.1.2", 1)]));
+    assert_eq!(drain(&mut l, false), Ok("web/a enabled".into()));
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]));
+    let events: Vec<_> = l
+        .shared
+        .locked()
+        .events
+        .iter()
+        .map(|e| (e.state.clone(), e.cause.clone()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("drained".to_string(), "by an administrator".to_string()),
+            ("enabled".to_string(), "by an administrator".to_string())
+        ]
+    );
+}
+
+/// A reload with a changed configuration: a removed server with connections drains
+/// at weight 0 (remembered, on disk too) and goes once they end; an added server
+/// comes in; a server that was down stays out and returns with its new weight.
+#[test]
+fn a_reload_changes_the_kernel_as_the_new_configuration_says() {
+    let (mut l, _rx, dir) = lvsd();
+    l.round(true);
+    connections(&mut l, "10.0.1.2", 4);
+    result(&mut l, "10.0.1.1", false);
+    result(&mut l, "10.0.1.1", false);
+    l.round(false);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.2", 1)]));
+    let reloaded = CF.replace("    weight = 8\n", "    weight = 3\n").replace(
+        "server b {\n    address = 10.0.1.2",
+        "server c {\n    address = 10.0.1.3",
+    );
+    l.input(Input::Reconfigure(Box::new(setup_of(&reloaded))));
+    assert!(l.dirty);
+    l.round(true);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.2", 0), ("10.0.1.3", 1)]));
+    assert_eq!(
+        server(&mut l, "a").health,
+        "down",
+        "health survives a reload"
+    );
+    let key = l.services["web"];
+    let b = DestKey {
+        addr: "10.0.1.2".parse().unwrap(),
+        port: 80,
+    };
+    let rec = l.ipvs.as_ref().unwrap();
+    let drains: Vec<_> = rec.ownership().drains.keys().copied().collect();
+    assert_eq!(drains, [(key, b)]);
+    assert_eq!(&Ownership::load(dir.path()).unwrap(), rec.ownership());
+    result(&mut l, "10.0.1.1", true);
+    result(&mut l, "10.0.1.1", true);
+    l.round(false);
+    assert_eq!(
+        weights(&mut l),
+        map(&[("10.0.1.1", 3), ("10.0.1.2", 0), ("10.0.1.3", 1)])
+    );
+    // The last connection ends: the next resync sees it and deletes the server.
+    connections(&mut l, "10.0.1.2", 0);
+    l.round(true);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 3), ("10.0.1.3", 1)]));
+    let rec = l.ipvs.as_ref().unwrap();
+    assert!(rec.ownership().drains.is_empty());
+    assert_eq!(&Ownership::load(dir.path()).unwrap(), rec.ownership());
+}
+
+/// Two virtual servers.
+fn two_services() -> String {
+    CF.replace(
+        "local_check nginx {",
+        "virtual mail {
+active = 1
+address = 10.0.0.101 eth0
+port = 25
+scheduler = rr
+server m {
+    address = 10.0.1.9
+    active = 1
+}
+}
+local_check nginx {",
+    )
+}
+
+/// A batch the kernel partly refuses (one service's creation, so its real server
+/// too): the rest stands; only what was made is owned (memory and disk); the status
+/// lists each refused command; the fault is not raised (IPVS works). The next pass,
+/// an ordinary update after a health change, dumps first because the table is
+/// uncertain, and repairs it alongside the change.
+#[test]
+fn a_partly_refused_batch_is_owned_as_made_and_the_next_update_repairs_it() {
+    let mail_vip: IpAddr = "10.0.0.101".parse().unwrap();
+    let mut refuse = true;
+    let twin_refusing = Twin::new(Table::default()).refusing(move |op| match op {
+        crate::ipvs::diff::Op::AddService(ServiceKey::Addr { addr, .. }, _)
+            if *addr == mail_vip && std::mem::take(&mut refuse) =>
+        {
+            Some(libc::ENOMEM)
+        }
+        _ => None,
+    });
+    let (mut l, mut rx, dir) = lvsd_on(&two_services(), twin_refusing);
+    while rx.try_recv().is_ok() {}
+    l.round(false);
+    let (web, mail) = (l.services["web"], l.services["mail"]);
+    let web_only = BTreeMap::from([(web.to_string(), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]))]);
+    assert_eq!(table(&mut l), web_only);
+    assert_eq!(l.refused.len(), 2, "{:?}", l.refused);
+    assert!(
+        l.refused[0].starts_with("ipvsadm -A -t 10.0.0.101:25"),
+        "{:?}",
+        l.refused
+    );
+    let enomem = crate::ipvs::client::KernelError(libc::ENOMEM);
+    assert!(
+        l.refused[0].ends_with(&format!(": {enomem}")),
+        "{:?}",
+        l.refused
+    );
+    assert!(
+        l.refused[1].starts_with("ipvsadm -a -t 10.0.0.101:25 -r 10.0.1.9:25"),
+        "{:?}",
+        l.refused
+    );
+    assert_eq!(l.status().warnings, l.refused);
+    let rec = l.ipvs.as_ref().unwrap();
+    assert_eq!(rec.ownership().owned, [web].into());
+    assert_eq!(&Ownership::load(dir.path()).unwrap(), rec.ownership());
+    let mut causes = Vec::new();
+    while let Ok(failover::Input::Fault { source, cause }) = rx.try_recv() {
+        causes.push((source, cause));
+    }
+    assert_eq!(causes, [("ipvs".to_string(), None)]);
+
+    // b fails: the next update carries that change and the repair.
+    result(&mut l, "10.0.1.2", false);
+    result(&mut l, "10.0.1.2", false);
+    let before = twin(&mut l).counters();
+    l.round(false);
+    let sent = twin(&mut l).counters().since(before);
+    // A dump (the services, then web's real servers), the removal of b, and mail's
+    // service and real server.
+    assert_eq!((sent.requests, sent.changes), (2 + 3, 3));
+    assert_eq!(
+        table(&mut l),
+        BTreeMap::from([
+            (web.to_string(), map(&[("10.0.1.1", 8)])),
+            (mail.to_string(), map(&[("10.0.1.9", 1)])),
+        ])
+    );
+    assert!(l.refused.is_empty(), "{:?}", l.refused);
+    let rec = l.ipvs.as_ref().unwrap();
+    assert_eq!(rec.ownership().owned, [web, mail].into());
+    assert_eq!(&Ownership::load(dir.path()).unwrap(), rec.ownership());
+    // Known again: the next update costs no dump.
+    let before = twin(&mut l).counters();
+    l.round(false);
+    assert_eq!(twin(&mut l).counters().since(before).requests, 0);
+}
+
+/// A kernel without IPVS: the status says so in the kernel's words, a fault holds
+/// the node back while an active virtual server needs IPVS, nothing is planned; once
+/// a later resync connects, the fault clears and the table is made.
+#[test]
+fn a_kernel_without_ipvs_is_a_fault_until_it_connects() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Mutex::new(Shared::new(NodeStatus::default())));
+    let dir = tempfile::tempdir().unwrap();
+    let mut attempts = 0;
+    let connector: Connector<Twin> = Box::new(move || {
+        attempts += 1;
+        if attempts == 1 {
+            Err(IpvsError::NotAvailable)
+        } else {
+            Ok(Twin::new(Table::default()))
+        }
+    });
+    let mut l = Lvsd::with_kernel(setup_of(CF), dir.path().into(), tx, shared, connector);
+    let text = "IPVS is not available in this kernel: load the ip_vs module";
+    assert_eq!(l.status().ipvs, text);
+    assert!(matches!(
+        l.ipvs,
+        Err(IpvsUnavailable::Kernel(IpvsError::NotAvailable))
+    ));
+    match rx.try_recv().unwrap() {
+        failover::Input::Fault { source, cause } => {
+            assert_eq!(source, "ipvs");
+            assert_eq!(cause, Some(format!("IPVS cannot be programmed: {text}")));
+        }
+        other => panic!("{other:?}"),
+    }
+    l.round(true);
+    l.connect();
+    assert_eq!(l.status().ipvs, "available");
+    let mut last = None;
+    while let Ok(failover::Input::Fault { cause, .. }) = rx.try_recv() {
+        last = Some(cause);
+    }
+    assert_eq!(last, Some(None), "the fault is cleared");
+    l.round(true);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]));
 }
