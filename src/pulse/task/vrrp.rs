@@ -426,7 +426,7 @@ pub fn start(
                     })?
             }
         };
-        let plan = instance_plan(&config.global, inst, source);
+        let plan = instance_plan(config, inst, source);
         let sender = Sender::open(link.index, plan.settings.source).map_err(|source| {
             StartError::Socket {
                 instance: inst.name.clone(),

@@ -1,9 +1,11 @@
 //! VRRP (RFC 3768, RFC 5798), as keepalived 2.2.7 speaks it: the advert on the wire
-//! ([`packet`]) and one instance's state machine ([`instance`]).
+//! ([`packet`]), one instance's state machine ([`instance`]), what moves its priority
+//! ([`track`]) and the way from a `vrrp` block to all three ([`plan`]).
 
 pub mod instance;
 pub mod packet;
 pub mod plan;
+pub mod track;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,8 @@ use std::net::IpAddr;
 
 use super::instance::Settings;
 use super::packet::{Auth, Version};
-use crate::config::model::{GlobalSettings, VrrpInstance};
+use super::track::{Subject, Tracker, Tracking};
+use crate::config::model::{Config, VrrpInstance};
 use crate::config::value::{VrrpAuth, VrrpState, VrrpVersion};
 use crate::pulse::logic::ha::HaConfig;
 use crate::pulse::logic::node::{NodePlan, Place, Vip};
@@ -21,6 +22,8 @@ pub struct InstancePlan {
     pub peers: Vec<IpAddr>,
     /// Every address raised on the master (advertised and excluded), with its device.
     pub vips: Vec<Vip>,
+    /// What moves its priority or puts it in FAULT.
+    pub tracking: Tracking,
 }
 
 impl InstancePlan {
@@ -61,7 +64,8 @@ impl InstancePlan {
 
 /// The plan of `inst`. `source`: the interface's address of the instance's family,
 /// used when `unicast_src_ip` is not set.
-pub fn instance_plan(global: &GlobalSettings, inst: &VrrpInstance, source: IpAddr) -> InstancePlan {
+pub fn instance_plan(config: &Config, inst: &VrrpInstance, source: IpAddr) -> InstancePlan {
+    let global = &config.global;
     let st = &inst.settings;
     let interface = st
         .interface
@@ -108,6 +112,31 @@ pub fn instance_plan(global: &GlobalSettings, inst: &VrrpInstance, source: IpAdd
         })
         .collect();
     let peers: Vec<IpAddr> = st.unicast_peer.iter().flat_map(|l| l.0.clone()).collect();
+    let tracker = |subject: Subject, t: &crate::config::vrrp::Track, default: i32| Tracker {
+        subject,
+        weight: t.weight.unwrap_or(default),
+        reverse: t.reverse,
+    };
+    let links = st
+        .track_interface
+        .iter()
+        .flat_map(|l| l.0.iter())
+        .map(|t| tracker(Subject::Link(t.name.clone()), t, 0));
+    let scripts = st.track_script.iter().flat_map(|l| l.0.iter()).map(|t| {
+        // A track_script without its own weight takes the check's (keepalived's
+        // vrrp_script weight).
+        let default = config
+            .local_checks
+            .iter()
+            .find(|c| c.name == t.name)
+            .map_or(0, |c| c.settings.weight());
+        tracker(Subject::Check(t.name.clone()), t, default)
+    });
+    let tracking = Tracking {
+        base: priority,
+        interface: interface.clone(),
+        trackers: links.chain(scripts).collect(),
+    };
     InstancePlan {
         settings: Settings {
             name: inst.name.clone(),
@@ -127,6 +156,7 @@ pub fn instance_plan(global: &GlobalSettings, inst: &VrrpInstance, source: IpAdd
         interface,
         peers,
         vips,
+        tracking,
     }
 }
 
@@ -137,7 +167,7 @@ mod tests {
 
     fn plan_of(text: &str) -> InstancePlan {
         let c = parse(text).unwrap().config;
-        instance_plan(&c.global, &c.vrrp[0], "10.0.0.1".parse().unwrap())
+        instance_plan(&c, &c.vrrp[0], "10.0.0.1".parse().unwrap())
     }
 
     #[test]
@@ -178,5 +208,28 @@ mod tests {
         let p = plan_of("vrrp V {\n preempt = 0\n preempt_delay = 3\n}\n");
         assert!(!p.settings.preempt);
         assert_eq!(p.settings.preempt_delay_us, 3_000_000);
+    }
+
+    #[test]
+    fn track_script_takes_the_checks_weight_unless_it_sets_its_own() {
+        use crate::pulse::logic::vrrp::track::{Subject, Tracker};
+        let p = plan_of("local_check chk_a {\n weight = -30\n}\nlocal_check chk_b {\n weight = 5\n}\nvrrp V {\n interface = eth0\n priority = 90\n track_script = [ chk_a \"chk_b weight 7 reverse\" chk_none ]\n track_interface = [ \"eth1 weight -20\" eth2 ]\n}\n");
+        let t = &p.tracking;
+        assert_eq!((t.base, t.interface.as_str()), (90, "eth0"));
+        let tr = |s: Subject, weight: i32, reverse: bool| Tracker {
+            subject: s,
+            weight,
+            reverse,
+        };
+        assert_eq!(
+            t.trackers,
+            vec![
+                tr(Subject::Link("eth1".into()), -20, false),
+                tr(Subject::Link("eth2".into()), 0, false),
+                tr(Subject::Check("chk_a".into()), -30, false),
+                tr(Subject::Check("chk_b".into()), 7, true),
+                tr(Subject::Check("chk_none".into()), 0, false),
+            ]
+        );
     }
 }
