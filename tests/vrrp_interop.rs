@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::netns::{root_or_skip, spawn_in, wait_for, Lab, Node, Proc, VIP};
 use lvs_director::pulse::logic::control::NodeStatus;
+use lvs_director::pulse::task::lvsd::LocalHealth;
 use lvs_director::pulse::task::shared::Shared;
 use lvs_director::pulse::task::vrrp::{self, Board, InstanceStatus};
 
@@ -25,6 +26,10 @@ const SECOND: Duration = Duration::from_secs(1);
 /// 0 and addresses released) or drop (a crash: it just goes silent).
 struct Ours {
     board: Board,
+    /// What the engine records (state changes become events and notifications).
+    shared: Arc<Mutex<Shared>>,
+    /// The local checks' health the engine tracks (what lvsd publishes in `pulse`).
+    checks: tokio::sync::watch::Sender<LocalHealth>,
     stop: Option<std::sync::mpsc::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -44,14 +49,21 @@ impl Ours {
         let config = parsed.config;
         let (board_tx, board_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<bool>();
+        let (checks, local_health) = tokio::sync::watch::channel(LocalHealth::new());
+        let shared = Arc::new(Mutex::new(Shared::new(NodeStatus::default())));
+        let engine_shared = shared.clone();
         let thread = spawn_in(&lab.ns(n), move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let shared = Arc::new(Mutex::new(Shared::new(NodeStatus::default())));
-                let running = vrrp::start(&config, shared, Arc::default()).unwrap();
+                let context = vrrp::Context {
+                    shared: engine_shared,
+                    policy: Arc::default(),
+                    local_health,
+                };
+                let running = vrrp::start(&config, context).unwrap();
                 board_tx.send(running.board.clone()).unwrap();
                 let clean = tokio::task::spawn_blocking(move || stop_rx.recv().unwrap_or(false))
                     .await
@@ -65,9 +77,27 @@ impl Ours {
             board: board_rx
                 .recv_timeout(5 * SECOND)
                 .expect("the engine started"),
+            checks,
+            shared,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
+    }
+
+    /// What lvsd would publish after local check `name` answered.
+    fn check(&self, name: &str, up: bool) {
+        self.checks.send_modify(|h| {
+            h.insert(name.to_string(), up);
+        });
+    }
+
+    /// The (subject, state, cause) of every change recorded so far.
+    fn events(&self) -> Vec<(String, String, String)> {
+        let s = self.shared.lock().unwrap();
+        s.events
+            .iter()
+            .map(|e| (e.subject.clone(), e.state.clone(), e.cause.clone()))
+            .collect()
     }
 
     fn status(&self, instance: &str) -> InstanceStatus {
@@ -299,6 +329,125 @@ fn v2_wrong_password_is_counted_and_ignored() {
     });
 }
 
+/// A local check tracked with a weight moves mastership to keepalived and back
+/// (VRRPv3, 0.1 s): lvs-director 150 with `chk weight -60` against keepalived 100.
+#[test]
+fn track_script_weight_hands_over_to_keepalived_and_back() {
+    if !root_or_skip("track_script_weight_hands_over_to_keepalived_and_back")
+        || !keepalived_present()
+    {
+        return;
+    }
+    let lab = Lab::new("vrrptrk", &[Node::A, Node::B]);
+    let ka = Keepalived {
+        version: 3,
+        priority: 100,
+        advert_int: "0.1",
+        unicast: None,
+        pass: None,
+    };
+    let _k = ka.start(&lab, Node::A, "ka");
+    let conf = format!(
+        "local_check chk {{\n    active = 1\n    check = program\n    send_program = /etc/lvs-director/scripts/chk\n}}\n{}",
+        ours_conf(3, 150, "0.1", "    track_script = [ \"chk weight -60\" ]\n")
+    );
+    let ours = Ours::start(&lab, Node::B, &conf);
+    // No result yet: a weighted check counts for nothing, 150 wins.
+    ours.wait_state("VI_1", "MASTER", 10 * SECOND);
+    wait_holder(&lab, (false, true), 5 * SECOND);
+    ours.check("chk", false);
+    wait_holder(&lab, (true, false), 5 * SECOND);
+    ours.wait_state("VI_1", "BACKUP", SECOND);
+    let s = ours.status("VI_1");
+    assert_eq!((s.priority, s.effective_priority), (150, 90), "{s:?}");
+    assert_eq!(s.master, Some(Node::A.ip().parse().unwrap()), "{s:?}");
+    ours.check("chk", true);
+    wait_holder(&lab, (false, true), 5 * SECOND);
+    assert_eq!(ours.status("VI_1").effective_priority, 150);
+    // Each change was recorded with its cause (and so notified).
+    let events = ours.events();
+    let states: Vec<&str> = events
+        .iter()
+        .filter(|(subject, _, _)| subject == "vrrp VI_1")
+        .map(|(_, state, _)| state.as_str())
+        .collect();
+    assert_eq!(
+        states,
+        ["backup", "master", "backup", "master"],
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, _, cause)| cause.contains("higher than ours (90)")),
+        "{events:?}"
+    );
+}
+
+/// A tracked interface without weight going down puts lvs-director in FAULT: it
+/// releases the address and keepalived takes over; its return brings it back
+/// (preempting, 150 against 100). Its own interface going down does the same.
+#[test]
+fn a_tracked_interface_down_is_a_fault_and_keepalived_takes_over() {
+    if !root_or_skip("a_tracked_interface_down_is_a_fault_and_keepalived_takes_over")
+        || !keepalived_present()
+    {
+        return;
+    }
+    let lab = Lab::new("vrrpif", &[Node::A, Node::B]);
+    // A veth pair inside the node: the far end going down takes the carrier away.
+    lab.ip(
+        Node::B,
+        &[
+            "link", "add", "uplink", "type", "veth", "peer", "name", "far",
+        ],
+    );
+    lab.ip(Node::B, &["link", "set", "uplink", "up"]);
+    lab.ip(Node::B, &["link", "set", "far", "up"]);
+    let ka = Keepalived {
+        version: 3,
+        priority: 100,
+        advert_int: "0.1",
+        unicast: None,
+        pass: None,
+    };
+    let _k = ka.start(&lab, Node::A, "ka");
+    let ours = Ours::start(
+        &lab,
+        Node::B,
+        &ours_conf(3, 150, "0.1", "    track_interface = [ uplink ]\n"),
+    );
+    ours.wait_state("VI_1", "MASTER", 10 * SECOND);
+    wait_holder(&lab, (false, true), 5 * SECOND);
+    lab.ip(Node::B, &["link", "set", "far", "down"]);
+    ours.wait_state("VI_1", "FAULT", 2 * SECOND);
+    wait_holder(&lab, (true, false), 5 * SECOND);
+    let s = ours.status("VI_1");
+    assert_eq!(
+        s.fault.as_deref(),
+        Some("tracked interface uplink is down"),
+        "{s:?}"
+    );
+    lab.ip(Node::B, &["link", "set", "far", "up"]);
+    wait_holder(&lab, (false, true), 5 * SECOND);
+    assert_eq!(ours.status("VI_1").fault, None);
+    // Its own interface: no advert can leave, so FAULT and the address goes.
+    lab.ip(Node::B, &["link", "set", "eth0", "down"]);
+    ours.wait_state("VI_1", "FAULT", 2 * SECOND);
+    assert!(!lab.has_addr(Node::B, VIP));
+    wait_for(5 * SECOND, "keepalived master", || {
+        lab.has_addr(Node::A, VIP).then_some(())
+    });
+    let s = ours.status("VI_1");
+    assert_eq!(s.fault.as_deref(), Some("interface eth0 is down"), "{s:?}");
+    let faults = ours
+        .events()
+        .into_iter()
+        .filter(|(subject, state, _)| subject == "vrrp VI_1" && state == "fault")
+        .count();
+    assert_eq!(faults, 2);
+}
+
 fn holds6(lab: &Lab, n: Node, addr: &str) -> bool {
     lab.ip(n, &["-o", "-6", "addr", "show", "dev", "eth0"])
         .split_whitespace()
@@ -440,7 +589,7 @@ fn the_supervisor_runs_vrrp_beside_keepalived() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("vrrp VI_1 (router id 51): MASTER, priority 200"),
+        text.contains("vrrp VI_1 (router id 51 on ") && text.contains("): MASTER, priority 200"),
         "{text}"
     );
     lab.signal(&p, libc::SIGTERM);

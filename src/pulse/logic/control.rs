@@ -101,8 +101,14 @@ pub struct Status {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VrrpStatus {
     pub name: String,
+    /// The interface its adverts use.
+    #[serde(default)]
+    pub interface: String,
     /// INIT, BACKUP, MASTER or FAULT, as keepalived names them.
     pub state: String,
+    /// Why it is in FAULT (or, in INIT, what it waits for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub vrid: u8,
     pub priority: u8,
     pub effective_priority: u8,
@@ -112,7 +118,9 @@ pub struct VrrpStatus {
     pub adverts_sent: u64,
     pub adverts_received: u64,
     /// Adverts not acted on, by reason (ttl, version, authentication, interval,
-    /// addresses, checksum, length, …).
+    /// addresses, checksum, length, …). Those that cannot be given to one instance
+    /// (unreadable, or for a virtual router id no instance on the link has) are
+    /// counted for every instance on the link.
     pub dropped: std::collections::BTreeMap<String, u64>,
 }
 
@@ -415,10 +423,14 @@ pub fn render(s: &Status, now_unix_ms: u64) -> String {
         let drops: u64 = v.dropped.values().sum();
         let _ = writeln!(
             o,
-            "vrrp {} (router id {}): {}, priority {}{}, master {}; adverts sent {}, received {}, dropped {}{}",
+            "vrrp {} (router id {} on {}): {}{}, priority {}{}, master {}; adverts sent {}, received {}, dropped {}{}",
             v.name,
             v.vrid,
+            v.interface,
             v.state,
+            v.fault
+                .as_ref()
+                .map_or_else(String::new, |f| format!(" ({f})")),
             v.effective_priority,
             if v.effective_priority == v.priority {
                 String::new()

@@ -56,6 +56,9 @@ pub struct NodePlan {
     pub garp_count: u32,
     pub garp_interval_ms: u64,
     pub garp_refresh_ms: u64,
+    /// VRRP's `garp_lower_prio_repeat`: announcements per address when a master hears
+    /// a lower priority (the heartbeat has no such moment: 0).
+    pub garp_lower_count: u32,
 }
 
 /// One real server under one virtual server, with its effective check settings.
@@ -294,6 +297,7 @@ pub fn plan(
         garp_count: g.garp_count(),
         garp_interval_ms: g.garp_interval().millis(),
         garp_refresh_ms: g.garp_refresh.unwrap_or(Secs(0)).millis(),
+        garp_lower_count: 0,
     })
 }
 

@@ -41,9 +41,16 @@ pub enum RoleChange {
 #[derive(Debug)]
 pub enum Duty {
     Role(RoleChange),
+    /// Announce the addresses again if they are up here (VRRP: a lower priority was
+    /// heard).
+    Announce,
     Reconfigure(Box<NodePlan>, RoleCommands),
     Stop(oneshot::Sender<()>),
 }
+
+/// An address to announce: device index, its hardware address, the address, the
+/// device's name.
+type Target = (u32, [u8; 6], IpAddr, String);
 
 pub struct Activation {
     plan: NodePlan,
@@ -104,6 +111,7 @@ impl Activation {
             match d {
                 Duty::Role(RoleChange::Activate(cause)) => self.activate(&cause),
                 Duty::Role(RoleChange::Deactivate(cause)) => self.deactivate(&cause),
+                Duty::Announce => self.announce_again(),
                 Duty::Reconfigure(plan, commands) => self.reconfigure(*plan, commands),
                 Duty::Stop(ack) => {
                     if self.active {
@@ -267,13 +275,11 @@ impl Activation {
 
     /// Gratuitous ARP (IPv4) or unsolicited neighbour advertisements (IPv6): a burst of
     /// `garp_count` every `garp_interval`, then every `garp_refresh` while active.
-    fn announce(&mut self, vips: Vec<Vip>) {
-        let count = self.plan.garp_count;
-        let interval = Duration::from_millis(self.plan.garp_interval_ms.max(1));
-        let refresh = self.plan.garp_refresh_ms;
+    /// Where each address is announced: its device's index and hardware address.
+    fn announcement_targets(&mut self, vips: &[Vip]) -> Vec<Target> {
         let mut targets = Vec::new();
         if let Some(mut rt) = self.rtnl() {
-            for v in &vips {
+            for v in vips {
                 match rt.link(&v.device) {
                     Ok(l) => match l.mac {
                         Some(mac) => targets.push((l.index, mac, v.addr, v.device.clone())),
@@ -287,11 +293,33 @@ impl Activation {
                 }
             }
         }
+        targets
+    }
+
+    /// A lower priority was heard while active (VRRP): the addresses are announced
+    /// again, `garp_lower_count` times each, at once.
+    fn announce_again(&mut self) {
+        if !self.active || self.plan.garp_lower_count == 0 {
+            return;
+        }
+        let targets = self.announcement_targets(&self.plan.vips.clone());
+        for _ in 0..self.plan.garp_lower_count {
+            for (index, mac, ip, dev) in &targets {
+                send_announcement(*index, *mac, *ip, dev);
+            }
+        }
+    }
+
+    fn announce(&mut self, vips: Vec<Vip>) {
+        let count = self.plan.garp_count;
+        let interval = Duration::from_millis(self.plan.garp_interval_ms.max(1));
+        let refresh = self.plan.garp_refresh_ms;
+        let targets = self.announcement_targets(&vips);
         if targets.is_empty() || (count == 0 && refresh == 0) {
             return;
         }
         self.announcer = Some(tokio::spawn(async move {
-            let send = |targets: &[(u32, [u8; 6], IpAddr, String)]| {
+            let send = |targets: &[Target]| {
                 for (index, mac, ip, dev) in targets {
                     send_announcement(*index, *mac, *ip, dev);
                 }

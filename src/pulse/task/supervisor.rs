@@ -124,6 +124,8 @@ struct Supervisor {
     checks: RuntimeHandle,
     running: tokio::sync::Mutex<Running>,
     notifier: Notifier,
+    /// The local checks' health, for the VRRP engines started at each reload.
+    local_health: tokio::sync::watch::Receiver<lvsd::LocalHealth>,
 }
 
 fn start_checks(
@@ -258,8 +260,11 @@ impl Supervisor {
             if prepared.config.uses_vrrp() {
                 match vrrp::start(
                     &prepared.config,
-                    self.shared.clone(),
-                    prepared.commands.policy.clone(),
+                    vrrp::Context {
+                        shared: self.shared.clone(),
+                        policy: prepared.commands.policy.clone(),
+                        local_health: self.local_health.clone(),
+                    },
                 ) {
                     Ok(r) => running.vrrp = Some(r),
                     Err(e) => {
@@ -694,6 +699,7 @@ pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
         shared.clone(),
     );
     let alive: Arc<AtomicU64> = lvsd.alive.clone();
+    let local_health = lvsd.local_health();
     let lvsd_thread = std::thread::Builder::new()
         .name("lvsd".into())
         .spawn(move || lvsd.run(lvsd_rx))
@@ -723,8 +729,11 @@ pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
     let vrrp = if prepared.config.uses_vrrp() {
         match vrrp::start(
             &prepared.config,
-            shared.clone(),
-            prepared.commands.policy.clone(),
+            vrrp::Context {
+                shared: shared.clone(),
+                policy: prepared.commands.policy.clone(),
+                local_health: local_health.clone(),
+            },
         ) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -756,6 +765,7 @@ pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
             vrrp_source,
         }),
         notifier,
+        local_health,
     });
 
     let links = tokio::spawn(watch_links(sup.clone()));

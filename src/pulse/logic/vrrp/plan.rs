@@ -58,6 +58,7 @@ impl InstancePlan {
                 / u64::from(st.garp_master_repeat().max(1)))
             .max(1),
             garp_refresh_ms: refresh,
+            garp_lower_count: st.garp_lower_prio_repeat(),
         }
     }
 }

@@ -100,7 +100,8 @@ impl Tracking {
             if t.weight == 0 {
                 if failed {
                     faults.push(if t.reverse {
-                        what.replace(" fails", " succeeds").replace(" is down", " is up")
+                        what.replace(" fails", " succeeds")
+                            .replace(" is down", " is up")
                     } else {
                         what
                     });
@@ -191,7 +192,10 @@ mod tests {
     fn weights_move_the_priority_as_keepalived_does() {
         let t = tracking(
             100,
-            &[(check("up_bonus"), 20, false), (check("down_malus"), -30, false)],
+            &[
+                (check("up_bonus"), 20, false),
+                (check("down_malus"), -30, false),
+            ],
         );
         let eth = [("eth0", true)];
         // No results yet: weighted checks count for nothing.
@@ -204,7 +208,10 @@ mod tests {
             Verdict::Run { priority: 120 }
         );
         assert_eq!(
-            t.verdict(&readings(&[("up_bonus", false), ("down_malus", false)], &eth)),
+            t.verdict(&readings(
+                &[("up_bonus", false), ("down_malus", false)],
+                &eth
+            )),
             Verdict::Run { priority: 70 }
         );
         let r = tracking(100, &[(check("c"), 20, true)]);
@@ -222,7 +229,10 @@ mod tests {
     fn the_priority_stays_within_1_and_254_and_the_owner_never_moves() {
         let eth = [("eth0", true), ("eth1", false)];
         let low = tracking(10, &[(link("eth1"), -100, false)]);
-        assert_eq!(low.verdict(&readings(&[], &eth)), Verdict::Run { priority: 1 });
+        assert_eq!(
+            low.verdict(&readings(&[], &eth)),
+            Verdict::Run { priority: 1 }
+        );
         let high = tracking(250, &[(check("c"), 100, false)]);
         assert_eq!(
             high.verdict(&readings(&[("c", true)], &eth)),

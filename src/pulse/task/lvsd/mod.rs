@@ -172,7 +172,12 @@ pub struct Lvsd<K: Kernel = Client> {
     warned_fds: u64,
     /// Unix ms of the last loop turn, for the supervisor's stall watchdog.
     pub alive: Arc<AtomicU64>,
+    /// Each local check's health once it has a result: what VRRP instances track.
+    local_health: tokio::sync::watch::Sender<LocalHealth>,
 }
+
+/// Each local check's health (true: up), present once the check has answered.
+pub type LocalHealth = BTreeMap<String, bool>;
 
 fn resolver(
     names: &BTreeMap<String, IpAddr>,
@@ -233,10 +238,16 @@ impl<K: Kernel> Lvsd<K> {
             ramp_until: 0,
             warned_fds: 0,
             alive: Arc::new(AtomicU64::new(unix_ms())),
+            local_health: tokio::sync::watch::Sender::new(LocalHealth::new()),
         };
         l.connect();
         l.reconfigure(setup);
         l
+    }
+
+    /// Follows the local checks' health (VRRP's `track_script`).
+    pub fn local_health(&self) -> tokio::sync::watch::Receiver<LocalHealth> {
+        self.local_health.subscribe()
     }
 
     fn connect(&mut self) {
@@ -379,6 +390,9 @@ impl<K: Kernel> Lvsd<K> {
                 if let Some(l) = self.locals.get_mut(&name) {
                     let tr = l.nanny.observe(now, outcome.ok, &outcome.detail);
                     l.last = Some(outcome);
+                    let up = l.nanny.health() == Health::Up;
+                    self.local_health
+                        .send_if_modified(|h| h.insert(name.clone(), up) != Some(up));
                     if let Some(tr) = tr {
                         let subject = format!("local check {name}");
                         tracing::info!(
@@ -524,6 +538,11 @@ impl<K: Kernel> Lvsd<K> {
             self.locals.insert(l.name.clone(), state);
         }
         // A removed local check no longer holds this node back.
+        self.local_health.send_if_modified(|h| {
+            let before = h.len();
+            h.retain(|n, _| !old_locals.contains_key(n));
+            h.len() != before
+        });
         for name in old_locals.keys() {
             let _ = self.faults.send(failover::Input::Fault {
                 source: format!("local check {name}"),

@@ -296,10 +296,13 @@ fn a_failing_local_check_is_a_fault_and_its_return_clears_it() {
         detail: "x".into(),
         elapsed: Duration::ZERO,
     };
+    let health = l.local_health();
+    assert!(health.borrow().is_empty(), "no result yet, no reading");
     l.input(Input::LocalChecked {
         name: "nginx".into(),
         outcome: out(false),
     });
+    assert_eq!(health.borrow().get("nginx"), Some(&false));
     match rx.try_recv().unwrap() {
         failover::Input::Fault { source, cause } => {
             assert_eq!(source, "local check nginx");
@@ -317,6 +320,7 @@ fn a_failing_local_check_is_a_fault_and_its_return_clears_it() {
         failover::Input::Fault { cause, .. } => assert_eq!(cause, None),
         other => panic!("{other:?}"),
     }
+    assert_eq!(health.borrow().get("nginx"), Some(&true));
 }
 
 /// The weight of each destination of the one service in the twin, by address.
