@@ -448,6 +448,141 @@ fn a_tracked_interface_down_is_a_fault_and_keepalived_takes_over() {
     assert_eq!(faults, 2);
 }
 
+/// The second address of the two-instance tests.
+const VIP2: &str = "10.77.0.101";
+
+/// keepalived with two VRRPv3 instances (0.1 s), VI_1 (router id 51, [`VIP`]) and
+/// VI_2 (52, [`VIP2`]), with these priorities, optionally in sync group G.
+fn keepalived_two(p1: u8, p2: u8, sync_group: bool) -> String {
+    let mut s = "global_defs {\n  router_id ka\n  vrrp_version 3\n}\n".to_string();
+    if sync_group {
+        s += "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n";
+    }
+    for (name, vrid, p, vip) in [("VI_1", 51, p1, VIP), ("VI_2", 52, p2, VIP2)] {
+        s += &format!(
+            "vrrp_instance {name} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  priority {p}\n  advert_int 0.1\n  virtual_ipaddress {{\n    {vip}/24\n  }}\n}}\n"
+        );
+    }
+    s
+}
+
+/// lvs-director's side of [`keepalived_two`]; `extra2` goes into VI_2.
+fn ours_two(p1: u8, p2: u8, sync_group: bool, extra2: &str) -> String {
+    let group = if sync_group {
+        "    sync_group = G\n"
+    } else {
+        ""
+    };
+    let mut s = String::new();
+    for (name, vrid, p, vip, extra) in [("VI_1", 51, p1, VIP, ""), ("VI_2", 52, p2, VIP2, extra2)] {
+        s += &format!(
+            "vrrp {name} {{\n    active = 1\n    interface = eth0\n    virtual_router_id = {vrid}\n    priority = {p}\n    advert_int = 0.1\n    version = 3\n{group}{extra}    virtual_ipaddress = [ {vip}/24 ]\n}}\n"
+        );
+    }
+    s
+}
+
+/// Who holds each of the two addresses: (VIP on A, VIP on B, VIP2 on A, VIP2 on B).
+fn holders_two(lab: &Lab) -> (bool, bool, bool, bool) {
+    (
+        lab.has_addr(Node::A, VIP),
+        lab.has_addr(Node::B, VIP),
+        lab.has_addr(Node::A, VIP2),
+        lab.has_addr(Node::B, VIP2),
+    )
+}
+
+fn wait_two(lab: &Lab, want: (bool, bool, bool, bool), what: &str) {
+    wait_for(5 * SECOND, what, || {
+        (holders_two(lab) == want).then_some(())
+    });
+}
+
+/// "Dual hot standby": two instances, keepalived master of VI_1 and lvs-director of
+/// VI_2; lvs-director's clean stop gives VI_2 to keepalived, and its return takes it
+/// back.
+#[test]
+fn two_instances_split_across_keepalived_and_lvs_director() {
+    if !root_or_skip("two_instances_split_across_keepalived_and_lvs_director")
+        || !keepalived_present()
+    {
+        return;
+    }
+    let lab = Lab::new("vrrpsplit", &[Node::A, Node::B]);
+    let _k = lab.keepalived(Node::A, "ka", &keepalived_two(150, 100, false));
+    let mut ours = Ours::start(&lab, Node::B, &ours_two(100, 150, false, ""));
+    wait_two(&lab, (true, false, false, true), "each master of one");
+    ours.wait_state("VI_1", "BACKUP", SECOND);
+    ours.wait_state("VI_2", "MASTER", SECOND);
+    ours.stop();
+    wait_two(
+        &lab,
+        (true, false, true, false),
+        "keepalived master of both",
+    );
+    let _ours = Ours::start(&lab, Node::B, &ours_two(100, 150, false, ""));
+    wait_two(
+        &lab,
+        (true, false, false, true),
+        "VI_2 back to lvs-director",
+    );
+}
+
+/// A sync group on both sides: lvs-director (150, 150) is master of both; a tracked
+/// interface of VI_2 alone failing puts the whole group in FAULT, so keepalived takes
+/// both addresses (never one each); its return brings both back.
+#[test]
+fn a_sync_group_fails_over_as_one_with_keepalived() {
+    if !root_or_skip("a_sync_group_fails_over_as_one_with_keepalived") || !keepalived_present() {
+        return;
+    }
+    let lab = Lab::new("vrrpsync", &[Node::A, Node::B]);
+    lab.ip(
+        Node::B,
+        &[
+            "link", "add", "uplink", "type", "veth", "peer", "name", "far",
+        ],
+    );
+    lab.ip(Node::B, &["link", "set", "uplink", "up"]);
+    lab.ip(Node::B, &["link", "set", "far", "up"]);
+    let k = lab.keepalived(Node::A, "ka", &keepalived_two(100, 100, true));
+    let ours = Ours::start(
+        &lab,
+        Node::B,
+        &ours_two(150, 150, true, "    track_interface = [ uplink ]\n"),
+    );
+    wait_two(
+        &lab,
+        (false, true, false, true),
+        "lvs-director master of both",
+    );
+    lab.ip(Node::B, &["link", "set", "far", "down"]);
+    ours.wait_state("VI_1", "FAULT", 2 * SECOND);
+    ours.wait_state("VI_2", "FAULT", SECOND);
+    wait_two(
+        &lab,
+        (true, false, true, false),
+        "keepalived master of both",
+    );
+    let s = ours.status("VI_1");
+    assert_eq!(
+        s.fault.as_deref(),
+        Some("sync group G: vrrp VI_2 is in FAULT (tracked interface uplink is down)"),
+        "VI_1 is held by its group: {s:?}"
+    );
+    lab.ip(Node::B, &["link", "set", "far", "up"]);
+    wait_two(
+        &lab,
+        (false, true, false, true),
+        "lvs-director master of both again",
+    );
+    assert!(
+        lab.log_of(&k).contains("Syncing instances to MASTER state"),
+        "{}",
+        lab.log_of(&k)
+    );
+}
+
 fn holds6(lab: &Lab, n: Node, addr: &str) -> bool {
     lab.ip(n, &["-o", "-6", "addr", "show", "dev", "eth0"])
         .split_whitespace()

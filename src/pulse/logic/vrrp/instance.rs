@@ -19,6 +19,9 @@
 //!   the delay has run since the first of them; then the master-down timer runs out.
 //! - Two address owners: the local one lowers itself to 254 (a configuration error,
 //!   logged).
+//! - A member of a sync group whose master-down timer runs out does not take over on
+//!   its own: it says it wants to ([`Action::WantMaster`]) and re-arms its timer; the
+//!   group ([`super::sync`]) moves all its members together.
 
 use std::net::IpAddr;
 
@@ -54,6 +57,8 @@ pub struct Settings {
     /// This router's own address in the election (the source of its adverts): an
     /// equal priority is won by the higher address.
     pub source: IpAddr,
+    /// A member of a sync group (`sync_group`).
+    pub in_sync_group: bool,
 }
 
 impl Settings {
@@ -104,6 +109,20 @@ pub enum Event {
     Fault(Option<String>),
     /// A clean stop: a master tells the others with priority 0 and releases.
     Stop,
+    /// The sync group moves this member.
+    Sync(Sync),
+}
+
+/// What a sync group tells a member (keepalived's vrrp_sync_master / _backup / _fault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sync {
+    /// Every member wants to be master (or the group already is): a backup takes over.
+    Master(String),
+    /// A master steps down, or a member held in FAULT by the group comes back as
+    /// backup.
+    Backup(String),
+    /// A member is in FAULT: the others are held there too until no member is.
+    Fault(String),
 }
 
 /// What the shell must do, in order.
@@ -132,6 +151,8 @@ pub enum Action {
     /// Something a person must know about that changes nothing (a mismatched
     /// interval under version 3, two address owners).
     Warn(String),
+    /// A sync group member's master-down timer ran out (the cause): the group decides.
+    WantMaster(String),
 }
 
 /// One instance.
@@ -155,6 +176,10 @@ pub struct Instance {
     fault: Option<String>,
     /// A version 3 interval mismatch is warned about once per master.
     warned_interval: Option<IpAddr>,
+    /// A sync group member whose master-down timer ran out (cleared by a master heard).
+    wants_master: bool,
+    /// Held in FAULT by its sync group: why.
+    synced_fault: Option<String>,
 }
 
 impl Instance {
@@ -171,6 +196,8 @@ impl Instance {
             preempt_at: None,
             fault: None,
             warned_interval: None,
+            wants_master: false,
+            synced_fault: None,
         }
     }
 
@@ -193,6 +220,24 @@ impl Instance {
 
     pub fn deadline(&self) -> Option<u64> {
         self.deadline
+    }
+
+    /// Why the instance itself is in FAULT (its trackers), not its sync group.
+    pub fn own_fault(&self) -> Option<&str> {
+        self.fault.as_deref()
+    }
+
+    /// Why the instance is in FAULT: its own trackers, else its sync group.
+    pub fn fault_cause(&self) -> Option<&str> {
+        if self.state != State::Fault {
+            return None;
+        }
+        self.fault.as_deref().or(self.synced_fault.as_deref())
+    }
+
+    /// A sync group member waiting for the others to want to be master too.
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
     }
 
     /// The advert this instance sends with `priority`.
@@ -243,6 +288,7 @@ impl Instance {
             Event::Fault(Some(cause)) => self.enter_fault(now, cause, &mut out),
             Event::Fault(None) => self.leave_fault(now, &mut out),
             Event::Stop => self.stop(&mut out),
+            Event::Sync(s) => self.sync(now, s, &mut out),
         }
         out
     }
@@ -266,6 +312,10 @@ impl Instance {
             self.change(State::Fault, cause, out);
             return;
         }
+        if let Some(cause) = self.synced_fault.clone() {
+            self.change(State::Fault, cause, out);
+            return;
+        }
         self.master_interval_us = self.s.interval_us();
         if self.s.priority == OWNER && self.s.initial_master {
             self.become_master(now, "address owner (priority 255) at start".into(), out);
@@ -285,6 +335,7 @@ impl Instance {
         self.change(State::Master, cause, out);
         self.master = Some((self.s.source, self.effective));
         self.preempt_at = None;
+        self.wants_master = false;
         self.deadline = Some(now + self.s.interval_us());
     }
 
@@ -309,7 +360,13 @@ impl Instance {
                     }
                     None => "no master heard within the master-down interval".to_string(),
                 };
-                self.become_master(now, cause, out);
+                if self.s.in_sync_group {
+                    self.wants_master = true;
+                    self.deadline = Some(now + self.master_down_us());
+                    out.push(Action::WantMaster(cause));
+                } else {
+                    self.become_master(now, cause, out);
+                }
             }
             _ => {}
         }
@@ -402,6 +459,7 @@ impl Instance {
                 self.master_interval_us = u64::from(a.interval_cs) * 10_000;
             }
             self.master = Some((from, a.priority));
+            self.wants_master = false;
             if self.s.preempt_delay_us > 0 {
                 if a.priority >= self.effective {
                     self.preempt_at = None;
@@ -508,18 +566,72 @@ impl Instance {
             State::Backup | State::Fault => {
                 self.change(State::Fault, cause, out);
                 self.deadline = None;
+                self.wants_master = false;
             }
         }
     }
 
     fn leave_fault(&mut self, now: u64, out: &mut Vec<Action>) {
         self.fault = None;
-        if self.state != State::Fault {
+        if self.state != State::Fault || self.synced_fault.is_some() {
             return;
         }
         self.master_interval_us = self.s.interval_us();
         self.preempt_at = None;
         self.change(State::Backup, "the fault cleared".into(), out);
+        self.deadline = Some(now + self.master_down_us());
+    }
+
+    fn sync(&mut self, now: u64, s: Sync, out: &mut Vec<Action>) {
+        match s {
+            Sync::Master(cause) => {
+                if self.state == State::Backup {
+                    self.become_master(now, cause, out);
+                }
+            }
+            Sync::Backup(cause) => {
+                let held = self.synced_fault.take().is_some();
+                match self.state {
+                    // Priority 0 (keepalived sends none here): the peer's member then
+                    // takes over after its skew time, not its master-down interval.
+                    State::Master => {
+                        out.push(Action::Send { priority: 0 });
+                        out.push(Action::Release);
+                        self.to_backup(now, cause, out);
+                    }
+                    State::Fault if held && self.fault.is_none() => {
+                        self.master_interval_us = self.s.interval_us();
+                        self.to_backup(now, cause, out);
+                    }
+                    _ => {}
+                }
+            }
+            Sync::Fault(cause) => {
+                self.synced_fault = Some(cause.clone());
+                match self.state {
+                    State::Init | State::Fault => {}
+                    State::Master => {
+                        out.push(Action::Send { priority: 0 });
+                        out.push(Action::Release);
+                        self.change(State::Fault, cause, out);
+                        self.master = None;
+                        self.deadline = None;
+                    }
+                    State::Backup => {
+                        self.change(State::Fault, cause, out);
+                        self.deadline = None;
+                        self.wants_master = false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn to_backup(&mut self, now: u64, cause: String, out: &mut Vec<Action>) {
+        self.change(State::Backup, cause, out);
+        self.master = None;
+        self.preempt_at = None;
+        self.wants_master = false;
         self.deadline = Some(now + self.master_down_us());
     }
 

@@ -153,6 +153,7 @@ pub fn instance_plan(config: &Config, inst: &VrrpInstance, source: IpAddr) -> In
             auth,
             unicast: !peers.is_empty(),
             source: st.unicast_src_ip.unwrap_or(source),
+            in_sync_group: st.sync_group.is_some(),
         },
         interface,
         peers,

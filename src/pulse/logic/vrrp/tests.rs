@@ -31,6 +31,7 @@ fn settings(n: u8, priority: u8, version: Version, interval_cs: u16) -> Settings
         auth: Auth::None,
         unicast: false,
         source: IpAddr::from([192, 0, 2, n]),
+        in_sync_group: false,
     }
 }
 

@@ -1,5 +1,7 @@
-//! The VRRP task of one interface and family: adverts in from the [`Receiver`], each
-//! handed to the instance with its virtual router id; timers; the trackers' readings
+//! The VRRP task: adverts in from one [`Receiver`] per interface and family, each
+//! handed to the instance of that link with its virtual router id; timers; sync groups
+//! (all instances run in this one task, so a group may span interfaces); the
+//! trackers' readings
 //! turned into priorities and faults; the state machines' actions carried out: adverts
 //! sent, each instance's addresses raised or dropped by its own activation task (the
 //! same code that serves the heartbeat's active role), state changes recorded and
@@ -18,6 +20,7 @@ use crate::pulse::io::vrrp::{group, Receiver, Sender};
 use crate::pulse::logic::throttle::{more, Throttle};
 use crate::pulse::logic::vrrp::instance::{Action, Event, Instance, State};
 use crate::pulse::logic::vrrp::packet::Advert;
+use crate::pulse::logic::vrrp::sync::{Group, View};
 use crate::pulse::logic::vrrp::track::{Readings, Tracking, Verdict};
 use crate::pulse::task::activation::{Duty, RoleChange};
 use crate::sync::Recover;
@@ -42,6 +45,10 @@ pub struct Member {
     pub duties: mpsc::UnboundedSender<Duty>,
     pub tracking: Tracking,
     pub commands: Commands,
+    /// Which receiver its adverts arrive on.
+    link: usize,
+    /// Its sync group, by index.
+    group: Option<usize>,
     /// The trackers' verdict last acted on.
     verdict: Option<Verdict>,
     /// Told [`Event::Start`] (a check without weight may hold it back).
@@ -56,6 +63,7 @@ impl Member {
         duties: mpsc::UnboundedSender<Duty>,
         tracking: Tracking,
         commands: Commands,
+        link: usize,
     ) -> Member {
         Member {
             instance,
@@ -64,6 +72,8 @@ impl Member {
             duties,
             tracking,
             commands,
+            link,
+            group: None,
             verdict: None,
             started: false,
         }
@@ -99,9 +109,18 @@ impl Tracked {
     }
 }
 
+/// Adverts from every receiver, with the receiver's index.
+type Incoming = mpsc::UnboundedReceiver<(usize, std::io::Result<crate::pulse::io::vrrp::Received>)>;
+
 pub struct Engine {
-    receiver: Receiver,
+    incoming: Incoming,
+    /// The tasks reading the receivers into `incoming`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     members: Vec<Member>,
+    /// Each sync group with its members' indices.
+    groups: Vec<(Group, Vec<usize>)>,
+    /// Set while a group's orders are carried out: they are not followed again.
+    syncing: bool,
     clock: Instant,
     board: Board,
     warnings: BTreeMap<&'static str, Throttle>,
@@ -110,16 +129,48 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The engine of these receivers and members; `groups` names each sync group's
+    /// members by index.
     pub fn new(
-        receiver: Receiver,
-        members: Vec<Member>,
+        receivers: Vec<Receiver>,
+        mut members: Vec<Member>,
+        groups: Vec<(String, Vec<usize>)>,
         board: Board,
         tracked: Tracked,
         context: Context,
     ) -> Engine {
+        let (tx, incoming) = mpsc::unbounded_channel();
+        let readers = receivers
+            .into_iter()
+            .enumerate()
+            .map(|(j, r)| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let got = r.recv().await;
+                        if tx.send((j, got)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let groups = groups
+            .into_iter()
+            .enumerate()
+            .map(|(g, (name, ks))| {
+                for &k in &ks {
+                    members[k].group = Some(g);
+                }
+                (Group::new(name), ks)
+            })
+            .collect();
         let e = Engine {
-            receiver,
+            incoming,
+            readers,
             members,
+            groups,
+            syncing: false,
             clock: Instant::now(),
             board,
             warnings: BTreeMap::new(),
@@ -148,9 +199,8 @@ impl Engine {
         s.effective_priority = i.effective_priority();
         s.master = i.master().map(|(a, _)| a);
         s.fault = match &m.verdict {
-            Some(Verdict::Fault(c)) => Some(c.clone()),
             Some(Verdict::Waiting(w)) if !m.started => Some(w.clone()),
-            _ => None,
+            _ => i.fault_cause().map(str::to_string),
         };
     }
 
@@ -160,10 +210,10 @@ impl Engine {
         }
     }
 
-    /// Counted for every instance on the link: the advert cannot be given to one.
-    fn count_link(&self, reason: &str) {
+    /// Counted for every instance on link `j`: the advert cannot be given to one.
+    fn count_link(&self, j: usize, reason: &str) {
         let mut board = self.board.locked();
-        for m in &self.members {
+        for m in self.members.iter().filter(|m| m.link == j) {
             if let Some(s) = board.get_mut(&m.instance.settings().name) {
                 *s.dropped.entry(reason.to_string()).or_default() += 1;
             }
@@ -184,8 +234,8 @@ impl Engine {
                 None => Duration::from_secs(3600),
             };
             tokio::select! {
-                r = self.receiver.recv() => match r {
-                    Ok(r) => self.datagram(r),
+                Some((j, r)) = self.incoming.recv() => match r {
+                    Ok(r) => self.datagram(j, r),
                     Err(e) => self.warn("receive", format!("VRRP receive: {e}")),
                 },
                 _ = tokio::time::sleep(sleep) => {
@@ -277,14 +327,17 @@ impl Engine {
                 let _ = rx.await;
             }
         }
+        for r in &self.readers {
+            r.abort();
+        }
     }
 
-    fn datagram(&mut self, r: crate::pulse::io::vrrp::Received) {
+    fn datagram(&mut self, j: usize, r: crate::pulse::io::vrrp::Received) {
         let advert = match Advert::decode(r.src, r.dst, &r.msg) {
             Ok(a) => a,
             Err(e) => {
                 // The advert's router id cannot be trusted.
-                self.count_link(e.reason());
+                self.count_link(j, e.reason());
                 self.warn(
                     "decode",
                     format!("unreadable VRRP advert from {}: {e}", r.src),
@@ -295,9 +348,9 @@ impl Engine {
         let Some(k) = self
             .members
             .iter()
-            .position(|m| m.instance.settings().vrid == advert.vrid)
+            .position(|m| m.link == j && m.instance.settings().vrid == advert.vrid)
         else {
-            self.count_link("virtual router id");
+            self.count_link(j, "virtual router id");
             self.warn(
                 "virtual router id",
                 format!(
@@ -334,6 +387,7 @@ impl Engine {
     fn handle(&mut self, k: usize, now: u64, e: Event) {
         let actions = self.members[k].instance.handle(now, e);
         let name = self.members[k].instance.settings().name.clone();
+        let acted = actions.clone();
         let cause = actions
             .iter()
             .find_map(|a| match a {
@@ -370,9 +424,57 @@ impl Engine {
                 Action::Warn(text) => {
                     tracing::warn!(instance = %name, "VRRP instance {name}: {text}")
                 }
+                Action::WantMaster(cause) => {
+                    tracing::debug!(instance = %name, "VRRP instance {name} would take over ({cause}): its sync group decides")
+                }
             }
         }
         self.publish(&self.members[k]);
+        self.follow_group(k, now, &acted);
+    }
+
+    /// What member `k`'s sync group makes of its actions, carried out.
+    fn follow_group(&mut self, k: usize, now: u64, actions: &[Action]) {
+        let Some(g) = self.members[k].group else {
+            return;
+        };
+        if self.syncing {
+            return;
+        }
+        let (group, ks) = &mut self.groups[g];
+        let view: Vec<View> = ks
+            .iter()
+            .map(|&j| {
+                let i = &self.members[j].instance;
+                View {
+                    name: &i.settings().name,
+                    state: i.state(),
+                    own_fault: i.own_fault(),
+                    wants_master: i.wants_master(),
+                }
+            })
+            .collect();
+        let Some(pos) = ks.iter().position(|&j| j == k) else {
+            return;
+        };
+        let before = group.state();
+        let orders = group.follow(pos, actions, &view);
+        let after = group.state();
+        let name = group.name.clone();
+        let targets: Vec<usize> = orders.iter().map(|(p, _)| ks[*p]).collect();
+        if before != after {
+            tracing::info!(
+                sync_group = %name,
+                "VRRP sync group {name}: {} -> {}",
+                before.name(),
+                after.name()
+            );
+        }
+        self.syncing = true;
+        for (j, (_, order)) in targets.into_iter().zip(orders) {
+            self.handle(j, now, Event::Sync(order));
+        }
+        self.syncing = false;
     }
 
     /// A state change: logged once, recorded (and so notified) with its cause, and

@@ -1,6 +1,7 @@
-//! The running VRRP instances: one [`engine::Engine`] per interface and family, each
-//! instance with its own activation task, and one link poller whose readings the
-//! trackers use.
+//! The running VRRP instances: one [`engine::Engine`] task for all of them (a sync
+//! group may span interfaces), one receiving socket per interface and family, each
+//! instance with its own sending socket and activation task, and one link poller
+//! whose readings the trackers use.
 
 mod engine;
 mod links;
@@ -60,24 +61,20 @@ pub enum StartError {
 
 /// The running VRRP instances: one engine per interface and family.
 pub struct Running {
-    controls: Vec<mpsc::UnboundedSender<Control>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    control: mpsc::UnboundedSender<Control>,
+    task: tokio::task::JoinHandle<()>,
     links: tokio::task::JoinHandle<()>,
     pub board: Board,
 }
 
 impl Running {
-    /// Stops every engine cleanly (priority 0 from masters, addresses released).
+    /// Stops the engine cleanly (priority 0 from masters, addresses released).
     pub async fn stop(self) {
-        for c in &self.controls {
-            let (tx, rx) = oneshot::channel();
-            if c.send(Control::Stop(tx)).is_ok() {
-                let _ = rx.await;
-            }
+        let (tx, rx) = oneshot::channel();
+        if self.control.send(Control::Stop(tx)).is_ok() {
+            let _ = rx.await;
         }
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        let _ = self.task.await;
         self.links.abort();
     }
 }
@@ -89,8 +86,11 @@ pub fn start(config: &crate::config::Config, context: Context) -> Result<Running
     use crate::pulse::task::activation::{Activation, RoleCommands};
 
     let board: Board = Arc::default();
-    let mut groups: BTreeMap<(u32, bool), Vec<Member>> = BTreeMap::new();
-    let mut first: BTreeMap<(u32, bool), String> = BTreeMap::new();
+    let mut members: Vec<Member> = Vec::new();
+    let mut receivers: Vec<Receiver> = Vec::new();
+    // Each receiver's interface and family.
+    let mut links_of: Vec<(u32, bool)> = Vec::new();
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut rt = None;
     let mut poll_ms = links::POLL_MAX_MS;
     let sync = config
@@ -184,51 +184,53 @@ pub fn start(config: &crate::config::Config, context: Context) -> Result<Running
             context.shared.clone(),
         );
         tokio::spawn(activation.run(rx));
-        first
-            .entry((link.index, v6))
-            .or_insert_with(|| inst.name.clone());
-        groups
-            .entry((link.index, v6))
-            .or_default()
-            .push(Member::new(
-                Instance::new(plan.settings),
-                sender,
-                plan.peers,
-                duties,
-                plan.tracking,
-                commands,
-            ));
+        let j = match links_of.iter().position(|l| *l == (link.index, v6)) {
+            Some(j) => j,
+            None => {
+                let r = Receiver::open(link.index, v6).map_err(|source| StartError::Socket {
+                    instance: inst.name.clone(),
+                    interface: interface.clone(),
+                    source,
+                })?;
+                receivers.push(r);
+                links_of.push((link.index, v6));
+                links_of.len() - 1
+            }
+        };
+        if let Some(g) = &st.sync_group {
+            groups.entry(g.0.clone()).or_default().push(members.len());
+        }
+        members.push(Member::new(
+            Instance::new(plan.settings),
+            sender,
+            plan.peers,
+            duties,
+            plan.tracking,
+            commands,
+            j,
+        ));
     }
     let (links, link_readings) = match rt {
         Some(rt) => links::start(rt, poll_ms),
         None => (tokio::spawn(async {}), watch::channel(BTreeMap::new()).1),
     };
-    let mut running = Running {
-        controls: Vec::new(),
-        tasks: Vec::new(),
-        links,
-        board: board.clone(),
-    };
     let tracked = Tracked {
         checks: context.local_health.clone(),
         links: link_readings,
     };
-    for ((ifindex, v6), members) in groups {
-        let receiver = Receiver::open(ifindex, v6).map_err(|source| StartError::Socket {
-            instance: first.remove(&(ifindex, v6)).unwrap_or_default(),
-            interface: format!("#{ifindex}"),
-            source,
-        })?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let engine = Engine::new(
-            receiver,
-            members,
-            board.clone(),
-            tracked.clone(),
-            context.clone(),
-        );
-        running.tasks.push(tokio::spawn(engine.run(rx)));
-        running.controls.push(tx);
-    }
-    Ok(running)
+    let (control, rx) = mpsc::unbounded_channel();
+    let engine = Engine::new(
+        receivers,
+        members,
+        groups.into_iter().collect(),
+        board.clone(),
+        tracked,
+        context,
+    );
+    Ok(Running {
+        control,
+        task: tokio::spawn(engine.run(rx)),
+        links,
+        board,
+    })
 }
