@@ -597,11 +597,11 @@ impl Instance {
                     State::Master => {
                         out.push(Action::Send { priority: 0 });
                         out.push(Action::Release);
-                        self.to_backup(now, cause, out);
+                        self.step_down_to_backup(now, cause, out);
                     }
                     State::Fault if held && self.fault.is_none() => {
                         self.master_interval_us = self.s.interval_us();
-                        self.to_backup(now, cause, out);
+                        self.step_down_to_backup(now, cause, out);
                     }
                     _ => {}
                 }
@@ -627,7 +627,7 @@ impl Instance {
         }
     }
 
-    fn to_backup(&mut self, now: u64, cause: String, out: &mut Vec<Action>) {
+    fn step_down_to_backup(&mut self, now: u64, cause: String, out: &mut Vec<Action>) {
         self.change(State::Backup, cause, out);
         self.master = None;
         self.preempt_at = None;
