@@ -62,6 +62,11 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
+# The fuzz targets (fuzz/, its own lock file) must keep compiling; running them
+# needs cargo-fuzz and is described in fuzz/README.md.
+log "cargo check (fuzz targets)"
+cargo check --locked --manifest-path fuzz/Cargo.toml --bins
+
 log "cargo test"
 log_file=$(mktemp)
 trap 'rm -f "$log_file"' EXIT
