@@ -117,6 +117,57 @@ pub struct EventRow {
     pub cause: String,
 }
 
+/// One VRRP instance, display-ready.
+#[derive(Debug, Clone, Default)]
+pub struct VrrpRow {
+    pub name: String,
+    /// "router id 51 on eth0"
+    pub router: String,
+    /// MASTER, BACKUP, FAULT or INIT, lower-cased for the style.
+    pub state: String,
+    /// Why in FAULT (or what INIT waits for); empty otherwise.
+    pub fault: String,
+    /// "150", or "90 (configured 150)" when trackers moved it.
+    pub priority: String,
+    pub master: String,
+    pub sent: u64,
+    pub received: u64,
+    /// "none", or "3 (2 ttl, 1 authentication)".
+    pub dropped: String,
+}
+
+fn vrrp_row(v: &crate::pulse::logic::control::VrrpStatus) -> VrrpRow {
+    let total: u64 = v.dropped.values().sum();
+    VrrpRow {
+        name: v.name.clone(),
+        router: format!("router id {} on {}", v.vrid, v.interface),
+        state: v.state.clone(),
+        fault: v.fault.clone().unwrap_or_default(),
+        priority: if v.effective_priority == v.priority {
+            v.priority.to_string()
+        } else {
+            format!("{} (configured {})", v.effective_priority, v.priority)
+        },
+        master: v
+            .master
+            .map_or_else(|| "not heard".to_string(), |a| a.to_string()),
+        sent: v.adverts_sent,
+        received: v.adverts_received,
+        dropped: if total == 0 {
+            "none".into()
+        } else {
+            format!(
+                "{total} ({})",
+                v.dropped
+                    .iter()
+                    .map(|(why, n)| format!("{n} {why}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    }
+}
+
 /// The live part of the page, display-ready.
 #[derive(Debug, Clone, Default)]
 pub struct LiveView {
@@ -142,6 +193,7 @@ pub struct LiveView {
     pub addresses_total: usize,
     pub services: Vec<ServiceRow>,
     pub local_checks: Vec<(String, String, String)>,
+    pub vrrp: Vec<VrrpRow>,
     pub events: Vec<EventRow>,
     /// Services after the filter, and the page shown.
     pub total: usize,
@@ -349,6 +401,7 @@ pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
             .iter()
             .map(|l| (l.name.clone(), l.health.clone(), l.last_check.clone()))
             .collect(),
+        vrrp: s.vrrp.iter().map(vrrp_row).collect(),
         events: s.events.iter().rev().take(EVENTS_SHOWN).map(event_row).collect(),
         total: shown.len(),
         page,
@@ -378,6 +431,9 @@ pub fn hide_outputs(v: &mut LiveView) {
     }
     for (_, _, last) in &mut v.local_checks {
         hide(last);
+    }
+    for r in &mut v.vrrp {
+        hide(&mut r.fault);
     }
     for e in &mut v.events {
         hide(&mut e.cause);
@@ -749,6 +805,51 @@ mod tests {
             assert!(!t.contains("KEY="), "{t}");
             assert!(t.contains("exit status 1: [output hidden]"), "{t}");
         }
+    }
+
+    #[test]
+    fn vrrp_instances_show_state_priority_and_drops() {
+        use crate::pulse::logic::control::VrrpStatus;
+        let mut s = status(1);
+        s.vrrp = vec![
+            VrrpStatus {
+                name: "VI_1".into(),
+                interface: "eth0".into(),
+                state: "MASTER".into(),
+                vrid: 51,
+                priority: 150,
+                effective_priority: 150,
+                master: Some("10.0.0.1".parse().unwrap()),
+                adverts_sent: 40,
+                ..Default::default()
+            },
+            VrrpStatus {
+                name: "VI_2".into(),
+                interface: "eth1".into(),
+                state: "FAULT".into(),
+                fault: Some("tracked interface eth2 is down".into()),
+                vrid: 52,
+                priority: 100,
+                effective_priority: 80,
+                dropped: [("ttl".to_string(), 2), ("authentication".to_string(), 1)].into(),
+                ..Default::default()
+            },
+        ];
+        let v = view_of_status(&s, &ViewQuery::default(), 2);
+        let r = &v.vrrp;
+        assert_eq!(
+            (
+                r[0].router.as_str(),
+                r[0].priority.as_str(),
+                r[0].master.as_str()
+            ),
+            ("router id 51 on eth0", "150", "10.0.0.1")
+        );
+        assert_eq!(r[0].dropped, "none");
+        assert_eq!(r[1].priority, "80 (configured 100)");
+        assert_eq!(r[1].master, "not heard");
+        assert_eq!(r[1].fault, "tracked interface eth2 is down");
+        assert_eq!(r[1].dropped, "3 (1 authentication, 2 ttl)");
     }
 
     #[test]

@@ -177,6 +177,9 @@ pub fn render(status: Option<&Status>) -> String {
     );
     if let Some(s) = status {
         director(&mut m, s);
+        for v in &s.vrrp {
+            vrrp(&mut m, v);
+        }
         for sv in &s.services {
             service(&mut m, sv);
         }
@@ -315,6 +318,71 @@ fn director(m: &mut Families, s: &Status) {
             "Whether a local check (a service this director needs) passes.",
             labels([("check", &l.name)]),
             l.health == "up",
+        );
+    }
+}
+
+/// The VRRP state names, as keepalived and `status` write them.
+const VRRP_STATES: [&str; 4] = ["INIT", "BACKUP", "MASTER", "FAULT"];
+
+fn vrrp(m: &mut Families, v: &crate::pulse::logic::control::VrrpStatus) {
+    let vrid = v.vrid.to_string();
+    let base = labels([
+        ("instance", v.name.as_str()),
+        ("interface", &v.interface),
+        ("vrid", &vrid),
+    ]);
+    let with = |k: &'static str, val: &str| {
+        let mut l = base.clone();
+        l.push((k, val.to_string()));
+        l
+    };
+    for state in VRRP_STATES {
+        m.gauge(
+            "vrrp_state",
+            "A VRRP instance's state: 1 for the current one (MASTER holds the addresses).",
+            with("state", state),
+            v.state == state,
+        );
+    }
+    m.gauge(
+        "vrrp_priority",
+        "A VRRP instance's configured priority.",
+        base.clone(),
+        u64::from(v.priority),
+    );
+    m.gauge(
+        "vrrp_effective_priority",
+        "A VRRP instance's priority as advertised: the configured one moved by its trackers' weights.",
+        base.clone(),
+        u64::from(v.effective_priority),
+    );
+    if let Some(master) = v.master {
+        m.gauge(
+            "vrrp_master_info",
+            "The current master of a VRRP instance as last heard (this director's own address when it is master).",
+            with("master", &master.to_string()),
+            1u64,
+        );
+    }
+    m.counter(
+        "vrrp_adverts_sent",
+        "VRRP adverts sent by an instance (priority-0 adverts included).",
+        base.clone(),
+        v.adverts_sent,
+    );
+    m.counter(
+        "vrrp_adverts_received",
+        "VRRP adverts received for an instance's virtual router id.",
+        base.clone(),
+        v.adverts_received,
+    );
+    for (reason, count) in &v.dropped {
+        m.counter(
+            "vrrp_adverts_dropped",
+            "VRRP adverts not acted on, by reason (ttl, version, authentication, interval, addresses, checksum, virtual router id, ...).",
+            with("reason", reason),
+            *count,
         );
     }
 }
@@ -748,6 +816,49 @@ mod tests {
         );
         assert!(text.contains("# TYPE lvs_director_supervisor_up gauge\n"));
         assert!(text.ends_with("lvs_director_supervisor_up 0\n"), "{text}");
+    }
+
+    #[test]
+    fn each_vrrp_instance_reads_back_from_the_text() {
+        let mut s = status();
+        s.vrrp = vec![crate::pulse::logic::control::VrrpStatus {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            state: "BACKUP".into(),
+            fault: None,
+            vrid: 51,
+            priority: 150,
+            effective_priority: 90,
+            master: Some("10.0.0.2".parse().unwrap()),
+            adverts_sent: 12,
+            adverts_received: 340,
+            dropped: [("ttl".to_string(), 2), ("virtual router id".to_string(), 5)].into(),
+        }];
+        let text = render(Some(&s));
+        let f = prom::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let base = [("instance", "VI_1"), ("interface", "eth0"), ("vrid", "51")];
+        let v = |name: &str, extra: &[(&str, &str)]| {
+            let mut l = base.to_vec();
+            l.extend_from_slice(extra);
+            prom::value(&f, name, &l)
+        };
+        assert_eq!(v("lvs_director_vrrp_state", &[("state", "BACKUP")]), 1.0);
+        assert_eq!(v("lvs_director_vrrp_state", &[("state", "MASTER")]), 0.0);
+        assert_eq!(v("lvs_director_vrrp_priority", &[]), 150.0);
+        assert_eq!(v("lvs_director_vrrp_effective_priority", &[]), 90.0);
+        assert_eq!(
+            v("lvs_director_vrrp_master_info", &[("master", "10.0.0.2")]),
+            1.0
+        );
+        assert_eq!(v("lvs_director_vrrp_adverts_sent_total", &[]), 12.0);
+        assert_eq!(v("lvs_director_vrrp_adverts_received_total", &[]), 340.0);
+        assert_eq!(
+            v(
+                "lvs_director_vrrp_adverts_dropped_total",
+                &[("reason", "virtual router id")]
+            ),
+            5.0
+        );
     }
 
     #[test]
