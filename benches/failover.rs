@@ -18,8 +18,14 @@
 //! server behind, so the client moves only when B's gratuitous ARP arrives.
 //!
 //! Configurations, alternated round by round:
-//! - ours keepalive 1 / deadtime 3, and keepalived VRRPv2 advert_int 1;
-//! - ours keepalive 0.1 / deadtime 0.3, and keepalived VRRPv3 advert_int 0.1.
+//! - ours keepalive 1 / deadtime 3, ours VRRPv2 advert_int 1, and keepalived VRRPv2
+//!   advert_int 1;
+//! - ours keepalive 0.1 / deadtime 0.3, ours VRRPv3 advert_int 0.1, and keepalived
+//!   VRRPv3 advert_int 0.1.
+//!
+//! "ours VRRP" is `lvs-director pulse` on both directors with a `vrrp` block carrying
+//! exactly the keepalived configuration's timers, priorities and unicast peers: the
+//! same protocol at equal timers, so the figures compare the implementations.
 //!
 //! keepalived runs unicast (unicast_src_ip / unicast_peer), VRRP part only. Equal dead
 //! intervals: keepalived's backup declares the master down after 3 × advert_int +
@@ -50,6 +56,10 @@ enum Setup {
         version: u8,
         advert: &'static str,
     },
+    OursVrrp {
+        version: u8,
+        advert: &'static str,
+    },
 }
 
 impl Setup {
@@ -62,14 +72,24 @@ impl Setup {
             Setup::Keepalived { version, advert } => {
                 format!("keepalived VRRPv{version} advert_int {advert}")
             }
+            Setup::OursVrrp { version, advert } => {
+                format!("lvs-director VRRPv{version} advert_int {advert}")
+            }
         }
     }
 }
 
-const SETUPS: [Setup; 4] = [
+/// How many of [`SETUPS`] (the first ones) use 1 s timers.
+const SLOW: usize = 3;
+
+const SETUPS: [Setup; 6] = [
     Setup::Ours {
         keepalive: "1",
         deadtime: "3",
+    },
+    Setup::OursVrrp {
+        version: 2,
+        advert: "1",
     },
     Setup::Keepalived {
         version: 2,
@@ -79,11 +99,28 @@ const SETUPS: [Setup; 4] = [
         keepalive: "0.1",
         deadtime: "0.3",
     },
+    Setup::OursVrrp {
+        version: 3,
+        advert: "0.1",
+    },
     Setup::Keepalived {
         version: 3,
         advert: "0.1",
     },
 ];
+
+/// The `vrrp` block equivalent to [`keepalived_conf`].
+fn ours_vrrp_conf(version: u8, advert: &str, me: Node, peer: Node, master: bool) -> String {
+    format!(
+        "serial_no = 5\nvrrp VI_1 {{\n    active = 1\n    interface = eth0\n    state = {state}\n    virtual_router_id = 77\n    \
+         priority = {prio}\n    advert_int = {advert}\n    version = {version}\n    unicast_src_ip = {src}\n    unicast_peer = [ {dst} ]\n    \
+         virtual_ipaddress = [ \"{VIP}/24 dev eth0\" ]\n}}\n",
+        state = if master { "master" } else { "backup" },
+        prio = if master { 254 } else { 253 },
+        src = me.ip(),
+        dst = peer.ip(),
+    )
+}
 
 fn keepalived_conf(version: u8, advert: &str, me: Node, peer: Node, master: bool) -> String {
     let globals = if version == 3 {
@@ -234,6 +271,30 @@ fn round(lab: &Lab, setup: Setup, i: usize, client: &Client) -> Result<Duration,
             }
             (a, b)
         }
+        Setup::OursVrrp { version, advert } => {
+            let start = |n: Node, peer: Node, master: bool| {
+                let name = format!("vrrp{version}-{}-{i}", n.short());
+                lab.pulse(n, &name, &ours_vrrp_conf(version, advert, n, peer, master))
+            };
+            let b = start(Node::B, Node::A, false);
+            let a = start(Node::A, Node::B, true);
+            let state = |p: &Proc| {
+                lab.status(p)
+                    .and_then(|s| s.vrrp.first().map(|v| v.state.clone()))
+            };
+            wait_for(
+                Duration::from_secs(15),
+                "lvs-director A master, B backup",
+                || {
+                    (state(&a).as_deref() == Some("MASTER")
+                        && state(&b).as_deref() == Some("BACKUP")
+                        && lab.has_addr(Node::A, VIP)
+                        && !lab.has_addr(Node::B, VIP))
+                    .then_some(())
+                },
+            );
+            (a, b)
+        }
     };
     let warm = Instant::now();
     wait_for(Duration::from_secs(10), "A answering on the VIP", || {
@@ -248,9 +309,9 @@ fn round(lab: &Lab, setup: Setup, i: usize, client: &Client) -> Result<Duration,
     // random phase against the heartbeat / advert period, so that the kill does not
     // always fall at the same point of it.
     let period = match setup {
-        Setup::Ours { keepalive: p, .. } | Setup::Keepalived { advert: p, .. } => {
-            p.parse::<f64>().unwrap()
-        }
+        Setup::Ours { keepalive: p, .. }
+        | Setup::Keepalived { advert: p, .. }
+        | Setup::OursVrrp { advert: p, .. } => p.parse::<f64>().unwrap(),
     };
     std::thread::sleep(Duration::from_secs_f64(
         0.05 + rand::random::<f64>() * period,
@@ -270,6 +331,16 @@ fn main() {
         assert!(conf.contains("vrrp_version 3") && conf.contains("advert_int 0.1"));
         assert!(conf.contains("unicast_peer {\n        10.77.0.2\n"));
         assert!(!keepalived_conf(2, "1", Node::B, Node::A, false).contains("vrrp_version"));
+        // The vrrp block reads, validates, and carries keepalived's settings.
+        let ours = ours_vrrp_conf(3, "0.1", Node::A, Node::B, true);
+        let parsed = lvs_director::config::parse(&ours).unwrap();
+        let errors: Vec<_> = lvs_director::config::validate(&parsed.config)
+            .into_iter()
+            .filter(|d| d.severity == lvs_director::config::Severity::Error)
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{ours}");
+        let v = &parsed.config.vrrp[0].settings;
+        assert_eq!((v.priority, v.virtual_router_id), (Some(254), Some(77)));
         let s: Vec<f64> = (1..=20).map(f64::from).collect();
         assert_eq!(
             (
@@ -313,7 +384,7 @@ fn measure() -> usize {
     let started = Instant::now();
     for i in 0..rounds {
         for (k, setup) in SETUPS.iter().enumerate() {
-            if fast_only && k < 2 {
+            if fast_only && k < SLOW {
                 continue;
             }
             match round(&lab, *setup, i, &client) {
@@ -365,7 +436,7 @@ fn measure() -> usize {
         );
         stats.push(Some(st));
     }
-    for (ours, theirs) in [(0, 1), (2, 3)] {
+    for (ours, theirs) in [(0, 2), (1, 2), (3, 5), (4, 5)] {
         if let (Some(o), Some(t)) = (stats[ours], stats[theirs]) {
             println!(
                 "ratio ours/keepalived, {} vs {}: p50 {:.2}, p99 {:.2}",
