@@ -47,6 +47,7 @@ scenarios! {
     pulse_failover_nat => "20-pulse-failover-nat",
     pulse_failover_dr => "21-pulse-failover-dr",
     pulse_metrics => "22-pulse-metrics",
+    vrrp_keepalived_dr => "23-vrrp-keepalived-dr",
 }
 
 #[derive(Debug)]

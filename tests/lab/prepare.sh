@@ -32,6 +32,7 @@ need=(
     nft:nftables
     socat:socat
     flock:util-linux
+    /usr/sbin/keepalived:keepalived
 )
 missing=()
 for pair in "${need[@]}"; do

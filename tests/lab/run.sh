@@ -96,6 +96,7 @@ tools=(
     /usr/sbin/nft=/usr/sbin/nft
     /usr/bin/socat=/usr/bin/socat
     /bin/kmod=/bin/kmod
+    /usr/sbin/keepalived=/usr/sbin/keepalived
 )
 # Kernel modules (with their dependencies). ip_vs_twos only exists in newer kernels.
 modules=(
@@ -225,6 +226,7 @@ chmod 755 "$run_root/init"
 cp "$here/lib.sh" "$run_root/lab/lib.sh"
 cp "$here/director.sh" "$run_root/lab/director.sh"
 cp "$here/pulse.sh" "$run_root/lab/pulse.sh"
+cp "$here/keepalived.sh" "$run_root/lab/keepalived.sh"
 for n in "${names[@]}"; do
     cp "$scenarios/$n.sh" "$run_root/lab/scenarios/"
 done

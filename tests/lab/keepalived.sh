@@ -1,0 +1,45 @@
+# shellcheck shell=sh
+# Running Debian's keepalived (the whole daemon: VRRP and its IPVS checker) in a
+# director namespace (sourced after lib.sh).
+#   start_keepalived NS          keepalived -n -l -D with $LAB_TMP/NS-ka.conf, log $LAB_TMP/NS-ka.log
+#   stop_keepalived NS           SIGTERM (a master sends priority 0), waits for it to end
+#   ka_state NS                  its last VRRP state (MASTER, BACKUP, FAULT) from its log
+# Every keepalived started is stopped at exit and the tail of its log printed.
+start_keepalived() {
+    nsexec "$1" keepalived -n -l -D -f "$LAB_TMP/$1-ka.conf" -p "$LAB_TMP/$1-ka.pid" \
+        -r "$LAB_TMP/$1-ka-vrrp.pid" -c "$LAB_TMP/$1-ka-check.pid" >>"$LAB_TMP/$1-ka.log" 2>&1 &
+    lab_on_exit "_keepalived_stop $1"
+}
+_keepalived_pid() {
+    [ -s "$LAB_TMP/$1-ka.pid" ] && cat "$LAB_TMP/$1-ka.pid"
+}
+stop_keepalived() {
+    local pid
+    pid=$(_keepalived_pid "$1") || fail "no keepalived running in $1"
+    kill -TERM "$pid"
+    wait_for 10 sh -c "! kill -0 $pid"
+}
+_keepalived_stop() {
+    local pid
+    if pid=$(_keepalived_pid "$1") && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        sleep 1
+    fi
+    say "--- the last lines of $1's keepalived log:" >&2
+    tail -n 20 "$LAB_TMP/$1-ka.log" >&2 || true
+}
+ka_state() {
+    sed -n 's/.*Entering \([A-Z]*\) STATE.*/\1/p' "$LAB_TMP/$1-ka.log" | tail -n 1
+}
+is_ka_state() { [ "$(ka_state "$1")" = "$2" ]; }
+# vrrp_state NS : the state of the first VRRP instance of NS's supervisor.
+vrrp_state() {
+    status "$1" | awk -F'"' '$2 == "vrrp" { in_vrrp = 1 } in_vrrp && $2 == "state" { print $4; exit }'
+}
+is_vrrp_state() { [ "$(vrrp_state "$1")" = "$2" ]; }
+# holds NS ADDR : NS has ADDR on eth0.
+holds() { nsrun "$1" ip -4 addr show dev eth0 | grep -q "inet $2/"; }
+# longest_failed_run : the longest run of consecutive failed requests in $LAB_TMP/traffic.
+longest_failed_run() {
+    sort -n "$LAB_TMP/traffic" | awk '$2 == "failed" { run++; if (run > max) max = run; next } { run = 0 } END { print max + 0 }'
+}

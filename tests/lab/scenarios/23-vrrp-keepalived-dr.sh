@@ -1,0 +1,125 @@
+#!/bin/sh
+# A direct-routing pair where one director is keepalived (its VRRP and its IPVS
+# checker) and the other is `lvs-director pulse` speaking VRRP to it, each with real
+# IPVS. keepalived (priority 150) serves first; its clean stop hands the VIP to
+# lvs-director within the skew time, its return takes it back (preempt), with client
+# traffic through the VIP across both. VRRPv2, advert_int 1: the master-down interval
+# is 3 × 1 s + skew.
+set -eu
+. /lab/lib.sh
+. /lab/pulse.sh
+. /lab/keepalived.sh
+
+VIP=10.0.1.100
+lab_switch net lan
+lab_ns cli dira dirb rs1 rs2
+lab_wires net <<EOF2
+lan cli eth0
+lan dira eth0
+lan dirb eth0
+lan rs1 eth0
+lan rs2 eth0
+EOF2
+_lab_in cli "$(_lab_if_script eth0 10.0.1.2/24)"
+_lab_in dira "$(_lab_if_script eth0 10.0.1.1/24)"
+_lab_in dirb "$(_lab_if_script eth0 10.0.1.3/24)"
+for k in 1 2; do
+    _lab_in rs$k "sysctl -q -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 >/dev/null
+        $(_lab_if_script eth0 10.0.1.1$k/24)
+        ip addr add $VIP/32 dev lo
+        $(_lab_serve_script rs$k rs$k $VIP)"
+done
+cat >"$LAB_TMP/dira-ka.conf" <<EOF2
+global_defs {
+    router_id dira
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        $VIP/24 dev eth0
+    }
+}
+virtual_server $VIP 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.1.11 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 10.0.1.12 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+EOF2
+cat >"$LAB_TMP/lvs.cf" <<EOF2
+serial_no = 4
+network = direct
+vrrp VI_1 {
+    active = 1
+    interface = eth0
+    virtual_router_id = 51
+    priority = 100
+    advert_int = 1
+    virtual_ipaddress = [ "$VIP/24 dev eth0" ]
+}
+virtual web {
+    active = 1
+    address = $VIP eth0
+    vip_nmask = 255.255.255.0
+    port = 80
+    scheduler = rr
+    check_interval = 1
+    timeout = 1
+    server rs1 {
+        address = 10.0.1.11
+        active = 1
+    }
+    server rs2 {
+        address = 10.0.1.12
+        active = 1
+    }
+}
+EOF2
+start_keepalived dira
+start_pulse dirb
+wait_for 20 is_ka_state dira MASTER
+wait_for 10 is_vrrp_state dirb BACKUP
+wait_for 10 holds dira $VIP
+for d in dira dirb; do
+    wait_for 10 sh -c "nsenter --net=/run/netns/$d ipvsadm -Ln | grep -q '10.0.1.12:80 *Route'"
+done
+holds dirb $VIP && fail "both directors hold $VIP"
+assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
+
+# keepalived stops cleanly: priority 0, and lvs-director takes over after its skew
+# time ((256 - 100) / 256 s), not the master-down interval.
+traffic_start cli "$VIP" 40
+sleep 1
+stop_keepalived dira
+wait_for 3 is_vrrp_state dirb MASTER
+wait_for 3 holds dirb $VIP
+counts=$(traffic_wait)
+say "requests across keepalived -> lvs-director: $counts, longest failed run $(longest_failed_run)"
+[ "$(longest_failed_run)" -le 2 ] || fail "requests failed across the failover: $(tr '\n' ' ' <"$LAB_TMP/traffic")"
+assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
+
+# keepalived returns with the higher priority and preempts; lvs-director releases.
+traffic_start cli "$VIP" 80
+start_keepalived dira
+wait_for 15 is_vrrp_state dirb BACKUP
+wait_for 5 holds dira $VIP
+counts=$(traffic_wait)
+say "requests across lvs-director -> keepalived: $counts, longest failed run $(longest_failed_run)"
+[ "$(longest_failed_run)" -le 2 ] || fail "requests failed across the failback: $(tr '\n' ' ' <"$LAB_TMP/traffic")"
+holds dirb $VIP && fail "lvs-director kept $VIP after the failback"
+assert_rr "$(get_seq cli "http://$VIP:80/" 4)" "rs1 rs2"
+say ok
