@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use lvs_director::pulse::io::addr::{AddrError, Rtnl};
+use lvs_director::pulse::io::addr::{AddOptions, AddrError, Rtnl};
 
 mod common;
 use common::netns::run;
@@ -65,6 +65,29 @@ fn ip(s: &str) -> IpAddr {
 
 fn index(rtnl: &mut Rtnl, name: &str) -> u32 {
     rtnl.link(name).unwrap().index
+}
+
+/// keepalived's `virtual_ipaddress` options `scope` and `brd` reach the kernel.
+#[test]
+fn scope_and_broadcast_as_keepalived_sets_them() {
+    let Some(ns) = Netns::new("scope") else {
+        return;
+    };
+    ns.run(|| {
+        let mut rtnl = Rtnl::connect().unwrap();
+        let v0 = index(&mut rtnl, "v0");
+        let options = AddOptions {
+            label: Some("v0:vip"),
+            scope: Some(253),
+            broadcast: Some("192.0.2.127".parse().unwrap()),
+        };
+        assert!(rtnl.add_with(v0, ip("192.0.2.10"), 24, &options).unwrap());
+    });
+    let listed = ns.ip(&["-o", "-4", "addr", "show", "dev", "v0"]);
+    assert!(
+        listed.contains("inet 192.0.2.10/24 brd 192.0.2.127 scope link v0:vip"),
+        "{listed}"
+    );
 }
 
 #[test]

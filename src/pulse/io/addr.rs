@@ -335,6 +335,18 @@ fn message<P: Size + ToBytes>(
 /// is usable at once (a VIP taken over from a failed peer must not wait out DAD, nor be
 /// refused because the peer still answers for it). Add is exclusive (`NLM_F_EXCL`), so
 /// an existing address is reported (`EEXIST`) rather than silently updated.
+/// What `ip address add` takes beyond the address (keepalived's `virtual_ipaddress`
+/// options).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddOptions<'a> {
+    /// `label` (IPv4).
+    pub label: Option<&'a str>,
+    /// `scope`, as `rtm_scope` (RT_SCOPE_*); unset: as `ip` chooses.
+    pub scope: Option<u8>,
+    /// `brd` (IPv4); unset: the prefix's broadcast address, as `ip … brd +`.
+    pub broadcast: Option<Ipv4Addr>,
+}
+
 fn encode_addr(
     add: bool,
     seq: u32,
@@ -342,18 +354,18 @@ fn encode_addr(
     index: u32,
     addr: IpAddr,
     prefix: u8,
-    label: Option<&str>,
+    options: &AddOptions,
 ) -> Result<Vec<u8>, CodecError> {
     let mut attrs = RtBuffer::new();
     let (family, flags) = match addr {
         IpAddr::V4(a) => {
             attrs.push(rtattr(Ifa::Local, a.octets())?);
-            if let Some(l) = label {
+            if let Some(l) = options.label {
                 attrs.push(rtattr(Ifa::Label, l)?);
             }
             attrs.push(rtattr(Ifa::Address, a.octets())?);
             if add {
-                if let Some(b) = broadcast(a, prefix) {
+                if let Some(b) = options.broadcast.or_else(|| broadcast(a, prefix)) {
                     attrs.push(rtattr(Ifa::Broadcast, b.octets())?);
                 }
             }
@@ -368,8 +380,9 @@ fn encode_addr(
     };
     // As `ip` does: host scope for 127/8, global otherwise (the kernel picks the scope
     // of IPv6 addresses itself).
-    let scope = match addr {
-        IpAddr::V4(a) if add && a.is_loopback() => RtScope::Host,
+    let scope = match (options.scope, addr) {
+        (Some(s), _) if add => RtScope::from(s),
+        (_, IpAddr::V4(a)) if add && a.is_loopback() => RtScope::Host,
         _ => RtScope::Universe,
     };
     let ifa = IfaddrmsgBuilder::default()
@@ -652,13 +665,29 @@ impl Rtnl {
         prefix: u8,
         label: Option<&str>,
     ) -> Result<bool, AddrError> {
+        let options = AddOptions {
+            label,
+            ..AddOptions::default()
+        };
+        self.add_with(index, addr, prefix, &options)
+    }
+
+    /// [`Self::add`] with a scope and broadcast address of its own.
+    pub fn add_with(
+        &mut self,
+        index: u32,
+        addr: IpAddr,
+        prefix: u8,
+        options: &AddOptions,
+    ) -> Result<bool, AddrError> {
+        let label = options.label;
         let (dev, op) = self.describe("add", index, addr, prefix, label)?;
         check_address(addr, prefix, label, &dev).map_err(|reason| AddrError::Invalid {
             op: op.clone(),
             reason: Box::new(reason),
         })?;
         let sent = self.exchange(&op, |seq, pid| {
-            encode_addr(true, seq, pid, index, addr, prefix, label)
+            encode_addr(true, seq, pid, index, addr, prefix, options)
         });
         match sent {
             Ok(_) => Ok(true),
@@ -676,7 +705,7 @@ impl Rtnl {
             reason: Box::new(reason),
         })?;
         let sent = self.exchange(&op, |seq, pid| {
-            encode_addr(false, seq, pid, index, addr, prefix, None)
+            encode_addr(false, seq, pid, index, addr, prefix, &AddOptions::default())
         });
         match sent {
             Ok(_) => Ok(true),
@@ -795,13 +824,37 @@ mod tests {
 
     #[test]
     fn new_addr_v4_matches_iproute2() {
-        let bytes = encode_addr(true, 1, 0, 1, v4("192.0.2.10"), 24, Some("lo:1")).unwrap();
+        let options = AddOptions {
+            label: Some("lo:1"),
+            ..AddOptions::default()
+        };
+        let bytes = encode_addr(true, 1, 0, 1, v4("192.0.2.10"), 24, &options).unwrap();
         assert_eq!(bytes, IP_ADDR_ADD_V4);
+    }
+
+    /// keepalived's `scope link brd 192.0.2.127` options land in the message.
+    #[test]
+    fn new_addr_v4_with_scope_and_broadcast() {
+        let options = AddOptions {
+            label: None,
+            scope: Some(253),
+            broadcast: Some(Ipv4Addr::new(192, 0, 2, 127)),
+        };
+        let bytes = encode_addr(true, 1, 0, 1, v4("192.0.2.10"), 24, &options).unwrap();
+        assert_eq!(bytes[19], 253, "ifa_scope");
+        assert!(
+            bytes.windows(8).any(|w| w == [8, 0, 4, 0, 192, 0, 2, 127]),
+            "IFA_BROADCAST 192.0.2.127"
+        );
+        let plain =
+            encode_addr(true, 1, 0, 1, v4("192.0.2.10"), 24, &AddOptions::default()).unwrap();
+        assert_eq!(plain[19], 0, "global scope unless told");
     }
 
     #[test]
     fn new_addr_v4_host_route_has_no_broadcast() {
-        let bytes = encode_addr(true, 1, 0, 1, v4("192.0.2.10"), 32, None).unwrap();
+        let bytes =
+            encode_addr(true, 1, 0, 1, v4("192.0.2.10"), 32, &AddOptions::default()).unwrap();
         assert_eq!(bytes.len(), 16 + 8 + 8 + 8);
         assert_eq!(bytes[17], 32);
         assert!(
@@ -812,13 +865,23 @@ mod tests {
 
     #[test]
     fn new_addr_v6_matches_iproute2() {
-        let bytes = encode_addr(true, 1, 0, 1, v4("2001:db8::10"), 64, None).unwrap();
+        let bytes = encode_addr(
+            true,
+            1,
+            0,
+            1,
+            v4("2001:db8::10"),
+            64,
+            &AddOptions::default(),
+        )
+        .unwrap();
         assert_eq!(bytes, IP_ADDR_ADD_V6);
     }
 
     #[test]
     fn del_addr_v4_matches_iproute2() {
-        let bytes = encode_addr(false, 1, 0, 1, v4("192.0.2.10"), 24, None).unwrap();
+        let bytes =
+            encode_addr(false, 1, 0, 1, v4("192.0.2.10"), 24, &AddOptions::default()).unwrap();
         assert_eq!(bytes, IP_ADDR_DEL_V4);
     }
 

@@ -36,6 +36,10 @@ pub struct Vip {
     pub label: Option<String>,
     /// What asked for it ("virtual web", "nat_router", "floating www").
     pub owners: Vec<String>,
+    /// VRRP's `scope` (RT_SCOPE_*); unset: as `ip` chooses.
+    pub scope: Option<u8>,
+    /// VRRP's `brd` (IPv4); unset: the prefix's broadcast address.
+    pub broadcast: Option<std::net::Ipv4Addr>,
 }
 
 /// The heartbeat and failover part of the plan.
@@ -140,6 +144,8 @@ fn add_vip(
         device,
         label: label.filter(|_| addr.is_ipv4()),
         owners: vec![owner],
+        scope: None,
+        broadcast: None,
     });
 }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::ipvs::client::Client;
 use crate::ipvs::netlink::{SyncDaemon, SyncState};
 
-use crate::pulse::io::addr::Rtnl;
+use crate::pulse::io::addr::{AddOptions, Rtnl};
 use crate::pulse::io::announce;
 use crate::pulse::io::command;
 use crate::pulse::io::scripts::Policy;
@@ -210,7 +210,12 @@ impl Activation {
         let Some(mut rt) = self.rtnl() else { return };
         for v in vips {
             let r = rt.link(&v.device).and_then(|l| {
-                rt.add(l.index, v.addr, v.prefix, v.label.as_deref())
+                let options = AddOptions {
+                    label: v.label.as_deref(),
+                    scope: v.scope,
+                    broadcast: v.broadcast,
+                };
+                rt.add_with(l.index, v.addr, v.prefix, &options)
                     .map(|added| (added, l))
             });
             // The first announcement at once, before anything else (the rest of the

@@ -110,6 +110,8 @@ pub fn instance_plan(config: &Config, inst: &VrrpInstance, source: IpAddr) -> In
             device: v.dev.clone().unwrap_or_else(|| interface.clone()),
             label: v.label.clone(),
             owners: vec![format!("vrrp {}", inst.name)],
+            scope: v.scope.map(|s| s.rt_scope()),
+            broadcast: v.brd,
         })
         .collect();
     let peers: Vec<IpAddr> = st.unicast_peer.iter().flat_map(|l| l.0.clone()).collect();
@@ -197,6 +199,11 @@ mod tests {
             (32, "eth1", Some("eth1:1"))
         );
         assert_eq!(p.vips[2].prefix, 64);
+        let p = plan_of("vrrp V {\n interface = eth0\n virtual_ipaddress = [ \"192.0.2.10/24 scope link brd 192.0.2.127\" ]\n}\n");
+        assert_eq!(
+            (p.vips[0].scope, p.vips[0].broadcast),
+            (Some(253), Some("192.0.2.127".parse().unwrap()))
+        );
     }
 
     #[test]
