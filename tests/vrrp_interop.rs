@@ -142,6 +142,17 @@ struct Keepalived<'a> {
 }
 
 impl Keepalived<'_> {
+    /// VRRPv3 multicast with 0.1 s adverts, no authentication.
+    fn v3_fast(priority: u8) -> Keepalived<'static> {
+        Keepalived {
+            version: 3,
+            priority,
+            advert_int: "0.1",
+            unicast: None,
+            pass: None,
+        }
+    }
+
     fn conf(&self) -> String {
         let mut s = format!(
             "global_defs {{\n  router_id ka\n  vrrp_version {}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {}\n  advert_int {}\n",
@@ -180,6 +191,11 @@ fn wait_holder(lab: &Lab, want: (bool, bool), limit: Duration) -> Duration {
     t0.elapsed()
 }
 
+/// Root (or skipped, see tests/common/root.rs) and keepalived installed.
+fn ready(test: &str) -> bool {
+    root_or_skip(test) && keepalived_present()
+}
+
 fn keepalived_present() -> bool {
     let found = std::process::Command::new("keepalived")
         .arg("--version")
@@ -197,19 +213,11 @@ fn keepalived_present() -> bool {
 /// preempts and lvs-director releases.
 #[test]
 fn v3_multicast_keepalived_master_then_hand_over_and_back() {
-    if !root_or_skip("v3_multicast_keepalived_master_then_hand_over_and_back")
-        || !keepalived_present()
-    {
+    if !ready("v3_multicast_keepalived_master_then_hand_over_and_back") {
         return;
     }
     let lab = Lab::new("vrrp3", &[Node::A, Node::B]);
-    let ka = Keepalived {
-        version: 3,
-        priority: 150,
-        advert_int: "0.1",
-        unicast: None,
-        pass: None,
-    };
+    let ka = Keepalived::v3_fast(150);
     let k = ka.start(&lab, Node::A, "ka");
     let mut ours = Ours::start(&lab, Node::B, &ours_conf(3, 100, "0.1", ""));
     wait_holder(&lab, (true, false), 10 * SECOND);
@@ -240,8 +248,7 @@ fn v3_multicast_keepalived_master_then_hand_over_and_back() {
 /// keepalived within its skew time (0.61 s), well before its master-down interval.
 #[test]
 fn v2_unicast_pass_lvs_director_master_then_clean_stop() {
-    if !root_or_skip("v2_unicast_pass_lvs_director_master_then_clean_stop") || !keepalived_present()
-    {
+    if !ready("v2_unicast_pass_lvs_director_master_then_clean_stop") {
         return;
     }
     let lab = Lab::new("vrrp2", &[Node::A, Node::B]);
@@ -280,7 +287,7 @@ fn v2_unicast_pass_lvs_director_master_then_clean_stop() {
 /// at its own rate just before its timer fires keep it from ever sending.
 #[test]
 fn v2_wrong_password_is_counted_and_ignored() {
-    if !root_or_skip("v2_wrong_password_is_counted_and_ignored") || !keepalived_present() {
+    if !ready("v2_wrong_password_is_counted_and_ignored") {
         return;
     }
     let lab = Lab::new("vrrpauth", &[Node::A, Node::B]);
@@ -333,19 +340,11 @@ fn v2_wrong_password_is_counted_and_ignored() {
 /// (VRRPv3, 0.1 s): lvs-director 150 with `chk weight -60` against keepalived 100.
 #[test]
 fn track_script_weight_hands_over_to_keepalived_and_back() {
-    if !root_or_skip("track_script_weight_hands_over_to_keepalived_and_back")
-        || !keepalived_present()
-    {
+    if !ready("track_script_weight_hands_over_to_keepalived_and_back") {
         return;
     }
     let lab = Lab::new("vrrptrk", &[Node::A, Node::B]);
-    let ka = Keepalived {
-        version: 3,
-        priority: 100,
-        advert_int: "0.1",
-        unicast: None,
-        pass: None,
-    };
+    let ka = Keepalived::v3_fast(100);
     let _k = ka.start(&lab, Node::A, "ka");
     let conf = format!(
         "local_check chk {{\n    active = 1\n    check = program\n    send_program = /etc/lvs-director/scripts/chk\n}}\n{}",
@@ -389,9 +388,7 @@ fn track_script_weight_hands_over_to_keepalived_and_back() {
 /// (preempting, 150 against 100). Its own interface going down does the same.
 #[test]
 fn a_tracked_interface_down_is_a_fault_and_keepalived_takes_over() {
-    if !root_or_skip("a_tracked_interface_down_is_a_fault_and_keepalived_takes_over")
-        || !keepalived_present()
-    {
+    if !ready("a_tracked_interface_down_is_a_fault_and_keepalived_takes_over") {
         return;
     }
     let lab = Lab::new("vrrpif", &[Node::A, Node::B]);
@@ -404,13 +401,7 @@ fn a_tracked_interface_down_is_a_fault_and_keepalived_takes_over() {
     );
     lab.ip(Node::B, &["link", "set", "uplink", "up"]);
     lab.ip(Node::B, &["link", "set", "far", "up"]);
-    let ka = Keepalived {
-        version: 3,
-        priority: 100,
-        advert_int: "0.1",
-        unicast: None,
-        pass: None,
-    };
+    let ka = Keepalived::v3_fast(100);
     let _k = ka.start(&lab, Node::A, "ka");
     let ours = Ours::start(
         &lab,
@@ -503,9 +494,7 @@ fn wait_two(lab: &Lab, want: (bool, bool, bool, bool), what: &str) {
 /// back.
 #[test]
 fn two_instances_split_across_keepalived_and_lvs_director() {
-    if !root_or_skip("two_instances_split_across_keepalived_and_lvs_director")
-        || !keepalived_present()
-    {
+    if !ready("two_instances_split_across_keepalived_and_lvs_director") {
         return;
     }
     let lab = Lab::new("vrrpsplit", &[Node::A, Node::B]);
@@ -533,7 +522,7 @@ fn two_instances_split_across_keepalived_and_lvs_director() {
 /// both addresses (never one each); its return brings both back.
 #[test]
 fn a_sync_group_fails_over_as_one_with_keepalived() {
-    if !root_or_skip("a_sync_group_fails_over_as_one_with_keepalived") || !keepalived_present() {
+    if !ready("a_sync_group_fails_over_as_one_with_keepalived") {
         return;
     }
     let lab = Lab::new("vrrpsync", &[Node::A, Node::B]);
@@ -606,7 +595,7 @@ fn link_local_ready(lab: &Lab, n: Node) {
 /// other way round after lvs-director's clean stop.
 #[test]
 fn v3_ipv6_lvs_director_master_then_hand_over() {
-    if !root_or_skip("v3_ipv6_lvs_director_master_then_hand_over") || !keepalived_present() {
+    if !ready("v3_ipv6_lvs_director_master_then_hand_over") {
         return;
     }
     const VIP6: &str = "2001:db8:77::100";
@@ -643,7 +632,7 @@ fn v3_ipv6_lvs_director_master_then_hand_over() {
 /// hands the address to the next priority down, lvs-director last.
 #[test]
 fn three_routers_hand_down_by_priority() {
-    if !root_or_skip("three_routers_hand_down_by_priority") || !keepalived_present() {
+    if !ready("three_routers_hand_down_by_priority") {
         return;
     }
     let lab = Lab::new("vrrp3n", &[Node::A, Node::B, Node::Rs1]);
@@ -692,17 +681,11 @@ fn three_routers_hand_down_by_priority() {
 /// keepalived taking over on its clean stop (SIGTERM).
 #[test]
 fn the_supervisor_runs_vrrp_beside_keepalived() {
-    if !root_or_skip("the_supervisor_runs_vrrp_beside_keepalived") || !keepalived_present() {
+    if !ready("the_supervisor_runs_vrrp_beside_keepalived") {
         return;
     }
     let lab = Lab::new("vrrpsup", &[Node::A, Node::B]);
-    let ka = Keepalived {
-        version: 3,
-        priority: 100,
-        advert_int: "0.1",
-        unicast: None,
-        pass: None,
-    };
+    let ka = Keepalived::v3_fast(100);
     let k = ka.start(&lab, Node::A, "ka");
     let cf = format!("serial_no = 4\n{}", ours_conf(3, 200, "0.1", ""));
     let p = lab.pulse(Node::B, "pulse", &cf);

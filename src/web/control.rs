@@ -158,11 +158,7 @@ fn vrrp_row(v: &crate::pulse::logic::control::VrrpStatus) -> VrrpRow {
         } else {
             format!(
                 "{total} ({})",
-                v.dropped
-                    .iter()
-                    .map(|(why, n)| format!("{n} {why}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::pulse::logic::control::counts_by_reason(&v.dropped)
             )
         },
     }

@@ -5,6 +5,9 @@
 #   role NS / is_role NS ROLE its director role (starting standby active fault stopped)
 #   pulse_pid NS              the supervisor's pid (not busybox nsenter's, which may fork)
 #   kill_pulse SIGNAL NS      sends SIGNAL to it
+#   dr_pair VIP               cli 10.0.1.2, directors dira .1 and dirb .3, real servers
+#                             rs1 .11 and rs2 .12 (VIP on lo, serving HTTP) on one LAN
+#   dr_virtual_web VIP        the `virtual web` block (rr, rs1 and rs2) of that LAN
 # Every supervisor started is stopped at exit and the tail of its log printed.
 start_pulse() {
     nsrun "$1" lvs-director pulse --config "$LAB_TMP/lvs.cf" --control-socket "$LAB_TMP/$1.sock" \
@@ -54,4 +57,46 @@ EOF
 traffic_wait() {
     wait_for 60 test -f "$LAB_TMP/traffic-done"
     echo "$(grep -c ok "$LAB_TMP/traffic") ok, $(grep -c failed "$LAB_TMP/traffic" || true) failed"
+}
+
+dr_pair() {
+    lab_switch net lan
+    lab_ns cli dira dirb rs1 rs2
+    lab_wires net <<EOF
+lan cli eth0
+lan dira eth0
+lan dirb eth0
+lan rs1 eth0
+lan rs2 eth0
+EOF
+    _lab_in cli "$(_lab_if_script eth0 10.0.1.2/24)"
+    _lab_in dira "$(_lab_if_script eth0 10.0.1.1/24)"
+    _lab_in dirb "$(_lab_if_script eth0 10.0.1.3/24)"
+    for k in 1 2; do
+        _lab_in rs$k "sysctl -q -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 >/dev/null
+            $(_lab_if_script eth0 10.0.1.1$k/24)
+            ip addr add $1/32 dev lo
+            $(_lab_serve_script rs$k rs$k "$1")"
+    done
+}
+dr_virtual_web() {
+    cat <<EOF
+virtual web {
+    active = 1
+    address = $1 eth0
+    vip_nmask = 255.255.255.0
+    port = 80
+    scheduler = rr
+    check_interval = 1
+    timeout = 1
+    server rs1 {
+        address = 10.0.1.11
+        active = 1
+    }
+    server rs2 {
+        address = 10.0.1.12
+        active = 1
+    }
+}
+EOF
 }

@@ -401,14 +401,7 @@ pub fn render(s: &Status, now_unix_ms: u64) -> String {
             if h.rejected.is_empty() {
                 String::new()
             } else {
-                format!(
-                    " ({})",
-                    h.rejected
-                        .iter()
-                        .map(|(why, c)| format!("{c} {why}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!(" ({})", counts_by_reason(h.rejected.iter().map(|(w, c)| (w, c))))
             },
             h.failovers
         );
@@ -444,14 +437,7 @@ pub fn render(s: &Status, now_unix_ms: u64) -> String {
             if v.dropped.is_empty() {
                 String::new()
             } else {
-                format!(
-                    " ({})",
-                    v.dropped
-                        .iter()
-                        .map(|(why, c)| format!("{c} {why}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!(" ({})", counts_by_reason(&v.dropped))
             }
         );
     }
@@ -541,6 +527,15 @@ pub fn render(s: &Status, now_unix_ms: u64) -> String {
         }
     }
     o
+}
+
+/// "3 forged, 1 replayed": counts by reason, in the order given.
+pub fn counts_by_reason<'a>(counts: impl IntoIterator<Item = (&'a String, &'a u64)>) -> String {
+    counts
+        .into_iter()
+        .map(|(why, c)| format!("{c} {why}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -8,24 +8,7 @@ set -eu
 . /lab/pulse.sh
 
 VIP=10.0.1.100
-lab_switch net lan
-lab_ns cli dira dirb rs1 rs2
-lab_wires net <<EOF
-lan cli eth0
-lan dira eth0
-lan dirb eth0
-lan rs1 eth0
-lan rs2 eth0
-EOF
-_lab_in cli "$(_lab_if_script eth0 10.0.1.2/24)"
-_lab_in dira "$(_lab_if_script eth0 10.0.1.1/24)"
-_lab_in dirb "$(_lab_if_script eth0 10.0.1.3/24)"
-for k in 1 2; do
-    _lab_in rs$k "sysctl -q -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 >/dev/null
-        $(_lab_if_script eth0 10.0.1.1$k/24)
-        ip addr add $VIP/32 dev lo
-        $(_lab_serve_script rs$k rs$k $VIP)"
-done
+dr_pair "$VIP"
 cat >"$LAB_TMP/lvs.cf" <<EOF
 serial_no = 4
 primary = 10.0.1.1
@@ -37,23 +20,7 @@ deadtime = 1
 network = direct
 garp_count = 3
 garp_interval = 0.2
-virtual web {
-    active = 1
-    address = $VIP eth0
-    vip_nmask = 255.255.255.0
-    port = 80
-    scheduler = rr
-    check_interval = 1
-    timeout = 1
-    server rs1 {
-        address = 10.0.1.11
-        active = 1
-    }
-    server rs2 {
-        address = 10.0.1.12
-        active = 1
-    }
-}
+$(dr_virtual_web "$VIP")
 EOF
 start_pulse dira
 start_pulse dirb

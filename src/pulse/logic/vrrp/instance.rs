@@ -554,8 +554,14 @@ impl Instance {
 
     fn enter_fault(&mut self, _now: u64, cause: String, out: &mut Vec<Action>) {
         self.fault = Some(cause.clone());
+        self.fall_into_fault(cause, out);
+    }
+
+    /// Into FAULT from a running state: a master tells the others (priority 0) and
+    /// releases; nothing is sent until the fault clears.
+    fn fall_into_fault(&mut self, cause: String, out: &mut Vec<Action>) {
         match self.state {
-            State::Init => {}
+            State::Init | State::Fault => {}
             State::Master => {
                 out.push(Action::Send { priority: 0 });
                 out.push(Action::Release);
@@ -563,7 +569,7 @@ impl Instance {
                 self.master = None;
                 self.deadline = None;
             }
-            State::Backup | State::Fault => {
+            State::Backup => {
                 self.change(State::Fault, cause, out);
                 self.deadline = None;
                 self.wants_master = false;
@@ -577,9 +583,7 @@ impl Instance {
             return;
         }
         self.master_interval_us = self.s.interval_us();
-        self.preempt_at = None;
-        self.change(State::Backup, "the fault cleared".into(), out);
-        self.deadline = Some(now + self.master_down_us());
+        self.step_down_to_backup(now, "the fault cleared".into(), out);
     }
 
     fn sync(&mut self, now: u64, s: Sync, out: &mut Vec<Action>) {
@@ -608,21 +612,7 @@ impl Instance {
             }
             Sync::Fault(cause) => {
                 self.synced_fault = Some(cause.clone());
-                match self.state {
-                    State::Init | State::Fault => {}
-                    State::Master => {
-                        out.push(Action::Send { priority: 0 });
-                        out.push(Action::Release);
-                        self.change(State::Fault, cause, out);
-                        self.master = None;
-                        self.deadline = None;
-                    }
-                    State::Backup => {
-                        self.change(State::Fault, cause, out);
-                        self.deadline = None;
-                        self.wants_master = false;
-                    }
-                }
+                self.fall_into_fault(cause, out);
             }
         }
     }
