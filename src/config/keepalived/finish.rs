@@ -221,30 +221,38 @@ mod tests {
     }
 
     #[test]
-    fn vips_become_service_addresses_or_floating_ones() {
+    fn vips_become_service_addresses_and_stay_with_their_instance() {
         let r = imp("vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n  10.0.0.100/24\n  10.0.0.101 dev eth1 label eth1:web\n  10.0.0.102/24 label other\n }\n}\nvirtual_server 10.0.0.101 443 { protocol TCP }\n");
         let c = &r.config;
         let a = c.virtuals[0].settings.address.as_ref().unwrap();
         assert_eq!(a.render(), "10.0.0.101 eth1:web");
         assert_eq!(c.virtuals[0].settings.vip_nmask, None);
-        let fl: Vec<(String, String)> = c
-            .floating
+        // The instance raises its addresses: none becomes a floating one.
+        assert!(c.floating.is_empty());
+        let vips: Vec<String> = c.vrrp[0]
+            .settings
+            .virtual_ipaddress
+            .as_ref()
+            .unwrap()
+            .0
             .iter()
-            .map(|f| {
-                (
-                    f.name.clone(),
-                    f.settings.address.as_ref().unwrap().render(),
-                )
-            })
+            .map(ToString::to_string)
             .collect();
         assert_eq!(
-            fl,
+            vips,
             [
-                ("VI_1".to_string(), "10.0.0.100 eth0".to_string()),
-                ("VI_1_2".to_string(), "10.0.0.102 eth0".to_string())
+                "10.0.0.100/24",
+                "10.0.0.101 dev eth1 label eth1:web",
+                "10.0.0.102/24"
             ]
         );
         assert!(has(&r.warnings, "`label other` not imported"));
+    }
+
+    #[test]
+    fn without_vrrp_instances_unused_vips_cannot_exist_and_floating_stays_empty() {
+        let r = imp("virtual_server 10.0.0.1 80 {\n protocol TCP\n}\n");
+        assert!(r.config.vrrp.is_empty() && r.config.floating.is_empty());
     }
 
     #[test]

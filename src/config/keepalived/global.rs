@@ -42,29 +42,44 @@ impl<'n> Importer<'n> {
                     "lvs-director runs commands without a shell; make sure the imported scripts are writable only by root",
                 ),
                 "script_user" => self.not_imported(c, RUN_AS),
+                "vrrp_version" => match self.arg_u32(c) {
+                    Some(2) => self.cfg.global.vrrp_version = Some(VrrpVersion::V2),
+                    Some(3) => self.cfg.global.vrrp_version = Some(VrrpVersion::V3),
+                    Some(_) => self.bad_value(c, "VRRP version 2 or 3 expected"),
+                    None => {}
+                },
+                "vrrp_garp_master_delay" => {
+                    self.vrrp_defaults.garp_master_delay = self.arg_timer(c)
+                }
+                "vrrp_garp_lower_prio_repeat" => {
+                    self.vrrp_defaults.garp_lower_prio_repeat = self.arg_u32(c)
+                }
+                // Both the heartbeat's (used when there is no vrrp_instance) and each
+                // instance's default.
                 "vrrp_garp_master_repeat" => {
                     if let Some(v) = self.arg_u32(c) {
                         self.cfg.global.garp_count = Some(v);
+                        self.vrrp_defaults.garp_master_repeat = Some(v);
                     }
                 }
                 "vrrp_garp_master_refresh" => {
                     if let Some(v) = self.arg_timer(c) {
                         self.cfg.global.garp_refresh = Some(v);
+                        self.vrrp_defaults.garp_master_refresh = Some(v);
                     }
                 }
                 "vrrp_garp_interval" => {
                     if let Some(v) = self.arg_timer(c) {
                         self.cfg.global.garp_interval = Some(v);
+                        self.vrrp_defaults.garp_interval_at = Some(c);
                     }
                 }
                 "vrrp_gna_interval" => self.not_imported(
                     c,
                     "IPv6 neighbour advertisements are spaced by garp_interval, like gratuitous ARPs",
                 ),
-                "vrrp_garp_master_delay"
-                | "vrrp_garp_master_refresh_repeat"
+                "vrrp_garp_master_refresh_repeat"
                 | "vrrp_garp_lower_prio_delay"
-                | "vrrp_garp_lower_prio_repeat"
                 | "vrrp_min_garp"
                 | "vrrp_garp_extra_if" => self.not_imported(
                     c,
@@ -231,6 +246,10 @@ impl<'n> Importer<'n> {
         }
         self.set_sync_iface(n, iface.text.clone());
         if let Some(inst) = &instance {
+            // The daemon's master/backup role follows that instance.
+            if let Some(b) = self.vrrp_block_of(inst) {
+                self.cfg.vrrp[b].settings.lvs_sync_daemon = Some(true);
+            }
             match self.vrids.get(inst) {
                 // keepalived's default sync id is the instance's virtual_router_id.
                 Some(&vrid) if id.is_none() => id = Some(vrid),

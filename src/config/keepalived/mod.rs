@@ -118,6 +118,9 @@ pub fn import(
         vrids: HashMap::new(),
         fwmark_pending: Vec::new(),
         script_names: Vec::new(),
+        script_blocks: HashMap::new(),
+        sync_groups: HashMap::new(),
+        vrrp_defaults: vrrp::Defaults::default(),
         services: HashSet::new(),
     };
     im.run(&nodes);
@@ -155,6 +158,12 @@ struct Importer<'n> {
     fwmark_pending: Vec<(usize, &'n Node)>,
     /// Names of the `vrrp_script`s read.
     script_names: Vec<String>,
+    /// The `local_check` each `vrrp_script` became, by the script's name.
+    script_blocks: HashMap<String, String>,
+    /// Each instance's sync group (and where it was named), by instance name.
+    sync_groups: HashMap<String, (String, &'n Node)>,
+    /// `global_defs`' `vrrp_garp_*`: each instance's defaults.
+    vrrp_defaults: vrrp::Defaults<'n>,
     /// Services imported so far (address, port, protocol), to skip duplicates.
     services: HashSet<String>,
 }
@@ -197,7 +206,6 @@ impl<'n> Importer<'n> {
         for g in groups {
             self.sync_group(g);
         }
-        self.ha(&instances);
         if instances.is_empty() {
             if let Some(v) = virtuals.first() {
                 self.note(v, "no vrrp_instance: imported as a single director (backup_active = 0); set primary, backup and backup_active = 1 to run a director pair");
@@ -207,12 +215,16 @@ impl<'n> Importer<'n> {
             self.script(s);
         }
         self.untracked_scripts();
+        self.vrrp_blocks(instances);
         for v in virtuals {
             self.virtual_server(v);
         }
         self.fwmark_addresses();
         self.forwarding();
-        self.floating_addresses();
+        // Under VRRP the instances raise their own addresses.
+        if self.cfg.vrrp.is_empty() {
+            self.floating_addresses();
+        }
         if let Some(s) = sync_daemon {
             self.sync_daemon(s);
         }

@@ -5,14 +5,11 @@
 use super::tree::Node;
 use super::Importer;
 
-pub(super) const NOT_VRRP: &str =
-    "lvs-director does not run VRRP: the two directors exchange authenticated unicast heartbeats";
+pub(super) const NOT_VRRP: &str = "not supported by lvs-director's VRRP";
 pub(super) const NO_EQUIVALENT: &str = "no lvs-director equivalent";
 pub(super) const MAIL: &str =
     "lvs-director configures notification mail once, globally (smtp_server, smtp_to)";
 pub(super) const RUN_AS: &str = "commands run as the user of lvs-director's supervisor (pulse)";
-pub(super) const ONE_HEARTBEAT: &str =
-    "lvs-director has one heartbeat for the director pair, set from the first vrrp_instance";
 /// A warning, placed by the statement it is about.
 pub(super) struct Note {
     pub(super) seq: usize,

@@ -342,8 +342,8 @@ mod tests {
         let c = &r.config;
         let checks: Vec<&str> = c.local_checks.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(checks, ["chk_web", "vrrp_script"]);
-        let fl: Vec<&str> = c.floating.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(fl, ["VI_ext", "VI_ext_2"]);
+        let blocks: Vec<&str> = c.vrrp.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(blocks, ["VI_ext"]);
         let vs: Vec<&str> = c.virtuals.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(vs, ["fwmark_5", "vs_10_0_0_1_80"]);
         assert_eq!(c.virtuals[1].servers[0].name, "rs_10_0_0_2");

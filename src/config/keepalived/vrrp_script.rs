@@ -68,11 +68,14 @@ impl<'n> Importer<'n> {
         check.rise = Some(rise);
         check.fall = Some(fall);
         let used = self.tracked.iter().any(|(t, _, _)| *t == raw_name);
-        if let Some((w, at)) = weight.filter(|(w, _)| *w != 0) {
-            if used {
-                self.note(at, format!("`weight {w}` not kept: in lvs-director a failing local check makes the director hand its addresses over (keepalived's weight 0); priorities are not adjusted"));
+        let weight = match weight {
+            Some((w, _)) if (-253..=253).contains(&w) => Some(w as i32).filter(|w| *w != 0),
+            Some((_, at)) => {
+                self.bad_value(at, "a weight is -253 to 253");
+                None
             }
-        }
+            None => None,
+        };
         let taken: HashSet<String> = self
             .cfg
             .local_checks
@@ -83,10 +86,12 @@ impl<'n> Importer<'n> {
         if !used {
             self.note(n, format!("`vrrp_script {raw_name}`: no track_script uses it: imported as local_check {name} with active = 0"));
         }
+        self.script_blocks.insert(raw_name.clone(), name.clone());
         self.cfg.local_checks.push(LocalCheck {
             name,
             settings: LocalCheckSettings {
                 active: Some(used),
+                weight,
                 ..Default::default()
             },
             check,
@@ -97,16 +102,12 @@ impl<'n> Importer<'n> {
 
     pub(super) fn untracked_scripts(&mut self) {
         let tracked = std::mem::take(&mut self.tracked);
-        for (name, weight, at) in &tracked {
+        for (name, _, at) in &tracked {
             if !self.script_names.contains(name) {
                 self.note(
                     at,
                     format!("`track_script {name}` not imported: there is no vrrp_script {name}"),
                 );
-                continue;
-            }
-            if let Some(w) = weight.filter(|w| *w != 0) {
-                self.note(at, format!("`{name} weight {w}`: weight not kept: in lvs-director a failing local check makes the director hand its addresses over; priorities are not adjusted"));
             }
         }
         self.tracked = tracked;
@@ -134,11 +135,15 @@ mod tests {
             .map(|l| (l.name.as_str(), l.settings.active))
             .collect();
         assert_eq!(act, [("a", Some(true)), ("b", Some(false))]);
-        assert!(has(&r.warnings, "keepalived.conf:3: `weight 10` not kept"));
-        assert!(has(
-            &r.warnings,
-            "keepalived.conf:8: `a weight -5`: weight not kept"
-        ));
+        // The script's weight is the check's; the instance's own stays with the instance.
+        assert_eq!(r.config.local_checks[0].settings.weight, Some(10));
+        let tracked = &r.config.vrrp[0].settings.track_script.as_ref().unwrap().0;
+        assert_eq!(tracked.len(), 1);
+        assert_eq!(
+            (tracked[0].name.as_str(), tracked[0].weight),
+            ("a", Some(-5))
+        );
+        assert!(!has(&r.warnings, "weight"), "{:#?}", r.warnings);
         assert!(has(
             &r.warnings,
             "keepalived.conf:9: `track_script c` not imported: there is no vrrp_script c"

@@ -110,6 +110,20 @@ fn instance(v: &mut V, i: usize, inst: &VrrpInstance) {
                 format!("{} cannot be a virtual address", x.addr),
             );
         }
+        if let Some(l) = &x.label {
+            let dev = x
+                .dev
+                .as_deref()
+                .or(st.interface.as_ref().map(|w| w.0.as_str()))
+                .unwrap_or_default();
+            if !(l == dev || l.starts_with(&format!("{dev}:"))) || l.len() > 15 {
+                v.error(
+                    s,
+                    Some("virtual_ipaddress"),
+                    format!("{}: label {l} must be the device name ({dev}) or start with it and a colon, 15 characters in all", x.addr),
+                );
+            }
+        }
     }
     if six && st.version == Some(VrrpVersion::V2) {
         v.error(
