@@ -48,6 +48,7 @@ scenarios! {
     pulse_failover_dr => "21-pulse-failover-dr",
     pulse_metrics => "22-pulse-metrics",
     vrrp_keepalived_dr => "23-vrrp-keepalived-dr",
+    vrrp_keepalived_migration => "24-vrrp-keepalived-migration",
 }
 
 #[derive(Debug)]

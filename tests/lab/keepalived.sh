@@ -43,3 +43,32 @@ holds() { nsrun "$1" ip -4 addr show dev eth0 | grep -q "inet $2/"; }
 longest_failed_run() {
     sort -n "$LAB_TMP/traffic" | awk '$2 == "failed" { run++; if (run > max) max = run; next } { run = 0 } END { print max + 0 }'
 }
+# gap_traffic_start NS ADDR : requests to http://ADDR:80/ from NS every 0.1 s (1 s
+# timeout) until gap_traffic_stop, each recorded as "UPTIME ok|failed" in $LAB_TMP/gaps.
+# gap_traffic_stop : stops them and prints "K ok, F failed, longest gap G s", the gap
+# being the longest time between two answered requests.
+gap_traffic_start() {
+    rm -f "$LAB_TMP/gaps" "$LAB_TMP/gaps-stop" "$LAB_TMP/gaps-done"
+    cat >"$LAB_TMP/gaps.sh" <<EOS
+while [ ! -f "$LAB_TMP/gaps-stop" ]; do
+    read -r t _ </proc/uptime
+    if printf 'GET / HTTP/1.0\r\n\r\n' | nsenter --net=/run/netns/$1 socat -T 1 - TCP4:$2:80,connect-timeout=1 2>/dev/null | grep -q '200 OK'; then
+        echo "\$t ok" >>"$LAB_TMP/gaps"
+    else
+        echo "\$t failed" >>"$LAB_TMP/gaps"
+    fi
+    usleep 100000
+done
+echo done >"$LAB_TMP/gaps-done"
+EOS
+    sh "$LAB_TMP/gaps.sh" &
+    lab_on_exit "touch $LAB_TMP/gaps-stop"
+}
+longest_gap() {
+    awk '$2 == "ok" { if (last != "" && $1 - last > max) max = $1 - last; last = $1 } END { printf "%.2f", max }' "$LAB_TMP/gaps"
+}
+gap_traffic_stop() {
+    touch "$LAB_TMP/gaps-stop"
+    wait_for 10 test -f "$LAB_TMP/gaps-done"
+    echo "$(grep -c ok "$LAB_TMP/gaps") ok, $(grep -c failed "$LAB_TMP/gaps" || true) failed, longest gap $(longest_gap) s"
+}

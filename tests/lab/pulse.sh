@@ -1,6 +1,7 @@
 # shellcheck shell=sh
 # Running `lvs-director pulse` in a director namespace (sourced after lib.sh).
-#   start_pulse NS            pulse with $LAB_TMP/lvs.cf, socket $LAB_TMP/NS.sock, log $LAB_TMP/NS.log
+#   start_pulse NS [LVS_CF]   pulse with LVS_CF (default $LAB_TMP/lvs.cf), socket $LAB_TMP/NS.sock,
+#                             log $LAB_TMP/NS.log
 #   status NS                 `lvs-director status --json` of NS's supervisor
 #   role NS / is_role NS ROLE its director role (starting standby active fault stopped)
 #   pulse_pid NS              the supervisor's pid (not busybox nsenter's, which may fork)
@@ -10,7 +11,7 @@
 #   dr_virtual_web VIP        the `virtual web` block (rr, rs1 and rs2) of that LAN
 # Every supervisor started is stopped at exit and the tail of its log printed.
 start_pulse() {
-    nsrun "$1" lvs-director pulse --config "$LAB_TMP/lvs.cf" --control-socket "$LAB_TMP/$1.sock" \
+    nsrun "$1" lvs-director pulse --config "${2:-$LAB_TMP/lvs.cf}" --control-socket "$LAB_TMP/$1.sock" \
         --state-dir "$LAB_TMP/state-$1" >>"$LAB_TMP/$1.log" 2>&1 &
     lab_on_exit "_pulse_stop $1"
 }

@@ -355,6 +355,11 @@ impl Instance {
             }
             (State::Backup, Some(d)) if now >= d => {
                 let cause = match self.master {
+                    // Its adverts were not heard on purpose (backup_heard): preemption.
+                    Some((a, p)) if p < self.effective && self.s.preempt => format!(
+                        "preempting the lower-priority master {a} ({p}, ours {})",
+                        self.effective
+                    ),
                     Some((a, _)) => {
                         format!("no advert from the master {a} within the master-down interval")
                     }

@@ -626,3 +626,36 @@ fn equal_priorities_elect_the_higher_address_but_do_not_preempt() {
     assert_eq!(net.masters(), vec![0]);
     assert_eq!(net.history.len(), 3, "{:?}", net.history);
 }
+
+/// A backup that takes over from a lower priority says it preempted, not that the
+/// master went silent.
+#[test]
+fn a_preemption_is_logged_as_one() {
+    let mut i = Instance::new(settings(1, 150, Version::V3, 10));
+    i.handle(0, Event::Start);
+    let lower = Advert {
+        priority: 100,
+        ..i.advert(100)
+    };
+    i.handle(
+        10 * MS,
+        Event::Advert {
+            from: IpAddr::from([192, 0, 2, 2]),
+            ttl: 255,
+            advert: lower,
+        },
+    );
+    let d = i.deadline().unwrap();
+    let out = i.handle(d, Event::Timer);
+    let cause = out
+        .iter()
+        .find_map(|a| match a {
+            Action::Changed { cause, .. } => Some(cause.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        cause,
+        "preempting the lower-priority master 192.0.2.2 (100, ours 150)"
+    );
+}
