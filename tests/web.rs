@@ -63,8 +63,15 @@ async fn fingerprint(env: &Env) -> Fingerprint {
     }
 }
 
-/// Blocks lvs-director adds to Piranha's: a floating address and a local check.
+/// Blocks lvs-director adds to Piranha's: a floating address, a local check and an
+/// inactive VRRP instance.
 const EXTENSIONS: &str = "
+vrrp VI_1 {
+    active = 0
+    interface = eth0
+    virtual_router_id = 51
+    virtual_ipaddress = [ 203.0.113.60/24 ]
+}
 floating nginx {
     active = 1
     address = 203.0.113.50 eth0
@@ -86,6 +93,7 @@ struct Ids {
     revision: i64,
     floating: i64,
     local_check: i64,
+    vrrp: i64,
 }
 
 /// Piranha's example (with a floating address and a local check) in the store, one
@@ -117,6 +125,7 @@ async fn seed(env: &Env) -> Ids {
         revision: rev.info.id,
         floating: snap.floating[0].id,
         local_check: snap.local_checks[0].id,
+        vrrp: snap.vrrp[0].id,
     }
 }
 
@@ -149,6 +158,9 @@ const PROTECTED: &[&str] = &[
     "/local-check/new",
     "/local-check/{id}",
     "/local-check/{id}/delete",
+    "/vrrp/new",
+    "/vrrp/{id}",
+    "/vrrp/{id}/delete",
     "/apply",
     "/apply/import",
     "/history",
@@ -192,6 +204,9 @@ const ADMIN_POSTS: &[&str] = &[
     "/local-check/new",
     "/local-check/{id}",
     "/local-check/{id}/delete",
+    "/vrrp/new",
+    "/vrrp/{id}",
+    "/vrrp/{id}/delete",
     "/apply",
     "/apply/import",
     "/history/{id}/rollback",
@@ -207,6 +222,7 @@ fn declared_routes() -> Vec<String> {
         include_str!("../src/web/mod.rs"),
         include_str!("../src/web/virtuals.rs"),
         include_str!("../src/web/extras.rs"),
+        include_str!("../src/web/redundancy.rs"),
         include_str!("../src/web/publish.rs"),
         include_str!("../src/web/accounts.rs"),
         include_str!("../src/web/metrics.rs"),
@@ -233,6 +249,8 @@ fn concrete(route: &str, ids: Ids) -> String {
         ids.floating
     } else if route.starts_with("/local-check/") {
         ids.local_check
+    } else if route.starts_with("/vrrp/") {
+        ids.vrrp
     } else {
         ids.virtual_id
     };
@@ -247,7 +265,7 @@ fn concrete(route: &str, ids: Ids) -> String {
 fn tempting_form(csrf: &str) -> Vec<(&'static str, String)> {
     vec![
         ("csrf", csrf.to_string()),
-        ("version", "1".into()),
+        ("row_version", "1".into()),
         ("name", "intruder".into()),
         ("active", "0".into()),
         ("address", "192.0.2.66".into()),
@@ -1065,6 +1083,7 @@ async fn a_viewer_reads_every_page_and_changes_nothing() {
         "/extras",
         &format!("/floating/{fid}"),
         &format!("/local-check/{lid}"),
+        &format!("/vrrp/{}", ids.vrrp),
         "/users",
         "/audit",
         "/account",
@@ -1092,6 +1111,12 @@ async fn a_viewer_reads_every_page_and_changes_nothing() {
     let body = pairs(&tempting_form(&csrf));
     let extras = c.page("/extras").await;
     assert!(!has_form(&extras, &format!("/floating/{fid}/delete")));
+    let redundancy = c.page("/redundancy").await;
+    assert!(redundancy.contains(">VI_1</a>"), "{redundancy}");
+    assert!(!has_form(
+        &redundancy,
+        &format!("/vrrp/{}/delete", ids.vrrp)
+    ));
     for route in ADMIN_POSTS {
         let path = concrete(route, ids);
         let r = c.request(Method::POST, &path, &[], Some(&body)).await;
@@ -1118,7 +1143,7 @@ async fn global_settings_and_redundancy_are_saved_checked_and_guarded() {
 
     let page = a.page("/global").await;
     let f = form(&page, "/global");
-    assert!(f.get("version").is_some());
+    assert!(f.get("row_version").is_some());
     assert_eq!(f.get("network"), Some(""), "unset: the default");
     let r = a
         .submit(
@@ -1214,7 +1239,7 @@ async fn global_settings_and_redundancy_are_saved_checked_and_guarded() {
     b.login_ok(ADMIN, ADMIN_PASSWORD).await;
     let fa = form(&a.page("/global").await, "/global");
     let fb = form(&b.page("/global").await, "/global");
-    assert_eq!(fa.get("version"), fb.get("version"));
+    assert_eq!(fa.get("row_version"), fb.get("row_version"));
     a.submit(&fa.with("primary", "192.0.2.5"))
         .await
         .expect_redirect("/global");
@@ -1248,7 +1273,7 @@ async fn virtual_servers_are_created_edited_toggled_and_deleted() {
 
     let page = a.page("/virtual/new").await;
     let new = form(&page, "/virtual/new");
-    assert_eq!(new.get("version"), Some("0"));
+    assert_eq!(new.get("row_version"), Some("0"));
     assert_eq!(new.get("port"), Some("80"), "Piranha's defaults");
     assert_eq!(new.get("scheduler"), Some("wlc"));
     assert_eq!(new.get("timeout"), Some("6"));
@@ -1848,6 +1873,144 @@ async fn floating_addresses_and_local_checks_are_created_edited_and_deleted() {
         assert!(
             audit.iter().any(|e| e.action == act && e.object == object),
             "{act} {object} in {audit:#?}"
+        );
+    }
+    server.stop().await;
+}
+
+// ---- VRRP instances (the Redundancy page) ----
+
+#[tokio::test]
+async fn vrrp_instances_are_created_edited_refused_and_deleted_on_the_redundancy_page() {
+    let env = Env::new().await;
+    env.admin().await;
+    let server = env.serve().await;
+    let mut a = server.client();
+    a.login_ok(ADMIN, ADMIN_PASSWORD).await;
+    let page = a.page("/redundancy").await;
+    assert!(page.contains(r#"href="/vrrp/new""#), "{page}");
+    assert!(page.contains("The directors speak the heartbeat"), "{page}");
+
+    let new = form(&a.page("/vrrp/new").await, "/vrrp/new");
+    // Out-of-range values are said at their fields, and nothing is stored.
+    let r = a
+        .submit(
+            &new.clone()
+                .with("name", "VI_web")
+                .with("active", "1")
+                .with("interface", "eth0")
+                .with("virtual_router_id", "300")
+                .with("virtual_ipaddress", "[ 192.0.2.300/24 ]"),
+        )
+        .await;
+    r.expect(422);
+    assert!(field_error(&r.body, "virtual_router_id").is_some(), "{r:?}");
+    assert!(
+        field_error(&r.body, "virtual_ipaddress").is_some_and(|e| e.contains("192.0.2.300")),
+        "{r:?}"
+    );
+    assert_eq!(
+        form(&r.body, "/vrrp/new").get("virtual_router_id"),
+        Some("300")
+    );
+    assert!(env.snapshot().await.vrrp.is_empty());
+    // What validation refuses (version 2 whole seconds; a local check that does not
+    // exist) is said at the field too.
+    let r = a
+        .submit(
+            &new.clone()
+                .with("name", "VI_web")
+                .with("active", "1")
+                .with("interface", "eth0")
+                .with("virtual_router_id", "51")
+                .with("advert_int", "0.5")
+                .with("version", "2")
+                .with("track_script", "[ chk_missing ]")
+                .with("virtual_ipaddress", "[ 192.0.2.10/24 ]"),
+        )
+        .await;
+    r.expect(422);
+    assert!(
+        field_error(&r.body, "advert_int").is_some_and(|e| e.contains("whole seconds")),
+        "{r:?}"
+    );
+    assert!(
+        field_error(&r.body, "track_script").is_some_and(|e| e.contains("chk_missing")),
+        "{r:?}"
+    );
+    assert!(env.snapshot().await.vrrp.is_empty());
+    // Created.
+    let r = a
+        .submit(
+            &new.clone()
+                .with("name", "VI_web")
+                .with("active", "1")
+                .with("interface", "eth0")
+                .with("virtual_router_id", "51")
+                .with("priority", "150")
+                .with("advert_int", "0.1")
+                .with("version", "3")
+                .with(
+                    "virtual_ipaddress",
+                    r#"[ 192.0.2.10/24 "192.0.2.11/24 dev eth1 label eth1:api" ]"#,
+                ),
+        )
+        .await;
+    r.expect_redirect("/redundancy");
+    let v = env.snapshot().await.vrrp;
+    assert_eq!(v.len(), 1);
+    let id = v[0].id;
+    assert_eq!(v[0].item.settings.priority, Some(150));
+    let page = a.follow(&r).await.body;
+    assert!(flash(&page)
+        .unwrap()
+        .1
+        .contains("VRRP instance VI_web created"));
+    assert!(page.contains("The directors speak VRRP"), "{page}");
+    assert!(
+        page.contains("router id 51 on eth0, priority 150"),
+        "{page}"
+    );
+    // Edited; a refused edit keeps what was saved.
+    let action = format!("/vrrp/{id}");
+    let edit = form(&a.page(&action).await, &action);
+    assert_eq!(
+        edit.get("virtual_ipaddress"),
+        Some(r#"[ 192.0.2.10/24 "192.0.2.11/24 dev eth1 label eth1:api" ]"#)
+    );
+    let r = a.submit(&edit.clone().with("priority", "0")).await;
+    r.expect(422);
+    assert!(field_error(&r.body, "priority").is_some(), "{r:?}");
+    assert_eq!(
+        env.snapshot().await.vrrp,
+        v,
+        "the refused edit changed nothing"
+    );
+    a.submit(&edit.clone().with("priority", "120"))
+        .await
+        .expect_redirect("/redundancy");
+    assert_eq!(
+        env.snapshot().await.vrrp[0].item.settings.priority,
+        Some(120)
+    );
+    // In the file Apply writes, and it reads back.
+    let apply = a.page("/apply").await;
+    assert!(apply.contains("vrrp VI_web {"), "{apply}");
+    assert!(apply.contains("priority = 120"), "{apply}");
+    // Deleted.
+    let page = a.page("/redundancy").await;
+    a.submit(&form(&page, &format!("/vrrp/{id}/delete")))
+        .await
+        .expect_redirect("/redundancy");
+    assert!(env.snapshot().await.vrrp.is_empty());
+    a.get(&format!("/vrrp/{id}")).await.expect(404);
+    let audit = env.audit().await;
+    for act in [action::CREATE, action::UPDATE, action::DELETE] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == act && e.object == "vrrp VI_web"),
+            "{act} in {audit:#?}"
         );
     }
     server.stop().await;

@@ -337,9 +337,10 @@ impl FormData {
         self.fields.get(name).map_or("", String::as_str)
     }
 
-    /// The `version` an edit form was opened at (optimistic concurrency).
+    /// The row version an edit form was opened at (optimistic concurrency). Its input
+    /// is `row_version`: `version` is a keyword of `vrrp` blocks.
     pub fn version(&self) -> Result<i64, WebError> {
-        self.get("version")
+        self.get("row_version")
             .parse()
             .map_err(|_| WebError::BadRequest("the form has no version".into()))
     }

@@ -3,7 +3,8 @@
 //! standby for a local nginx or httpd) and local checks (checks of local daemons that
 //! hand the addresses to the peer when they fail, keepalived's `track_script`).
 //!
-//! One generic list/form/delete for both kinds; what differs is in [`Kind`].
+//! One generic list/form/delete for both kinds (and the Redundancy page's VRRP
+//! instances, [`super::redundancy`]); what differs is in [`Kind`].
 
 use std::collections::HashMap;
 
@@ -56,11 +57,15 @@ const LOCAL_CHECK_SPECS: &[FieldSpec] = &[
     text("rise", "Successes before it counts as healthy again (rise)"),
 ];
 
-/// What differs between the two kinds of block.
-trait Kind: Block + Default {
+/// What differs between the kinds of block.
+pub(super) trait Kind: Block + Default {
     /// URL prefix: `/floating`, `/local-check`.
     const PATH: &'static str;
     const WHAT: &'static str;
+    /// The page listing them, where a change returns to.
+    const LIST: &'static str = "/extras";
+    /// The navigation entry their pages belong to.
+    const NAV: &'static str = "extras";
     fn blocks(store: &Store) -> Blocks<'_, Self>;
     fn stored(s: &Snapshot) -> &[Stored<Self>];
     fn list_mut(c: &mut Config) -> &mut Vec<Self>;
@@ -184,7 +189,7 @@ pub fn routes() -> Router<AppState> {
         .merge(kind_routes::<LocalCheck>())
 }
 
-fn kind_routes<K: Kind>() -> Router<AppState> {
+pub(super) fn kind_routes<K: Kind>() -> Router<AppState> {
     Router::new()
         .route(
             &format!("{}/new", K::PATH),
@@ -206,7 +211,7 @@ pub struct Row {
     pub summary: String,
 }
 
-fn rows<K: Kind>(list: &[Stored<K>]) -> Vec<Row> {
+pub(super) fn rows<K: Kind>(list: &[Stored<K>]) -> Vec<Row> {
     list.iter()
         .map(|s| Row {
             id: s.id,
@@ -245,6 +250,8 @@ pub async fn page(State(state): State<AppState>, auth: Auth) -> Result<Response,
 #[template(path = "extra_edit.html")]
 struct EditPage {
     chrome: Chrome,
+    /// Where Cancel goes.
+    list: &'static str,
     action: String,
     version: i64,
     name: String,
@@ -269,7 +276,8 @@ async fn show<K: Kind>(
         None => format!("New {}", K::WHAT.to_lowercase()),
     };
     let page = EditPage {
-        chrome: Chrome::new(state, auth, "extras", title).await?,
+        chrome: Chrome::new(state, auth, K::NAV, title).await?,
+        list: K::LIST,
         action: match id {
             Some(id) => format!("{}/{id}", K::PATH),
             None => format!("{}/new", K::PATH),
@@ -413,7 +421,7 @@ async fn create<K: Kind>(
             Ok(_) => {
                 return Ok(flash_back(
                     &state,
-                    "/extras",
+                    K::LIST,
                     "ok",
                     &format!(
                         "{} {} created. Apply to put it in force.",
@@ -466,7 +474,7 @@ async fn save<K: Kind>(
             Ok(_) => {
                 return Ok(flash_back(
                     &state,
-                    "/extras",
+                    K::LIST,
                     "ok",
                     &format!(
                         "{} {} saved. Apply to put it in force.",
@@ -505,7 +513,7 @@ async fn delete<K: Kind>(
         .delete(id, version, &posted.auth.actor())
         .await
         .map(|()| format!("{} {name} deleted. Apply to put it in force.", K::WHAT));
-    flash_outcome(&state, "/extras", outcome)
+    flash_outcome(&state, K::LIST, outcome)
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! - [`publish`]: Apply (preview diff, atomic write, supervisor reload), history and
 //!   rollback.
 //! - [`live`]: the supervisor's status through its control socket, cached briefly.
-//! - [`control`], [`settings`], [`virtuals`], [`extras`], [`accounts`]: the pages.
+//! - [`control`], [`settings`], [`virtuals`], [`extras`], [`redundancy`], [`accounts`]: the
+//!   pages.
 //! - [`metrics`]: `/metrics` for Prometheus (bearer token and/or a listener of its own).
 //! - [`security`]: the response headers every page carries.
 //! - [`server`]: the HTTP/1.1 accept loop: connection caps per source and in all,
@@ -28,6 +29,7 @@ pub mod form;
 pub mod live;
 pub mod metrics;
 pub mod publish;
+pub mod redundancy;
 pub mod security;
 pub mod server;
 pub mod settings;
@@ -184,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(virtuals::routes())
         .merge(extras::routes())
+        .merge(redundancy::routes())
         .merge(publish::routes())
         .merge(accounts::routes())
         .route("/logout", post(auth::logout))

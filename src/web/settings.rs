@@ -87,6 +87,8 @@ struct SettingsPage {
     version: i64,
     fields: Vec<Field>,
     errors: Vec<String>,
+    /// On the Redundancy page: the VRRP instances.
+    vrrp: Option<super::redundancy::VrrpPart>,
 }
 
 struct Page {
@@ -144,6 +146,11 @@ async fn show(
     } else {
         StatusCode::OK
     };
+    let vrrp = if page.nav == REDUNDANCY_PAGE.nav {
+        Some(super::redundancy::part(&*state.stored().await?))
+    } else {
+        None
+    };
     let body = html(&SettingsPage {
         chrome: Chrome::new(state, auth, page.nav, page.title).await?,
         action: page.action,
@@ -151,6 +158,7 @@ async fn show(
         version,
         fields: form::fields(page.specs, settings, typed, field_errors),
         errors,
+        vrrp,
     });
     Ok((status, body).into_response())
 }
