@@ -4,6 +4,8 @@
 #   start_keepalived NS          keepalived -n -l -D with $LAB_TMP/NS-ka.conf, log $LAB_TMP/NS-ka.log
 #   stop_keepalived NS           SIGTERM (a master sends priority 0), waits for it to end
 #   ka_state NS                  its last VRRP state (MASTER, BACKUP, FAULT) from its log
+#   ka_dr_virtual_server VIP N   keepalived's virtual_server for pulse.sh's dr_pair: rr, DR,
+#                                rs1 and rs2 with TCP_CHECK, delay_loop N
 # Every keepalived started is stopped at exit and the tail of its log printed.
 start_keepalived() {
     nsexec "$1" keepalived -n -l -D -f "$LAB_TMP/$1-ka.conf" -p "$LAB_TMP/$1-ka.pid" \
@@ -71,4 +73,25 @@ gap_traffic_stop() {
     touch "$LAB_TMP/gaps-stop"
     wait_for 10 test -f "$LAB_TMP/gaps-done"
     echo "$(grep -c ok "$LAB_TMP/gaps") ok, $(grep -c failed "$LAB_TMP/gaps" || true) failed, longest gap $(longest_gap) s"
+}
+
+ka_dr_virtual_server() {
+    cat <<EOF
+virtual_server $1 80 {
+    delay_loop $2
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.1.11 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 10.0.1.12 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+EOF
 }

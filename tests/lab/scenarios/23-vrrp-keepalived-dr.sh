@@ -26,22 +26,7 @@ vrrp_instance VI_1 {
         $VIP/24 dev eth0
     }
 }
-virtual_server $VIP 80 {
-    delay_loop 1
-    lb_algo rr
-    lb_kind DR
-    protocol TCP
-    real_server 10.0.1.11 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-    real_server 10.0.1.12 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-}
+$(ka_dr_virtual_server "$VIP" 1)
 EOF2
 cat >"$LAB_TMP/lvs.cf" <<EOF2
 serial_no = 4

@@ -36,22 +36,7 @@ vrrp_instance VI_WEB {
         $VIP/24 dev eth0
     }
 }
-virtual_server $VIP 80 {
-    delay_loop 2
-    lb_algo rr
-    lb_kind DR
-    protocol TCP
-    real_server 10.0.1.11 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-    real_server 10.0.1.12 80 {
-        TCP_CHECK {
-            connect_timeout 1
-        }
-    }
-}
+$(ka_dr_virtual_server "$VIP" 2)
 EOF2
 }
 ka_conf dira MASTER 150 10.0.1.1 10.0.1.3 >"$LAB_TMP/dira-ka.conf"
