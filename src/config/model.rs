@@ -320,6 +320,8 @@ keyword_block! {
         ext check_regex: Text, "none", "HTTP(S) check: regular expression the body must match.";
         ext rise: u32, "reentry / interval", "Consecutive successful checks before a failed server returns.";
         ext fall: u32, "1", "Consecutive failed checks before a server is taken out (Piranha: 1).";
+        ext retry_interval: Secs, "= check_interval", "Seconds before the next check after a failure, while the server is still in the pool (keepalived's `delay_before_retry`): a server is taken out (fall - 1) × retry_interval after its first failed check. Once out, it is checked every check_interval.";
+        ext warmup: Secs, "0 (a fixed offset within the interval)", "The first check comes after a random delay of up to this many seconds (keepalived's `warmup`), so that many checks do not start together.";
     }
 }
 
@@ -336,6 +338,7 @@ keyword_block! {
         ext tunnel_csum: TunnelCsum, "nocsum", "GUE/GRE checksum mode.";
         ext uthreshold: u32, "0 (none)", "Upper connection threshold: no new connections above it.";
         ext lthreshold: u32, "0 (none)", "Lower connection threshold: new connections again below it.";
+        ext quiesce_server: bool, "= virtual's", "1: this server is kept at weight 0 when it fails, so its connections finish (keepalived's `inhibit_on_failure` on the real server); 0: it is removed, whatever the virtual server's quiesce_server.";
     }
 }
 
@@ -614,6 +617,9 @@ impl CheckSettings {
     }
     pub fn fall(&self) -> u32 {
         self.fall.unwrap_or(1)
+    }
+    pub fn retry_interval(&self) -> Secs {
+        self.retry_interval.unwrap_or_else(|| self.interval())
     }
 
     /// The check to run on a service of `protocol`: `check` when set, else Piranha's

@@ -106,6 +106,8 @@ const SCRIPT_SPECS: &[FieldSpec] = &[
     text("check_regex", "Body must match (regex)"),
     text("fall", "Failures before removal (fall)"),
     text("rise", "Successes before return (rise)"),
+    text("retry_interval", "Retry after a failure (s)"),
+    text("warmup", "First check within (s)"),
 ];
 
 const REAL_SPECS: &[FieldSpec] = &[
@@ -127,6 +129,7 @@ const REAL_SPECS: &[FieldSpec] = &[
     ),
     text("uthreshold", "Upper connection threshold"),
     text("lthreshold", "Lower connection threshold"),
+    flag("quiesce_server", "Keep at weight 0 when failed (quiesce)"),
 ];
 
 pub fn routes() -> Router<AppState> {

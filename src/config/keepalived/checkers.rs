@@ -22,6 +22,9 @@ pub(super) struct Params {
     pub(super) retry: Option<u32>,
     pub(super) virtualhost: Option<String>,
     pub(super) inhibit: Option<bool>,
+    /// `delay_before_retry`.
+    pub(super) retry_delay: Option<Secs>,
+    pub(super) warmup: Option<Secs>,
 }
 
 impl Params {
@@ -32,6 +35,8 @@ impl Params {
             retry: self.retry.or(base.retry),
             virtualhost: self.virtualhost.clone().or(base.virtualhost.clone()),
             inhibit: self.inhibit.or(base.inhibit),
+            retry_delay: self.retry_delay.or(base.retry_delay),
+            warmup: self.warmup.or(base.warmup),
         }
     }
 }
@@ -186,9 +191,29 @@ impl<'n> Importer<'n> {
         // consecutive failures, and puts it back after one success. Hence
         // fall = retry + 1 and rise = 1 (lvs-director's own default rise is Piranha's
         // reentry / interval).
-        cs.fall = Some(eff.retry.unwrap_or(default_retry).saturating_add(1));
+        let fall = eff.retry.unwrap_or(default_retry).saturating_add(1);
+        cs.fall = Some(fall);
         cs.rise = Some(1);
         cs.check_interval = Some(interval);
+        // keepalived retries after delay_before_retry, which defaults to 1 s (3 s for
+        // HTTP_GET / SSL_GET, delay_loop for DNS_CHECK: check_api.c, check_http.c,
+        // check_dns.c); only retries use it.
+        if fall > 1 {
+            let default_delay = match kind {
+                "HTTP_GET" | "SSL_GET" => Secs::from_secs(3),
+                "DNS_CHECK" => interval,
+                _ => Secs::from_secs(1),
+            };
+            let retry = eff.retry_delay.unwrap_or(default_delay);
+            if retry != interval {
+                cs.retry_interval = Some(retry);
+            }
+        }
+        // keepalived's warmup defaults to delay_loop: a random first delay within the
+        // interval, which lvs-director's stable offset within the interval already is.
+        if let Some(w) = eff.warmup.filter(|w| *w != interval) {
+            cs.warmup = Some(w);
+        }
         cs.timeout = Some(connect_timeout);
         match kind {
             "TCP_CHECK" => cs.check = Some(CheckKind::Tcp),
@@ -503,5 +528,41 @@ mod tests {
         let r = substitute("TCP_CHECK", "UDP");
         let s = &r.config.virtuals[0].servers[0];
         assert_eq!(s.check.check, Some(CheckKind::Tcp));
+    }
+
+    /// The seed's checker timing and a per-server inhibit_on_failure import as keepalived
+    /// runs them, without a warning.
+    #[test]
+    fn retry_delay_warmup_and_inhibit_keep_keepalived_timing() {
+        let r = imp("virtual_server 10.0.0.1 80 {\n protocol TCP\n delay_loop 6\n real_server 10.0.0.2 80 {\n  inhibit_on_failure\n  TCP_CHECK {\n   nb_get_retry 3\n   delay_before_retry 3\n   warmup 10\n  }\n }\n real_server 10.0.0.3 80 {\n  TCP_CHECK {\n   nb_get_retry 3\n   delay_before_retry 3\n   warmup 10\n  }\n }\n}\n");
+        // Only the notes about the missing VRRP part (no vrrp_instance here).
+        assert!(
+            r.warnings
+                .iter()
+                .all(|w| w.contains("vrrp_instance") || w.contains("VRRP address")),
+            "{:#?}",
+            r.warnings
+        );
+        let v = &r.config.virtuals[0];
+        let c = v.servers[0].check.overlay(&v.check);
+        assert_eq!(
+            (c.check_interval, c.fall, c.retry_interval, c.warmup),
+            (
+                Some(Secs::from_secs(6)),
+                Some(4),
+                Some(Secs::from_secs(3)),
+                Some(Secs::from_secs(10))
+            )
+        );
+        assert_eq!(v.settings.quiesce_server, None);
+        assert_eq!(v.servers[0].settings.quiesce_server, Some(true));
+        assert_eq!(v.servers[1].settings.quiesce_server, None);
+        // keepalived's default delay_before_retry: 1 s, 3 s for HTTP_GET.
+        let r = imp("virtual_server 10.0.0.1 80 {\n protocol TCP\n delay_loop 10\n real_server 10.0.0.2 80 { HTTP_GET { url { path / } nb_get_retry 2 } }\n}\n");
+        let v = &r.config.virtuals[0];
+        assert_eq!(
+            v.servers[0].check.overlay(&v.check).retry_interval,
+            Some(Secs::from_secs(3))
+        );
     }
 }

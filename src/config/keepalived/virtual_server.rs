@@ -90,11 +90,16 @@ impl<'n> Importer<'n> {
                     p.inhibit = Some(v);
                 }
             }
-            "delay_before_retry" => self.not_imported(
-                c,
-                "lvs-director retries a failed check at the next check_interval: a server is taken out after fall = retry + 1 failed checks, i.e. fall × check_interval after the first failure",
-            ),
-            "warmup" => self.not_imported(c, "checks start without a random delay"),
+            "delay_before_retry" => {
+                if let Some(v) = self.arg_timer(c) {
+                    if v.is_zero() {
+                        self.bad_value(c, "it must be above 0");
+                    } else {
+                        p.retry_delay = Some(v);
+                    }
+                }
+            }
+            "warmup" => p.warmup = self.arg_timer(c),
             "alpha" | "log_all_failures" | "omega" => self.not_imported(c, NO_EQUIVALENT),
             "smtp_alert" => self.not_imported(c, MAIL),
             _ => return false,
@@ -391,11 +396,14 @@ impl<'n> Importer<'n> {
             taken.insert(name.clone());
             rs.server.name = name;
         }
+        // inhibit_on_failure is per real server in keepalived: on the virtual server when
+        // every server has it, on each server that has it otherwise.
         let inhibited = servers.iter().filter(|s| s.inhibit).count();
-        if inhibited > 0 {
+        if inhibited > 0 && inhibited == servers.len() {
             st.quiesce_server = Some(true);
-            if inhibited < servers.len() {
-                self.note(n, format!("`{}`: inhibit_on_failure is set on some real servers only; quiesce_server = 1 applies to all of them", n.text()));
+        } else if inhibited > 0 {
+            for rs in servers.iter_mut().filter(|s| s.inhibit) {
+                rs.server.settings.quiesce_server = Some(true);
             }
         }
         if let Some((ip, port, at)) = sorry {

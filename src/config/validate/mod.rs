@@ -482,6 +482,20 @@ fn check_rules(
             "check_interval must be greater than 0",
         );
     }
+    if c.retry_interval.is_some_and(Secs::is_zero) && written_here("retry_interval") {
+        v.error(
+            s,
+            Some("retry_interval"),
+            "retry_interval must be greater than 0",
+        );
+    }
+    if c.retry_interval.is_some() && c.fall() <= 1 && written_here("retry_interval") {
+        v.warn(
+            s,
+            Some("retry_interval"),
+            "has no effect with fall = 1: the first failure takes the server out (set fall = retries + 1)",
+        );
+    }
     for kw in ["rise", "fall"] {
         let val = if kw == "rise" { c.rise } else { c.fall };
         if val == Some(0) && written_here(kw) {

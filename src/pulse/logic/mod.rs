@@ -7,5 +7,6 @@ pub mod heartbeat;
 pub mod load;
 pub mod nanny;
 pub mod node;
+pub mod schedule;
 pub mod throttle;
 pub mod vrrp;

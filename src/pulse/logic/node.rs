@@ -357,7 +357,15 @@ pub fn targets(c: &Config, resolve: &ResolveFn) -> (Vec<Target>, Vec<String>) {
                 port: rs_port,
                 check_port,
                 protocol: vs.settings.protocol(),
-                policy: policy(&check, vs.settings.slow_start, vs.settings.quiesce_server()),
+                policy: policy(
+                    &check,
+                    vs.settings.slow_start,
+                    // The server's own quiesce_server (keepalived's inhibit_on_failure
+                    // per real server) over the virtual server's.
+                    rs.settings
+                        .quiesce_server
+                        .unwrap_or_else(|| vs.settings.quiesce_server()),
+                ),
                 check,
             });
         }
@@ -467,6 +475,7 @@ virtual web {
         address = 192.168.0.12
         active = 1
         check_port = 8080
+        quiesce_server = 0
     }
     server off {
         address = 192.168.0.13
@@ -590,6 +599,7 @@ floating www {
         assert_eq!(t[0].policy.fall, 3);
         assert_eq!(t[0].policy.rise, 2);
         assert!(t[0].policy.quiesce);
+        assert!(!t[1].policy.quiesce, "the server's own quiesce_server wins");
         assert_eq!(
             t[2].policy.fall, 1,
             "Piranha's default: out on the first failure"

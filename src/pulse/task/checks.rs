@@ -9,10 +9,10 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::pulse::logic::schedule::Schedule;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio::time::MissedTickBehavior;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -100,12 +100,13 @@ impl CheckSet {
         self.tasks.is_empty()
     }
 
-    /// Starts a check that reports through `report` every `interval`.
+    /// Starts a check that reports through `report`, timed by `schedule` (a failure
+    /// that has not taken the server out yet is retried after the retry interval).
     pub fn start(
         &mut self,
         name: &str,
         probe: Probe,
-        interval: Duration,
+        schedule: Schedule,
         tx: Sender<Input>,
         report: impl Fn(Outcome) -> Input + Send + Sync + 'static,
     ) {
@@ -114,11 +115,16 @@ impl CheckSet {
         let r = report.clone();
         self.every(
             name,
-            interval,
+            schedule,
             tx,
             move || {
                 let (p, r) = (probe.clone(), report.clone());
-                async move { r(p.run().await) }
+                async move {
+                    let o = p.run().await;
+                    // An inconclusive check says nothing of the server: no retry.
+                    let failed = !o.ok && !o.inconclusive;
+                    (r(o), failed)
+                }
             },
             move |why| {
                 r(Outcome {
@@ -145,15 +151,16 @@ impl CheckSet {
         let k = key.clone();
         self.every(
             &name,
-            interval,
+            Schedule::every(interval),
             tx,
             move || {
                 let (p, key) = (probe.clone(), key.clone());
                 async move {
-                    Input::Load {
+                    let input = Input::Load {
                         key,
                         report: p.run().await.map_err(LoadError::Command),
-                    }
+                    };
+                    (input, false)
                 }
             },
             move |why| Input::Load {
@@ -163,40 +170,57 @@ impl CheckSet {
         );
     }
 
-    /// Runs `job` every `interval` from a stable offset and sends what it returns; each
-    /// run is a task of its own so that a panic becomes `on_panic`'s report.
+    /// Runs `job` as `schedule` says (from a stable offset within the interval, or a
+    /// random share of the warmup) and sends what it returns; `job` also says whether
+    /// the run failed. A panic becomes `on_panic`'s report (and a failure).
     fn every<J, F>(
         &mut self,
         name: &str,
-        interval: Duration,
+        schedule: Schedule,
         tx: Sender<Input>,
         job: J,
         on_panic: impl Fn(String) -> Input + Send + 'static,
     ) where
         J: Fn() -> F + Send + 'static,
-        F: Future<Output = Input> + Send + 'static,
+        F: Future<Output = (Input, bool)> + Send + 'static,
     {
-        let interval = interval.max(Duration::from_millis(10));
-        let offset = stagger(name, interval);
+        let floor = Duration::from_millis(10);
+        let schedule = Schedule {
+            interval: schedule.interval.max(floor),
+            retry: schedule.retry.max(floor),
+            ..schedule
+        };
+        let offset = match schedule.warmup {
+            Some(_) => schedule.first(rand::random::<f64>()),
+            None => stagger(name, schedule.interval),
+        };
         // Whatever a probe logs (a TLS or program error at debug level) says whose it is.
         let span = tracing::info_span!("check", task = %name);
         self.tasks
             .push(self.runtime.spawn(tracing::Instrument::instrument(
                 async move {
                     tokio::time::sleep(offset).await;
-                    let mut tick = tokio::time::interval(interval);
-                    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                    let mut failures: u32 = 0;
                     loop {
-                        tick.tick().await;
+                        let started = tokio::time::Instant::now();
                         // Boxed: a probe's future (TLS, HTTP, …) is large, and kept inline it
                         // would make every one of thousands of idle tasks that large.
-                        let input = match AssertUnwindSafe(Box::pin(job())).catch_unwind().await {
-                            Ok(i) => i,
-                            Err(p) => on_panic(panic_text(p)),
-                        };
+                        let (input, failed) =
+                            match AssertUnwindSafe(Box::pin(job())).catch_unwind().await {
+                                Ok(r) => r,
+                                Err(p) => (on_panic(panic_text(p)), true),
+                            };
                         if tx.send(input).is_err() {
                             return;
                         }
+                        failures = if failed {
+                            failures.saturating_add(1)
+                        } else {
+                            0
+                        };
+                        // Counted from the start of the check, as keepalived counts;
+                        // a check longer than the wait is followed at once.
+                        tokio::time::sleep_until(started + schedule.next(failures)).await;
                     }
                 },
                 span,
@@ -232,7 +256,7 @@ mod tests {
         let r = runs.clone();
         set.every(
             "crashy",
-            Duration::from_millis(20),
+            Schedule::every(Duration::from_millis(20)),
             tx,
             move || {
                 let n = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -240,7 +264,7 @@ mod tests {
                     if n % 2 == 0 {
                         panic!("probe bug #{n}");
                     }
-                    Input::Stop
+                    (Input::Stop, false)
                 }
             },
             |why| Input::Load {
@@ -262,6 +286,40 @@ mod tests {
             }
         }
         assert_eq!(seen[..4], ["probe bug #0", "ran", "probe bug #2", "ran"]);
+    }
+
+    /// A failing check is retried after the retry interval until `fall` failures, then
+    /// checked at the normal interval (the timing itself is `Schedule`'s, tested there).
+    #[tokio::test]
+    async fn failures_are_retried_sooner_until_the_server_is_out() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut set = CheckSet::new(Handle::current());
+        let schedule = Schedule {
+            interval: Duration::from_secs(1),
+            retry: Duration::from_millis(10),
+            fall: 3,
+            warmup: Some(Duration::ZERO),
+        };
+        set.every(
+            "failing",
+            schedule,
+            tx,
+            || async { (Input::Stop, true) },
+            |_| Input::Stop,
+        );
+        let mut at = Vec::new();
+        while at.len() < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            while rx.try_recv().is_ok() {
+                at.push(std::time::Instant::now());
+            }
+        }
+        let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        // Two retries well before the interval (the margin covers a loaded machine);
+        // after the third failure the server is out: the normal interval, at least.
+        assert!(gaps[0] < Duration::from_millis(500), "{gaps:?}");
+        assert!(gaps[1] < Duration::from_millis(500), "{gaps:?}");
+        assert!(gaps[2] >= Duration::from_millis(990), "{gaps:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! tasks rather than in `pulse::logic` because what it builds are the tasks' inputs
 //! (probes, load commands: types of `pulse::io`), which a decision module may not name.
 
+use crate::pulse::logic::schedule::Schedule;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -36,8 +37,8 @@ pub struct Prepared {
     pub commands: RoleCommands,
     pub notify: notify::Settings,
     pub setup: Setup,
-    pub probes: Vec<(Arc<str>, Probe, Duration)>,
-    pub local_probes: Vec<(String, Probe, Duration)>,
+    pub probes: Vec<(Arc<str>, Probe, Schedule)>,
+    pub local_probes: Vec<(String, Probe, Schedule)>,
     pub load_probes: Vec<(lvsd::Key, LoadProbe, Duration)>,
 }
 
@@ -185,7 +186,7 @@ pub fn plan(
                 let id: Arc<str> = Arc::from(p.identity());
                 let keys = identities.entry(id.clone()).or_default();
                 if keys.is_empty() {
-                    probes.push((id, p, t.check.interval().as_duration()));
+                    probes.push((id, p, Schedule::of(&t.check)));
                 }
                 keys.push(t.key.clone());
             }
@@ -230,7 +231,7 @@ pub fn plan(
         match Probe::from_settings(&l.check, Protocol::Tcp, l.addr, l.port) {
             Ok(Some(mut p)) => {
                 p.policy = policy.clone();
-                local_probes.push((l.name.clone(), p, l.check.interval().as_duration()))
+                local_probes.push((l.name.clone(), p, Schedule::of(&l.check)))
             }
             Ok(None) => {}
             Err(error) => errors.push(Problem::LocalCheck {
