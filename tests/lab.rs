@@ -49,6 +49,7 @@ scenarios! {
     pulse_metrics => "22-pulse-metrics",
     vrrp_keepalived_dr => "23-vrrp-keepalived-dr",
     vrrp_keepalived_migration => "24-vrrp-keepalived-migration",
+    checker_timing_keepalived => "25-checker-timing-keepalived",
 }
 
 #[derive(Debug)]
