@@ -508,3 +508,43 @@ fn log_lines_carry_their_priority_when_stderr_is_the_journal() {
         "{elsewhere}"
     );
 }
+
+/// `genhash` prints the MD5 of a page's body (as md5sum(1) would) and the lvs.cf line
+/// that checks it; a server that does not answer is an error naming the URL.
+#[test]
+fn genhash_prints_the_digest_of_the_body() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\nstatus: all systems");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/health");
+    let out = cmd(&dir.path().join("db"))
+        .args(["genhash", &url])
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        format!("{url}: status 200, digest 0ee5dbfcba889ec228d56f564a880d56\ncheck_digest = 0ee5dbfcba889ec228d56f564a880d56\n")
+    );
+    // Nothing listens there any more.
+    let out = cmd(&dir.path().join("db"))
+        .args(["genhash", &url, "--timeout", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&url) && err.contains("refused"), "{err}");
+}

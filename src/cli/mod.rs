@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod docs;
+pub mod genhash;
 pub mod ipvs;
 pub mod pulse;
 pub mod web;
@@ -150,6 +151,18 @@ pub enum Command {
         #[command(flatten)]
         scripts: web::ScriptsArgs,
     },
+    /// The MD5 of a page's body, for `check_digest` (keepalived's genhash): the request
+    /// an HTTP(S) check sends, TLS without certificate verification.
+    Genhash {
+        /// http://HOST[:PORT]/PATH or https://…
+        url: String,
+        /// Host header to send instead of the URL's host (as `check_host`).
+        #[arg(long)]
+        host: Option<String>,
+        /// Seconds the whole request may take.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+    },
     /// The kernel's IPVS table: show it, or program it from an lvs.cf.
     Ipvs {
         #[command(subcommand)]
@@ -240,6 +253,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::CheckConfig { file, from } => check_config(file, *from),
         Command::Ipvs { command } => ipvs::run(command),
+        Command::Genhash { url, host, timeout } => genhash::genhash(url, host.as_deref(), *timeout),
         Command::Pulse {
             config,
             control_socket,
@@ -345,6 +359,7 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
     match command {
         Command::CheckConfig { .. }
         | Command::Ipvs { .. }
+        | Command::Genhash { .. }
         | Command::Pulse { .. }
         | Command::Status { .. }
         | Command::Web { .. }

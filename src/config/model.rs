@@ -318,6 +318,7 @@ keyword_block! {
         ext check_host: Word, "the address", "HTTP(S) check: Host header (and TLS server name).";
         ext check_status: StatusSet, "200-299", "HTTP(S) check: accepted status codes, e.g. `200` or `200-299,301`.";
         ext check_regex: Text, "none", "HTTP(S) check: regular expression the body must match.";
+        ext check_digest: Word, "none", "HTTP(S) check: MD5 of the whole body, 32 hex digits (keepalived's `digest`; `lvs-director genhash URL` prints it): the check fails when the body differs.";
         ext rise: u32, "reentry / interval", "Consecutive successful checks before a failed server returns.";
         ext fall: u32, "1", "Consecutive failed checks before a server is taken out (Piranha: 1).";
         ext retry_interval: Secs, "= check_interval", "Seconds before the next check after a failure, while the server is still in the pool (keepalived's `delay_before_retry`): a server is taken out (fall - 1) × retry_interval after its first failed check. Once out, it is checked every check_interval.";

@@ -1045,6 +1045,19 @@ impl Value for LoadMonitor {
     }
 }
 
+/// An MD5 digest written as keepalived's genhash prints it (`check_digest`): 32 hex
+/// digits, either case.
+pub fn parse_digest(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

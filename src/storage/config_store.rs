@@ -515,6 +515,7 @@ mod tests {
         }
         dedupe(c.floating.iter_mut().map(|f| &mut f.name));
         dedupe(c.local_checks.iter_mut().map(|l| &mut l.name));
+        dedupe(c.vrrp.iter_mut().map(|v| &mut v.name));
         for list in [&mut c.virtuals, &mut c.failovers] {
             dedupe(list.iter_mut().map(|v| &mut v.name));
             for v in list.iter_mut() {

@@ -104,6 +104,7 @@ const SCRIPT_SPECS: &[FieldSpec] = &[
     text("check_host", "HTTP Host header"),
     text("check_status", "Accepted HTTP status"),
     text("check_regex", "Body must match (regex)"),
+    text("check_digest", "Body MD5 (lvs-director genhash URL)"),
     text("fall", "Failures before removal (fall)"),
     text("rise", "Successes before return (rise)"),
     text("retry_interval", "Retry after a failure (s)"),

@@ -319,10 +319,15 @@ impl<'n> Importer<'n> {
                             }
                         }
                     }
-                    "digest" => self.not_imported(
-                        o,
-                        "lvs-director does not compare MD5 digests of the page: match its content with check_regex instead",
-                    ),
+                    "digest" => {
+                        if let Some(d) = self.one_arg(o) {
+                            if crate::config::value::parse_digest(d).is_some() {
+                                cs.check_digest = Some(Word(d.to_ascii_lowercase()));
+                            } else {
+                                self.bad_value(o, "not an MD5 digest (32 hexadecimal digits)");
+                            }
+                        }
+                    }
                     "status_code" => self.status_codes(o, cs),
                     "virtualhost" => {
                         if let Some(s) = self.one_arg(o) {
@@ -351,10 +356,18 @@ impl<'n> Importer<'n> {
                             }
                         }
                         if !dropped.is_empty() {
-                            self.note(o, format!("`regex_options`: `{}` not imported: {NO_EQUIVALENT}", shorten(&dropped.join(" "))));
+                            self.note(
+                                o,
+                                format!(
+                                    "`regex_options`: `{}` not imported: {NO_EQUIVALENT}",
+                                    shorten(&dropped.join(" "))
+                                ),
+                            );
                         }
                     }
-                    "regex_no_match" => self.not_imported(o, "check_regex must match; the test cannot be inverted"),
+                    "regex_no_match" => {
+                        self.not_imported(o, "check_regex must match; the test cannot be inverted")
+                    }
                     "regex_stack" | "regex_min_offset" | "regex_max_offset" => {
                         self.not_imported(o, "the whole body is searched")
                     }
@@ -563,6 +576,23 @@ mod tests {
         assert_eq!(
             v.servers[0].check.overlay(&v.check).retry_interval,
             Some(Secs::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn an_http_digest_is_checked_as_keepalived_does() {
+        let r = imp("virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /health\n    digest 0EE5DBFCBA889EC228D56F564A880D56\n   }\n  }\n }\n}\n");
+        assert!(!has(&r.warnings, "digest"), "{:#?}", r.warnings);
+        let v = &r.config.virtuals[0];
+        assert_eq!(
+            v.servers[0].check.overlay(&v.check).check_digest,
+            Some(Word("0ee5dbfcba889ec228d56f564a880d56".into()))
+        );
+        let r = imp("virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n    digest nope\n   }\n  }\n }\n}\n");
+        assert!(
+            has(&r.warnings, "`digest nope` not imported: not an MD5 digest"),
+            "{:#?}",
+            r.warnings
         );
     }
 }

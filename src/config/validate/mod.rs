@@ -482,6 +482,15 @@ fn check_rules(
             "check_interval must be greater than 0",
         );
     }
+    if let Some(d) = &c.check_digest {
+        if crate::config::value::parse_digest(&d.0).is_none() && written_here("check_digest") {
+            v.error(
+                s,
+                Some("check_digest"),
+                format!("`{}` is not an MD5 digest (32 hexadecimal digits, as `lvs-director genhash` prints)", d.0),
+            );
+        }
+    }
     if c.retry_interval.is_some_and(Secs::is_zero) && written_here("retry_interval") {
         v.error(
             s,

@@ -9,12 +9,20 @@ use super::Stage;
 
 /// Longest HTTP body read for `check_regex`.
 const MAX_BODY: usize = 1024 * 1024;
+/// Longest HTTP body whose digest is computed (`check_digest`): a longer one fails.
+const MAX_DIGEST_BODY: usize = 64 * 1024 * 1024;
 
 pub(super) struct HttpRequest<'a> {
     pub(super) path: &'a str,
     pub(super) host: &'a str,
     pub(super) status: &'a [(u16, u16)],
     pub(super) body: Option<&'a regex::bytes::Regex>,
+    pub(super) digest: Option<&'a super::Digest>,
+}
+
+/// The MD5 digest in lower-case hex, as keepalived's genhash prints it.
+pub fn hex_digest(d: &[u8; 16]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One `GET` over an established connection (hyper's HTTP/1 client, one request per
@@ -50,30 +58,65 @@ where
         if !req.status.iter().any(|&(lo, hi)| lo <= code && code <= hi) {
             return Err(format!("status {code}"));
         }
-        let Some(regex) = req.body else {
+        if req.body.is_none() && req.digest.is_none() {
             return Ok(format!("status {code}"));
-        };
+        }
         stage.set(Stage::BODY);
         let mut body = response.into_body();
+        // The regex sees the first MiB; the digest needs the whole body.
+        let limit = if req.digest.is_some() {
+            MAX_DIGEST_BODY
+        } else {
+            MAX_BODY
+        };
         let mut data = Vec::new();
-        while data.len() < MAX_BODY {
+        let mut md5 = <md5::Md5 as md5::Digest>::new();
+        let mut total = 0usize;
+        while total < limit {
             let Some(frame) = body.frame().await else {
                 break;
             };
             let frame = frame.map_err(|e| format!("status {code}, reading the body: {e}"))?;
             if let Ok(chunk) = frame.into_data() {
-                data.extend_from_slice(&chunk);
+                total += chunk.len();
+                md5::Digest::update(&mut md5, &chunk);
+                if data.len() < MAX_BODY {
+                    data.extend_from_slice(&chunk);
+                }
             }
         }
         data.truncate(MAX_BODY);
-        if regex.is_match(&data) {
-            Ok(format!("status {code}, body matched check_regex"))
-        } else {
-            Err(format!(
-                "status {code} but the body did not match check_regex ({} bytes read)",
-                data.len()
-            ))
+        let mut said = format!("status {code}");
+        if let Some(d) = req.digest {
+            if total >= limit {
+                return Err(format!(
+                    "status {code}, but the body is longer than {} MiB: no digest",
+                    limit >> 20
+                ));
+            }
+            let got: [u8; 16] = md5::Digest::finalize(md5).into();
+            match d {
+                super::Digest::Expect(want) if got != *want => {
+                    return Err(format!(
+                        "status {code} but the body's digest is {}, not {}",
+                        hex_digest(&got),
+                        hex_digest(want)
+                    ))
+                }
+                super::Digest::Expect(_) => said.push_str(", digest matched"),
+                super::Digest::Report => said.push_str(&format!(", digest {}", hex_digest(&got))),
+            }
         }
+        if let Some(regex) = req.body {
+            if !regex.is_match(&data) {
+                return Err(format!(
+                    "{said} but the body did not match check_regex ({} bytes read)",
+                    data.len()
+                ));
+            }
+            said.push_str(", body matched check_regex");
+        }
+        Ok(said)
     };
     // The connection must be driven while the exchange waits. Driven here rather than
     // spawned so that a timeout drops both: nothing outlives the check.
@@ -278,7 +321,49 @@ mod tests {
             host: host.into(),
             status: status.to_vec(),
             body: body.map(|b| build_regex(b).unwrap()),
+            digest: None,
         }
+    }
+
+    /// keepalived's `digest`: the MD5 of the whole body, as `genhash` prints it (here
+    /// as md5sum(1) prints it), over a plain, a chunked and a 3 MiB body.
+    #[tokio::test]
+    async fn the_body_digest_is_checked_whole() {
+        let (port, _) = http_server(LO4).await;
+        let host = format!("127.0.0.1:{port}");
+        let ok = [(200, 299)];
+        let run = |path: &'static str, digest: &str, regex: Option<&str>| {
+            let mut k = http(false, path, &host, &ok, regex);
+            if let ProbeKind::Http { digest: d, .. } = &mut k {
+                *d = Some(crate::pulse::io::probe::Digest::Expect(
+                    crate::pulse::io::probe::parse_digest(digest).unwrap(),
+                ));
+            }
+            async move { probe(k, LO4, port, 2000).run().await }
+        };
+        let o = run("/ok", "0ee5dbfcba889ec228d56f564a880d56", None).await;
+        assert_ok(&o);
+        assert_eq!(o.detail, "status 200, digest matched");
+        let o = run(
+            "/chunked",
+            "5EB63BBBE01EEED093CB22BB8F5ACDC3",
+            Some("world"),
+        )
+        .await;
+        assert_ok(&o);
+        assert_eq!(
+            o.detail,
+            "status 200, digest matched, body matched check_regex"
+        );
+        assert_fail(
+            &run("/ok", "00000000000000000000000000000000", None).await,
+            "the body's digest is 0ee5dbfcba889ec228d56f564a880d56, not 00000000000000000000000000000000",
+        );
+        // The whole 3 MiB is hashed, not only the first MiB the regex sees.
+        let mut big = vec![b'.'; 3 << 20];
+        big[(2 << 20)..(2 << 20) + 6].copy_from_slice(b"MARKER");
+        let want: [u8; 16] = <md5::Md5 as md5::Digest>::digest(&big).into();
+        assert_ok(&run("/big", &hex_digest(&want), None).await);
     }
 
     #[tokio::test]

@@ -58,11 +58,12 @@ use tokio::time::Instant;
 use crate::config::value::Secs;
 use crate::pulse::io::scripts::Policy;
 pub use crate::pulse::logic::argv::{split_words, substitute};
+pub use http::hex_digest;
 use http::{http_exchange, server_name, tls_connector, HttpRequest};
 use ping::{ping, ping_socket_kind};
 use program::program;
 pub use program::{run_program, ProgramOutput};
-pub use settings::CheckSettingsError;
+pub use settings::{parse_digest, CheckSettingsError};
 use tcp::{connect, read_expect};
 use udp::udp;
 
@@ -157,6 +158,15 @@ fn build_regex(text: &str) -> Result<regex::bytes::Regex, RegexError> {
         })
 }
 
+/// The whole body's MD5 (keepalived's `digest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digest {
+    /// The check fails unless the body has this one (`check_digest`).
+    Expect([u8; 16]),
+    /// Said in the outcome's detail (`lvs-director genhash`).
+    Report,
+}
+
 /// What a check does (see the module documentation).
 #[derive(Debug, Clone)]
 pub enum ProbeKind {
@@ -188,6 +198,8 @@ pub enum ProbeKind {
         status: Vec<(u16, u16)>,
         /// Searched in the first MiB of the body.
         body: Option<regex::bytes::Regex>,
+        /// What to do with the MD5 of the whole body.
+        digest: Option<Digest>,
     },
     /// ICMP or ICMPv6 echo.
     Ping,
@@ -298,6 +310,7 @@ impl Probe {
                 host,
                 status,
                 body,
+                digest,
             } => {
                 let tcp = connect(target, false).await?;
                 let request = HttpRequest {
@@ -305,6 +318,7 @@ impl Probe {
                     host,
                     status,
                     body: body.as_ref(),
+                    digest: digest.as_ref(),
                 };
                 if *tls {
                     stage.set(Stage::TLS);

@@ -41,7 +41,11 @@ pub enum CheckSettingsError {
     Path(String),
     #[error("check_host: `{0}` cannot be sent as a Host header")]
     Host(String),
+    #[error("check_digest: `{0}` is not an MD5 digest (32 hexadecimal digits)")]
+    Digest(String),
 }
+
+pub use crate::config::value::parse_digest;
 
 impl Probe {
     /// The check of one real server, from its effective check settings (the virtual
@@ -141,6 +145,13 @@ impl Probe {
                         )
                     }
                 };
+                let digest = match &check.check_digest {
+                    None => None,
+                    Some(d) => Some(super::Digest::Expect(
+                        parse_digest(&d.0)
+                            .ok_or_else(|| CheckSettingsError::Digest(d.0.clone()))?,
+                    )),
+                };
                 ProbeKind::Http {
                     tls,
                     path: path.to_string(),
@@ -150,6 +161,7 @@ impl Probe {
                         .as_ref()
                         .map_or_else(|| vec![(200, 299)], |s| s.0.clone()),
                     body,
+                    digest,
                 }
             }
             CheckKind::Ping => ProbeKind::Ping,
@@ -206,6 +218,7 @@ impl Probe {
                 host,
                 status,
                 body,
+                digest,
             } => {
                 let mut s = format!(
                     "{} {target} GET {path:?} host {host:?} status {status:?}",
@@ -213,6 +226,13 @@ impl Probe {
                 );
                 if let Some(r) = body {
                     let _ = write!(s, " body {:?}", r.as_str());
+                }
+                match digest {
+                    Some(super::Digest::Expect(d)) => {
+                        let _ = write!(s, " digest {}", super::http::hex_digest(d));
+                    }
+                    Some(super::Digest::Report) => s.push_str(" digest reported"),
+                    None => {}
                 }
                 s
             }
@@ -229,7 +249,7 @@ mod tests {
 
     use super::super::testing::*;
     use super::*;
-    use crate::config::value::{Escaped, PortSpec, StatusSet, Text};
+    use crate::config::value::{Escaped, PortSpec, StatusSet, Text, Word};
     use crate::pulse::io::scripts::Policy;
 
     fn settings(f: impl FnOnce(&mut CheckSettings)) -> CheckSettings {
@@ -360,6 +380,30 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_is_32_hex_digits() {
+        assert_eq!(
+            parse_digest("0EE5DBFCBA889EC228D56F564A880D56").map(|d| d[0]),
+            Some(0x0e)
+        );
+        for bad in [
+            "0ee5",
+            "0ee5dbfcba889ec228d56f564a880d5g",
+            "",
+            "0ee5dbfcba889ec228d56f564a880d5600",
+        ] {
+            assert_eq!(parse_digest(bad), None, "{bad}");
+        }
+        let c = settings(|c| {
+            c.check = Some(CheckKind::Http);
+            c.check_digest = Some(Word("xyz".into()));
+        });
+        assert!(matches!(
+            build(&c, Protocol::Tcp),
+            Err(CheckSettingsError::Digest(d)) if d == "xyz"
+        ));
+    }
+
+    #[test]
     fn http_settings_and_their_defaults() {
         let c = settings(|c| c.check = Some(CheckKind::Http));
         let p = build(&c, Protocol::Tcp).unwrap().unwrap();
@@ -370,6 +414,7 @@ mod tests {
                 host,
                 status,
                 body: None,
+                digest: None,
             } => {
                 assert_eq!(path, "/");
                 assert_eq!(host, "192.0.2.10:8080");
