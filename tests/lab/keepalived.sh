@@ -4,8 +4,9 @@
 #   start_keepalived NS          keepalived -n -l -D with $LAB_TMP/NS-ka.conf, log $LAB_TMP/NS-ka.log
 #   stop_keepalived NS           SIGTERM (a master sends priority 0), waits for it to end
 #   ka_state NS                  its last VRRP state (MASTER, BACKUP, FAULT) from its log
-#   ka_dr_virtual_server VIP N   keepalived's virtual_server for pulse.sh's dr_pair: rr, DR,
-#                                rs1 and rs2 with TCP_CHECK, delay_loop N
+#   ka_dr_virtual_server VIP N [LINES]  keepalived's virtual_server for pulse.sh's dr_pair:
+#                                rr, DR, rs1 and rs2 with TCP_CHECK (plus LINES in it),
+#                                delay_loop N
 # Every keepalived started is stopped at exit and the tail of its log printed.
 start_keepalived() {
     nsexec "$1" keepalived -n -l -D -f "$LAB_TMP/$1-ka.conf" -p "$LAB_TMP/$1-ka.pid" \
@@ -85,11 +86,13 @@ virtual_server $1 80 {
     real_server 10.0.1.11 80 {
         TCP_CHECK {
             connect_timeout 1
+${3:-}
         }
     }
     real_server 10.0.1.12 80 {
         TCP_CHECK {
             connect_timeout 1
+${3:-}
         }
     }
 }

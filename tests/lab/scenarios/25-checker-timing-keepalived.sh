@@ -13,28 +13,8 @@ set -eu
 
 VIP=10.0.1.100
 dr_pair "$VIP"
-cat >"$LAB_TMP/checker.conf" <<EOF2
-virtual_server $VIP 80 {
-    delay_loop 4
-    lb_algo rr
-    lb_kind DR
-    protocol TCP
-    real_server 10.0.1.11 80 {
-        TCP_CHECK {
-            connect_timeout 1
-            nb_get_retry 2
-            delay_before_retry 1
-        }
-    }
-    real_server 10.0.1.12 80 {
-        TCP_CHECK {
-            connect_timeout 1
-            nb_get_retry 2
-            delay_before_retry 1
-        }
-    }
-}
-EOF2
+ka_dr_virtual_server "$VIP" 4 "            nb_get_retry 2
+            delay_before_retry 1" >"$LAB_TMP/checker.conf"
 cp "$LAB_TMP/checker.conf" "$LAB_TMP/dira-ka.conf"
 # keepalived's checker alone (-C): it programs dira's IPVS table.
 nsexec dira keepalived -n -l -D -C -f "$LAB_TMP/dira-ka.conf" -p "$LAB_TMP/dira-ka.pid" \
