@@ -4,7 +4,7 @@
 //! sync group and notify commands. The VRRP addresses are also remembered for the
 //! virtual servers (their device) and fwmark services (their address).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use super::report::{MAIL, NO_EQUIVALENT};
@@ -27,7 +27,6 @@ pub(super) struct Vip<'n> {
 
 /// A `vrrp_instance` read, waiting for the scripts and sync groups to be known.
 pub(super) struct Instance<'n> {
-    node: &'n Node,
     /// keepalived's name.
     name: String,
     settings: VrrpSettings,
@@ -177,7 +176,6 @@ impl<'n> Importer<'n> {
             self.default_dev = interface;
         }
         Instance {
-            node: n,
             name,
             settings: st,
             scripts,
@@ -435,7 +433,6 @@ impl<'n> Importer<'n> {
         let mut seen: HashSet<String> = HashSet::new();
         for inst in instances {
             let Instance {
-                node,
                 name,
                 mut settings,
                 scripts,
@@ -467,7 +464,6 @@ impl<'n> Importer<'n> {
             settings.garp_lower_prio_repeat =
                 settings.garp_lower_prio_repeat.or(d.garp_lower_prio_repeat);
             seen.insert(name.clone());
-            let _ = node;
             self.cfg.vrrp.push(VrrpInstance {
                 name: block,
                 settings,
@@ -503,14 +499,8 @@ impl<'n> Importer<'n> {
 
     /// Which `vrrp` block each keepalived instance became (for `lvs_sync_daemon`).
     pub(super) fn vrrp_block_of(&self, instance: &str) -> Option<usize> {
-        let names: HashMap<String, usize> = self
-            .cfg
-            .vrrp
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (v.name.clone(), i))
-            .collect();
-        names.get(&block_name(instance, "vrrp")).copied()
+        let name = block_name(instance, "vrrp");
+        self.cfg.vrrp.iter().position(|v| v.name == name)
     }
 }
 

@@ -246,7 +246,8 @@ impl Engine {
                         }
                     }
                 }
-                // A closed sender (the supervisor going away) stops the engine below.
+                // A closed sender only disables its branch; the control channel's end
+                // stops the engine.
                 Ok(()) = self.tracked.checks.changed() => self.track(),
                 Ok(()) = self.tracked.links.changed() => self.track(),
                 c = control.recv() => {
@@ -387,7 +388,6 @@ impl Engine {
     fn handle(&mut self, k: usize, now: u64, e: Event) {
         let actions = self.members[k].instance.handle(now, e);
         let name = self.members[k].instance.settings().name.clone();
-        let acted = actions.clone();
         let cause = actions
             .iter()
             .find_map(|a| match a {
@@ -395,9 +395,9 @@ impl Engine {
                 _ => None,
             })
             .unwrap_or_default();
-        for a in actions {
+        for a in &actions {
             match a {
-                Action::Send { priority } => self.send(k, priority),
+                Action::Send { priority } => self.send(k, *priority),
                 Action::Raise => {
                     let _ = self.members[k]
                         .duties
@@ -411,7 +411,7 @@ impl Engine {
                 Action::Announce => {
                     let _ = self.members[k].duties.send(Duty::Announce);
                 }
-                Action::Changed { from, to, cause } => self.changed(k, from, to, &cause),
+                Action::Changed { from, to, cause } => self.changed(k, *from, *to, cause),
                 Action::Dropped { reason, detail } => {
                     self.count(&name, |s| {
                         *s.dropped.entry(reason.to_string()).or_default() += 1
@@ -430,7 +430,7 @@ impl Engine {
             }
         }
         self.publish(&self.members[k]);
-        self.follow_group(k, now, &acted);
+        self.follow_group(k, now, &actions);
     }
 
     /// What member `k`'s sync group makes of its actions, carried out.
