@@ -401,6 +401,12 @@ fn a_tracked_interface_down_is_a_fault_and_keepalived_takes_over() {
     );
     lab.ip(Node::B, &["link", "set", "uplink", "up"]);
     lab.ip(Node::B, &["link", "set", "far", "up"]);
+    // Carrier follows "up" a moment later; starting before it would (rightly) begin
+    // with a fault, and the count of faults below would be off by one.
+    wait_for(5 * SECOND, "uplink carrier", || {
+        let out = lab.ip(Node::B, &["-o", "link", "show", "dev", "uplink"]);
+        out.contains("state UP").then_some(())
+    });
     let ka = Keepalived::v3_fast(100);
     let _k = ka.start(&lab, Node::A, "ka");
     let ours = Ours::start(
