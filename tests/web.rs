@@ -1679,6 +1679,33 @@ async fn real_servers_and_monitoring_scripts_are_edited_in_their_panels() {
         .check;
     assert!(check.send.is_none());
     assert_eq!(web::form::display(&check, "check_path"), "/health");
+    // Several pages (keepalived's url blocks).
+    let f = form(&a.page(&scripts_action).await, &scripts_action);
+    a.submit(&f.clone().with(
+        "check_url",
+        "[ /health \"/index.html status 200 digest 0EE5DBFCBA889EC228D56F564A880D56\" ]",
+    ))
+    .await
+    .expect_redirect(&scripts_action);
+    let check = virtual_of(&env, vid)
+        .await
+        .unwrap()
+        .virtual_server
+        .item
+        .check;
+    assert_eq!(
+        check.get("check_url").as_deref(),
+        Some("[ /health \"/index.html status 200 digest 0ee5dbfcba889ec228d56f564a880d56\" ]")
+    );
+    let before = fingerprint(&env).await;
+    let f = form(&a.page(&scripts_action).await, &scripts_action);
+    let r = a
+        .submit(&f.clone().with("check_url", "[ \"/a digest nope\" ]"))
+        .await;
+    r.expect(422);
+    let e = field_error(&r.body, "check_url").unwrap_or_default();
+    assert!(e.contains("not an MD5 digest"), "{e}");
+    assert_eq!(fingerprint(&env).await, before);
     // Invalid.
     let before = fingerprint(&env).await;
     let f = form(&a.page(&scripts_action).await, &scripts_action);

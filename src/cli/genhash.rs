@@ -67,8 +67,10 @@ pub fn genhash(url: &str, host_header: Option<&str>, timeout: f64) -> Outcome {
     let mut probe = Probe::from_settings(&check, Protocol::Tcp, addr.ip(), t.port)
         .map_err(|e| Failure::invalid(format!("{url}: {e}")))?
         .ok_or_else(|| Failure::invalid(format!("{url}: no check to run")))?;
-    if let ProbeKind::Http { digest, .. } = &mut probe.kind {
-        *digest = Some(Digest::Report);
+    if let ProbeKind::Http { urls, .. } = &mut probe.kind {
+        for u in urls {
+            u.digest = Some(Digest::Report);
+        }
     }
     probe.timeout = Duration::from_secs_f64(timeout.max(0.001));
     let runtime = tokio::runtime::Builder::new_current_thread()

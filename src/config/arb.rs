@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::model::*;
+use super::url::{UrlCheck, UrlList};
 use super::value::*;
 use super::vrrp::{AddrScope, IpList, Track, TrackList, Vip, VipList};
 
@@ -382,5 +383,24 @@ impl Arb for TrackList {
 impl Arb for IpList {
     fn arb(r: &mut StdRng) -> Self {
         IpList((0..r.gen_range(0..4)).map(|_| IpAddr::arb(r)).collect())
+    }
+}
+impl Arb for UrlList {
+    fn arb(r: &mut StdRng) -> Self {
+        UrlList(
+            (0..r.gen_range(1..4))
+                .map(|_| UrlCheck {
+                    path: format!("/{}", word(r, &['.', '/', '?', '=', '%'], 12)),
+                    status: r.gen_bool(0.4).then(|| StatusSet::arb(r)),
+                    digest: r
+                        .gen_bool(0.3)
+                        .then(|| (0..32).map(|_| pick(r, &['0', '9', 'a', 'f'])).collect()),
+                    host: r.gen_bool(0.3).then(|| word(r, &['.', '-', ':'], 12)),
+                    regex: r
+                        .gen_bool(0.3)
+                        .then(|| format!("^{} +{}", word(r, &[], 6), word(r, &['.'], 6))),
+                })
+                .collect(),
+        )
     }
 }

@@ -18,6 +18,7 @@ pub mod parse;
 pub mod publish;
 pub mod render;
 pub mod services;
+pub mod url;
 pub mod validate;
 pub mod value;
 pub mod vrrp;

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::lexer::Token;
+use super::url::UrlList;
 use super::value::*;
 use super::vrrp::{IpList, TrackList, VipList};
 
@@ -319,6 +320,7 @@ keyword_block! {
         ext check_status: StatusSet, "200-299", "HTTP(S) check: accepted status codes, e.g. `200` or `200-299,301`.";
         ext check_regex: Text, "none", "HTTP(S) check: regular expression the body must match.";
         ext check_digest: Word, "none", "HTTP(S) check: MD5 of the whole body, 32 hex digits (keepalived's `digest`; `lvs-director genhash URL` prints it): the check fails when the body differs.";
+        ext check_url: UrlList, "none (check_path)", "HTTP(S) check of several pages, each as keepalived's `url` block on one line: `[ \"/health status 200\" \"/index.html digest 0ee5…\" ]` (`PATH [status SET] [digest HEX] [host NAME] [regex RE]`, regex last). The server is up only when every page passes; what a page leaves out comes from check_status, check_host, check_regex and check_digest. Replaces check_path.";
         ext rise: u32, "reentry / interval", "Consecutive successful checks before a failed server returns.";
         ext fall: u32, "1", "Consecutive failed checks before a server is taken out (Piranha: 1).";
         ext retry_interval: Secs, "= check_interval", "Seconds before the next check after a failure, while the server is still in the pool (keepalived's `delay_before_retry`): a server is taken out (fall - 1) × retry_interval after its first failed check. Once out, it is checked every check_interval.";

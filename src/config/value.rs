@@ -811,6 +811,41 @@ impl Value for List {
     }
 }
 
+/// Elements written one per list entry, quoted when they hold blanks (the lists of
+/// `vrrp` blocks and `check_url`).
+pub fn render_list<T: fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "[ ]".into();
+    }
+    let words: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let s = i.to_string();
+            if s.contains(' ') {
+                format!("\"{s}\"")
+            } else {
+                s
+            }
+        })
+        .collect();
+    format!("[ {} ]", words.join(" "))
+}
+
+/// A list whose elements are parsed by `each`; an error names the element.
+pub fn parse_list<T>(
+    args: &[Token],
+    each: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, ValueError> {
+    let List(words) = List::parse(args)?;
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            each(w).map_err(|e| ValueError::new(0, format!("element {} (`{w}`): {e}", i + 1)))
+        })
+        .collect()
+}
+
 /// HTTP status codes accepted by an HTTP check: `200`, `200-299`, `200,301-302`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct StatusSet(pub Vec<(u16, u16)>);

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::{Deserialize, Serialize};
 
 use super::lexer::Token;
-use super::value::{List, Value, ValueError};
+use super::value::{parse_list, render_list, Value, ValueError};
 
 /// `scope` of a virtual address, as `ip address add … scope` takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -240,40 +240,6 @@ impl fmt::Display for Track {
         }
         Ok(())
     }
-}
-
-/// Elements written one per list entry, quoted when they hold blanks.
-fn render_list<T: fmt::Display>(items: &[T]) -> String {
-    if items.is_empty() {
-        return "[ ]".into();
-    }
-    let words: Vec<String> = items
-        .iter()
-        .map(|i| {
-            let s = i.to_string();
-            if s.contains(' ') {
-                format!("\"{s}\"")
-            } else {
-                s
-            }
-        })
-        .collect();
-    format!("[ {} ]", words.join(" "))
-}
-
-/// A list whose elements are parsed by `each`; an error names the element.
-fn parse_list<T>(
-    args: &[Token],
-    each: impl Fn(&str) -> Result<T, String>,
-) -> Result<Vec<T>, ValueError> {
-    let List(words) = List::parse(args)?;
-    words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            each(w).map_err(|e| ValueError::new(0, format!("element {} (`{w}`): {e}", i + 1)))
-        })
-        .collect()
 }
 
 /// keepalived's `virtual_ipaddress` (or `_excluded`) block as a list.

@@ -105,6 +105,10 @@ const SCRIPT_SPECS: &[FieldSpec] = &[
     text("check_status", "Accepted HTTP status"),
     text("check_regex", "Body must match (regex)"),
     text("check_digest", "Body MD5 (lvs-director genhash URL)"),
+    text(
+        "check_url",
+        "Several HTTP pages, all must pass: [ \"PATH [status SET] [digest HEX] [host NAME] [regex RE]\" … ]",
+    ),
     text("fall", "Failures before removal (fall)"),
     text("rise", "Successes before return (rise)"),
     text("retry_interval", "Retry after a failure (s)"),

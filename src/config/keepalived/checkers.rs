@@ -12,6 +12,7 @@ use super::Importer;
 use crate::config::lexer::Token;
 use crate::config::model::*;
 use crate::config::parse::value_tokens;
+use crate::config::url::{UrlCheck, UrlList};
 use crate::config::value::*;
 
 /// Health-check parameters inherited virtual_server → real_server → checker.
@@ -103,6 +104,16 @@ pub(super) fn hoist_checks(vs: &mut VirtualServer) {
     }
 }
 
+/// What one `url { … }` block says.
+#[derive(Default)]
+struct Page {
+    path: Option<String>,
+    status: Option<StatusSet>,
+    digest: Option<String>,
+    host: Option<String>,
+    regex: Option<String>,
+}
+
 impl<'n> Importer<'n> {
     /// One checker of the real server at `target` (address, port).
     pub(super) fn checker(
@@ -141,9 +152,10 @@ impl<'n> Importer<'n> {
                 ),
                 (_, "fwmark") => self.not_imported(o, "check packets are not marked"),
                 ("HTTP_GET" | "SSL_GET", "url") => urls.push(o),
-                ("HTTP_GET" | "SSL_GET", "fast_recovery") => {
-                    self.not_imported(o, "lvs-director checks one URL per real server")
-                }
+                // keepalived checks one url per delay_loop unless fast_recovery is set;
+                // lvs-director always checks every page in one round, which is what
+                // fast_recovery asks for.
+                ("HTTP_GET" | "SSL_GET", "fast_recovery") => {}
                 ("HTTP_GET" | "SSL_GET", "enable_sni") => sni = sni.or(Some((None, o))),
                 ("HTTP_GET" | "SSL_GET", "sni_name") => {
                     if let Some(s) = self.one_arg(o) {
@@ -293,103 +305,31 @@ impl<'n> Importer<'n> {
         } else {
             CheckKind::Http
         });
-        for extra in urls.iter().skip(1) {
-            self.not_imported(
-                extra,
-                "lvs-director checks one URL per real server; the first `url` is used",
-            );
-        }
-        let mut regex_flags = String::new();
-        let mut regex: Option<(String, &Node)> = None;
-        if let Some(u) = urls.first() {
-            for o in u.children() {
-                match o.kw() {
-                    "path" => {
-                        if let Some(s) = self.one_arg(o) {
-                            let path = if s.starts_with('/') {
-                                s.to_string()
-                            } else {
-                                format!("/{s}")
-                            };
-                            let t = Text(path);
-                            if t.unwritable().is_some() {
-                                self.bad_value(o, "lvs.cf cannot hold this path");
-                            } else {
-                                cs.check_path = Some(t);
-                            }
-                        }
-                    }
-                    "digest" => {
-                        if let Some(d) = self.one_arg(o) {
-                            if crate::config::value::parse_digest(d).is_some() {
-                                cs.check_digest = Some(Word(d.to_ascii_lowercase()));
-                            } else {
-                                self.bad_value(o, "not an MD5 digest (32 hexadecimal digits)");
-                            }
-                        }
-                    }
-                    "status_code" => self.status_codes(o, cs),
-                    "virtualhost" => {
-                        if let Some(s) = self.one_arg(o) {
-                            if writable_word(s) {
-                                host = Some(s.to_string());
-                            } else {
-                                self.bad_value(o, "not a host name");
-                            }
-                        }
-                    }
-                    "regex" => {
-                        if let Some(s) = self.one_arg(o) {
-                            regex = Some((s.to_string(), o));
-                        }
-                    }
-                    "regex_options" => {
-                        let mut dropped = Vec::new();
-                        for w in o.args() {
-                            match w.text.as_str() {
-                                "caseless" => regex_flags.push('i'),
-                                "multiline" => regex_flags.push('m'),
-                                "dotall" => regex_flags.push('s'),
-                                "extended" => regex_flags.push('x'),
-                                "ungreedy" => regex_flags.push('U'),
-                                other => dropped.push(other.to_string()),
-                            }
-                        }
-                        if !dropped.is_empty() {
-                            self.note(
-                                o,
-                                format!(
-                                    "`regex_options`: `{}` not imported: {NO_EQUIVALENT}",
-                                    shorten(&dropped.join(" "))
-                                ),
-                            );
-                        }
-                    }
-                    "regex_no_match" => {
-                        self.not_imported(o, "check_regex must match; the test cannot be inverted")
-                    }
-                    "regex_stack" | "regex_min_offset" | "regex_max_offset" => {
-                        self.not_imported(o, "the whole body is searched")
-                    }
-                    _ => self.not_imported(o, NO_EQUIVALENT),
+        let pages: Vec<Page> = urls.iter().map(|u| self.url_block(u)).collect();
+        match pages.as_slice() {
+            [] => {}
+            [page] => {
+                cs.check_path = page.path.clone().map(Text);
+                cs.check_status = page.status.clone();
+                cs.check_digest = page.digest.clone().map(Word);
+                cs.check_regex = page.regex.clone().map(Text);
+                if page.host.is_some() {
+                    host = page.host.clone();
                 }
             }
-        }
-        if let Some((pattern, at)) = regex {
-            let full = if regex_flags.is_empty() {
-                pattern
-            } else {
-                format!("(?{regex_flags}){pattern}")
-            };
-            let t = Text(full);
-            if let Err(e) = regex::Regex::new(&t.0) {
-                let why = e.to_string();
-                let why = why.lines().last().unwrap_or("").trim().to_string();
-                self.bad_value(at, &format!("lvs-director's regular expressions (Rust regex syntax) cannot read it: {why}"));
-            } else if t.unwritable().is_some() {
-                self.bad_value(at, "lvs.cf cannot hold this expression");
-            } else {
-                cs.check_regex = Some(t);
+            _ => {
+                // The server is up only when every page passes, as in keepalived.
+                let list = pages
+                    .iter()
+                    .map(|page| UrlCheck {
+                        path: page.path.clone().unwrap_or_else(|| "/".into()),
+                        status: page.status.clone(),
+                        digest: page.digest.clone(),
+                        host: page.host.clone(),
+                        regex: page.regex.clone(),
+                    })
+                    .collect();
+                cs.check_url = Some(UrlList(list));
             }
         }
         if let Some((name, at)) = sni {
@@ -412,7 +352,7 @@ impl<'n> Importer<'n> {
         cs.check_host = host.map(Word);
     }
 
-    fn status_codes(&mut self, o: &Node, cs: &mut CheckSettings) {
+    fn status_codes(&mut self, o: &Node) -> Option<StatusSet> {
         let joined = o
             .args()
             .iter()
@@ -420,9 +360,115 @@ impl<'n> Importer<'n> {
             .collect::<Vec<_>>()
             .join(",");
         match StatusSet::parse(&[Token::bare(joined, 1)]) {
-            Ok(s) => cs.check_status = Some(s),
-            Err(_) => self.bad_value(o, "status codes such as 200 or 200-299 expected"),
+            Ok(s) => Some(s),
+            Err(_) => {
+                self.bad_value(o, "status codes such as 200 or 200-299 expected");
+                None
+            }
         }
+    }
+
+    /// One `url { … }` block of an HTTP_GET / SSL_GET.
+    fn url_block(&mut self, u: &Node) -> Page {
+        let mut page = Page::default();
+        let mut regex_flags = String::new();
+        let mut regex: Option<(String, &Node)> = None;
+        for o in u.children() {
+            match o.kw() {
+                "path" => {
+                    if let Some(s) = self.one_arg(o) {
+                        let path = if s.starts_with('/') {
+                            s.to_string()
+                        } else {
+                            format!("/{s}")
+                        };
+                        if Text(path.clone()).unwritable().is_some()
+                            || UrlList(vec![UrlCheck::new(path.clone())])
+                                .unwritable()
+                                .is_some()
+                        {
+                            self.bad_value(o, "lvs.cf cannot hold this path");
+                        } else {
+                            page.path = Some(path);
+                        }
+                    }
+                }
+                "digest" => {
+                    if let Some(d) = self.one_arg(o) {
+                        if crate::config::value::parse_digest(d).is_some() {
+                            page.digest = Some(d.to_ascii_lowercase());
+                        } else {
+                            self.bad_value(o, "not an MD5 digest (32 hexadecimal digits)");
+                        }
+                    }
+                }
+                "status_code" => page.status = self.status_codes(o),
+                "virtualhost" => {
+                    if let Some(s) = self.one_arg(o) {
+                        if writable_word(s) {
+                            page.host = Some(s.to_string());
+                        } else {
+                            self.bad_value(o, "not a host name");
+                        }
+                    }
+                }
+                "regex" => {
+                    if let Some(s) = self.one_arg(o) {
+                        regex = Some((s.to_string(), o));
+                    }
+                }
+                "regex_options" => {
+                    let mut dropped = Vec::new();
+                    for w in o.args() {
+                        match w.text.as_str() {
+                            "caseless" => regex_flags.push('i'),
+                            "multiline" => regex_flags.push('m'),
+                            "dotall" => regex_flags.push('s'),
+                            "extended" => regex_flags.push('x'),
+                            "ungreedy" => regex_flags.push('U'),
+                            other => dropped.push(other.to_string()),
+                        }
+                    }
+                    if !dropped.is_empty() {
+                        self.note(
+                            o,
+                            format!(
+                                "`regex_options`: `{}` not imported: {NO_EQUIVALENT}",
+                                shorten(&dropped.join(" "))
+                            ),
+                        );
+                    }
+                }
+                "regex_no_match" => {
+                    self.not_imported(o, "check_regex must match; the test cannot be inverted")
+                }
+                "regex_stack" | "regex_min_offset" | "regex_max_offset" => {
+                    self.not_imported(o, "the whole body is searched")
+                }
+                _ => self.not_imported(o, NO_EQUIVALENT),
+            }
+        }
+        if let Some((pattern, at)) = regex {
+            let full = if regex_flags.is_empty() {
+                pattern
+            } else {
+                format!("(?{regex_flags}){pattern}")
+            };
+            let mut listed = UrlCheck::new("/");
+            listed.regex = Some(full.clone());
+            if let Err(e) = regex::Regex::new(&full) {
+                let why = e.to_string();
+                let why = why.lines().last().unwrap_or("").trim().to_string();
+                self.bad_value(at, &format!("lvs-director's regular expressions (Rust regex syntax) cannot read it: {why}"));
+            } else if Text(full.clone()).unwritable().is_some()
+                || UrlList(vec![listed]).unwritable().is_some()
+            {
+                self.bad_value(at, "lvs.cf cannot hold this expression");
+            } else {
+                page.regex = Some(full);
+            }
+        }
+        page
     }
 }
 

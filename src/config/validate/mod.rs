@@ -580,6 +580,7 @@ fn check_rules(
         ("check_host", c.check_host.is_some()),
         ("check_status", c.check_status.is_some()),
         ("check_regex", c.check_regex.is_some()),
+        ("check_url", c.check_url.is_some()),
     ] {
         if set && !http && written_here(kw) {
             v.warn(
@@ -588,6 +589,13 @@ fn check_rules(
                 "only used by `check = http` or `check = https`",
             );
         }
+    }
+    if c.check_url.is_some() && c.check_path.is_some() && written_here("check_path") {
+        v.warn(
+            s,
+            Some("check_path"),
+            "not used: check_url names the pages to check",
+        );
     }
     if let Some(Text(p)) = &c.check_path {
         if !p.starts_with('/') && written_here("check_path") {

@@ -241,7 +241,7 @@ mod tests {
     use super::*;
     use crate::config::model::CheckSettings;
     use crate::config::value::{CheckKind, Protocol, Text, Word};
-    use crate::pulse::io::probe::{build_regex, Probe, ProbeKind};
+    use crate::pulse::io::probe::{build_regex, HttpUrl, Probe, ProbeKind};
 
     #[derive(Debug, Default)]
     struct Seen {
@@ -317,12 +317,73 @@ mod tests {
     ) -> ProbeKind {
         ProbeKind::Http {
             tls,
-            path: path.into(),
-            host: host.into(),
-            status: status.to_vec(),
-            body: body.map(|b| build_regex(b).unwrap()),
-            digest: None,
+            urls: vec![HttpUrl {
+                path: path.into(),
+                host: host.into(),
+                status: status.to_vec(),
+                body: body.map(|b| build_regex(b).unwrap()),
+                digest: None,
+            }],
         }
+    }
+
+    /// keepalived's several `url` blocks: every page in turn, each with its own
+    /// status, regex and digest; the first that fails decides and is named, and a page
+    /// that hangs has the whole timeout to itself without eating the others'.
+    #[tokio::test]
+    async fn several_pages_must_all_pass() {
+        let (port, seen) = http_server(LO4).await;
+        let host = format!("127.0.0.1:{port}");
+        let page = |path: &str, status: (u16, u16), regex: Option<&str>| HttpUrl {
+            path: path.into(),
+            host: host.clone(),
+            status: vec![status],
+            body: regex.map(|r| build_regex(r).unwrap()),
+            digest: None,
+        };
+        let run = |urls: Vec<HttpUrl>, ms: u64| {
+            let p = probe(ProbeKind::Http { tls: false, urls }, LO4, port, ms);
+            async move { p.run().await }
+        };
+        let o = run(
+            vec![
+                page("/ok", (200, 200), Some("systems")),
+                page("/fail", (503, 503), None),
+                page("/chunked", (200, 299), Some("hello world")),
+            ],
+            2000,
+        )
+        .await;
+        assert_ok(&o);
+        assert_eq!(
+            o.detail,
+            "/ok: status 200, body matched check_regex; /fail: status 503; /chunked: status 200, body matched check_regex"
+        );
+        let before = seen.lock().unwrap().requests.len();
+        let o = run(
+            vec![
+                page("/ok", (200, 200), None),
+                page("/missing", (200, 299), None),
+                page("/chunked", (200, 299), None),
+            ],
+            2000,
+        )
+        .await;
+        assert_fail(&o, "/missing: status 404");
+        assert_eq!(
+            seen.lock().unwrap().requests.len() - before,
+            2,
+            "the pages after the failed one are not asked"
+        );
+        let o = run(
+            vec![
+                page("/ok", (200, 200), None),
+                page("/hang", (200, 200), Some("x")),
+            ],
+            300,
+        )
+        .await;
+        assert_fail(&o, "/hang: timed out after 0.3 s reading the HTTP body");
     }
 
     /// keepalived's `digest`: the MD5 of the whole body, as `genhash` prints it (here
@@ -334,8 +395,8 @@ mod tests {
         let ok = [(200, 299)];
         let run = |path: &'static str, digest: &str, regex: Option<&str>| {
             let mut k = http(false, path, &host, &ok, regex);
-            if let ProbeKind::Http { digest: d, .. } = &mut k {
-                *d = Some(crate::pulse::io::probe::Digest::Expect(
+            if let ProbeKind::Http { urls, .. } = &mut k {
+                urls[0].digest = Some(crate::pulse::io::probe::Digest::Expect(
                     crate::pulse::io::probe::parse_digest(digest).unwrap(),
                 ));
             }

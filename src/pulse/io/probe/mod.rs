@@ -20,7 +20,10 @@
 //!   Unlike nanny, an unset `expect` does not fail every check, and a failed program
 //!   does not pass when `expect` is set.
 //! - **http/https**: `GET check_path` with a `Host` header, the status in
-//!   `check_status`, and the first MiB of the body matching `check_regex` when set.
+//!   `check_status`, the first MiB of the body matching `check_regex` and the whole
+//!   body's MD5 equal to `check_digest` when set. With `check_url`, each page in turn
+//!   on its own connection (each with the whole timeout, as keepalived's `url`
+//!   blocks); the first page that fails fails the check.
 //!   HTTPS does not verify the certificate (real servers are addressed by IP and often
 //!   self-signed; keepalived does not verify either) but sends `check_host` as SNI when
 //!   it is a name.
@@ -167,6 +170,22 @@ pub enum Digest {
     Report,
 }
 
+/// One page of an HTTP(S) check (`check_path`, or an element of `check_url`).
+#[derive(Debug, Clone)]
+pub struct HttpUrl {
+    /// Request target, e.g. `/health?full=1`.
+    pub path: String,
+    /// The `Host` header: `check_host`, else the address (and port when not the
+    /// scheme's default). The TLS server name is taken from it when it is a name.
+    pub host: String,
+    /// Accepted status ranges, inclusive.
+    pub status: Vec<(u16, u16)>,
+    /// Searched in the first MiB of the body.
+    pub body: Option<regex::bytes::Regex>,
+    /// What to do with the MD5 of the whole body.
+    pub digest: Option<Digest>,
+}
+
 /// What a check does (see the module documentation).
 #[derive(Debug, Clone)]
 pub enum ProbeKind {
@@ -187,20 +206,8 @@ pub enum ProbeKind {
         argv: Vec<String>,
         expect: Option<Expect>,
     },
-    Http {
-        tls: bool,
-        /// Request target, e.g. `/health?full=1`.
-        path: String,
-        /// The `Host` header: `check_host`, else the address (and port when not the
-        /// scheme's default). The TLS server name is taken from it when it is a name.
-        host: String,
-        /// Accepted status ranges, inclusive.
-        status: Vec<(u16, u16)>,
-        /// Searched in the first MiB of the body.
-        body: Option<regex::bytes::Regex>,
-        /// What to do with the MD5 of the whole body.
-        digest: Option<Digest>,
-    },
+    /// One `GET` per page, each on its own connection, in turn; every page must pass.
+    Http { tls: bool, urls: Vec<HttpUrl> },
     /// ICMP or ICMPv6 echo.
     Ping,
 }
@@ -244,7 +251,7 @@ impl Probe {
     /// takes to kill a program).
     pub async fn run(&self) -> Outcome {
         let start = Instant::now();
-        let deadline = start + self.timeout;
+        let deadline = start + self.budget();
         let stage = Stage::default();
         let result = tokio::time::timeout_at(deadline, self.attempt(deadline, &stage)).await;
         let (ok, detail) = match result {
@@ -304,38 +311,75 @@ impl Probe {
                 stage.set(Stage::PROGRAM);
                 program(argv, expect.as_ref(), &self.policy).await
             }
-            ProbeKind::Http {
-                tls,
-                path,
-                host,
-                status,
-                body,
-                digest,
-            } => {
-                let tcp = connect(target, false).await?;
-                let request = HttpRequest {
-                    path,
-                    host,
-                    status,
-                    body: body.as_ref(),
-                    digest: digest.as_ref(),
+            ProbeKind::Http { tls, urls } => {
+                let [url] = urls.as_slice() else {
+                    return self.pages(*tls, urls).await;
                 };
-                if *tls {
-                    stage.set(Stage::TLS);
-                    let connector = tls_connector()?;
-                    let stream = connector
-                        .connect(server_name(host, self.addr), tcp)
-                        .await
-                        .map_err(|e| format!("TLS handshake: {e}"))?;
-                    http_exchange(stream, request, stage).await
-                } else {
-                    http_exchange(tcp, request, stage).await
-                }
+                self.page(*tls, url, stage).await
             }
             ProbeKind::Ping => {
                 stage.set(Stage::ECHO);
                 ping(self.addr, ping_socket_kind(self.addr)).await
             }
+        }
+    }
+}
+
+impl Probe {
+    /// One page: connect, (TLS,) `GET`, judge the answer.
+    async fn page(&self, tls: bool, url: &HttpUrl, stage: &Stage) -> Result<String, String> {
+        let tcp = connect(SocketAddr::new(self.addr, self.port), false).await?;
+        let request = HttpRequest {
+            path: &url.path,
+            host: &url.host,
+            status: &url.status,
+            body: url.body.as_ref(),
+            digest: url.digest.as_ref(),
+        };
+        if tls {
+            stage.set(Stage::TLS);
+            let connector = tls_connector()?;
+            let stream = connector
+                .connect(server_name(&url.host, self.addr), tcp)
+                .await
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            http_exchange(stream, request, stage).await
+        } else {
+            http_exchange(tcp, request, stage).await
+        }
+    }
+
+    /// Several pages in turn, as keepalived checks its `url` blocks: each has the whole
+    /// timeout to itself, and the first that fails decides.
+    async fn pages(&self, tls: bool, urls: &[HttpUrl]) -> Result<String, String> {
+        let mut said = Vec::with_capacity(urls.len());
+        for url in urls {
+            let stage = Stage::default();
+            let detail = match tokio::time::timeout(self.timeout, self.page(tls, url, &stage)).await
+            {
+                Ok(Ok(detail)) => detail,
+                Ok(Err(detail)) => return Err(format!("{}: {detail}", url.path)),
+                Err(_) => {
+                    return Err(format!(
+                        "{}: timed out after {} s {}",
+                        url.path,
+                        Secs(self.timeout.as_millis() as u64),
+                        stage.name()
+                    ))
+                }
+            };
+            said.push(format!("{}: {detail}", url.path));
+        }
+        Ok(said.join("; "))
+    }
+
+    /// How long one check may take in all: a timeout per connection it opens.
+    fn budget(&self) -> Duration {
+        match &self.kind {
+            ProbeKind::Http { urls, .. } if urls.len() > 1 => {
+                self.timeout.saturating_mul(urls.len() as u32)
+            }
+            _ => self.timeout,
         }
     }
 }

@@ -7,8 +7,11 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use super::{build_regex, show, split_words, substitute, Expect, Probe, ProbeKind, RegexError};
+use super::{
+    build_regex, show, split_words, substitute, Expect, HttpUrl, Probe, ProbeKind, RegexError,
+};
 use crate::config::model::CheckSettings;
+use crate::config::url::UrlCheck;
 use crate::config::value::{CheckKind, Protocol, Secs};
 use crate::pulse::logic::argv::SplitError;
 
@@ -39,10 +42,14 @@ pub enum CheckSettingsError {
         "check_path: `{0}` is not a request path (it must start with / and contain no blanks)"
     )]
     Path(String),
+    #[error("check_url: `{0}` is not a request path (it must start with / and contain no blanks)")]
+    UrlPath(String),
     #[error("check_host: `{0}` cannot be sent as a Host header")]
     Host(String),
     #[error("check_digest: `{0}` is not an MD5 digest (32 hexadecimal digits)")]
     Digest(String),
+    #[error("check_url: `{0}` is not an MD5 digest (32 hexadecimal digits)")]
+    UrlDigest(String),
 }
 
 pub use crate::config::value::parse_digest;
@@ -107,16 +114,8 @@ impl Probe {
             }
             kind @ (CheckKind::Http | CheckKind::Https) => {
                 let tls = kind == CheckKind::Https;
-                let path = check.check_path.as_ref().map_or("/", |p| p.0.as_str());
-                let valid_path = path.starts_with('/')
-                    && path
-                        .parse::<hyper::Uri>()
-                        .is_ok_and(|u| u.scheme().is_none() && u.authority().is_none());
-                if !valid_path {
-                    return Err(CheckSettingsError::Path(path.to_string()));
-                }
                 let default_port = if tls { 443 } else { 80 };
-                let host = match &check.check_host {
+                let default_host = match &check.check_host {
                     Some(h) => h.0.clone(),
                     None => {
                         let a = match addr {
@@ -130,39 +129,29 @@ impl Probe {
                         }
                     }
                 };
-                if hyper::header::HeaderValue::from_str(&host).is_err() {
-                    return Err(CheckSettingsError::Host(host));
-                }
-                let body = match &check.check_regex {
-                    None => None,
-                    Some(r) => {
-                        Some(
-                            build_regex(&r.0).map_err(|error| CheckSettingsError::Regex {
-                                keyword: "check_regex",
-                                pattern: r.0.clone(),
-                                error,
-                            })?,
+                let status = check
+                    .check_status
+                    .as_ref()
+                    .map_or_else(|| vec![(200, 299)], |s| s.0.clone());
+                let pages = match &check.check_url {
+                    Some(list) => list.0.clone(),
+                    None => vec![UrlCheck::new(
+                        check.check_path.as_ref().map_or("/", |p| p.0.as_str()),
+                    )],
+                };
+                let urls = pages
+                    .iter()
+                    .map(|page| {
+                        http_url(
+                            check,
+                            page,
+                            &default_host,
+                            &status,
+                            check.check_url.is_some(),
                         )
-                    }
-                };
-                let digest = match &check.check_digest {
-                    None => None,
-                    Some(d) => Some(super::Digest::Expect(
-                        parse_digest(&d.0)
-                            .ok_or_else(|| CheckSettingsError::Digest(d.0.clone()))?,
-                    )),
-                };
-                ProbeKind::Http {
-                    tls,
-                    path: path.to_string(),
-                    host,
-                    status: check
-                        .check_status
-                        .as_ref()
-                        .map_or_else(|| vec![(200, 299)], |s| s.0.clone()),
-                    body,
-                    digest,
-                }
+                    })
+                    .collect::<Result<_, _>>()?;
+                ProbeKind::Http { tls, urls }
             }
             CheckKind::Ping => ProbeKind::Ping,
         };
@@ -212,27 +201,24 @@ impl Probe {
                 }
                 s
             }
-            ProbeKind::Http {
-                tls,
-                path,
-                host,
-                status,
-                body,
-                digest,
-            } => {
-                let mut s = format!(
-                    "{} {target} GET {path:?} host {host:?} status {status:?}",
-                    if *tls { "https" } else { "http" }
-                );
-                if let Some(r) = body {
-                    let _ = write!(s, " body {:?}", r.as_str());
-                }
-                match digest {
-                    Some(super::Digest::Expect(d)) => {
-                        let _ = write!(s, " digest {}", super::http::hex_digest(d));
+            ProbeKind::Http { tls, urls } => {
+                let mut s = format!("{} {target}", if *tls { "https" } else { "http" });
+                for u in urls {
+                    let _ = write!(
+                        s,
+                        " GET {:?} host {:?} status {:?}",
+                        u.path, u.host, u.status
+                    );
+                    if let Some(r) = &u.body {
+                        let _ = write!(s, " body {:?}", r.as_str());
                     }
-                    Some(super::Digest::Report) => s.push_str(" digest reported"),
-                    None => {}
+                    match &u.digest {
+                        Some(super::Digest::Expect(d)) => {
+                            let _ = write!(s, " digest {}", super::http::hex_digest(d));
+                        }
+                        Some(super::Digest::Report) => s.push_str(" digest reported"),
+                        None => {}
+                    }
                 }
                 s
             }
@@ -241,6 +227,69 @@ impl Probe {
         let _ = write!(s, " timeout {}", Secs(self.timeout.as_millis() as u64));
         s
     }
+}
+
+/// One page of an HTTP(S) check: what `page` says, the rest from the check's
+/// keywords. `listed`: the page comes from `check_url` (errors name it).
+fn http_url(
+    check: &CheckSettings,
+    page: &UrlCheck,
+    default_host: &str,
+    status: &[(u16, u16)],
+    listed: bool,
+) -> Result<HttpUrl, CheckSettingsError> {
+    let path = page.path.as_str();
+    let valid_path = path.starts_with('/')
+        && path
+            .parse::<hyper::Uri>()
+            .is_ok_and(|u| u.scheme().is_none() && u.authority().is_none());
+    if !valid_path {
+        return Err(if listed {
+            CheckSettingsError::UrlPath(path.to_string())
+        } else {
+            CheckSettingsError::Path(path.to_string())
+        });
+    }
+    let host = page
+        .host
+        .clone()
+        .unwrap_or_else(|| default_host.to_string());
+    if hyper::header::HeaderValue::from_str(&host).is_err() {
+        return Err(CheckSettingsError::Host(host));
+    }
+    let (regex_keyword, regex) = match (&page.regex, &check.check_regex) {
+        (Some(r), _) => ("check_url", Some(r.as_str())),
+        (None, Some(r)) => ("check_regex", Some(r.0.as_str())),
+        (None, None) => ("check_regex", None),
+    };
+    let body = regex
+        .map(|r| {
+            build_regex(r).map_err(|error| CheckSettingsError::Regex {
+                keyword: regex_keyword,
+                pattern: r.to_string(),
+                error,
+            })
+        })
+        .transpose()?;
+    let digest = match (&page.digest, &check.check_digest) {
+        (Some(d), _) => {
+            Some(parse_digest(d).ok_or_else(|| CheckSettingsError::UrlDigest(d.clone()))?)
+        }
+        (None, Some(d)) => {
+            Some(parse_digest(&d.0).ok_or_else(|| CheckSettingsError::Digest(d.0.clone()))?)
+        }
+        (None, None) => None,
+    };
+    Ok(HttpUrl {
+        path: path.to_string(),
+        host,
+        status: page
+            .status
+            .as_ref()
+            .map_or_else(|| status.to_vec(), |s| s.0.clone()),
+        body,
+        digest: digest.map(super::Digest::Expect),
+    })
 }
 
 #[cfg(test)]
@@ -408,18 +457,20 @@ mod tests {
         let c = settings(|c| c.check = Some(CheckKind::Http));
         let p = build(&c, Protocol::Tcp).unwrap().unwrap();
         match &p.kind {
-            ProbeKind::Http {
-                tls: false,
-                path,
-                host,
-                status,
-                body: None,
-                digest: None,
-            } => {
-                assert_eq!(path, "/");
-                assert_eq!(host, "192.0.2.10:8080");
-                assert_eq!(status, &[(200, 299)]);
-            }
+            ProbeKind::Http { tls: false, urls } => match urls.as_slice() {
+                [HttpUrl {
+                    path,
+                    host,
+                    status,
+                    body: None,
+                    digest: None,
+                }] => {
+                    assert_eq!(path, "/");
+                    assert_eq!(host, "192.0.2.10:8080");
+                    assert_eq!(status, &[(200, 299)]);
+                }
+                u => panic!("{u:?}"),
+            },
             k => panic!("{k:?}"),
         }
         let c = settings(|c| {
@@ -430,14 +481,9 @@ mod tests {
         let p = build(&c, Protocol::Tcp).unwrap().unwrap();
         assert_eq!(p.port, 443);
         match &p.kind {
-            ProbeKind::Http {
-                tls: true,
-                host,
-                status,
-                ..
-            } => {
-                assert_eq!(host, "192.0.2.10", "default port left out");
-                assert_eq!(status, &[(200, 200), (301, 302)]);
+            ProbeKind::Http { tls: true, urls } => {
+                assert_eq!(urls[0].host, "192.0.2.10", "default port left out");
+                assert_eq!(urls[0].status, &[(200, 200), (301, 302)]);
             }
             k => panic!("{k:?}"),
         }
@@ -445,7 +491,61 @@ mod tests {
         let p = Probe::from_settings(&c, Protocol::Tcp, LO6, 80)
             .unwrap()
             .unwrap();
-        assert!(matches!(&p.kind, ProbeKind::Http { host, .. } if host == "[::1]"));
+        assert!(matches!(&p.kind, ProbeKind::Http { urls, .. } if urls[0].host == "[::1]"));
+    }
+
+    /// `check_url`: a page takes what it does not say from the check's keywords, and
+    /// replaces `check_path`; the identity tells different page lists apart.
+    #[test]
+    fn pages_of_check_url_fall_back_to_the_check_keywords() {
+        use crate::config::url::{UrlCheck, UrlList};
+        let digest = "0ee5dbfcba889ec228d56f564a880d56";
+        let c = settings(|c| {
+            c.check = Some(CheckKind::Http);
+            c.check_path = Some(Text("/unused".into()));
+            c.check_host = Some(Word("www.example.com".into()));
+            c.check_status = Some(StatusSet(vec![(200, 200)]));
+            c.check_regex = Some(Text("ok".into()));
+            let mut second = UrlCheck::new("/b");
+            second.status = Some(StatusSet(vec![(301, 301)]));
+            second.host = Some("other.example.com".into());
+            second.regex = Some("moved".into());
+            second.digest = Some(digest.into());
+            c.check_url = Some(UrlList(vec![UrlCheck::new("/a"), second]));
+        });
+        let p = build(&c, Protocol::Tcp).unwrap().unwrap();
+        let ProbeKind::Http { urls, .. } = &p.kind else {
+            panic!("{:?}", p.kind)
+        };
+        assert_eq!(urls.len(), 2);
+        assert_eq!(urls[0].path, "/a");
+        assert_eq!(urls[0].host, "www.example.com");
+        assert_eq!(urls[0].status, &[(200, 200)]);
+        assert_eq!(urls[0].body.as_ref().map(|r| r.as_str()), Some("ok"));
+        assert!(urls[0].digest.is_none());
+        assert_eq!(urls[1].host, "other.example.com");
+        assert_eq!(urls[1].status, &[(301, 301)]);
+        assert_eq!(urls[1].body.as_ref().map(|r| r.as_str()), Some("moved"));
+        assert!(
+            matches!(urls[1].digest, Some(crate::pulse::io::probe::Digest::Expect(d)) if d[0] == 0x0e)
+        );
+        let one = settings(|c| {
+            c.check = Some(CheckKind::Http);
+            c.check_url = Some(UrlList(vec![UrlCheck::new("/a")]));
+        });
+        let a = build(&one, Protocol::Tcp).unwrap().unwrap().identity();
+        assert_ne!(a, p.identity());
+        assert!(a.contains("GET \"/a\""), "{a}");
+        let bad = settings(|c| {
+            c.check = Some(CheckKind::Http);
+            let mut u = UrlCheck::new("/a");
+            u.digest = Some("nope".into());
+            c.check_url = Some(UrlList(vec![u]));
+        });
+        assert_eq!(
+            build(&bad, Protocol::Tcp).unwrap_err().to_string(),
+            "check_url: `nope` is not an MD5 digest (32 hexadecimal digits)"
+        );
     }
 
     #[test]
