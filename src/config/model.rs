@@ -314,6 +314,7 @@ keyword_block! {
         piranha reentry: Secs, "180", "Seconds a failed server must pass checks before it returns (used when `rise` is unset).";
         ext check: CheckKind, "derived", "Check kind: tcp, udp, http, https, program, ping or none. Unset: Piranha's rule (send_program, else send/expect, else connect).";
         ext check_interval: Secs, "= timeout", "Seconds between checks.";
+        ext dynamic_weight: bool, "0", "Program check (keepalived's `misc_dynamic`): an exit status of 2 to 255 passes too and sets the server's weight to status − 2 (0 to 253); 0 passes with the configured weight; 1 and other failures fail, and the weight set is forgotten.";
         ext check_port: PortSpec, "= real server port", "Port to check instead of the real server's port.";
         ext check_path: Text, "/", "HTTP(S) check: path requested with GET.";
         ext check_host: Word, "the address", "HTTP(S) check: Host header (and TLS server name).";

@@ -95,6 +95,10 @@ const VIRTUAL_CHECK_SPECS: &[FieldSpec] = &[
 const SCRIPT_SPECS: &[FieldSpec] = &[
     choice("check", "Check kind", CHECKS),
     text("send_program", "Sending program"),
+    flag(
+        "dynamic_weight",
+        "Program's exit status 2-255 sets the weight (status - 2)",
+    ),
     text("send", "Send"),
     text("expect", "Expect"),
     flag("use_regex", "Treat expect string as a regular expression"),

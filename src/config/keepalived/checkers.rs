@@ -173,10 +173,11 @@ impl<'n> Importer<'n> {
                     }
                 }
                 ("MISC_CHECK", "misc_timeout") => misc_timeout = self.arg_timer(o),
-                ("MISC_CHECK", "misc_dynamic") => self.not_imported(
-                    o,
-                    "a check program cannot set the weight: any exit status but 0 is a failure",
-                ),
+                ("MISC_CHECK", "misc_dynamic") => {
+                    if let Some(v) = self.arg_flag(o) {
+                        cs.dynamic_weight = Some(v);
+                    }
+                }
                 ("MISC_CHECK", "user") => self.not_imported(o, RUN_AS),
                 (
                     "UDP_CHECK",

@@ -574,6 +574,16 @@ fn check_rules(
         }
         _ => {}
     }
+    if c.dynamic_weight == Some(true)
+        && c.kind(proto) != CheckKind::Program
+        && written_here("dynamic_weight")
+    {
+        v.warn(
+            s,
+            Some("dynamic_weight"),
+            "only a program check (send_program) sets the weight",
+        );
+    }
     let http = matches!(c.check, Some(CheckKind::Http | CheckKind::Https));
     for (kw, set) in [
         ("check_path", c.check_path.is_some()),

@@ -132,6 +132,7 @@ impl CheckSet {
                     inconclusive: false,
                     detail: format!("the check crashed: {why}"),
                     elapsed: Duration::ZERO,
+                    weight: None,
                 })
             },
         );

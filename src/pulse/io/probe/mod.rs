@@ -18,7 +18,9 @@
 //!   is killed). With `expect`, its output (one trailing newline removed) must also
 //!   *equal* `expect` (Piranha's `strcmp`), be non-empty for `*`, or match the regex.
 //!   Unlike nanny, an unset `expect` does not fail every check, and a failed program
-//!   does not pass when `expect` is set.
+//!   does not pass when `expect` is set. With `dynamic_weight = 1` (keepalived's
+//!   `misc_dynamic`) an exit status of 2 to 255 passes as well and sets the server's
+//!   weight to status − 2; 0 passes with the configured weight.
 //! - **http/https**: `GET check_path` with a `Host` header, the status in
 //!   `check_status`, the first MiB of the body matching `check_regex` and the whole
 //!   body's MD5 equal to `check_digest` when set. With `check_url`, each page in turn
@@ -205,6 +207,9 @@ pub enum ProbeKind {
     Program {
         argv: Vec<String>,
         expect: Option<Expect>,
+        /// keepalived's `misc_dynamic`: an exit status of 2 to 255 passes too and
+        /// sets the weight to status − 2.
+        dynamic: bool,
     },
     /// One `GET` per page, each on its own connection, in turn; every page must pass.
     Http { tls: bool, urls: Vec<HttpUrl> },
@@ -241,6 +246,9 @@ pub struct Outcome {
     /// "timed out after 2 s while connecting", "exit status 3: …".
     pub detail: String,
     pub elapsed: Duration,
+    /// The weight this check gives the server (a `dynamic_weight` program's exit
+    /// status − 2); `None`: its configured weight.
+    pub weight: Option<u32>,
 }
 
 /// Longest reply kept for matching a send/expect or UDP `expect`.
@@ -253,7 +261,9 @@ impl Probe {
         let start = Instant::now();
         let deadline = start + self.budget();
         let stage = Stage::default();
-        let result = tokio::time::timeout_at(deadline, self.attempt(deadline, &stage)).await;
+        let weight = SetWeight::default();
+        let result =
+            tokio::time::timeout_at(deadline, self.attempt(deadline, &stage, &weight)).await;
         let (ok, detail) = match result {
             Ok(Ok(detail)) => (true, detail),
             Ok(Err(detail)) => (false, detail),
@@ -271,10 +281,16 @@ impl Probe {
             inconclusive: !ok && detail.starts_with(OUT_OF_DESCRIPTORS),
             detail,
             elapsed: start.elapsed(),
+            weight: weight.get().filter(|_| ok),
         }
     }
 
-    async fn attempt(&self, deadline: Instant, stage: &Stage) -> Result<String, String> {
+    async fn attempt(
+        &self,
+        deadline: Instant,
+        stage: &Stage,
+        weight: &SetWeight,
+    ) -> Result<String, String> {
         let target = SocketAddr::new(self.addr, self.port);
         match &self.kind {
             ProbeKind::Tcp => {
@@ -307,9 +323,17 @@ impl Probe {
                 stage.set(Stage::REPLY);
                 udp(target, send, expect.as_ref(), deadline, self.timeout).await
             }
-            ProbeKind::Program { argv, expect } => {
+            ProbeKind::Program {
+                argv,
+                expect,
+                dynamic,
+            } => {
                 stage.set(Stage::PROGRAM);
-                program(argv, expect.as_ref(), &self.policy).await
+                let (detail, set) = program(argv, expect.as_ref(), *dynamic, &self.policy).await?;
+                if let Some(w) = set {
+                    weight.set(w);
+                }
+                Ok(detail)
             }
             ProbeKind::Http { tls, urls } => {
                 let [url] = urls.as_slice() else {
@@ -381,6 +405,25 @@ impl Probe {
             }
             _ => self.timeout,
         }
+    }
+}
+
+/// The weight a check sets, written from inside the timed future (atomic so that
+/// `run` stays `Send`); `u32::MAX` is none.
+struct SetWeight(std::sync::atomic::AtomicU32);
+
+impl Default for SetWeight {
+    fn default() -> Self {
+        SetWeight(std::sync::atomic::AtomicU32::new(u32::MAX))
+    }
+}
+
+impl SetWeight {
+    fn set(&self, w: u32) {
+        self.0.store(w, Ordering::Relaxed);
+    }
+    fn get(&self) -> Option<u32> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|w| *w != u32::MAX)
     }
 }
 

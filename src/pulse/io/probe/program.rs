@@ -106,27 +106,38 @@ async fn read_limited<R: AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
     }
 }
 
+/// One program check: what it said, and the weight it set (`dynamic`: keepalived's
+/// misc_dynamic, where exit status 2..=255 passes with weight status − 2, as
+/// check_misc.c reads it).
 pub(super) async fn program(
     argv: &[String],
     expect: Option<&Expect>,
+    dynamic: bool,
     policy: &Policy,
-) -> Result<String, String> {
+) -> Result<(String, Option<u32>), String> {
     let out = run_program(argv, policy).await?;
-    if !out.status.success() {
-        return Err(out.failure());
-    }
+    let weight = match out.status.code() {
+        Some(0) => None,
+        Some(c @ 2..=255) if dynamic => Some(c as u32 - 2),
+        _ => return Err(out.failure()),
+    };
+    let status = out.status.code().unwrap_or(0);
+    let said = |s: String| match weight {
+        Some(w) => (format!("{s}: weight {w}"), Some(w)),
+        None => (s, None),
+    };
     let Some(expect) = expect else {
-        return Ok("exit status 0".into());
+        return Ok(said(format!("exit status {status}")));
     };
     // Piranha chopped the output's last character, assumed to be a newline.
     let mut stdout = out.stdout.as_slice();
     stdout = stdout.strip_suffix(b"\n").unwrap_or(stdout);
     stdout = stdout.strip_suffix(b"\r").unwrap_or(stdout);
     if expect.decide(stdout, true) == Some(true) {
-        Ok("exit status 0, output matched expect".into())
+        Ok(said(format!("exit status {status}, output matched expect")))
     } else {
         Err(format!(
-            "exit status 0 but the output did not match expect: {}",
+            "exit status {status} but the output did not match expect: {}",
             shown_output(stdout)
         ))
     }
@@ -144,7 +155,39 @@ mod tests {
         ProbeKind::Program {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             expect,
+            dynamic: false,
         }
+    }
+
+    /// keepalived's misc_dynamic: exit 2..=255 passes and sets weight status − 2; 0
+    /// passes with the configured weight; 1 fails; without it, any non-zero fails.
+    #[tokio::test]
+    async fn a_dynamic_program_sets_the_weight_by_its_exit_status() {
+        let run = |code: u8, dynamic: bool| async move {
+            let k = ProbeKind::Program {
+                argv: vec!["/bin/sh".into(), "-c".into(), format!("exit {code}")],
+                expect: None,
+                dynamic,
+            };
+            probe(k, LO4, 0, 3000).run().await
+        };
+        let o = run(0, true).await;
+        assert_ok(&o);
+        assert_eq!(o.weight, None);
+        let o = run(1, true).await;
+        assert_fail(&o, "exit status 1");
+        assert_eq!(o.weight, None);
+        let o = run(2, true).await;
+        assert_ok(&o);
+        assert_eq!(
+            (o.weight, o.detail.as_str()),
+            (Some(0), "exit status 2: weight 0")
+        );
+        let o = run(255, true).await;
+        assert_eq!(o.weight, Some(253));
+        let o = run(7, false).await;
+        assert_fail(&o, "exit status 7");
+        assert_eq!(o.weight, None);
     }
 
     #[tokio::test]

@@ -110,6 +110,7 @@ impl Probe {
                         .map(|e| Expect::new(e, regex, true))
                         .transpose()?
                         .flatten(),
+                    dynamic: check.dynamic_weight.unwrap_or(false),
                 }
             }
             kind @ (CheckKind::Http | CheckKind::Https) => {
@@ -194,10 +195,17 @@ impl Probe {
                 }
                 s
             }
-            ProbeKind::Program { argv, expect } => {
+            ProbeKind::Program {
+                argv,
+                expect,
+                dynamic,
+            } => {
                 let mut s = format!("program {argv:?}");
                 if let Some(e) = expect {
                     let _ = write!(s, " expect {}", e.identity());
+                }
+                if *dynamic {
+                    s.push_str(" dynamic weight");
                 }
                 s
             }
@@ -396,6 +404,7 @@ mod tests {
             ProbeKind::Program {
                 argv,
                 expect: Some(Expect::Exact(e)),
+                dynamic: false,
             } => {
                 assert_eq!(
                     argv,

@@ -135,6 +135,9 @@ struct TargetState {
     nanny: Nanny,
     drained: bool,
     load_weight: Option<u32>,
+    /// What a `dynamic_weight` check program last set (keepalived's misc_dynamic); it
+    /// wins over the load report and is forgotten when a check fails.
+    check_weight: Option<u32>,
     last: Option<(Outcome, u64)>,
     /// Conclusive checks seen, and how many failed (for the metrics).
     checks: u64,
@@ -370,6 +373,20 @@ impl<K: Kernel> Lvsd<K> {
                         continue;
                     };
                     let tr = t.nanny.observe(now, outcome.ok, &outcome.detail);
+                    let set = outcome.weight.filter(|_| outcome.ok);
+                    if set != t.check_weight {
+                        let from = t
+                            .check_weight
+                            .map_or("configured".into(), |w| w.to_string());
+                        let to = set.map_or("configured".into(), |w| w.to_string());
+                        tracing::info!(
+                            virtual_server = %k.0, real_server = %k.1,
+                            "server {}/{}: weight {from} -> {to} from its check: {}",
+                            k.0, k.1, outcome.detail
+                        );
+                        t.check_weight = set;
+                        self.dirty = true;
+                    }
                     t.checks += 1;
                     t.failures += u64::from(!outcome.ok);
                     t.last = Some((outcome.clone(), now));
@@ -516,6 +533,7 @@ impl<K: Kernel> Lvsd<K> {
                     nanny: Nanny::new(t.policy),
                     drained: false,
                     load_weight: None,
+                    check_weight: None,
                     last: None,
                     checks: 0,
                     failures: 0,
@@ -584,7 +602,10 @@ impl<K: Kernel> Lvsd<K> {
         match self.targets.get(&(vs.name.clone(), rs.name.clone())) {
             None => Some(rs.settings.weight()),
             Some(t) => {
-                let configured = t.load_weight.unwrap_or(rs.settings.weight());
+                let configured = t
+                    .check_weight
+                    .or(t.load_weight)
+                    .unwrap_or(rs.settings.weight());
                 let w = t.nanny.weight(now, configured)?;
                 Some(if t.drained { 0 } else { w })
             }

@@ -99,6 +99,7 @@ fn result(l: &mut Lvsd<Twin>, addr: &str, ok: bool) {
             }
             .into(),
             elapsed: Duration::from_millis(3),
+            weight: None,
         },
     });
 }
@@ -235,6 +236,7 @@ fn a_check_that_could_not_run_here_does_not_count_against_the_server() {
                     crate::pulse::io::probe::OUT_OF_DESCRIPTORS
                 ),
                 elapsed: Duration::ZERO,
+                weight: None,
             },
         });
     }
@@ -295,6 +297,7 @@ fn a_failing_local_check_is_a_fault_and_its_return_clears_it() {
         inconclusive: false,
         detail: "x".into(),
         elapsed: Duration::ZERO,
+        weight: None,
     };
     let health = l.local_health();
     assert!(health.borrow().is_empty(), "no result yet, no reading");
@@ -336,6 +339,42 @@ fn weights(l: &mut Lvsd<Twin>) -> BTreeMap<String, u32> {
 
 fn map(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
     pairs.iter().map(|(a, w)| (a.to_string(), *w)).collect()
+}
+
+/// keepalived's misc_dynamic: a passing check that sets a weight moves the server
+/// to it (0 included: it stays, without new connections); a pass without one goes
+/// back to the configured weight; a failure forgets it, so the server returns later
+/// with its configured weight.
+#[test]
+fn a_check_that_sets_the_weight_moves_the_server() {
+    let (mut l, _rx, _dir) = lvsd();
+    l.round(true);
+    let checked = |l: &mut Lvsd<Twin>, ok: bool, weight: Option<u32>| {
+        l.input(Input::Checked {
+            identity: Arc::from("tcp 10.0.1.1"),
+            outcome: Outcome {
+                ok,
+                inconclusive: false,
+                detail: format!("exit status {}", weight.map_or(0, |w| w + 2)),
+                elapsed: Duration::ZERO,
+                weight,
+            },
+        });
+        l.round(false);
+    };
+    checked(&mut l, true, Some(3));
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 3), ("10.0.1.2", 1)]));
+    checked(&mut l, true, Some(0));
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 0), ("10.0.1.2", 1)]));
+    checked(&mut l, true, None);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]));
+    checked(&mut l, true, Some(5));
+    checked(&mut l, false, None);
+    checked(&mut l, false, Some(9));
+    assert_eq!(weights(&mut l), map(&[("10.0.1.2", 1)]), "fall = 2");
+    checked(&mut l, true, None);
+    checked(&mut l, true, None);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]));
 }
 
 /// The table lvsd keeps in the kernel follows the servers' health: a server that
