@@ -97,7 +97,13 @@ fn desired_of(
     if !config::is_valid(&config::validate(&parsed.config)) {
         die("the generated lvs.cf is invalid".into());
     }
-    desired(&parsed.config, &literal_only, &all_healthy).unwrap_or_else(|e| die(e.join("; ")))
+    desired(
+        &parsed.config,
+        &literal_only,
+        &all_healthy,
+        &lvs_director::ipvs::quorum_now,
+    )
+    .unwrap_or_else(|e| die(e.join("; ")))
 }
 
 fn count(t: &Table) -> (usize, usize) {

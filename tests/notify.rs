@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 
 use lvs_director::pulse::io::scripts::Policy;
 use lvs_director::pulse::logic::control::NodeStatus;
-use lvs_director::pulse::task::notify::{self, MailSettings, Notifier, Settings, Timing};
+use lvs_director::pulse::task::notify::{self, Hooks, MailSettings, Notifier, Settings, Timing};
 use lvs_director::pulse::task::shared::Shared;
 
 /// One mail as the sink received it.
@@ -315,6 +315,7 @@ fn settings(port: u16, to: &[&str]) -> Settings {
         }),
         virtuals: vec!["web".into()],
         policy: Default::default(),
+        hooks: Default::default(),
     }
 }
 
@@ -591,6 +592,66 @@ async fn notify_command_gets_kind_name_state_and_the_environment() {
         ],
         "{text}"
     );
+}
+
+/// keepalived's notify_up / notify_down of a real server and quorum_up / quorum_down
+/// of a virtual server: each runs on its own subject's change, as written (no
+/// arguments added), with the same `LVS_*` variables; without notify_command too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subjects_own_commands_run_on_its_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("calls.txt");
+    let sh = script(dir.path(), &out);
+    let cf = format!(
+        "serial_no = 1\nprimary = 10.0.0.1\nservice = lvs\n\
+         virtual web {{\n active = 1\n address = 10.0.0.100 eth0\n\
+         quorum_up = \"/bin/sh {sh} quorum-up\"\n quorum_down = \"/bin/sh {sh} quorum-down\"\n\
+         server rs1 {{\n  address = 10.0.1.1\n  active = 1\n\
+         notify_up = \"/bin/sh {sh} rs1-up\"\n  notify_down = \"/bin/sh {sh} rs1-down\"\n }}\n\
+         server rs2 {{\n  address = 10.0.1.2\n  active = 1\n }}\n}}\n",
+        sh = sh.display()
+    );
+    let config = lvs_director::config::parse(&cf).unwrap().config;
+    let mut st = settings(1, &[]);
+    st.mail = None;
+    st.policy = Arc::new(Policy::Any);
+    st.hooks = Hooks::of(&config).unwrap();
+    assert_eq!(st.hooks.len(), 2, "{:?}", st.hooks);
+    assert!(st.runs_commands(), "hooks alone run commands");
+    let n = Notifier::start(st, fast());
+    let mut s = shared(&n);
+    s.event("server web/rs1", "down", "connection refused");
+    s.event("server web/rs2", "down", "connection refused");
+    s.event(
+        "service web",
+        "down",
+        "quorum lost: live weight 0 < quorum 1",
+    );
+    s.event("server web/rs1", "drained", "by an administrator");
+    s.event("server web/rs1", "up", "3 checks passed");
+    s.event(
+        "service web",
+        "up",
+        "quorum gained: live weight 1 ≥ quorum 1",
+    );
+    assert!(n.flush(Duration::from_secs(10)).await);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "rs1-down|kind=server name=web/rs1 state=down cause=connection refused virtual=web server=rs1 node=10.0.0.1 subject=server web/rs1",
+            "quorum-down|kind=virtual name=web state=down cause=quorum lost: live weight 0 < quorum 1 virtual=web server= node=10.0.0.1 subject=service web",
+            "rs1-up|kind=server name=web/rs1 state=up cause=3 checks passed virtual=web server=rs1 node=10.0.0.1 subject=server web/rs1",
+            "quorum-up|kind=virtual name=web state=up cause=quorum gained: live weight 1 ≥ quorum 1 virtual=web server= node=10.0.0.1 subject=service web",
+        ],
+        "{text}"
+    );
+    let bad = lvs_director::config::parse(&cf.replace("rs1-up", "'unclosed"))
+        .unwrap()
+        .config;
+    let e = Hooks::of(&bad).unwrap_err().to_string();
+    assert!(e.starts_with("server web/rs1: notify_up:"), "{e}");
 }
 
 /// End to end: a standalone `lvs-director pulse` in a namespace with a real server; the

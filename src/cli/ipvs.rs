@@ -128,15 +128,16 @@ fn apply(file: &Path, dry_run: bool, adopt: bool, state_dir: &Path) -> Outcome {
     let name = file.display().to_string();
     let text = read(file)?;
     let (config, _) = checked_lvs_cf(&name, &text)?;
-    let (want, drain_ms) = desired(&config, &resolve, &all_healthy).map_err(|errors| {
-        for e in &errors {
-            eprintln!("{name}: {e}");
-        }
-        Failure::invalid(format!(
-            "{name}: {} problem(s); nothing changed",
-            errors.len()
-        ))
-    })?;
+    let (want, drain_ms) = desired(&config, &resolve, &all_healthy, &crate::ipvs::quorum_now)
+        .map_err(|errors| {
+            for e in &errors {
+                eprintln!("{name}: {e}");
+            }
+            Failure::invalid(format!(
+                "{name}: {} problem(s); nothing changed",
+                errors.len()
+            ))
+        })?;
     let ownership = Ownership::load(state_dir).map_err(|e| Failure::io(e.to_string()))?;
     let client = match Client::connect() {
         Ok(c) => c,

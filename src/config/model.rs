@@ -279,7 +279,13 @@ keyword_block! {
         piranha active: bool, "0", "Only active virtual servers are set up.";
         piranha address: AddrDev, "required", "Virtual IP and the device it is raised on, e.g. `192.168.1.100 eth0:1`. IPv6 addresses are allowed.";
         piranha vip_nmask: Netmask, "none (/32 or /128)", "Netmask (or prefix length) of the virtual IP; 0.0.0.0 means none, as in Piranha.";
-        piranha sorry_server: IpAddr, "none", "Server added (weight 1) while no real server is healthy.";
+        piranha sorry_server: IpAddr, "none", "Server that takes all traffic (weight 1) while the quorum is lost: by default while no healthy real server has a weight above 0. The healthy real servers leave meanwhile, as in keepalived.";
+        ext sorry_port: PortSpec, "= virtual port", "Port of the sorry server (keepalived's `sorry_server IP PORT`).";
+        ext sorry_server_inhibit: bool, "0", "1: the sorry server stays in the table at weight 0 while it is not needed, instead of being removed (keepalived's `sorry_server_inhibit`).";
+        ext quorum: u32, "1", "Total weight the healthy real servers must have for the service to be up (keepalived's `quorum`); below it the sorry server takes over and `quorum_down` runs.";
+        ext hysteresis: u32, "0", "The quorum is gained at quorum + hysteresis and lost below quorum − hysteresis (keepalived's `hysteresis`), so a weight near it does not flap.";
+        ext quorum_up: Text, "none", "Command run (without a shell; program in the scripts directory) when the quorum is gained, with the `LVS_*` variables of notify_command.";
+        ext quorum_down: Text, "none", "Command run when the quorum is lost.";
         piranha fwmark: u32, "0 (none)", "Firewall-mark service instead of address:port.";
         piranha port: PortSpec, "80", "Service port (number or name such as `http`); also the real servers' default port.";
         piranha protocol: Protocol, "tcp", "`tcp`, `udp` or (extension) `sctp`.";
@@ -342,6 +348,8 @@ keyword_block! {
         ext tunnel_csum: TunnelCsum, "nocsum", "GUE/GRE checksum mode.";
         ext uthreshold: u32, "0 (none)", "Upper connection threshold: no new connections above it.";
         ext lthreshold: u32, "0 (none)", "Lower connection threshold: new connections again below it.";
+        ext notify_up: Text, "none", "Command run (without a shell; program in the scripts directory) when this server comes up, with the `LVS_*` variables of notify_command (keepalived's `notify_up`).";
+        ext notify_down: Text, "none", "Command run when this server goes down (keepalived's `notify_down`).";
         ext quiesce_server: bool, "= virtual's", "1: this server is kept at weight 0 when it fails, so its connections finish (keepalived's `inhibit_on_failure` on the real server); 0: it is removed, whatever the virtual server's quiesce_server.";
     }
 }

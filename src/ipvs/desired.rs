@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use crate::config::value::{Forwarding, Host, PortSpec, Protocol, TunnelCsum, TunnelType};
 use crate::config::{Config, RealServer, VirtualServer};
 
+use super::quorum::Quorum;
 use super::table::*;
 
 /// What health says of a real server: its weight now, or `None` when it is out of the
@@ -16,6 +17,26 @@ pub type HealthFn<'a> = dyn Fn(&VirtualServer, &RealServer) -> Option<u32> + 'a;
 
 /// Every real server healthy at its configured weight (`ipvs apply`, or before the
 /// first checks have run with `alpha`-less semantics).
+/// Whether a virtual server has its quorum, given its live weight (see
+/// [`live_weight`]): the supervisor remembers the state (hysteresis), others judge by
+/// the weight alone.
+pub type QuorumFn<'a> = dyn Fn(&VirtualServer, u64) -> bool + 'a;
+
+/// The quorum judged by the weight alone, as a service starts.
+pub fn quorum_now(vs: &VirtualServer, live: u64) -> bool {
+    Quorum::of(&vs.settings).initial(live)
+}
+
+/// The total weight of a virtual server's healthy active real servers.
+pub fn live_weight(vs: &VirtualServer, health: &HealthFn) -> u64 {
+    vs.servers
+        .iter()
+        .filter(|r| r.settings.active())
+        .filter_map(|r| health(vs, r))
+        .map(u64::from)
+        .sum()
+}
+
 pub fn all_healthy(_: &VirtualServer, rs: &RealServer) -> Option<u32> {
     Some(rs.settings.weight())
 }
@@ -72,12 +93,13 @@ pub fn desired(
     c: &Config,
     resolve: &ResolveFn,
     health: &HealthFn,
+    quorum: &QuorumFn,
 ) -> Result<(Table, BTreeMap<ServiceKey, u64>), Vec<String>> {
     let mut table = Table::default();
     let mut drains = BTreeMap::new();
     let mut errors = Vec::new();
     for vs in c.virtuals.iter().filter(|v| v.settings.active()) {
-        match service_of(c, vs, resolve, health) {
+        match service_of(c, vs, resolve, health, quorum) {
             Ok((key, svc)) => {
                 if table.services.insert(key, svc).is_some() {
                     errors.push(format!(
@@ -108,6 +130,7 @@ pub fn service_of(
     vs: &VirtualServer,
     resolve: &ResolveFn,
     health: &HealthFn,
+    quorum: &QuorumFn,
 ) -> Result<(ServiceKey, Service), Vec<String>> {
     let st = &vs.settings;
     let at = |what: String| format!("virtual {}: {what}", vs.name);
@@ -209,18 +232,31 @@ pub fn service_of(
             errors.push(at(format!("{addr} port {port} is used twice")));
         }
     }
-    // Piranha's sorry server: installed (weight 1) while no real server takes traffic.
+    // The sorry server takes all the traffic while the quorum is lost (by default:
+    // while no healthy server has weight, Piranha's rule); the healthy servers leave
+    // meanwhile, as keepalived removes them.
     if let Some(sorry) = st.sorry_server {
-        if !dests.values().any(|d| d.params.weight > 0) {
-            let port = match key {
-                ServiceKey::Addr { port, .. } => port,
-                ServiceKey::Fwmark { .. } => 0,
-            };
+        let up = quorum(vs, live_weight(vs, health));
+        let port = match (&st.sorry_port, key) {
+            (Some(p), _) => port_number(p).unwrap_or_else(|e| {
+                errors.push(at(format!("sorry_port: {e}")));
+                0
+            }),
+            (None, ServiceKey::Addr { port, .. }) => port,
+            (None, ServiceKey::Fwmark { .. }) => 0,
+        };
+        let weight = if up {
+            (st.sorry_server_inhibit == Some(true)).then_some(0)
+        } else {
+            dests.retain(|_, d| d.params.weight == 0);
+            Some(1)
+        };
+        if let Some(weight) = weight {
             dests.insert(
                 DestKey { addr: sorry, port },
                 Dest::new(DestParams {
                     fwd: fwd_method(st.forwarding(&c.global)),
-                    weight: 1,
+                    weight,
                     u_threshold: 0,
                     l_threshold: 0,
                     tun_type: 0,
@@ -277,7 +313,7 @@ mod tests {
     #[test]
     fn piranhas_example_becomes_three_services() {
         let c = parse(EXAMPLE).unwrap().config;
-        let (t, drains) = desired(&c, &literal_only, &all_healthy).unwrap();
+        let (t, drains) = desired(&c, &literal_only, &all_healthy, &quorum_now).unwrap();
         let www = ServiceKey::Addr {
             protocol: proto::TCP,
             addr: v4([203, 0, 113, 100]),
@@ -315,7 +351,7 @@ mod tests {
     fn sorry_server_when_nobody_takes_traffic() {
         let c = parse(EXAMPLE).unwrap().config;
         let quiesced = |_: &VirtualServer, _: &RealServer| Some(0);
-        let (t, _) = desired(&c, &literal_only, &quiesced).unwrap();
+        let (t, _) = desired(&c, &literal_only, &quiesced, &quorum_now).unwrap();
         let www = ServiceKey::Addr {
             protocol: proto::TCP,
             addr: v4([203, 0, 113, 100]),
@@ -327,15 +363,68 @@ mod tests {
         };
         assert_eq!(t.services[&www].dests[&sorry].params.weight, 1);
         let removed = |_: &VirtualServer, _: &RealServer| None;
-        let (t, _) = desired(&c, &literal_only, &removed).unwrap();
+        let (t, _) = desired(&c, &literal_only, &removed, &quorum_now).unwrap();
         assert_eq!(t.services[&www].dests.keys().collect::<Vec<_>>(), [&sorry]);
+    }
+
+    /// keepalived's quorum: below it the sorry server (on its own port) takes all
+    /// the traffic and the healthy servers leave; above it the sorry server is gone,
+    /// or kept at weight 0 with sorry_server_inhibit. The supervisor's remembered state
+    /// decides over the weight.
+    #[test]
+    fn the_quorum_decides_between_the_pool_and_the_sorry_server() {
+        let mut c = parse(EXAMPLE).unwrap().config;
+        let vs = c.virtuals.iter_mut().find(|v| v.name == "www").unwrap();
+        vs.settings.quorum = Some(150);
+        vs.settings.sorry_port = Some(PortSpec::Number(8443));
+        let www = ServiceKey::Addr {
+            protocol: proto::TCP,
+            addr: v4([203, 0, 113, 100]),
+            port: 80,
+        };
+        let sorry = DestKey {
+            addr: v4([192, 168, 50, 99]),
+            port: 8443,
+        };
+        let keys = |t: &Table| -> Vec<String> {
+            t.services[&www]
+                .dests
+                .iter()
+                .map(|(k, d)| format!("{k} {}", d.params.weight))
+                .collect()
+        };
+        // web1 and web2 (100 each): 200 ≥ 150.
+        let (t, _) = desired(&c, &literal_only, &all_healthy, &quorum_now).unwrap();
+        assert_eq!(
+            keys(&t),
+            ["192.168.50.21:8080 100", "192.168.50.22:8080 100"]
+        );
+        // One of them out: 100 < 150.
+        let one = |_: &VirtualServer, rs: &RealServer| (rs.name != "web1").then_some(100);
+        let (t, _) = desired(&c, &literal_only, &one, &quorum_now).unwrap();
+        assert_eq!(keys(&t), [format!("{sorry} 1")]);
+        // The supervisor still holds the quorum up (hysteresis): the pool stays.
+        let held = |_: &VirtualServer, _: u64| true;
+        let (t, _) = desired(&c, &literal_only, &one, &held).unwrap();
+        assert_eq!(keys(&t), ["192.168.50.22:8080 100"]);
+        let vs = c.virtuals.iter_mut().find(|v| v.name == "www").unwrap();
+        vs.settings.sorry_server_inhibit = Some(true);
+        let (t, _) = desired(&c, &literal_only, &all_healthy, &quorum_now).unwrap();
+        assert_eq!(
+            keys(&t),
+            [
+                "192.168.50.21:8080 100".to_string(),
+                "192.168.50.22:8080 100".to_string(),
+                format!("{sorry} 0")
+            ]
+        );
     }
 
     #[test]
     fn extensions_map_to_kernel_flags_and_tunnels() {
         let text = include_str!("../../tests/lvscf/golden/extensions.lvs.cf");
         let c = parse(text).unwrap().config;
-        let (t, _) = desired(&c, &literal_only, &all_healthy).unwrap();
+        let (t, _) = desired(&c, &literal_only, &all_healthy, &quorum_now).unwrap();
         let web6 = t
             .services
             .iter()
@@ -393,13 +482,13 @@ mod tests {
         )
         .unwrap()
         .config;
-        let errs = desired(&c, &literal_only, &all_healthy).unwrap_err();
+        let errs = desired(&c, &literal_only, &all_healthy, &quorum_now).unwrap_err();
         assert_eq!(
             errs,
             ["virtual w: host name `www.example.com` must be resolved first"]
         );
         let resolve = |_: &Host| Ok(v4([192, 0, 2, 1]));
-        let errs = desired(&c, &resolve, &all_healthy).unwrap_err();
+        let errs = desired(&c, &resolve, &all_healthy, &quorum_now).unwrap_err();
         assert_eq!(
             errs,
             ["virtual w: unknown service name `no-such-svc` (use a port number)"]

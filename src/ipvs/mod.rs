@@ -8,10 +8,11 @@ pub mod diff;
 pub mod kernel;
 pub mod netlink;
 pub mod ownership;
+pub mod quorum;
 pub mod reconcile;
 pub mod table;
 
-pub use desired::{all_healthy, desired, literal_only};
+pub use desired::{all_healthy, desired, literal_only, quorum_now};
 pub use diff::{plan, Drains, Op, OpError, Plan};
 pub use table::{
     Dest, DestConns, DestKey, DestParams, FwdMethod, Service, ServiceKey, ServiceParams, Stats,

@@ -414,7 +414,7 @@ fn service(m: &mut Families, sv: &ServiceStatus) {
     );
     m.gauge(
         "service_sorry_server_active",
-        "Whether the sorry server is in place because no real server is healthy.",
+        "Whether the sorry server is in place because the quorum is lost (by default: no healthy real server has weight).",
         base.clone(),
         sv.sorry,
     );

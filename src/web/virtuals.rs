@@ -73,6 +73,15 @@ const VIRTUAL_SPECS: &[FieldSpec] = &[
     text("persistent", "Persistence (s)"),
     text("pmask", "Persistence network mask"),
     text("sorry_server", "Sorry server"),
+    text("sorry_port", "Sorry server port"),
+    flag(
+        "sorry_server_inhibit",
+        "Keep the sorry server at weight 0 while not needed",
+    ),
+    text("quorum", "Quorum (total weight of healthy servers)"),
+    text("hysteresis", "Quorum hysteresis"),
+    text("quorum_up", "Command when the quorum is gained"),
+    text("quorum_down", "Command when the quorum is lost"),
     text("load_monitor", "Load monitoring tool"),
     flag("quiesce_server", "Quiesce server"),
     choice("forwarding", "Forwarding method", FORWARDING),
@@ -139,6 +148,8 @@ const REAL_SPECS: &[FieldSpec] = &[
     text("uthreshold", "Upper connection threshold"),
     text("lthreshold", "Lower connection threshold"),
     flag("quiesce_server", "Keep at weight 0 when failed (quiesce)"),
+    text("notify_up", "Command when this server comes up"),
+    text("notify_down", "Command when this server goes down"),
 ];
 
 pub fn routes() -> Router<AppState> {

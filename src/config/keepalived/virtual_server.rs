@@ -215,7 +215,10 @@ impl<'n> Importer<'n> {
                         } else {
                             self.bad_value(
                                 c,
-                                &format!("lvs-director knows the schedulers {}; wlc is used", KERNEL_SCHEDULERS.join(" ")),
+                                &format!(
+                                    "lvs-director knows the schedulers {}; wlc is used",
+                                    KERNEL_SCHEDULERS.join(" ")
+                                ),
                             );
                         }
                     }
@@ -264,22 +267,28 @@ impl<'n> Importer<'n> {
                         _ => self.bad_value(c, "`sorry_server IP [PORT]` expected"),
                     }
                 }
-                "sorry_server_inhibit" => self.not_imported(
-                    c,
-                    "the sorry server is added only while no real server is healthy, and removed when one is",
-                ),
+                "sorry_server_inhibit" => {
+                    if let Some(v) = self.arg_flag(c) {
+                        st.sorry_server_inhibit = Some(v);
+                    }
+                }
                 "sorry_server_lvs_method" => self.not_imported(
                     c,
                     "the sorry server uses the virtual server's forwarding method",
                 ),
                 "real_server" => reals.push(c),
-                "quorum" | "hysteresis" => self.not_imported(
-                    c,
-                    "lvs-director has no quorum: the sorry server is used only when no real server is healthy",
-                ),
-                "quorum_up" | "quorum_down" => {
-                    self.not_imported(c, "lvs-director has no quorum, so no quorum scripts")
+                "quorum" => {
+                    if let Some(v) = self.arg_u32(c) {
+                        if v == 0 {
+                            self.bad_value(c, "it must be at least 1");
+                        } else {
+                            st.quorum = Some(v);
+                        }
+                    }
                 }
+                "hysteresis" => st.hysteresis = self.arg_u32(c),
+                "quorum_up" => st.quorum_up = self.command(c, false),
+                "quorum_down" => st.quorum_down = self.command(c, false),
                 "ha_suspend" => self.not_imported(c, NO_EQUIVALENT),
                 "nat_mask" => self.not_imported(
                     c,
@@ -406,14 +415,11 @@ impl<'n> Importer<'n> {
                 rs.server.settings.quiesce_server = Some(true);
             }
         }
-        if let Some((ip, port, at)) = sorry {
+        if let Some((ip, port, _)) = sorry {
             st.sorry_server = Some(ip);
-            if let Some(p) = port.filter(|&p| Some(p) != vs_port && p != 0) {
-                let to = vs_port.map_or("the client's port".to_string(), |v| format!("port {v}"));
-                self.note(
-                    at,
-                    format!("`sorry_server {ip} {p}`: the port is not kept: lvs-director sends the sorry server's traffic to {to}"),
-                );
+            // keepalived's sorry server port defaults to the virtual server's.
+            if let Some(p) = port.filter(|&p| Some(p) != vs_port) {
+                st.sorry_port = Some(PortSpec::Number(p));
             }
         }
         let taken: HashSet<String> = self.cfg.virtuals.iter().map(|v| v.name.clone()).collect();
@@ -513,9 +519,8 @@ impl<'n> Importer<'n> {
                     }
                 }
                 "lvs_method" | "lb_kind" => method = self.method(c),
-                "notify_up" | "notify_down" => {
-                    self.not_imported(c, "lvs-director has no per-real-server scripts")
-                }
+                "notify_up" => settings.notify_up = self.command(c, false),
+                "notify_down" => settings.notify_down = self.command(c, false),
                 "uthreshold" => settings.uthreshold = self.arg_u32(c),
                 "lthreshold" => settings.lthreshold = self.arg_u32(c),
                 "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "UDP_CHECK"

@@ -710,6 +710,31 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
             );
         }
     }
+    if st.quorum == Some(0) {
+        v.error(
+            s,
+            Some("quorum"),
+            "quorum must be at least 1 (the total weight the healthy servers need)",
+        );
+    }
+    if let (Some(q), Some(h)) = (st.quorum, st.hysteresis) {
+        if h >= q && q > 0 {
+            v.warn(
+                s,
+                Some("hysteresis"),
+                format!("with hysteresis {h} ≥ quorum {q} the quorum is only lost when no weight is left"),
+            );
+        }
+    }
+    for (kw, set) in [
+        ("sorry_port", st.sorry_port.is_some()),
+        ("sorry_server_inhibit", st.sorry_server_inhibit.is_some()),
+    ] {
+        if set && st.sorry_server.is_none() {
+            v.warn(s, Some(kw), "has no effect without sorry_server");
+        }
+    }
+    port_name(v, s, "sorry_port", &st.sorry_port);
     if let Some(lm) = &st.load_monitor {
         if matches!(lm, LoadMonitor::Rup | LoadMonitor::Ruptime) {
             v.warn(

@@ -397,12 +397,28 @@ pub fn commands(c: &Config) -> Vec<CommandUse> {
             "send_program",
             vs.check.send_program.as_ref().map(|t| t.0.as_str()),
         );
+        for (keyword, t) in [
+            ("quorum_up", &vs.settings.quorum_up),
+            ("quorum_down", &vs.settings.quorum_down),
+        ] {
+            add(Scope::Virtual(i), keyword, t.as_ref().map(|t| t.0.as_str()));
+        }
         for (j, rs) in vs.servers.iter().enumerate() {
             add(
                 Scope::Server(i, j),
                 "send_program",
                 rs.check.send_program.as_ref().map(|t| t.0.as_str()),
             );
+            for (keyword, t) in [
+                ("notify_up", &rs.settings.notify_up),
+                ("notify_down", &rs.settings.notify_down),
+            ] {
+                add(
+                    Scope::Server(i, j),
+                    keyword,
+                    t.as_ref().map(|t| t.0.as_str()),
+                );
+            }
         }
     }
     for (i, inst) in c.vrrp.iter().enumerate() {

@@ -193,7 +193,7 @@ pub struct ServiceStatus {
     pub scheduler: String,
     /// Present in the kernel's table at the last look.
     pub in_kernel: bool,
-    /// The sorry server is in place because no real server is healthy.
+    /// The sorry server is in place because the quorum is lost.
     pub sorry: bool,
     pub connections: u64,
     pub cps: u64,

@@ -23,7 +23,11 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use std::collections::BTreeMap;
+
 use crate::config::model::GlobalSettings;
+use crate::config::value::Text;
+use crate::config::Config;
 use crate::pulse::io::scripts::Policy;
 use crate::pulse::logic::argv::SplitError;
 use crate::pulse::logic::control::EventRecord;
@@ -87,6 +91,67 @@ pub struct Settings {
     /// What `notify_command` may run: checked again before every run. Restricted to
     /// the default scripts directory unless the supervisor says otherwise.
     pub policy: Arc<Policy>,
+    /// Commands of one subject's changes: a real server's `notify_up`/`notify_down`
+    /// ("server VIRTUAL/SERVER"), a virtual server's `quorum_up`/`quorum_down`
+    /// ("service VIRTUAL"), as keepalived runs them.
+    pub hooks: BTreeMap<String, Hooks>,
+}
+
+/// The commands run when one subject goes up or down (words; empty when unset).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hooks {
+    pub up: Vec<String>,
+    pub down: Vec<String>,
+}
+
+impl Hooks {
+    /// Every subject's commands in `c`; an error names the line that cannot be split.
+    pub fn of(c: &Config) -> Result<BTreeMap<String, Hooks>, SettingsError> {
+        let split = |subject: &str, keyword: &'static str, t: &Option<Text>| match t {
+            None => Ok(Vec::new()),
+            Some(t) => {
+                crate::pulse::io::probe::split_words(&t.0).map_err(|error| SettingsError::Hook {
+                    subject: subject.to_string(),
+                    keyword,
+                    error,
+                })
+            }
+        };
+        let mut out = BTreeMap::new();
+        let mut add = |subject: String, h: Hooks| {
+            if !h.up.is_empty() || !h.down.is_empty() {
+                out.insert(subject, h);
+            }
+        };
+        for vs in c.virtuals.iter().filter(|v| v.settings.active()) {
+            let subject = format!("service {}", vs.name);
+            let st = &vs.settings;
+            let h = Hooks {
+                up: split(&subject, "quorum_up", &st.quorum_up)?,
+                down: split(&subject, "quorum_down", &st.quorum_down)?,
+            };
+            add(subject, h);
+            for rs in vs.servers.iter().filter(|r| r.settings.active()) {
+                let subject = format!("server {}/{}", vs.name, rs.name);
+                let h = Hooks {
+                    up: split(&subject, "notify_up", &rs.settings.notify_up)?,
+                    down: split(&subject, "notify_down", &rs.settings.notify_down)?,
+                };
+                add(subject, h);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The command for a change to `state`, if any.
+    pub fn command(&self, state: &str) -> Option<(&'static str, &[String])> {
+        let (what, argv) = match state {
+            "up" => ("up", &self.up),
+            "down" => ("down", &self.down),
+            _ => return None,
+        };
+        (!argv.is_empty()).then_some((what, argv.as_slice()))
+    }
 }
 
 /// This machine's host name ("localhost" when it has none).
@@ -109,6 +174,13 @@ pub fn hostname() -> String {
 pub enum SettingsError {
     #[error("notify_command: {0}")]
     CommandLine(#[source] SplitError),
+    #[error("{subject}: {keyword}: {error}")]
+    Hook {
+        subject: String,
+        keyword: &'static str,
+        #[source]
+        error: SplitError,
+    },
 }
 
 impl Settings {
@@ -181,9 +253,15 @@ impl Settings {
                 mail,
                 virtuals,
                 policy: Arc::default(),
+                hooks: BTreeMap::new(),
             },
             warnings,
         ))
+    }
+
+    /// Whether any change may run a command (notify_command or a subject's own).
+    pub fn runs_commands(&self) -> bool {
+        !self.command.is_empty() || !self.hooks.is_empty()
     }
 
     /// One line for the log.
@@ -604,7 +682,7 @@ impl Notifier {
         let lanes = Arc::new([
             Lane {
                 tx: ctx,
-                on: AtomicBool::new(!settings.command.is_empty()),
+                on: AtomicBool::new(settings.runs_commands()),
                 dropped: AtomicU64::new(0),
                 what: "notify_command",
             },
@@ -632,7 +710,7 @@ impl Notifier {
     /// New settings from a reload; changes queued from now on use them.
     pub fn reconfigure(&self, s: Settings) {
         let [c, m] = &*self.queue.lanes;
-        c.on.store(!s.command.is_empty(), Ordering::Relaxed);
+        c.on.store(s.runs_commands(), Ordering::Relaxed);
         m.on.store(s.mail.is_some(), Ordering::Relaxed);
         if *self.settings.borrow() != s {
             tracing::info!("notifications: {}", s.describe());
@@ -678,10 +756,21 @@ async fn command_task(
             }
         };
         let s = settings.borrow().clone();
+        let (argv, env) = invocation(&e, &s);
+        // The subject's own command first (keepalived's notify_up/down, quorum_up/down),
+        // with the same variables as notify_command but no arguments added.
+        if let Some((state, own)) = s.hooks.get(&e.subject).and_then(|h| h.command(&e.state)) {
+            let line = own.join(" ");
+            let what = format!("{} {state} command", e.subject);
+            match crate::pulse::io::command::run_env(own, &env, t.command, &s.policy).await {
+                Ok(st) if st.success() => tracing::info!("{what} `{line}` finished"),
+                Ok(st) => tracing::warn!("{what} `{line}` failed: {st}"),
+                Err(err) => tracing::warn!("{what} `{line}`: {err}"),
+            }
+        }
         if s.command.is_empty() {
             continue;
         }
-        let (argv, env) = invocation(&e, &s);
         let line = argv.join(" ");
         match crate::pulse::io::command::run_env(&argv, &env, t.command, &s.policy).await {
             Ok(st) if st.success() => tracing::debug!("notify_command `{line}` finished"),
@@ -814,6 +903,7 @@ mod tests {
             }),
             virtuals: vec!["web".into(), "a/b".into()],
             policy: Arc::default(),
+            hooks: BTreeMap::new(),
         }
     }
 

@@ -22,9 +22,12 @@ use crate::clock::unix_ms;
 use crate::config::value::Host;
 use crate::config::{Config, RealServer, VirtualServer};
 use crate::ipvs::client::{Client, IpvsError};
-use crate::ipvs::desired::{all_healthy, desired, service_of, timeouts_of, ResolveError};
+use crate::ipvs::desired::{
+    all_healthy, desired, live_weight, quorum_now, service_of, timeouts_of, ResolveError,
+};
 use crate::ipvs::kernel::Kernel;
 use crate::ipvs::ownership::{Ownership, OwnershipError};
+use crate::ipvs::quorum::Quorum;
 use crate::ipvs::reconcile::{Reconciler, Settings};
 use crate::ipvs::table::{DestKey, ServiceKey, Table};
 
@@ -177,6 +180,8 @@ pub struct Lvsd<K: Kernel = Client> {
     pub alive: Arc<AtomicU64>,
     /// Each local check's health once it has a result: what VRRP instances track.
     local_health: tokio::sync::watch::Sender<LocalHealth>,
+    /// Whether each active virtual server has its quorum (kept for the hysteresis).
+    quorum: HashMap<String, bool>,
 }
 
 /// Each local check's health (true: up), present once the check has answered.
@@ -242,6 +247,7 @@ impl<K: Kernel> Lvsd<K> {
             warned_fds: 0,
             alive: Arc::new(AtomicU64::new(unix_ms())),
             local_health: tokio::sync::watch::Sender::new(LocalHealth::new()),
+            quorum: HashMap::new(),
         };
         l.connect();
         l.reconfigure(setup);
@@ -568,6 +574,15 @@ impl<K: Kernel> Lvsd<K> {
             });
         }
         self.setup = setup;
+        let active: BTreeSet<&str> = self
+            .setup
+            .config
+            .virtuals
+            .iter()
+            .filter(|v| v.settings.active())
+            .map(|v| v.name.as_str())
+            .collect();
+        self.quorum.retain(|name, _| active.contains(name.as_str()));
         let resolve = resolver(&self.setup.names);
         self.services = self
             .setup
@@ -576,7 +591,7 @@ impl<K: Kernel> Lvsd<K> {
             .iter()
             .filter(|v| v.settings.active())
             .filter_map(|vs| {
-                service_of(&self.setup.config, vs, &resolve, &all_healthy)
+                service_of(&self.setup.config, vs, &resolve, &all_healthy, &quorum_now)
                     .ok()
                     .map(|(k, _)| (vs.name.clone(), k))
             })
@@ -612,13 +627,62 @@ impl<K: Kernel> Lvsd<K> {
         }
     }
 
+    /// Whether a virtual server has its quorum: as last judged, or by its weight alone
+    /// before the first round.
+    fn has_quorum(&self, vs: &VirtualServer, live: u64) -> bool {
+        self.quorum
+            .get(&vs.name)
+            .copied()
+            .unwrap_or_else(|| quorum_now(vs, live))
+    }
+
+    /// Each active virtual server's quorum from its live weight now; a change (or a
+    /// start without it) is logged and recorded once, with the weights as its cause.
+    fn update_quorum(&mut self, now: u64) {
+        let mut seen = Vec::new();
+        let health = |vs: &VirtualServer, rs: &RealServer| self.weight(vs, rs, now);
+        for vs in self
+            .setup
+            .config
+            .virtuals
+            .iter()
+            .filter(|v| v.settings.active())
+        {
+            let q = Quorum::of(&vs.settings);
+            let live = live_weight(vs, &health);
+            let (up, changed) = match self.quorum.get(&vs.name) {
+                None => (q.initial(live), !q.initial(live)),
+                Some(&was) => {
+                    let up = q.next(was, live);
+                    (up, up != was)
+                }
+            };
+            seen.push((vs.name.clone(), up, changed.then(|| q.explain(up, live))));
+        }
+        for (name, up, change) in seen {
+            self.quorum.insert(name.clone(), up);
+            let Some(cause) = change else { continue };
+            let state = if up { "up" } else { "down" };
+            if up {
+                tracing::info!(virtual_server = %name, quorum = state, "service {name}: up: {cause}");
+            } else {
+                tracing::warn!(virtual_server = %name, quorum = state, "service {name}: down: {cause}");
+            }
+            self.shared
+                .locked()
+                .event(format!("service {name}"), state, cause);
+        }
+    }
+
     /// One reconcile round: against the kernel (`dump`) or against the table as known.
     fn round(&mut self, dump: bool) {
         self.dirty = false;
         let now = unix_ms();
+        self.update_quorum(now);
         let resolve = resolver(&self.setup.names);
         let health = |vs: &VirtualServer, rs: &RealServer| self.weight(vs, rs, now);
-        let (want, drains) = match desired(&self.setup.config, &resolve, &health) {
+        let quorum = |vs: &VirtualServer, live: u64| self.has_quorum(vs, live);
+        let (want, drains) = match desired(&self.setup.config, &resolve, &health, &quorum) {
             Ok(x) => x,
             Err(errors) => {
                 for e in &errors {
@@ -724,7 +788,9 @@ impl<K: Kernel> Lvsd<K> {
         let kernel = self.kernel.as_ref().map(|(t, _)| t);
         let mut services = Vec::new();
         for vs in &self.setup.config.virtuals {
-            let Ok((key, want)) = service_of(&self.setup.config, vs, &resolve, &health) else {
+            let quorum = |vs: &VirtualServer, live: u64| self.has_quorum(vs, live);
+            let Ok((key, want)) = service_of(&self.setup.config, vs, &resolve, &health, &quorum)
+            else {
                 continue;
             };
             let k = kernel.and_then(|t| t.services.get(&key));
@@ -784,10 +850,8 @@ impl<K: Kernel> Lvsd<K> {
                         }),
                 });
             }
-            let sorry = vs.settings.sorry_server.is_some_and(|s| {
-                want.dests.keys().any(|d| d.addr == s)
-                    && !servers.iter().any(|r| r.weight.unwrap_or(0) > 0)
-            });
+            let sorry =
+                vs.settings.sorry_server.is_some() && self.quorum.get(&vs.name) == Some(&false);
             services.push(ServiceStatus {
                 name: vs.name.clone(),
                 service: key.to_string(),

@@ -793,3 +793,49 @@ fn a_kernel_without_ipvs_is_a_fault_until_it_connects() {
     l.round(true);
     assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]));
 }
+
+/// keepalived's quorum with hysteresis: a (8) failing leaves 1 < 8 − 1, so the sorry
+/// server takes over and the service is recorded down with the weights as its cause;
+/// a's return (9 ≥ 8 + 1) brings the pool back. Each change is recorded once.
+#[test]
+fn the_quorum_moves_the_service_to_the_sorry_server_and_back() {
+    let cf = CF.replace(
+        "load_monitor = uptime\n",
+        "sorry_server = 10.0.9.9\nsorry_port = 8080\nquorum = 8\nhysteresis = 1\n",
+    );
+    let (mut l, _rx, _dir) = lvsd_on(&cf, Twin::new(Table::default()));
+    l.round(true);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]));
+    result(&mut l, "10.0.1.1", false);
+    result(&mut l, "10.0.1.1", false);
+    l.round(false);
+    assert_eq!(weights(&mut l), map(&[("10.0.9.9", 1)]));
+    assert!(l.status().services[0].sorry);
+    l.round(false);
+    result(&mut l, "10.0.1.1", true);
+    result(&mut l, "10.0.1.1", true);
+    l.round(false);
+    assert_eq!(weights(&mut l), map(&[("10.0.1.1", 8), ("10.0.1.2", 1)]));
+    assert!(!l.status().services[0].sorry);
+    let events: Vec<_> = l
+        .shared
+        .locked()
+        .events
+        .iter()
+        .filter(|e| e.subject == "service web")
+        .map(|e| (e.state.clone(), e.cause.clone()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (
+                "down".to_string(),
+                "quorum lost: live weight 1 < quorum 8 − hysteresis 1".to_string()
+            ),
+            (
+                "up".to_string(),
+                "quorum gained: live weight 9 ≥ quorum 8 + hysteresis 1".to_string()
+            ),
+        ]
+    );
+}

@@ -267,6 +267,10 @@ pub fn plan(
         Ok((mut n, mut w)) => {
             warnings.append(&mut w);
             n.policy = policy.clone();
+            match notify::Hooks::of(&config) {
+                Ok(h) => n.hooks = h,
+                Err(e) => errors.push(e.into()),
+            }
             n
         }
         Err(e) => {
