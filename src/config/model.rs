@@ -331,6 +331,7 @@ keyword_block! {
         ext rise: u32, "reentry / interval", "Consecutive successful checks before a failed server returns.";
         ext fall: u32, "1", "Consecutive failed checks before a server is taken out (Piranha: 1).";
         ext retry_interval: Secs, "= check_interval", "Seconds before the next check after a failure, while the server is still in the pool (keepalived's `delay_before_retry`): a server is taken out (fall - 1) × retry_interval after its first failed check. Once out, it is checked every check_interval.";
+        ext alpha: bool, "0", "1: a server starts out of the pool and enters once `rise` checks pass (keepalived's `alpha`); 0: it starts in the pool, so a restart of the supervisor changes nothing until a check fails.";
         ext warmup: Secs, "0 (a fixed offset within the interval)", "The first check comes after a random delay of up to this many seconds (keepalived's `warmup`), so that many checks do not start together.";
     }
 }

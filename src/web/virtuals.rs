@@ -126,6 +126,7 @@ const SCRIPT_SPECS: &[FieldSpec] = &[
     text("rise", "Successes before return (rise)"),
     text("retry_interval", "Retry after a failure (s)"),
     text("warmup", "First check within (s)"),
+    flag("alpha", "Start out of the pool until the checks pass (alpha)"),
 ];
 
 const REAL_SPECS: &[FieldSpec] = &[

@@ -26,6 +26,7 @@ pub(super) struct Params {
     /// `delay_before_retry`.
     pub(super) retry_delay: Option<Secs>,
     pub(super) warmup: Option<Secs>,
+    pub(super) alpha: Option<bool>,
 }
 
 impl Params {
@@ -38,6 +39,7 @@ impl Params {
             inhibit: self.inhibit.or(base.inhibit),
             retry_delay: self.retry_delay.or(base.retry_delay),
             warmup: self.warmup.or(base.warmup),
+            alpha: self.alpha.or(base.alpha),
         }
     }
 }
@@ -53,6 +55,9 @@ const KIND_SPECIFIC: &[&str] = &[
     "check_host",
     "check_status",
     "check_regex",
+    "check_digest",
+    "check_url",
+    "dynamic_weight",
 ];
 
 /// Puts what the real servers' checks share on the virtual server, keyword by keyword,
@@ -228,6 +233,9 @@ impl<'n> Importer<'n> {
             cs.warmup = Some(w);
         }
         cs.timeout = Some(connect_timeout);
+        if eff.alpha == Some(true) {
+            cs.alpha = Some(true);
+        }
         match kind {
             "TCP_CHECK" => cs.check = Some(CheckKind::Tcp),
             "UDP_CHECK" => cs.check = Some(CheckKind::Udp),
@@ -624,6 +632,18 @@ mod tests {
             v.servers[0].check.overlay(&v.check).retry_interval,
             Some(Secs::from_secs(3))
         );
+    }
+
+    #[test]
+    fn alpha_at_any_level_starts_servers_out_of_the_pool() {
+        let r = imp("virtual_server 10.0.0.1 80 {\n protocol TCP\n alpha\n real_server 10.0.0.2 80 { TCP_CHECK { } }\n real_server 10.0.0.3 80 { TCP_CHECK { } }\n}\nvirtual_server 10.0.0.1 81 {\n protocol TCP\n real_server 10.0.0.2 81 { TCP_CHECK { alpha } }\n real_server 10.0.0.3 81 { TCP_CHECK { } }\n}\n");
+        assert!(!has(&r.warnings, "alpha"), "{:#?}", r.warnings);
+        let a = |v: usize, s: usize| {
+            let vs = &r.config.virtuals[v];
+            vs.servers[s].check.overlay(&vs.check).alpha
+        };
+        assert_eq!((a(0, 0), a(0, 1)), (Some(true), Some(true)));
+        assert_eq!((a(1, 0), a(1, 1)), (Some(true), None));
     }
 
     #[test]

@@ -100,7 +100,12 @@ impl<'n> Importer<'n> {
                 }
             }
             "warmup" => p.warmup = self.arg_timer(c),
-            "alpha" | "log_all_failures" | "omega" => self.not_imported(c, NO_EQUIVALENT),
+            "alpha" => {
+                if let Some(v) = self.arg_flag(c) {
+                    p.alpha = Some(v);
+                }
+            }
+            "log_all_failures" | "omega" => self.not_imported(c, NO_EQUIVALENT),
             "smtp_alert" => self.not_imported(c, MAIL),
             _ => return false,
         }

@@ -8,7 +8,8 @@
 //!   connections finish.
 //! - On return its weight ramps from 1 to the configured weight over `slow_start`.
 //! - Servers start in the pool (keepalived's default), so a restart of the supervisor
-//!   changes nothing in the kernel until a check says otherwise.
+//!   changes nothing in the kernel until a check says otherwise; with `alpha` they
+//!   start out of it and enter after `rise` passed checks (keepalived's `alpha`).
 
 /// The per-server settings, from the virtual server and its checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct Policy {
     pub fall: u32,
     pub slow_start_ms: u64,
     pub quiesce: bool,
+    /// keepalived's `alpha`: start out of the pool, until `rise` checks pass.
+    pub alpha: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -50,7 +53,11 @@ impl Nanny {
     pub fn new(policy: Policy) -> Nanny {
         Nanny {
             policy,
-            health: Health::Up,
+            health: if policy.alpha {
+                Health::Down
+            } else {
+                Health::Up
+            },
             ok_streak: 0,
             fail_streak: 0,
             returned_ms: None,
@@ -145,7 +152,29 @@ mod tests {
             fall,
             slow_start_ms: 0,
             quiesce: false,
+            alpha: false,
         }
+    }
+
+    /// keepalived's alpha: out of the pool (or at weight 0 when quiesced) until the
+    /// checks pass; a failure first keeps it out without a transition.
+    #[test]
+    fn alpha_starts_out_of_the_pool() {
+        let mut n = Nanny::new(Policy {
+            alpha: true,
+            ..policy(2, 1)
+        });
+        assert_eq!((n.health(), n.weight(0, 5)), (Health::Down, None));
+        assert_eq!(n.observe(1, false, "refused"), None);
+        assert_eq!(n.observe(2, true, ""), None);
+        let t = n.observe(3, true, "").unwrap();
+        assert_eq!((t.to, n.weight(3, 5)), (Health::Up, Some(5)));
+        let n = Nanny::new(Policy {
+            alpha: true,
+            quiesce: true,
+            ..policy(1, 1)
+        });
+        assert_eq!(n.weight(0, 5), Some(0));
     }
 
     #[test]

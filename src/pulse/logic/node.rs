@@ -313,6 +313,7 @@ fn policy(check: &CheckSettings, slow_start: Option<Secs>, quiesce: bool) -> Pol
         fall: check.fall(),
         slow_start_ms: slow_start.map_or(0, Secs::millis),
         quiesce,
+        alpha: check.alpha == Some(true),
     }
 }
 
