@@ -50,6 +50,7 @@ scenarios! {
     vrrp_keepalived_dr => "23-vrrp-keepalived-dr",
     vrrp_keepalived_migration => "24-vrrp-keepalived-migration",
     checker_timing_keepalived => "25-checker-timing-keepalived",
+    checker_matrix_keepalived => "26-checker-matrix-keepalived",
 }
 
 #[derive(Debug)]

@@ -185,6 +185,8 @@ pub fn service_of(
         netmask,
     };
     let mut dests = BTreeMap::new();
+    // Servers kept at weight 0 rather than removed when they leave (quiesce_server).
+    let mut quiesced = std::collections::BTreeSet::new();
     let mut errors = Vec::new();
     for rs in vs.servers.iter().filter(|r| r.settings.active()) {
         let at = |what: String| format!("virtual {}, server {}: {what}", vs.name, rs.name);
@@ -225,6 +227,9 @@ pub fn service_of(
             },
             tun_flags: if tunnel { tun_flags(sv.tunnel_csum) } else { 0 },
         };
+        if sv.quiesce_server.unwrap_or_else(|| st.quiesce_server()) {
+            quiesced.insert(DestKey { addr, port });
+        }
         if dests
             .insert(DestKey { addr, port }, Dest::new(params))
             .is_some()
@@ -234,7 +239,7 @@ pub fn service_of(
     }
     // The sorry server takes all the traffic while the quorum is lost (by default:
     // while no healthy server has weight, Piranha's rule); the healthy servers leave
-    // meanwhile, as keepalived removes them.
+    // meanwhile, as keepalived has them leave: removed, or at weight 0 when quiesced.
     if let Some(sorry) = st.sorry_server {
         let up = quorum(vs, live_weight(vs, health));
         let port = match (&st.sorry_port, key) {
@@ -248,7 +253,10 @@ pub fn service_of(
         let weight = if up {
             (st.sorry_server_inhibit == Some(true)).then_some(0)
         } else {
-            dests.retain(|_, d| d.params.weight == 0);
+            dests.retain(|k, d| d.params.weight == 0 || quiesced.contains(k));
+            for d in dests.values_mut() {
+                d.params.weight = 0;
+            }
             Some(1)
         };
         if let Some(weight) = weight {
@@ -399,9 +407,22 @@ mod tests {
             keys(&t),
             ["192.168.50.21:8080 100", "192.168.50.22:8080 100"]
         );
-        // One of them out: 100 < 150.
+        // One of them out: 100 < 150. www quiesces its servers, so the healthy one
+        // stays at weight 0 (keepalived's inhibit_on_failure); without that it leaves.
         let one = |_: &VirtualServer, rs: &RealServer| (rs.name != "web1").then_some(100);
         let (t, _) = desired(&c, &literal_only, &one, &quorum_now).unwrap();
+        assert_eq!(
+            keys(&t),
+            ["192.168.50.22:8080 0".to_string(), format!("{sorry} 1")]
+        );
+        let mut removed = c.clone();
+        let vs = removed
+            .virtuals
+            .iter_mut()
+            .find(|v| v.name == "www")
+            .unwrap();
+        vs.settings.quiesce_server = Some(false);
+        let (t, _) = desired(&removed, &literal_only, &one, &quorum_now).unwrap();
         assert_eq!(keys(&t), [format!("{sorry} 1")]);
         // The supervisor still holds the quorum up (hysteresis): the pool stays.
         let held = |_: &VirtualServer, _: u64| true;

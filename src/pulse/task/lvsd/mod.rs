@@ -691,12 +691,25 @@ impl<K: Kernel> Lvsd<K> {
                 return;
             }
         };
-        // Failed servers leave at once (Piranha's ipvsadm -d); only configuration
-        // removals and administrators' drains wait for connections to end.
+        // Failed servers leave at once (Piranha's ipvsadm -d), and so do the healthy
+        // ones a lost quorum hands over to the sorry server (keepalived removes them);
+        // only configuration removals and administrators' drains wait for connections
+        // to end.
+        let sorry_now = |name: &str| {
+            self.quorum.get(name) == Some(&false)
+                && self
+                    .setup
+                    .config
+                    .virtual_server(name)
+                    .is_some_and(|v| v.settings.sorry_server.is_some())
+        };
         let failed: BTreeSet<(ServiceKey, DestKey)> = self
             .targets
             .values()
-            .filter(|t| t.nanny.health() == Health::Down && !t.target.policy.quiesce)
+            .filter(|t| {
+                (t.nanny.health() == Health::Down && !t.target.policy.quiesce)
+                    || sorry_now(&t.target.key.0)
+            })
             .filter_map(|t| {
                 let svc = self.services.get(&t.target.key.0)?;
                 Some((
