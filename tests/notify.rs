@@ -312,6 +312,7 @@ fn settings(port: u16, to: &[&str]) -> Settings {
             port,
             from: "lvs@example.com".into(),
             to: to.iter().map(|s| s.to_string()).collect(),
+            timeout: None,
         }),
         virtuals: vec!["web".into()],
         policy: Default::default(),

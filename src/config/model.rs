@@ -267,6 +267,7 @@ keyword_block! {
         ext notify_command: Text, "none", "Command run as root (without a shell) on every state change, with arguments KIND NAME STATE; `LVS_CAUSE` and other `LVS_*` variables tell more. Its program must be in the scripts directory.";
         ext smtp_server: Host, "none", "Mail server for notifications: SMTP, with STARTTLS when it offers it.";
         ext smtp_port: PortSpec, "25", "Port of `smtp_server`.";
+        ext smtp_timeout: Secs, "30", "Limit of each step of sending notification mail (connecting, each SMTP command); keepalived's `smtp_connect_timeout`.";
         ext smtp_from: Word, "lvs-director@HOSTNAME", "Sender address of notification mail.";
         ext smtp_to: List, "none", "Recipients of notification mail, e.g. `[ ops@example.com noc@example.com ]`.";
         ext vrrp_version: VrrpVersion, "2", "VRRP version of `vrrp` blocks that do not set their own (keepalived's `vrrp_version`); IPv6 instances always speak 3.";

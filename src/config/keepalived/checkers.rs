@@ -191,7 +191,15 @@ impl<'n> Importer<'n> {
                     o,
                     "lvs-director's UDP check has no payload or reply options",
                 ),
-                ("DNS_CHECK" | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK", _) => {}
+                ("SMTP_CHECK", "helo_name") => self.not_imported(
+                    o,
+                    "lvs-director checks the server's 220 greeting and sends no HELO",
+                ),
+                ("SMTP_CHECK", "host") => self.not_imported(
+                    o,
+                    "keepalived's deprecated host block: the real server's address and port (or connect_port) are checked",
+                ),
+                ("DNS_CHECK" | "BFD_CHECK" | "FILE_CHECK", _) => {}
                 _ => self.not_imported(o, NO_EQUIVALENT),
             }
         }
@@ -254,6 +262,12 @@ impl<'n> Importer<'n> {
                 }
             }
             _ if http => self.http_check(c, &mut cs, &urls, eff.virtualhost, sni, proto),
+            // The greeting, read without sending anything first: some servers drop a
+            // client that speaks before it (Exim's smtp_enforce_sync).
+            "SMTP_CHECK" if proto == Protocol::Tcp => {
+                cs.check = Some(CheckKind::Tcp);
+                cs.expect = Some(Escaped("220".into()));
+            }
             other => {
                 let what = match other {
                     "DNS_CHECK" => "DNS",
@@ -572,7 +586,13 @@ mod tests {
             if checker != "MISC_CHECK" {
                 assert_eq!(port, Some(PortSpec::Number(5353)), "{checker} TCP");
             }
-            if want == CheckKind::Tcp {
+            if checker == "SMTP_CHECK" {
+                // A real check: the 220 greeting, without a warning.
+                let c = s.check.overlay(&r.config.virtuals[0].check);
+                assert_eq!(c.expect, Some(Escaped("220".into())));
+                assert_eq!(c.send, None);
+                assert!(!has(&r.warnings, "SMTP"), "{:#?}", r.warnings);
+            } else if want == CheckKind::Tcp {
                 assert!(has(
                     &r.warnings,
                     "a TCP connect to the server's port is used instead"

@@ -36,7 +36,16 @@ impl<'n> Importer<'n> {
                 ),
                 "smtp_alert" | "smtp_alert_vrrp" | "smtp_alert_checker" | "no_email_faults"
                 | "no_checker_emails" => self.not_imported(c, MAIL),
-                "smtp_helo_name" | "smtp_connect_timeout" => self.not_imported(c, NO_EQUIVALENT),
+                "smtp_connect_timeout" => {
+                    if let Some(t) = self.arg_timer(c) {
+                        if t.is_zero() {
+                            self.bad_value(c, "it must be above 0");
+                        } else {
+                            self.cfg.global.smtp_timeout = Some(t);
+                        }
+                    }
+                }
+                "smtp_helo_name" => self.not_imported(c, NO_EQUIVALENT),
                 "enable_script_security" => self.not_imported(
                     c,
                     "lvs-director runs commands without a shell; make sure the imported scripts are writable only by root",

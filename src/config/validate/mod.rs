@@ -356,6 +356,13 @@ fn global(v: &mut V) {
             "mail recipients are set but smtp_server is not",
         );
     }
+    if g.smtp_timeout.is_some_and(Secs::is_zero) {
+        v.error(
+            s,
+            Some("smtp_timeout"),
+            "smtp_timeout must be greater than 0",
+        );
+    }
     if g.smtp_server.is_some() {
         if g.smtp_to.as_ref().is_none_or(|l| l.0.is_empty()) {
             v.warn(

@@ -74,6 +74,8 @@ pub struct MailSettings {
     pub port: u16,
     pub from: String,
     pub to: Vec<String>,
+    /// `smtp_timeout`: the limit of each SMTP step; unset: [`Timing::smtp`].
+    pub timeout: Option<Duration>,
 }
 
 /// What the notifier takes from `lvs.cf` (and the machine).
@@ -239,6 +241,7 @@ impl Settings {
                         port,
                         from,
                         to: good,
+                        timeout: g.smtp_timeout.map(|t| t.as_duration()),
                     }),
                     _ => None,
                 }
@@ -843,7 +846,7 @@ async fn deliver(
         };
         let now = crate::clock::unix_ms();
         let r = match compose(&s, &m, &events, more, dropped, now) {
-            Ok(msg) => send(&m, &s.host, msg, t.smtp).await,
+            Ok(msg) => send(&m, &s.host, msg, m.timeout.unwrap_or(t.smtp)).await,
             Err(e) => Err(e),
         };
         let to = m.to.join(", ");
@@ -900,6 +903,7 @@ mod tests {
                 port: 25,
                 from: "lvs@example.com".into(),
                 to: vec!["ops@example.com".into()],
+                timeout: None,
             }),
             virtuals: vec!["web".into(), "a/b".into()],
             policy: Arc::default(),
@@ -1162,6 +1166,7 @@ mod tests {
                 port: 2525,
                 from: "lvs-director@lb1".into(),
                 to: vec!["ops@example.com".into(), "noc@example.com".into()],
+                timeout: None,
             })
         );
         assert!(
