@@ -122,6 +122,7 @@ pub fn import(
         sync_groups: HashMap::new(),
         vrrp_defaults: vrrp::Defaults::default(),
         services: HashSet::new(),
+        vs_groups: HashMap::new(),
     };
     im.run(&nodes);
     let Importer {
@@ -166,6 +167,8 @@ struct Importer<'n> {
     vrrp_defaults: vrrp::Defaults<'n>,
     /// Services imported so far (address, port, protocol), to skip duplicates.
     services: HashSet<String>,
+    /// `virtual_server_group` blocks by name.
+    vs_groups: HashMap<String, &'n Node>,
 }
 
 impl<'n> Importer<'n> {
@@ -183,6 +186,7 @@ impl<'n> Importer<'n> {
                     | "vrrp_instance"
                     | "vrrp_sync_group"
                     | "virtual_server"
+                    | "virtual_server_group"
             );
             if want_block && n.block.is_none() {
                 self.not_imported(n, "a block `{ … }` was expected");
@@ -198,6 +202,12 @@ impl<'n> Importer<'n> {
                 "vrrp_instance" => instances.push(n),
                 "vrrp_sync_group" => groups.push(n),
                 "virtual_server" => virtuals.push(n),
+                "virtual_server_group" => match n.args() {
+                    [name] => {
+                        self.vs_groups.insert(name.text.clone(), n);
+                    }
+                    _ => self.not_imported(n, "`virtual_server_group NAME { … }` expected"),
+                },
                 _ => self.top_level_other(n),
             }
         }
@@ -233,7 +243,6 @@ impl<'n> Importer<'n> {
 
     fn top_level_other(&mut self, n: &Node) {
         let why = match n.kw() {
-            "virtual_server_group" => "virtual server groups are not supported: write one virtual_server per address and port (identical checks of the same real server are shared anyway)",
             "static_ipaddress" | "static_routes" | "static_rules" => "lvs-director does not manage static addresses, routes or rules: configure them in the operating system",
             "vrrp_track_process" | "track_process" | "vrrp_track_file" | "track_file" => "only programs can be tracked in lvs-director: write the test as a script (it becomes a local_check)",
             "bfd_instance" => "BFD is not supported",

@@ -176,12 +176,7 @@ impl<'n> Importer<'n> {
 
     pub(super) fn virtual_server(&mut self, n: &'n Node) {
         let key = match n.args() {
-            [g, _] if g.text == "group" => {
-                return self.not_imported(
-                    n,
-                    "virtual server groups are not supported: write one virtual_server per address and port",
-                )
-            }
+            [g, name] if g.text == "group" => return self.virtual_server_group(n, &name.text),
             [f, m] if f.text == "fwmark" => match m.text.parse::<u32>() {
                 Ok(v) if v > 0 => VsKey::Fwmark(v),
                 _ => return self.not_imported(n, "the firewall mark must be a number above 0"),
@@ -194,8 +189,71 @@ impl<'n> Importer<'n> {
                 (Ok(ip), Ok(p)) => VsKey::Ip(ip, Some(p)),
                 _ => return self.not_imported(n, "`virtual_server IP PORT` expected"),
             },
-            _ => return self.not_imported(n, "`virtual_server IP PORT` or `virtual_server fwmark N` expected"),
+            _ => {
+                return self.not_imported(
+                    n,
+                    "`virtual_server IP PORT` or `virtual_server fwmark N` expected",
+                )
+            }
         };
+        self.virtual_server_as(n, key);
+    }
+
+    /// `virtual_server group NAME`: one `virtual` block per address (each address of a
+    /// range), port or firewall mark of the group, with the same servers and checks
+    /// (the checks of one real server under several of them run once). What the
+    /// block's body says alike for every entry is reported once.
+    fn virtual_server_group(&mut self, n: &'n Node, name: &str) {
+        let Some(g) = self.vs_groups.get(name).copied() else {
+            return self.not_imported(n, &format!("no virtual_server_group {name} is defined"));
+        };
+        let mut keys = Vec::new();
+        for e in g.children() {
+            let args: Vec<&str> = std::iter::once(e.kw())
+                .chain(e.args().iter().map(|w| w.text.as_str()))
+                .collect();
+            match args.as_slice() {
+                ["fwmark", m, ..] => match m.parse::<u32>() {
+                    Ok(v) if v > 0 => keys.push(VsKey::Fwmark(v)),
+                    _ => self.bad_value(e, "the firewall mark must be a number above 0"),
+                },
+                [addr, port, ..] => match (group_range(addr), port.parse::<u16>()) {
+                    (Ok(ips), Ok(p)) => {
+                        keys.extend(ips.into_iter().map(|ip| VsKey::Ip(ip, Some(p))))
+                    }
+                    (Err(why), _) => self.bad_value(e, &why),
+                    (_, Err(_)) => self.bad_value(e, "the port is not a number"),
+                },
+                _ => self.bad_value(e, "`IP[-LAST] PORT` or `fwmark N` expected"),
+            }
+            if e.args().len() > 2 || (e.kw() != "fwmark" && e.args().len() > 1) {
+                self.not_imported(e, "only the address, port or mark of a group entry is kept");
+            }
+        }
+        if keys.is_empty() {
+            return self.not_imported(
+                n,
+                &format!("virtual_server_group {name} has no usable entry"),
+            );
+        }
+        let before = self.notes.len();
+        for key in keys {
+            let seen = self.notes.len();
+            self.virtual_server_as(n, key);
+            // What every expansion says alike is said once.
+            let new = self.notes.split_off(seen);
+            for note in new {
+                let said = self.notes[before..]
+                    .iter()
+                    .any(|o| o.file == note.file && o.line == note.line && o.text == note.text);
+                if !said {
+                    self.notes.push(note);
+                }
+            }
+        }
+    }
+
+    fn virtual_server_as(&mut self, n: &'n Node, key: VsKey) {
         let mut params = Params::default();
         let mut method = Method::plain(Forwarding::Nat);
         let mut sched: Option<Scheduler> = None;
@@ -585,11 +643,110 @@ impl<'n> Importer<'n> {
     }
 }
 
+/// The addresses of a group entry: `IP`, or keepalived's range `IP-LAST`, where LAST
+/// replaces the address's last byte (IPv4) or last group (IPv6, hexadecimal).
+fn group_range(text: &str) -> Result<Vec<IpAddr>, String> {
+    const MAX: usize = 256;
+    let Some((first, last)) = text.split_once('-') else {
+        return text
+            .parse::<IpAddr>()
+            .map(|ip| vec![ip])
+            .map_err(|_| format!("`{text}` is not an IP address"));
+    };
+    let ip: IpAddr = first
+        .parse()
+        .map_err(|_| format!("`{first}` is not an IP address"))?;
+    let bad = || {
+        format!("`{text}`: the end of the range is not a last byte (IPv4) or group (IPv6) above the start")
+    };
+    let out: Vec<IpAddr> = match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            let end: u8 = last.parse().map_err(|_| bad())?;
+            if end < o[3] {
+                return Err(bad());
+            }
+            (o[3]..=end)
+                .map(|b| IpAddr::from([o[0], o[1], o[2], b]))
+                .collect()
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            let end = u16::from_str_radix(last, 16).map_err(|_| bad())?;
+            if end < s[7] || usize::from(end - s[7]) >= MAX {
+                return Err(bad());
+            }
+            (s[7]..=end)
+                .map(|g| {
+                    let mut t = s;
+                    t[7] = g;
+                    IpAddr::from(t)
+                })
+                .collect()
+        }
+    };
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
     use crate::config::validate;
     use crate::config::value::*;
+
+    /// keepalived's virtual_server_group: one `virtual` per address of the group
+    /// (ranges included) and per firewall mark, each with the servers and checks, the
+    /// body's warnings once; a bad entry or an unknown group is a warning.
+    #[test]
+    fn a_virtual_server_group_becomes_one_virtual_per_entry() {
+        let r = imp("virtual_server_group web {\n 10.0.0.1-3 80\n 2001:db8::a-b 80\n fwmark 7\n 10.0.0.9 http\n}\nvirtual_server group web {\n protocol TCP\n lb_kind DR\n frobnicate\n real_server 10.0.1.1 80 { TCP_CHECK { connect_timeout 2 } }\n}\nvirtual_server group none {\n protocol TCP\n}\n");
+        let names: Vec<&str> = r.config.virtuals.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "vs_10_0_0_1_80",
+                "vs_10_0_0_2_80",
+                "vs_10_0_0_3_80",
+                "vs_2001_db8__a_80",
+                "vs_2001_db8__b_80",
+                "fwmark_7"
+            ]
+        );
+        for v in &r.config.virtuals {
+            // The IPv4 server cannot serve the IPv6 addresses under DR (warned once).
+            let want = usize::from(!v.name.starts_with("vs_2001"));
+            assert_eq!(v.servers.len(), want, "{}", v.name);
+        }
+        assert_eq!(r.config.virtuals[0].check.timeout, Some(Secs::from_secs(2)));
+        let family = r
+            .warnings
+            .iter()
+            .filter(|w| w.contains("address family differs"))
+            .count();
+        assert_eq!(family, 1, "{:#?}", r.warnings);
+        assert_eq!(r.config.virtuals[5].settings.fwmark, Some(7));
+        let frob = r
+            .warnings
+            .iter()
+            .filter(|w| w.contains("frobnicate"))
+            .count();
+        assert_eq!(frob, 1, "{:#?}", r.warnings);
+        assert!(
+            has(
+                &r.warnings,
+                "keepalived.conf:5: `10.0.0.9 http` not imported: the port is not a number"
+            ),
+            "{:#?}",
+            r.warnings
+        );
+        assert!(
+            has(&r.warnings, "no virtual_server_group none is defined"),
+            "{:#?}",
+            r.warnings
+        );
+        assert!(!has(&r.warnings, "groups are not supported"));
+        assert!(validate(&r.config).iter().all(|d| !d.is_error()));
+    }
 
     #[test]
     fn odd_values_are_warnings_not_failures() {
