@@ -287,6 +287,7 @@ keyword_block! {
         ext hysteresis: u32, "0", "The quorum is gained at quorum + hysteresis and lost below quorum − hysteresis (keepalived's `hysteresis`), so a weight near it does not flap.";
         ext quorum_up: Text, "none", "Command run (without a shell; program in the scripts directory) when the quorum is gained, with the `LVS_*` variables of notify_command.";
         ext quorum_down: Text, "none", "Command run when the quorum is lost.";
+        ext omega: bool, "0", "1: when the supervisor stops, this virtual server's servers still up and its quorum are recorded as going down, so notify_down, quorum_down, notify_command and mail run for them (keepalived's `omega`).";
         piranha fwmark: u32, "0 (none)", "Firewall-mark service instead of address:port.";
         piranha port: PortSpec, "80", "Service port (number or name such as `http`); also the real servers' default port.";
         piranha protocol: Protocol, "tcp", "`tcp`, `udp` or (extension) `sctp`.";

@@ -82,6 +82,7 @@ const VIRTUAL_SPECS: &[FieldSpec] = &[
     text("hysteresis", "Quorum hysteresis"),
     text("quorum_up", "Command when the quorum is gained"),
     text("quorum_down", "Command when the quorum is lost"),
+    flag("omega", "On stop, run the down commands (omega)"),
     text("load_monitor", "Load monitoring tool"),
     flag("quiesce_server", "Quiesce server"),
     choice("forwarding", "Forwarding method", FORWARDING),

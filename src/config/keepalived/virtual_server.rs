@@ -105,7 +105,7 @@ impl<'n> Importer<'n> {
                     p.alpha = Some(v);
                 }
             }
-            "log_all_failures" | "omega" => self.not_imported(c, NO_EQUIVALENT),
+            "log_all_failures" => self.not_imported(c, NO_EQUIVALENT),
             "smtp_alert" => self.not_imported(c, MAIL),
             _ => return false,
         }
@@ -351,6 +351,11 @@ impl<'n> Importer<'n> {
                 }
                 "hysteresis" => st.hysteresis = self.arg_u32(c),
                 "quorum_up" => st.quorum_up = self.command(c, false),
+                "omega" => {
+                    if let Some(v) = self.arg_flag(c) {
+                        st.omega = Some(v);
+                    }
+                }
                 "quorum_down" => st.quorum_down = self.command(c, false),
                 "ha_suspend" => self.not_imported(c, NO_EQUIVALENT),
                 "nat_mask" => self.not_imported(

@@ -854,6 +854,11 @@ async fn shut_down(p: Parts) {
     let _ = done.await;
     let failover = p.failover;
     let _ = tokio::task::spawn_blocking(move || failover.join()).await;
+    // Virtual servers with omega say their servers and quorum go down with us.
+    let (ack, done) = oneshot::channel();
+    if p.lvsd_tx.send(lvsd::Input::Stopping(ack)).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
+    }
     // The last changes (this director stopped, its addresses down) still go out.
     if !p.sup.notifier.flush(NOTIFY_FLUSH).await {
         tracing::warn!(

@@ -74,6 +74,9 @@ pub enum Input {
         reply: oneshot::Sender<Result<String, DrainError>>,
     },
     Status(oneshot::Sender<LvsdStatus>),
+    /// The supervisor is stopping: virtual servers with `omega` record their servers
+    /// still up, and their quorum, as going down (keepalived's omega), then answer.
+    Stopping(oneshot::Sender<()>),
     Stop,
 }
 
@@ -470,6 +473,10 @@ impl<K: Kernel> Lvsd<K> {
             Input::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Input::Stopping(reply) => {
+                self.omega();
+                let _ = reply.send(());
+            }
             Input::Stop => return true,
         }
         false
@@ -624,6 +631,35 @@ impl<K: Kernel> Lvsd<K> {
                 let w = t.nanny.weight(now, configured)?;
                 Some(if t.drained { 0 } else { w })
             }
+        }
+    }
+
+    /// keepalived's omega: what stops with the supervisor is said, so that notify_down
+    /// and quorum_down (and notify_command, mail) run for it.
+    fn omega(&mut self) {
+        let cause = "the supervisor stops";
+        let mut events = Vec::new();
+        for vs in self.setup.config.virtuals.iter() {
+            if !vs.settings.active() || vs.settings.omega != Some(true) {
+                continue;
+            }
+            for rs in vs.servers.iter().filter(|r| r.settings.active()) {
+                let key = (vs.name.clone(), rs.name.clone());
+                if self
+                    .targets
+                    .get(&key)
+                    .is_some_and(|t| t.nanny.health() == Health::Up)
+                {
+                    events.push(format!("server {}/{}", vs.name, rs.name));
+                }
+            }
+            if self.quorum.get(&vs.name) == Some(&true) {
+                events.push(format!("service {}", vs.name));
+            }
+        }
+        for subject in events {
+            tracing::info!("{subject}: down: {cause} (omega)");
+            self.shared.locked().event(subject, "down", cause);
         }
     }
 

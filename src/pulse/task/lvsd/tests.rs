@@ -839,3 +839,41 @@ fn the_quorum_moves_the_service_to_the_sorry_server_and_back() {
         ]
     );
 }
+
+/// keepalived's omega: on stop, the servers still up and the quorum are recorded as
+/// going down (so their commands and notifications run); a server already down is not
+/// said again, and without omega nothing is said.
+#[test]
+fn omega_says_what_stops_with_the_supervisor() {
+    let said = |cf: &str| {
+        let (mut l, _rx, _dir) = lvsd_on(cf, Twin::new(Table::default()));
+        l.round(true);
+        result(&mut l, "10.0.1.2", false);
+        result(&mut l, "10.0.1.2", false);
+        l.round(false);
+        let before = l.shared.locked().events.len();
+        let (tx, mut rx) = oneshot::channel();
+        assert!(!l.input(Input::Stopping(tx)));
+        assert!(rx.try_recv().is_ok(), "answered");
+        let events: Vec<_> = l
+            .shared
+            .locked()
+            .events
+            .iter()
+            .skip(before)
+            .cloned()
+            .collect();
+        events
+            .into_iter()
+            .map(|e| format!("{} {} ({})", e.subject, e.state, e.cause))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        said(&CF.replace("load_monitor = uptime\n", "omega = 1\n")),
+        [
+            "server web/a down (the supervisor stops)",
+            "service web down (the supervisor stops)"
+        ]
+    );
+    assert!(said(CF).is_empty());
+}
