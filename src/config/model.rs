@@ -324,6 +324,7 @@ keyword_block! {
         ext check_interval: Secs, "= timeout", "Seconds between checks.";
         ext dynamic_weight: bool, "0", "Program check (keepalived's `misc_dynamic`): an exit status of 2 to 255 passes too and sets the server's weight to status − 2 (0 to 253); 0 passes with the configured weight; 1 and other failures fail, and the weight set is forgotten.";
         ext check_port: PortSpec, "= real server port", "Port to check instead of the real server's port.";
+        ext check_source: IpAddr, "the kernel's choice", "Address the TCP, SCTP, HTTP(S) and UDP checks connect from (keepalived's `bindto`); it must be an address of this director.";
         ext check_path: Text, "/", "HTTP(S) check: path requested with GET.";
         ext check_host: Word, "the address", "HTTP(S) check: Host header (and TLS server name).";
         ext check_status: StatusSet, "200-299", "HTTP(S) check: accepted status codes, e.g. `200` or `200-299,301`.";

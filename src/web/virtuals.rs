@@ -114,6 +114,7 @@ const SCRIPT_SPECS: &[FieldSpec] = &[
     flag("use_regex", "Treat expect string as a regular expression"),
     text("check_interval", "Check interval (s)"),
     text("check_port", "Check port"),
+    text("check_source", "Check from address (bindto)"),
     text("check_path", "HTTP path"),
     text("check_host", "HTTP Host header"),
     text("check_status", "Accepted HTTP status"),

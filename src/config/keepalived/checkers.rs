@@ -151,9 +151,14 @@ impl<'n> Importer<'n> {
                 (_, "connect_ip") => {
                     self.not_imported(o, "checks connect to the real server's own address")
                 }
-                (_, "bindto" | "bind_if" | "bind_port") => self.not_imported(
+                (_, "bindto") => match self.one_arg(o).map(str::parse::<IpAddr>) {
+                    Some(Ok(ip)) => cs.check_source = Some(ip),
+                    Some(Err(_)) => self.bad_value(o, "not an IP address"),
+                    None => {}
+                },
+                (_, "bind_if" | "bind_port") => self.not_imported(
                     o,
-                    "checks connect from the address and port the kernel chooses",
+                    "checks connect from check_source (bindto) and a port the kernel chooses",
                 ),
                 (_, "fwmark") => self.not_imported(o, "check packets are not marked"),
                 ("HTTP_GET" | "SSL_GET", "url") => urls.push(o),

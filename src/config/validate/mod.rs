@@ -591,6 +591,16 @@ fn check_rules(
             "only a program check (send_program) sets the weight",
         );
     }
+    if c.check_source.is_some()
+        && matches!(c.kind(proto), CheckKind::Program | CheckKind::Ping)
+        && written_here("check_source")
+    {
+        v.warn(
+            s,
+            Some("check_source"),
+            "not used by program and ping checks",
+        );
+    }
     let http = matches!(c.check, Some(CheckKind::Http | CheckKind::Https));
     for (kw, set) in [
         ("check_path", c.check_path.is_some()),
@@ -869,6 +879,19 @@ fn virtual_server(v: &mut V, i: usize, vs: &VirtualServer) {
         }
         if !r.check.is_empty() {
             check_rules(v, rs, &r.check.overlay(&vs.check), Some(&r.check), proto);
+        }
+        let source = r.check.check_source.or(vs.check.check_source);
+        if let (Some(src), Some(Host::Ip(ip))) = (source, &sv.address) {
+            let kind = r.check.overlay(&vs.check).kind(proto);
+            if src.is_ipv4() != ip.is_ipv4()
+                && !matches!(kind, CheckKind::Program | CheckKind::Ping | CheckKind::None)
+            {
+                v.error(
+                    rs,
+                    Some("check_source"),
+                    format!("the check cannot connect from {src} to {ip}, an address of the other family: set this server's own check_source"),
+                );
+            }
         }
     }
 }

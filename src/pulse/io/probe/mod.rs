@@ -230,6 +230,9 @@ pub struct Probe {
     pub sctp: bool,
     /// The whole check, connection and reply included, ends within it.
     pub timeout: Duration,
+    /// The address the stream, HTTP and UDP kinds connect from (`check_source`,
+    /// keepalived's `bindto`); unset: the kernel chooses.
+    pub source: Option<IpAddr>,
     /// What a program check may run, checked again before every run. Restricted to
     /// the default scripts directory unless the supervisor says otherwise.
     pub policy: Arc<Policy>,
@@ -294,7 +297,7 @@ impl Probe {
         let target = SocketAddr::new(self.addr, self.port);
         match &self.kind {
             ProbeKind::Tcp => {
-                let stream = connect(target, self.sctp).await?;
+                let stream = connect(target, self.sctp, self.source).await?;
                 // Closed with a reset, as HAProxy's checks do: a check every second per
                 // server would otherwise leave thousands of TIME_WAIT sockets here and
                 // cost a FIN exchange each.
@@ -302,7 +305,7 @@ impl Probe {
                 Ok("connected".into())
             }
             ProbeKind::SendExpect { send, expect } => {
-                let mut stream = connect(target, self.sctp).await?;
+                let mut stream = connect(target, self.sctp, self.source).await?;
                 if let Some(send) = send {
                     stage.set(Stage::SENDING);
                     stream
@@ -321,7 +324,15 @@ impl Probe {
             }
             ProbeKind::Udp { send, expect } => {
                 stage.set(Stage::REPLY);
-                udp(target, send, expect.as_ref(), deadline, self.timeout).await
+                udp(
+                    target,
+                    self.source,
+                    send,
+                    expect.as_ref(),
+                    deadline,
+                    self.timeout,
+                )
+                .await
             }
             ProbeKind::Program {
                 argv,
@@ -352,7 +363,7 @@ impl Probe {
 impl Probe {
     /// One page: connect, (TLS,) `GET`, judge the answer.
     async fn page(&self, tls: bool, url: &HttpUrl, stage: &Stage) -> Result<String, String> {
-        let tcp = connect(SocketAddr::new(self.addr, self.port), false).await?;
+        let tcp = connect(SocketAddr::new(self.addr, self.port), false, self.source).await?;
         let request = HttpRequest {
             path: &url.path,
             host: &url.host,

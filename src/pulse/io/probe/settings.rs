@@ -50,6 +50,8 @@ pub enum CheckSettingsError {
     Digest(String),
     #[error("check_url: `{0}` is not an MD5 digest (32 hexadecimal digits)")]
     UrlDigest(String),
+    #[error("check_source: {from} cannot reach {target}, an address of the other family")]
+    SourceFamily { from: IpAddr, target: IpAddr },
 }
 
 pub use crate::config::value::parse_digest;
@@ -68,6 +70,14 @@ impl Probe {
         let timeout = check.timeout();
         if timeout.is_zero() {
             return Err(CheckSettingsError::ZeroTimeout);
+        }
+        if let Some(src) = check.check_source {
+            if src.is_ipv4() != addr.is_ipv4() {
+                return Err(CheckSettingsError::SourceFamily {
+                    from: src,
+                    target: addr,
+                });
+            }
         }
         let port = match &check.check_port {
             None => port,
@@ -163,6 +173,7 @@ impl Probe {
             sctp: protocol == Protocol::Sctp,
             timeout: timeout.as_duration(),
             policy: Arc::default(),
+            source: check.check_source,
         }))
     }
 
@@ -232,6 +243,9 @@ impl Probe {
             }
             ProbeKind::Ping => format!("ping {}", self.addr),
         };
+        if let Some(src) = self.source {
+            let _ = write!(s, " from {src}");
+        }
         let _ = write!(s, " timeout {}", Secs(self.timeout.as_millis() as u64));
         s
     }

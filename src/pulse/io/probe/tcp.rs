@@ -1,31 +1,55 @@
 //! The stream kinds: a TCP connect (or an SCTP association), and send/expect over it.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 
 use super::{io_detail, show, Expect, MAX_REPLY};
 
-pub(super) async fn connect(target: SocketAddr, sctp: bool) -> Result<TcpStream, String> {
-    let stream = if sctp {
-        sctp_connect(target).await
-    } else {
-        TcpStream::connect(target).await
+/// A TCP connection (an SCTP association with `sctp`), from `source` when set
+/// (`check_source`, keepalived's `bindto`).
+pub(super) async fn connect(
+    target: SocketAddr,
+    sctp: bool,
+    source: Option<IpAddr>,
+) -> Result<TcpStream, String> {
+    let stream = match (sctp, source) {
+        (true, _) => sctp_connect(target, source).await,
+        (false, None) => TcpStream::connect(target).await,
+        (false, Some(src)) => tcp_from(target, src).await,
     };
-    stream.map_err(|e| io_detail(&e))
+    stream.map_err(|e| match source {
+        Some(src) if e.kind() == io::ErrorKind::AddrNotAvailable => {
+            format!("cannot connect from {src}: {}", io_detail(&e))
+        }
+        _ => io_detail(&e),
+    })
+}
+
+async fn tcp_from(target: SocketAddr, source: IpAddr) -> io::Result<TcpStream> {
+    let socket = if target.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(target).await
 }
 
 /// An SCTP one-to-one association, driven through tokio's stream type: the socket is
 /// a `SOCK_STREAM`, so reads, writes and readiness behave as for TCP.
-async fn sctp_connect(target: SocketAddr) -> io::Result<TcpStream> {
+async fn sctp_connect(target: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(target),
         socket2::Type::STREAM,
         Some(socket2::Protocol::from(libc::IPPROTO_SCTP)),
     )?;
     socket.set_nonblocking(true)?;
+    if let Some(src) = source {
+        socket.bind(&SocketAddr::new(src, 0).into())?;
+    }
     match socket.connect(&target.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -74,6 +98,37 @@ mod tests {
     use super::super::testing::*;
     use super::*;
     use crate::pulse::io::probe::ProbeKind;
+
+    /// keepalived's bindto: the connection comes from check_source (127.0.0.2 is a
+    /// loopback address too); an address this machine lacks fails and says so.
+    #[tokio::test]
+    async fn a_check_connects_from_its_source_address() {
+        let l = tokio::net::TcpListener::bind((LO4, 0)).await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut p = probe(ProbeKind::Tcp, LO4, port, 2000);
+        p.source = Some("127.0.0.2".parse().unwrap());
+        let (o, accepted) = tokio::join!(p.run(), l.accept());
+        assert_ok(&o);
+        assert_eq!(accepted.unwrap().1.ip().to_string(), "127.0.0.2");
+        p.source = Some("192.0.2.77".parse().unwrap());
+        let o = p.run().await;
+        assert_fail(&o, "cannot connect from 192.0.2.77");
+        let u = tokio::net::UdpSocket::bind((LO4, 0)).await.unwrap();
+        let uport = u.local_addr().unwrap().port();
+        let mut p = probe(
+            ProbeKind::Udp {
+                send: b"ping".to_vec(),
+                expect: None,
+            },
+            LO4,
+            uport,
+            300,
+        );
+        p.source = Some("127.0.0.3".parse().unwrap());
+        let mut buf = [0u8; 16];
+        let (_, got) = tokio::join!(p.run(), u.recv_from(&mut buf));
+        assert_eq!(got.unwrap().1.ip().to_string(), "127.0.0.3");
+    }
 
     #[tokio::test]
     async fn tcp_connect_passes_on_a_listener_and_fails_on_a_closed_port() {

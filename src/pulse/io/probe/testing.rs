@@ -36,6 +36,7 @@ pub(super) fn probe(kind: ProbeKind, addr: IpAddr, port: u16, millis: u64) -> Pr
         // The tests' programs are in PATH and temporary folders; the scripts
         // directory's rule has its own tests.
         policy: Arc::new(Policy::Any),
+        source: None,
     }
 }
 

@@ -13,18 +13,20 @@ use crate::config::value::Secs;
 
 pub(super) async fn udp(
     target: SocketAddr,
+    source: Option<std::net::IpAddr>,
     send: &[u8],
     expect: Option<&Expect>,
     deadline: Instant,
     timeout: Duration,
 ) -> Result<String, String> {
-    let local: SocketAddr = match target {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    let local: SocketAddr = match (source, target) {
+        (Some(src), _) => (src, 0).into(),
+        (None, SocketAddr::V4(_)) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        (None, SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let socket = UdpSocket::bind(local)
         .await
-        .map_err(|e| format!("socket: {e}"))?;
+        .map_err(|e| format!("socket from {}: {e}", local.ip()))?;
     socket.connect(target).await.map_err(|e| io_detail(&e))?;
     socket.send(send).await.map_err(|e| io_detail(&e))?;
     // The verdict is due before `run`'s own timeout, which would call it a failure.
