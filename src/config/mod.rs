@@ -11,6 +11,7 @@
 pub(crate) mod arb;
 pub mod check;
 pub mod diag;
+pub mod dns;
 pub mod keepalived;
 pub mod lexer;
 pub mod model;

@@ -328,6 +328,8 @@ keyword_block! {
         ext check_path: Text, "/", "HTTP(S) check: path requested with GET.";
         ext check_host: Word, "the address", "HTTP(S) check: Host header (and TLS server name).";
         ext check_status: StatusSet, "200-299", "HTTP(S) check: accepted status codes, e.g. `200` or `200-299,301`.";
+        ext check_dns_name: Word, "the root (.)", "DNS check: the name asked for (keepalived's DNS_CHECK `name`).";
+        ext check_dns_type: Word, "SOA", "DNS check: the record type asked for: A, NS, CNAME, SOA, MX, TXT or AAAA (keepalived's `type`).";
         ext check_regex: Text, "none", "HTTP(S) check: regular expression the body must match.";
         ext check_digest: Word, "none", "HTTP(S) check: MD5 of the whole body, 32 hex digits (keepalived's `digest`; `lvs-director genhash URL` prints it): the check fails when the body differs.";
         ext check_url: UrlList, "none (check_path)", "HTTP(S) check of several pages, each as keepalived's `url` block on one line: `[ \"/health status 200\" \"/index.html digest 0ee5…\" ]` (`PATH [status SET] [digest HEX] [host NAME] [regex RE]`, regex last). The server is up only when every page passes; what a page leaves out comes from check_status, check_host, check_regex and check_digest. Replaces check_path.";

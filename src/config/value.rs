@@ -973,13 +973,14 @@ word_enum!(
 word_enum!(
     /// What a health check does. Unset means Piranha's rule: `send_program` if set,
     /// else send/expect over the service protocol, else a TCP connect.
-    CheckKind, "tcp, udp, http, https, program, ping or none" {
+    CheckKind, "tcp, udp, http, https, program, ping, dns or none" {
         Tcp => ["tcp", "connect"],
         Udp => ["udp"],
         Http => ["http"],
         Https => ["https", "ssl"],
         Program => ["program", "external", "misc"],
         Ping => ["ping", "icmp"],
+        Dns => ["dns"],
         None => ["none", "off"],
     }
 );

@@ -59,6 +59,7 @@ const CHECKS: &[(&str, &str)] = &[
     ("https", "HTTPS GET"),
     ("program", "External program (send program)"),
     ("ping", "ICMP echo (ping)"),
+    ("dns", "DNS query"),
     ("none", "No check (always up)"),
 ];
 
@@ -120,6 +121,8 @@ const SCRIPT_SPECS: &[FieldSpec] = &[
     text("check_status", "Accepted HTTP status"),
     text("check_regex", "Body must match (regex)"),
     text("check_digest", "Body MD5 (lvs-director genhash URL)"),
+    text("check_dns_name", "DNS name asked for"),
+    text("check_dns_type", "DNS record type (A, NS, CNAME, SOA, MX, TXT, AAAA)"),
     text(
         "check_url",
         "Several HTTP pages, all must pass: [ \"PATH [status SET] [digest HEX] [host NAME] [regex RE]\" … ]",

@@ -58,6 +58,8 @@ const KIND_SPECIFIC: &[&str] = &[
     "check_digest",
     "check_url",
     "dynamic_weight",
+    "check_dns_name",
+    "check_dns_type",
 ];
 
 /// Puts what the real servers' checks share on the virtual server, keyword by keyword,
@@ -204,7 +206,25 @@ impl<'n> Importer<'n> {
                     o,
                     "keepalived's deprecated host block: the real server's address and port (or connect_port) are checked",
                 ),
-                ("DNS_CHECK" | "BFD_CHECK" | "FILE_CHECK", _) => {}
+                ("DNS_CHECK", "type") => {
+                    if let Some(t) = self.one_arg(o) {
+                        if crate::config::dns::qtype(t).is_some() {
+                            cs.check_dns_type = Some(Word(t.to_ascii_uppercase()));
+                        } else {
+                            self.bad_value(o, "A, NS, CNAME, SOA, MX, TXT or AAAA expected");
+                        }
+                    }
+                }
+                ("DNS_CHECK", "name") => {
+                    if let Some(n) = self.one_arg(o) {
+                        match crate::config::dns::qname(n) {
+                            Ok(_) if writable_word(n) => cs.check_dns_name = Some(Word(n.to_string())),
+                            Ok(_) => self.bad_value(o, "lvs.cf cannot hold this name"),
+                            Err(e) => self.bad_value(o, &e),
+                        }
+                    }
+                }
+                ("BFD_CHECK" | "FILE_CHECK", _) => {}
                 _ => self.not_imported(o, NO_EQUIVALENT),
             }
         }
@@ -269,6 +289,13 @@ impl<'n> Importer<'n> {
             _ if http => self.http_check(c, &mut cs, &urls, eff.virtualhost, sni, proto),
             // The greeting, read without sending anything first: some servers drop a
             // client that speaks before it (Exim's smtp_enforce_sync).
+            "DNS_CHECK" => {
+                cs.check = Some(CheckKind::Dns);
+                // The SOA default is keepalived's too.
+                if cs.check_dns_type.as_ref().is_some_and(|t| t.0 == "SOA") {
+                    cs.check_dns_type = None;
+                }
+            }
             "SMTP_CHECK" if proto == Protocol::Tcp => {
                 cs.check = Some(CheckKind::Tcp);
                 cs.expect = Some(Escaped("220".into()));
@@ -549,7 +576,6 @@ mod tests {
     #[test]
     fn unsupported_checkers_never_become_tcp_checks_of_udp_or_sctp_services() {
         for checker in [
-            "DNS_CHECK",
             "SMTP_CHECK",
             "BFD_CHECK",
             "FILE_CHECK",
@@ -604,11 +630,32 @@ mod tests {
                 ));
             }
         }
-        let r = substitute("DNS_CHECK", "UDP");
-        assert!(has(
-            &r.warnings,
-            "lvs-director has no DNS check; check = ping"
-        ));
+        // DNS_CHECK is a real check over UDP, whatever the service's protocol.
+        for proto in ["UDP", "TCP"] {
+            let r = substitute("DNS_CHECK", proto);
+            let v = &r.config.virtuals[0];
+            let c = v.servers[0].check.overlay(&v.check);
+            assert_eq!(c.check, Some(CheckKind::Dns), "{proto}");
+            assert!(!has(&r.warnings, "DNS"), "{:#?}", r.warnings);
+        }
+        let r = imp("virtual_server 10.0.0.1 53 {\n protocol UDP\n real_server 10.0.0.2 53 { DNS_CHECK { type aaaa\n name www.example.com } }\n real_server 10.0.0.3 53 { DNS_CHECK { type SOA\n type WKS } }\n}\n");
+        let v = &r.config.virtuals[0];
+        let c = v.servers[0].check.overlay(&v.check);
+        assert_eq!(
+            (c.check_dns_type, c.check_dns_name),
+            (
+                Some(Word("AAAA".into())),
+                Some(Word("www.example.com".into()))
+            )
+        );
+        assert!(
+            has(
+                &r.warnings,
+                "`type WKS` not imported: A, NS, CNAME, SOA, MX, TXT or AAAA expected"
+            ),
+            "{:#?}",
+            r.warnings
+        );
         let r = substitute("HTTP_GET", "SCTP");
         assert!(has(
             &r.warnings,

@@ -452,7 +452,7 @@ fn local_check(v: &mut V, i: usize, l: &LocalCheck) {
     let kind = l.check.kind(Protocol::Tcp);
     let needs_port = matches!(
         kind,
-        CheckKind::Tcp | CheckKind::Udp | CheckKind::Http | CheckKind::Https
+        CheckKind::Tcp | CheckKind::Udp | CheckKind::Http | CheckKind::Https | CheckKind::Dns
     );
     if needs_port && l.settings.port.is_none() && l.check.check_port.is_none() {
         v.error(
@@ -590,6 +590,31 @@ fn check_rules(
             Some("dynamic_weight"),
             "only a program check (send_program) sets the weight",
         );
+    }
+    if let Some(Word(n)) = &c.check_dns_name {
+        if let Err(e) = super::dns::qname(n) {
+            if written_here("check_dns_name") {
+                v.error(s, Some("check_dns_name"), e);
+            }
+        }
+    }
+    if let Some(Word(t)) = &c.check_dns_type {
+        if super::dns::qtype(t).is_none() && written_here("check_dns_type") {
+            v.error(
+                s,
+                Some("check_dns_type"),
+                format!("`{t}` is not one of A, NS, CNAME, SOA, MX, TXT, AAAA"),
+            );
+        }
+    }
+    let dns = c.kind(proto) == CheckKind::Dns;
+    for (kw, set) in [
+        ("check_dns_name", c.check_dns_name.is_some()),
+        ("check_dns_type", c.check_dns_type.is_some()),
+    ] {
+        if set && !dns && written_here(kw) {
+            v.warn(s, Some(kw), "only used by `check = dns`");
+        }
     }
     if c.check_source.is_some()
         && matches!(c.kind(proto), CheckKind::Program | CheckKind::Ping)

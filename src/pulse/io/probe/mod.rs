@@ -29,6 +29,9 @@
 //!   HTTPS does not verify the certificate (real servers are addressed by IP and often
 //!   self-signed; keepalived does not verify either) but sends `check_host` as SNI when
 //!   it is a name.
+//! - **dns**: a query for `check_dns_name` (the root by default) of type
+//!   `check_dns_type` (SOA) over UDP, as keepalived's DNS_CHECK: a response with the
+//!   query's id and response code 0 passes.
 //! - **ping**: an ICMP/ICMPv6 echo (unprivileged ping socket where
 //!   `net.ipv4.ping_group_range` allows, a raw socket otherwise), repeated every second
 //!   until a reply or the timeout.
@@ -42,6 +45,7 @@
 //! identity; then one file per kind family: `tcp`
 //! (tcp, SCTP and send/expect), `udp`, `program`, `http` (HTTP and HTTPS), `ping`.
 
+mod dns;
 mod http;
 mod ping;
 mod program;
@@ -215,6 +219,9 @@ pub enum ProbeKind {
     Http { tls: bool, urls: Vec<HttpUrl> },
     /// ICMP or ICMPv6 echo.
     Ping,
+    /// A DNS query over UDP (keepalived's DNS_CHECK): the question's name in wire
+    /// form and its type.
+    Dns { qname: Vec<u8>, qtype: u16 },
 }
 
 /// One health check of one real server.
@@ -351,6 +358,10 @@ impl Probe {
                     return self.pages(*tls, urls).await;
                 };
                 self.page(*tls, url, stage).await
+            }
+            ProbeKind::Dns { qname, qtype } => {
+                stage.set(Stage::REPLY);
+                dns::dns(target, self.source, qname, *qtype).await
             }
             ProbeKind::Ping => {
                 stage.set(Stage::ECHO);

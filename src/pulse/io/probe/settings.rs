@@ -50,6 +50,10 @@ pub enum CheckSettingsError {
     Digest(String),
     #[error("check_url: `{0}` is not an MD5 digest (32 hexadecimal digits)")]
     UrlDigest(String),
+    #[error("check_dns_name: {0}")]
+    DnsName(String),
+    #[error("check_dns_type: `{0}` is not one of A, NS, CNAME, SOA, MX, TXT, AAAA")]
+    DnsType(String),
     #[error("check_source: {from} cannot reach {target}, an address of the other family")]
     SourceFamily { from: IpAddr, target: IpAddr },
 }
@@ -165,6 +169,18 @@ impl Probe {
                 ProbeKind::Http { tls, urls }
             }
             CheckKind::Ping => ProbeKind::Ping,
+            CheckKind::Dns => {
+                let name = check.check_dns_name.as_ref().map_or("", |w| w.0.as_str());
+                let t = check
+                    .check_dns_type
+                    .as_ref()
+                    .map_or("SOA", |w| w.0.as_str());
+                ProbeKind::Dns {
+                    qname: super::dns::qname(name).map_err(CheckSettingsError::DnsName)?,
+                    qtype: super::dns::qtype(t)
+                        .ok_or_else(|| CheckSettingsError::DnsType(t.to_string()))?,
+                }
+            }
         };
         Ok(Some(Probe {
             kind,
@@ -242,6 +258,9 @@ impl Probe {
                 s
             }
             ProbeKind::Ping => format!("ping {}", self.addr),
+            ProbeKind::Dns { qname, qtype } => {
+                format!("dns {target} {} type {qtype}", show(qname, usize::MAX))
+            }
         };
         if let Some(src) = self.source {
             let _ = write!(s, " from {src}");
