@@ -368,6 +368,16 @@ async fn virtual_of(env: &Env, vid: i64) -> Option<lvs_director::storage::Stored
         .find(|v| v.virtual_server.id == vid)
 }
 
+/// The stored check settings of virtual server `vid`.
+async fn check_of(env: &Env, vid: i64) -> lvs_director::config::model::CheckSettings {
+    virtual_of(env, vid)
+        .await
+        .expect("the virtual server is stored")
+        .virtual_server
+        .item
+        .check
+}
+
 /// The stored real server `name` of virtual server `vid`.
 async fn real(
     env: &Env,
@@ -1649,12 +1659,7 @@ async fn real_servers_and_monitoring_scripts_are_edited_in_their_panels() {
     )
     .await
     .expect_redirect(&scripts_action);
-    let check = virtual_of(&env, vid)
-        .await
-        .unwrap()
-        .virtual_server
-        .item
-        .check;
+    let check = check_of(&env, vid).await;
     assert_eq!(check.get("check").as_deref(), Some("http"));
     assert_eq!(web::form::display(&check, "check_path"), "/health");
     assert_eq!(check.get("check_interval").as_deref(), Some("5"));
@@ -1671,12 +1676,7 @@ async fn real_servers_and_monitoring_scripts_are_edited_in_their_panels() {
     a.submit(&f.clone().with("blank_send", "1"))
         .await
         .expect_redirect(&scripts_action);
-    let check = virtual_of(&env, vid)
-        .await
-        .unwrap()
-        .virtual_server
-        .item
-        .check;
+    let check = check_of(&env, vid).await;
     assert!(check.send.is_none());
     assert_eq!(web::form::display(&check, "check_path"), "/health");
     // Several pages (keepalived's url blocks).
@@ -1687,12 +1687,7 @@ async fn real_servers_and_monitoring_scripts_are_edited_in_their_panels() {
     ))
     .await
     .expect_redirect(&scripts_action);
-    let check = virtual_of(&env, vid)
-        .await
-        .unwrap()
-        .virtual_server
-        .item
-        .check;
+    let check = check_of(&env, vid).await;
     assert_eq!(
         check.get("check_url").as_deref(),
         Some("[ /health \"/index.html status 200 digest 0ee5dbfcba889ec228d56f564a880d56\" ]")

@@ -318,15 +318,20 @@ mod tests {
         IpAddr::V4(Ipv4Addr::from(a))
     }
 
+    /// The example's `www` service.
+    fn www() -> ServiceKey {
+        ServiceKey::Addr {
+            protocol: proto::TCP,
+            addr: v4([203, 0, 113, 100]),
+            port: 80,
+        }
+    }
+
     #[test]
     fn piranhas_example_becomes_three_services() {
         let c = parse(EXAMPLE).unwrap().config;
         let (t, drains) = desired(&c, &literal_only, &all_healthy, &quorum_now).unwrap();
-        let www = ServiceKey::Addr {
-            protocol: proto::TCP,
-            addr: v4([203, 0, 113, 100]),
-            port: 80,
-        };
+        let www = www();
         let s = &t.services[&www];
         assert_eq!(
             s.params,
@@ -360,11 +365,7 @@ mod tests {
         let c = parse(EXAMPLE).unwrap().config;
         let quiesced = |_: &VirtualServer, _: &RealServer| Some(0);
         let (t, _) = desired(&c, &literal_only, &quiesced, &quorum_now).unwrap();
-        let www = ServiceKey::Addr {
-            protocol: proto::TCP,
-            addr: v4([203, 0, 113, 100]),
-            port: 80,
-        };
+        let www = www();
         let sorry = DestKey {
             addr: v4([192, 168, 50, 99]),
             port: 80,
@@ -385,11 +386,7 @@ mod tests {
         let vs = c.virtuals.iter_mut().find(|v| v.name == "www").unwrap();
         vs.settings.quorum = Some(150);
         vs.settings.sorry_port = Some(PortSpec::Number(8443));
-        let www = ServiceKey::Addr {
-            protocol: proto::TCP,
-            addr: v4([203, 0, 113, 100]),
-            port: 80,
-        };
+        let www = www();
         let sorry = DestKey {
             addr: v4([192, 168, 50, 99]),
             port: 8443,

@@ -58,6 +58,7 @@ const GLOBAL: &[FieldSpec] = &[
     text("notify_command", "Notification command"),
     text("smtp_server", "SMTP server for notifications"),
     text("smtp_port", "SMTP port"),
+    text("smtp_timeout", "SMTP step timeout (s)"),
     text("smtp_from", "Notification sender"),
     text("smtp_to", "Notification recipients"),
 ];

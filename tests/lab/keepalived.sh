@@ -4,6 +4,10 @@
 #   start_keepalived NS          keepalived -n -l -D with $LAB_TMP/NS-ka.conf, log $LAB_TMP/NS-ka.log
 #   stop_keepalived NS           SIGTERM (a master sends priority 0), waits for it to end
 #   ka_state NS                  its last VRRP state (MASTER, BACKUP, FAULT) from its log
+#   checker_side_by_side CONF RE  keepalived's checker alone (-C) with CONF in dira (it
+#                                programs dira's IPVS table), and CONF imported into
+#                                $LAB_TMP/dirb.lvs.cf for `lvs-director pulse` in dirb;
+#                                fails when an import warning names a keyword matching RE
 #   ka_dr_virtual_server VIP N [LINES]  keepalived's virtual_server for pulse.sh's dr_pair:
 #                                rr, DR, rs1 and rs2 with TCP_CHECK (plus LINES in it),
 #                                delay_loop N
@@ -97,4 +101,16 @@ ${3:-}
     }
 }
 EOF
+}
+checker_side_by_side() {
+    cp "$1" "$LAB_TMP/dira-ka.conf"
+    nsexec dira keepalived -n -l -D -C -f "$LAB_TMP/dira-ka.conf" -p "$LAB_TMP/dira-ka.pid" \
+        -c "$LAB_TMP/dira-ka-check.pid" >>"$LAB_TMP/dira-ka.log" 2>&1 &
+    lab_on_exit "_keepalived_stop dira"
+    lvs-director import --db "$LAB_TMP/dirb.db" --from keepalived "$1" >"$LAB_TMP/import.log" 2>&1 \
+        || fail "import: $(cat "$LAB_TMP/import.log")"
+    if grep -E ":[0-9]+: warning: .*\`($2)" "$LAB_TMP/import.log"; then
+        fail "a checker keyword was not imported"
+    fi
+    lvs-director export --db "$LAB_TMP/dirb.db" -o "$LAB_TMP/dirb.lvs.cf" || fail "export"
 }

@@ -15,17 +15,7 @@ VIP=10.0.1.100
 dr_pair "$VIP"
 ka_dr_virtual_server "$VIP" 4 "            nb_get_retry 2
             delay_before_retry 1" >"$LAB_TMP/checker.conf"
-cp "$LAB_TMP/checker.conf" "$LAB_TMP/dira-ka.conf"
-# keepalived's checker alone (-C): it programs dira's IPVS table.
-nsexec dira keepalived -n -l -D -C -f "$LAB_TMP/dira-ka.conf" -p "$LAB_TMP/dira-ka.pid" \
-    -c "$LAB_TMP/dira-ka-check.pid" >>"$LAB_TMP/dira-ka.log" 2>&1 &
-lab_on_exit "_keepalived_stop dira"
-lvs-director import --db "$LAB_TMP/dirb.db" --from keepalived "$LAB_TMP/checker.conf" >"$LAB_TMP/import.log" 2>&1 \
-    || fail "import: $(cat "$LAB_TMP/import.log")"
-if grep -E ':[0-9]+: warning: .*(delay_before_retry|nb_get_retry|delay_loop|connect_timeout)' "$LAB_TMP/import.log"; then
-    fail "the checker's timing was not imported"
-fi
-lvs-director export --db "$LAB_TMP/dirb.db" -o "$LAB_TMP/dirb.lvs.cf" || fail "export"
+checker_side_by_side "$LAB_TMP/checker.conf" 'delay_before_retry|nb_get_retry|delay_loop|connect_timeout'
 grep -q "retry_interval = 1" "$LAB_TMP/dirb.lvs.cf" || fail "no retry_interval in $(cat "$LAB_TMP/dirb.lvs.cf")"
 start_pulse dirb "$LAB_TMP/dirb.lvs.cf"
 

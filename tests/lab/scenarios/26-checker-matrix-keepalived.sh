@@ -114,16 +114,7 @@ virtual_server $VIP 81 {
     }
 }
 EOF
-cp "$LAB_TMP/checker.conf" "$LAB_TMP/dira-ka.conf"
-nsexec dira keepalived -n -l -D -C -f "$LAB_TMP/dira-ka.conf" -p "$LAB_TMP/dira-ka.pid" \
-    -c "$LAB_TMP/dira-ka-check.pid" >>"$LAB_TMP/dira-ka.log" 2>&1 &
-lab_on_exit "_keepalived_stop dira"
-lvs-director import --db "$LAB_TMP/dirb.db" --from keepalived "$LAB_TMP/checker.conf" >"$LAB_TMP/import.log" 2>&1 \
-    || fail "import: $(cat "$LAB_TMP/import.log")"
-if grep -E ':[0-9]+: warning: .*`(url|digest|status_code|misc_dynamic|misc_timeout|inhibit_on_failure|sorry_server|quorum|nb_get_retry|delay_before_retry)' "$LAB_TMP/import.log"; then
-    fail "a checker keyword was not imported"
-fi
-lvs-director export --db "$LAB_TMP/dirb.db" -o "$LAB_TMP/dirb.lvs.cf" || fail "export"
+checker_side_by_side "$LAB_TMP/checker.conf" 'url|digest|status_code|misc_dynamic|misc_timeout|inhibit_on_failure|sorry_server|quorum|nb_get_retry|delay_before_retry|fast_recovery'
 start_pulse dirb "$LAB_TMP/dirb.lvs.cf"
 
 # table NS PORT : "ADDR:PORT WEIGHT" of each destination of VIP:PORT, sorted, on one line.

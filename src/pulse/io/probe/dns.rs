@@ -2,9 +2,7 @@
 //! class IN); the check passes on the first response carrying the query's id with
 //! response code 0 (NOERROR), whatever its answers.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-
-use tokio::net::UdpSocket;
+use std::net::{IpAddr, SocketAddr};
 
 use super::io_detail;
 pub use crate::config::dns::{qname, qtype};
@@ -55,15 +53,7 @@ pub(super) async fn dns(
     qname: &[u8],
     qtype: u16,
 ) -> Result<String, String> {
-    let local: SocketAddr = match (source, target) {
-        (Some(src), _) => (src, 0).into(),
-        (None, SocketAddr::V4(_)) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        (None, SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local)
-        .await
-        .map_err(|e| format!("socket from {}: {e}", local.ip()))?;
-    socket.connect(target).await.map_err(|e| io_detail(&e))?;
+    let socket = super::udp::connected(target, source).await?;
     let id: u16 = rand::random();
     socket
         .send(&query(id, qname, qtype))
@@ -84,6 +74,8 @@ pub(super) async fn dns(
 
 #[cfg(test)]
 mod tests {
+    use tokio::net::UdpSocket;
+
     use super::super::testing::*;
     use super::*;
     use crate::pulse::io::probe::ProbeKind;

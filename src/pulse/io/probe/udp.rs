@@ -11,14 +11,11 @@ use tokio::time::Instant;
 use super::{io_detail, show, Expect, MAX_REPLY};
 use crate::config::value::Secs;
 
-pub(super) async fn udp(
+/// A datagram socket connected to `target`, from `source` when set (`check_source`).
+pub(super) async fn connected(
     target: SocketAddr,
     source: Option<std::net::IpAddr>,
-    send: &[u8],
-    expect: Option<&Expect>,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<String, String> {
+) -> Result<UdpSocket, String> {
     let local: SocketAddr = match (source, target) {
         (Some(src), _) => (src, 0).into(),
         (None, SocketAddr::V4(_)) => (Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -28,6 +25,18 @@ pub(super) async fn udp(
         .await
         .map_err(|e| format!("socket from {}: {e}", local.ip()))?;
     socket.connect(target).await.map_err(|e| io_detail(&e))?;
+    Ok(socket)
+}
+
+pub(super) async fn udp(
+    target: SocketAddr,
+    source: Option<std::net::IpAddr>,
+    send: &[u8],
+    expect: Option<&Expect>,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<String, String> {
+    let socket = connected(target, source).await?;
     socket.send(send).await.map_err(|e| io_detail(&e))?;
     // The verdict is due before `run`'s own timeout, which would call it a failure.
     let margin = (timeout / 10).min(Duration::from_millis(100));
