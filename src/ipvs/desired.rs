@@ -15,8 +15,6 @@ use super::table::*;
 /// pool (failed and removed, or not yet in).
 pub type HealthFn<'a> = dyn Fn(&VirtualServer, &RealServer) -> Option<u32> + 'a;
 
-/// Every real server healthy at its configured weight (`ipvs apply`, or before the
-/// first checks have run with `alpha`-less semantics).
 /// Whether a virtual server has its quorum, given its live weight (see
 /// [`live_weight`]): the supervisor remembers the state (hysteresis), others judge by
 /// the weight alone.
@@ -37,6 +35,8 @@ pub fn live_weight(vs: &VirtualServer, health: &HealthFn) -> u64 {
         .sum()
 }
 
+/// Every real server healthy at its configured weight (`ipvs apply`, or before the
+/// first checks have run with `alpha`-less semantics).
 pub fn all_healthy(_: &VirtualServer, rs: &RealServer) -> Option<u32> {
     Some(rs.settings.weight())
 }

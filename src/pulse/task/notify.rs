@@ -12,6 +12,7 @@
 //! when the server offers it, and retried after each of [`Timing::retries`] before it is
 //! given up; every failure is logged with its reason.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -22,8 +23,6 @@ use lettre::transport::smtp::client::{CertificateStore, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{mpsc, oneshot, watch};
-
-use std::collections::BTreeMap;
 
 use crate::config::model::GlobalSettings;
 use crate::config::value::Text;

@@ -43,7 +43,8 @@
 //! [`Expect`], the stage a timeout reports, socket error wording); `settings` builds a
 //! probe from `lvs.cf` (or says why not: [`CheckSettingsError`]) and gives its
 //! identity; then one file per kind family: `tcp`
-//! (tcp, SCTP and send/expect), `udp`, `program`, `http` (HTTP and HTTPS), `ping`.
+//! (tcp, SCTP and send/expect), `udp`, `program`, `http` (HTTP and HTTPS), `ping`,
+//! `dns`.
 
 mod dns;
 mod http;

@@ -8,7 +8,7 @@
 //! connection counts and repair changes made behind our back.
 
 use crate::sync::Recover;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -672,6 +672,12 @@ impl<K: Kernel> Lvsd<K> {
             .unwrap_or_else(|| quorum_now(vs, live))
     }
 
+    /// Whether the sorry server takes a virtual server's traffic: it has one, and its
+    /// quorum is lost.
+    fn sorry_in_place(&self, vs: &VirtualServer) -> bool {
+        vs.settings.sorry_server.is_some() && self.quorum.get(&vs.name) == Some(&false)
+    }
+
     /// Each active virtual server's quorum from its live weight now; a change (or a
     /// start without it) is logged and recorded once, with the weights as its cause.
     fn update_quorum(&mut self, now: u64) {
@@ -731,20 +737,20 @@ impl<K: Kernel> Lvsd<K> {
         // ones a lost quorum hands over to the sorry server (keepalived removes them);
         // only configuration removals and administrators' drains wait for connections
         // to end.
-        let sorry_now = |name: &str| {
-            self.quorum.get(name) == Some(&false)
-                && self
-                    .setup
-                    .config
-                    .virtual_server(name)
-                    .is_some_and(|v| v.settings.sorry_server.is_some())
-        };
+        let sorry: HashSet<&str> = self
+            .setup
+            .config
+            .virtuals
+            .iter()
+            .filter(|v| self.sorry_in_place(v))
+            .map(|v| v.name.as_str())
+            .collect();
         let failed: BTreeSet<(ServiceKey, DestKey)> = self
             .targets
             .values()
             .filter(|t| {
                 (t.nanny.health() == Health::Down && !t.target.policy.quiesce)
-                    || sorry_now(&t.target.key.0)
+                    || sorry.contains(t.target.key.0.as_str())
             })
             .filter_map(|t| {
                 let svc = self.services.get(&t.target.key.0)?;
@@ -835,9 +841,9 @@ impl<K: Kernel> Lvsd<K> {
         let resolve = resolver(&self.setup.names);
         let health = |vs: &VirtualServer, rs: &RealServer| self.weight(vs, rs, now);
         let kernel = self.kernel.as_ref().map(|(t, _)| t);
+        let quorum = |vs: &VirtualServer, live: u64| self.has_quorum(vs, live);
         let mut services = Vec::new();
         for vs in &self.setup.config.virtuals {
-            let quorum = |vs: &VirtualServer, live: u64| self.has_quorum(vs, live);
             let Ok((key, want)) = service_of(&self.setup.config, vs, &resolve, &health, &quorum)
             else {
                 continue;
@@ -899,8 +905,7 @@ impl<K: Kernel> Lvsd<K> {
                         }),
                 });
             }
-            let sorry =
-                vs.settings.sorry_server.is_some() && self.quorum.get(&vs.name) == Some(&false);
+            let sorry = self.sorry_in_place(vs);
             services.push(ServiceStatus {
                 name: vs.name.clone(),
                 service: key.to_string(),
