@@ -765,6 +765,7 @@ fn state_for(store: &Store, lvs_cf: &Path, socket: &Path) -> AppState {
             scripts_dir: lvs_director::pulse::io::scripts::DEFAULT_SCRIPTS_DIR.into(),
             secure_cookies: false,
             sessions: SessionPolicy::default(),
+            sync_port: lvs_director::cluster::wire::DEFAULT_PORT,
         },
     )
 }

@@ -21,10 +21,12 @@
 //!   (the open-file limit), [`clock`],
 //!   [`logging`], [`build_info`].
 
+pub mod apply;
 pub mod atomic_file;
 pub mod build_info;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod descriptors;
 pub mod ipvs;

@@ -378,7 +378,7 @@ async fn every_write_appends_exactly_one_audit_entry() {
     let text = render(&store.load_config().await.unwrap());
     store
         .revisions()
-        .record(&text, 58, &me, "first apply")
+        .record(&text, 58, &me, "first apply", &Default::default())
         .await
         .unwrap();
     expect_entry(&store, &mut log, action::APPLY, "configuration").await;

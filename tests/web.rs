@@ -109,7 +109,7 @@ async fn seed(env: &Env) -> Ids {
     let rev = env
         .store
         .revisions()
-        .record(&render(&old), 56, &actor(), "seed")
+        .record(&render(&old), 56, &actor(), "seed", &Default::default())
         .await
         .unwrap();
     std::fs::write(
@@ -2439,6 +2439,16 @@ impl FakePulse {
                             {
                                 Reply::refused("line 3: this test says no")
                             }
+                            // A refused reload comes from a configuration its check
+                            // let through (a race, or no check): checks pass here.
+                            Request::Check { file } => {
+                                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                                if text.contains("10.0.0.99") {
+                                    Reply::refused("device eth9 does not exist")
+                                } else {
+                                    Reply::done("can run it")
+                                }
+                            }
                             Request::Reload => {
                                 let text = std::fs::read_to_string(&lvs_cf).unwrap_or_default();
                                 Reply::done(format!(
@@ -2529,6 +2539,24 @@ async fn apply_reports_what_the_supervisor_answered() {
     assert_eq!(kind, "error");
     assert!(said.contains("REJECTED"), "{said}");
     assert!(said.contains("this test says no"), "{said}");
+
+    // What the supervisor says it cannot run is not written at all.
+    pulse
+        .reject
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let before = std::fs::read_to_string(env.lvs_cf()).unwrap();
+    create_real(&mut a, &env, vid, "rs9", "10.0.0.99", "1").await;
+    let page = a.page("/apply").await;
+    let r = a.submit(&form(&page, "/apply")).await;
+    assert_eq!(r.status, 409, "the preview again, with the reason");
+    assert!(
+        r.body.contains(
+            "this director cannot run it: device eth9 does not exist; nothing was written"
+        ),
+        "{}",
+        r.body
+    );
+    assert_eq!(std::fs::read_to_string(env.lvs_cf()).unwrap(), before);
 
     // Drain acts on the supervisor at once.
     let r = a

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub mod apply;
 pub mod docs;
 pub mod genhash;
 pub mod ipvs;
@@ -56,6 +57,28 @@ pub enum Command {
         /// Format of FILE; guessed from its contents when omitted.
         #[arg(long, value_enum)]
         from: Option<Format>,
+    },
+    /// Put the stored configuration in force, as the admin UI's Apply does: print the
+    /// diff against the file in force, write it atomically with the next serial,
+    /// record the revision, have the supervisor reload and offer it to the peers.
+    ///
+    /// Exit 0 applied (or nothing to apply), 1 refused or invalid, 2 usage or I/O
+    /// error. On a terminal it asks first unless --yes; without one --yes is required.
+    Apply {
+        /// The lvs.cf to write (and the supervisor reads).
+        #[arg(long, env = "LVS_DIRECTOR_CONFIG", default_value = web::DEFAULT_LVS_CF)]
+        lvs_cf: PathBuf,
+        #[arg(long, env = "LVS_DIRECTOR_CONTROL_SOCKET", default_value = crate::pulse::logic::control::DEFAULT_SOCKET)]
+        control_socket: PathBuf,
+        /// Print the diff and what would be written; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// TCP port of configuration sync with the peer directors.
+        #[arg(long, env = "LVS_DIRECTOR_SYNC_PORT", default_value_t = crate::cluster::wire::DEFAULT_PORT)]
+        sync_port: u16,
     },
     /// Render the stored configuration as lvs.cf.
     Export {
@@ -136,6 +159,9 @@ pub enum Command {
         metrics: web::MetricsArgs,
         #[command(flatten)]
         scripts: web::ScriptsArgs,
+        /// TCP port of configuration sync with the peer directors (the same on all).
+        #[arg(long, env = "LVS_DIRECTOR_SYNC_PORT", default_value_t = crate::cluster::wire::DEFAULT_PORT)]
+        sync_port: u16,
     },
     /// Run the admin UI and the supervisor in one process, with everything (database,
     /// lvs.cf, control socket, state) under one folder: a single director or a
@@ -280,6 +306,7 @@ pub fn run(cli: Cli) -> ExitCode {
             tls_key,
             metrics,
             scripts,
+            sync_port,
         } => scripts.dir().and_then(|scripts_dir| {
             web::web(web::WebArgs {
                 listen: listen.clone(),
@@ -290,6 +317,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 tls_key: tls_key.clone(),
                 metrics: metrics.clone(),
                 scripts_dir,
+                sync_port: *sync_port,
             })
         }),
         Command::Up {
@@ -386,6 +414,25 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
         } => check_password(&open().await?, user).await,
         Command::Passwd { user, role, .. } => passwd(&open().await?, user, *role).await,
         Command::Migrate => migrate(&open().await?, db).await,
+        Command::Apply {
+            lvs_cf,
+            control_socket,
+            dry_run,
+            yes,
+            sync_port,
+        } => {
+            apply::apply(
+                &open().await?,
+                &apply::ApplyArgs {
+                    lvs_cf: lvs_cf.clone(),
+                    control_socket: control_socket.clone(),
+                    dry_run: *dry_run,
+                    yes: *yes,
+                    sync_port: *sync_port,
+                },
+            )
+            .await
+        }
     }
 }
 

@@ -29,6 +29,7 @@ pub struct WebArgs {
     pub metrics: MetricsArgs,
     /// Where commands must be (checked at the forms; the supervisor enforces it).
     pub scripts_dir: PathBuf,
+    pub sync_port: u16,
 }
 
 /// The scripts directory: the only place commands in lvs.cf may run from as root.
@@ -160,6 +161,7 @@ async fn prepare(
             scripts_dir: args.scripts_dir.clone(),
             secure_cookies: tls.is_some(),
             sessions: SessionPolicy::default(),
+            sync_port: args.sync_port,
         },
     );
     let protected = metrics_token.is_some();
@@ -252,6 +254,7 @@ pub fn web(args: WebArgs) -> Outcome {
     runtime()?.block_on(async {
         let (listener, tls, state, metrics) = prepare(&args).await?;
         sweep_sessions(state.store.clone());
+        tokio::spawn(state.cluster.clone().run());
         serve_all(listener, tls, state.clone(), metrics).await?;
         state.store.close().await;
         tracing::info!("stopped");
@@ -325,6 +328,7 @@ pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs, scripts_dir: Path
         tls_key: None,
         metrics,
         scripts_dir: scripts_dir.clone(),
+        sync_port: crate::cluster::wire::DEFAULT_PORT,
     };
     let embedded = Arc::new(Embedded {
         opts: Options {
@@ -348,6 +352,7 @@ pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs, scripts_dir: Path
         });
         let state = state.with_supervisor(start);
         sweep_sessions(state.store.clone());
+        tokio::spawn(state.cluster.clone().run());
         if args.lvs_cf.exists() {
             let said = embedded.start().await;
             tracing::info!("{said}");

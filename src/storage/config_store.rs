@@ -159,45 +159,32 @@ impl Store {
     /// value must read back unchanged ([`StorageError::Invalid`]).
     pub async fn replace_config(&self, config: &Config, actor: &Actor) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        // A corrupt database must still be replaceable (that is how it gets repaired);
-        // its audit entry then has no "before".
-        let before = match load_config(&mut tx).await {
-            Ok(old) => Some(render(&old)),
-            Err(e @ StorageError::Corrupt { .. }) => {
-                tracing::warn!(error = %e, "replacing a configuration that does not load");
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        // Keyword rows and real servers go with their blocks (ON DELETE CASCADE).
-        for table in [
-            "virtual_servers",
-            "floating_addresses",
-            "local_checks",
-            "vrrp_instances",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        write_global(&mut tx, &config.global, &config.comments).await?;
-        insert_all(&mut tx, Rows::All, &config.floating).await?;
-        insert_all(&mut tx, Rows::All, &config.local_checks).await?;
-        insert_all(&mut tx, Rows::All, &config.vrrp).await?;
-        insert_all(&mut tx, Rows::Kind(VIRTUAL), &config.virtuals).await?;
-        insert_all(&mut tx, Rows::Kind(FAILOVER), &config.failovers).await?;
-        audit::append(
-            &mut tx,
-            self.now(),
-            actor,
-            action::REPLACE,
-            "configuration",
-            before.as_deref(),
-            Some(&render(config)),
-        )
-        .await?;
+        replace_in(&mut tx, self.now(), config, actor).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A configuration received from the peer: the stored configuration becomes
+    /// `config` and `text` (its rendering, now in force) is recorded as a revision,
+    /// in one transaction, so the admin UI never shows the older one as the one to
+    /// apply.
+    pub async fn receive(
+        &self,
+        config: &Config,
+        text: &str,
+        serial_no: u32,
+        actor: &Actor,
+        comment: &str,
+        lineage: &super::revisions::Lineage,
+    ) -> Result<super::revisions::Revision> {
+        let now = self.now();
+        let mut tx = self.begin_write().await?;
+        replace_in(&mut tx, now, config, actor).await?;
+        let rev =
+            super::revisions::record_in(&mut tx, now, text, serial_no, actor, comment, lineage)
+                .await?;
+        tx.commit().await?;
+        Ok(rev)
     }
 
     /// A number that grows with every change written to the database (configuration,
@@ -316,6 +303,53 @@ impl Store {
             })
             .await
     }
+}
+
+/// [`Store::replace_config`] inside the caller's transaction.
+async fn replace_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    now: i64,
+    config: &Config,
+    actor: &Actor,
+) -> Result<()> {
+    // A corrupt database must still be replaceable (that is how it gets repaired);
+    // its audit entry then has no "before".
+    let before = match load_config(tx).await {
+        Ok(old) => Some(render(&old)),
+        Err(e @ StorageError::Corrupt { .. }) => {
+            tracing::warn!(error = %e, "replacing a configuration that does not load");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    // Keyword rows and real servers go with their blocks (ON DELETE CASCADE).
+    for table in [
+        "virtual_servers",
+        "floating_addresses",
+        "local_checks",
+        "vrrp_instances",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut **tx)
+            .await?;
+    }
+    write_global(tx, &config.global, &config.comments).await?;
+    insert_all(tx, Rows::All, &config.floating).await?;
+    insert_all(tx, Rows::All, &config.local_checks).await?;
+    insert_all(tx, Rows::All, &config.vrrp).await?;
+    insert_all(tx, Rows::Kind(VIRTUAL), &config.virtuals).await?;
+    insert_all(tx, Rows::Kind(FAILOVER), &config.failovers).await?;
+    audit::append(
+        tx,
+        now,
+        actor,
+        action::REPLACE,
+        "configuration",
+        before.as_deref(),
+        Some(&render(config)),
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

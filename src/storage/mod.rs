@@ -40,7 +40,7 @@ pub use audit::{action, Audit, AuditEntry};
 pub use blocks::{Block, Blocks, Stored};
 pub use config_store::{GlobalRecord, Snapshot, StoredVirtual};
 pub use error::{Result, StorageError};
-pub use revisions::{Revision, RevisionInfo, Revisions};
+pub use revisions::{Lineage, Revision, RevisionInfo, Revisions};
 pub use sessions::{NewSession, Session, SessionPolicy, Sessions};
 pub use users::{
     is_valid_name, shown_name, PasswordSet, Role, UnknownRole, User, Users,

@@ -15,6 +15,28 @@ pub struct RevisionInfo {
     pub applied_at: i64,
     pub applied_by: String,
     pub comment: String,
+    /// The shared part's digest ([`crate::cluster::pernode::digest`]); empty for a
+    /// revision recorded before configuration sync existed.
+    pub digest: String,
+    /// The digests it was made over, space-separated.
+    pub parents: String,
+    /// The peer it was received from; empty when applied here.
+    pub origin: String,
+}
+
+impl RevisionInfo {
+    pub fn parent_digests(&self) -> impl Iterator<Item = &str> {
+        self.parents.split_whitespace()
+    }
+}
+
+/// Where a revision stands in the pair's history (see `migrations/0004`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lineage {
+    pub digest: String,
+    pub parents: Vec<String>,
+    /// The peer it came from; `None` when applied here.
+    pub origin: Option<String>,
 }
 
 /// An applied revision with its rendered `lvs.cf`.
@@ -27,7 +49,8 @@ pub struct Revision {
     pub text: String,
 }
 
-const INFO_COLUMNS: &str = "id, serial_no, applied_at, applied_by, comment";
+const INFO_COLUMNS: &str =
+    "id, serial_no, applied_at, applied_by, comment, digest, parents, origin";
 
 /// The applied revisions. Obtained with [`Store::revisions`].
 pub struct Revisions<'s> {
@@ -46,42 +69,13 @@ impl<'s> Revisions<'s> {
         serial_no: u32,
         actor: &Actor,
         comment: &str,
+        lineage: &Lineage,
     ) -> Result<Revision> {
         let now = self.store.now();
         let mut tx = self.store.begin_write().await?;
-        let id = sqlx::query(
-            "INSERT INTO revisions (serial_no, applied_at, applied_by, comment, config_text) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(serial_no)
-        .bind(now)
-        .bind(&actor.user)
-        .bind(comment)
-        .bind(text)
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        audit::append(
-            &mut tx,
-            now,
-            actor,
-            action::APPLY,
-            "configuration",
-            None,
-            Some(&format!("revision {id}, serial_no {serial_no}: {comment}")),
-        )
-        .await?;
+        let rev = record_in(&mut tx, now, text, serial_no, actor, comment, lineage).await?;
         tx.commit().await?;
-        Ok(Revision {
-            info: RevisionInfo {
-                id,
-                serial_no,
-                applied_at: now,
-                applied_by: actor.user.clone(),
-                comment: comment.to_string(),
-            },
-            text: text.to_string(),
-        })
+        Ok(rev)
     }
 
     /// Revisions newest first: `limit` of them after skipping `offset`.
@@ -106,6 +100,23 @@ impl<'s> Revisions<'s> {
         .ok_or_else(|| StorageError::not_found(format!("revision #{id}")))
     }
 
+    /// The digests the newest `limit` revisions are and descend from, newest first,
+    /// each once: what this director's configuration builds on.
+    pub async fn ancestry(&self, limit: u32) -> Result<Vec<String>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT digest, parents FROM revisions ORDER BY id DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.store.pool)
+                .await?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(rows
+            .iter()
+            .flat_map(|(d, p)| std::iter::once(d.as_str()).chain(p.split_whitespace()))
+            .filter(|d| !d.is_empty() && seen.insert(*d))
+            .map(str::to_string)
+            .collect())
+    }
+
     /// The last applied revision, if any.
     pub async fn latest(&self) -> Result<Option<Revision>> {
         Ok(sqlx::query_as(&format!(
@@ -114,6 +125,59 @@ impl<'s> Revisions<'s> {
         .fetch_optional(&self.store.pool)
         .await?)
     }
+}
+
+/// Records a revision inside `tx` (with its audit entry): Apply records it alone,
+/// a received configuration together with the stored configuration it replaces.
+pub(crate) async fn record_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    now: i64,
+    text: &str,
+    serial_no: u32,
+    actor: &Actor,
+    comment: &str,
+    lineage: &Lineage,
+) -> Result<Revision> {
+    let parents = lineage.parents.join(" ");
+    let origin = lineage.origin.clone().unwrap_or_default();
+    let id = sqlx::query(
+        "INSERT INTO revisions (serial_no, applied_at, applied_by, comment, config_text, digest, parents, origin) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(serial_no)
+    .bind(now)
+    .bind(&actor.user)
+    .bind(comment)
+    .bind(text)
+    .bind(&lineage.digest)
+    .bind(&parents)
+    .bind(&origin)
+    .execute(&mut **tx)
+    .await?
+    .last_insert_rowid();
+    audit::append(
+        tx,
+        now,
+        actor,
+        action::APPLY,
+        "configuration",
+        None,
+        Some(&format!("revision {id}, serial_no {serial_no}: {comment}")),
+    )
+    .await?;
+    Ok(Revision {
+        info: RevisionInfo {
+            id,
+            serial_no,
+            applied_at: now,
+            applied_by: actor.user.clone(),
+            comment: comment.to_string(),
+            digest: lineage.digest.clone(),
+            parents,
+            origin,
+        },
+        text: text.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -128,12 +192,12 @@ mod tests {
 
         let r1 = store
             .revisions()
-            .record("serial_no = 1\n", 1, &actor, "first")
+            .record("serial_no = 1\n", 1, &actor, "first", &Lineage::default())
             .await
             .unwrap();
         let r2 = store
             .revisions()
-            .record("serial_no = 2\n", 2, &actor, "")
+            .record("serial_no = 2\n", 2, &actor, "", &Lineage::default())
             .await
             .unwrap();
         assert_eq!(store.revisions().latest().await.unwrap(), Some(r2.clone()));

@@ -23,6 +23,7 @@
 pub mod accounts;
 pub mod assets;
 pub mod auth;
+pub mod cluster;
 pub mod control;
 pub mod extras;
 pub mod form;
@@ -67,6 +68,8 @@ pub struct Settings {
     /// Cookies get `Secure` (set when serving over TLS).
     pub secure_cookies: bool,
     pub sessions: SessionPolicy,
+    /// The TCP port of configuration sync (the same on every director).
+    pub sync_port: u16,
 }
 
 /// Asks for the supervisor of an all-in-one process to be started (or restarted) with
@@ -90,8 +93,12 @@ pub struct Inner {
     /// main port serves `/metrics` outside the session check.
     pub metrics_token: Option<metrics::Token>,
     cache: Mutex<Option<Arc<Cached>>>,
-    /// Serialises Apply and rollback: two at once would race for the serial number.
-    pub apply_lock: Mutex<()>,
+    /// Serialises Apply, rollback and taking the peer's configuration: two at once
+    /// would race for the serial number.
+    pub apply_lock: Arc<Mutex<()>>,
+    /// Configuration sync with the peers ([`crate::cluster`]); its loop is started
+    /// by the `web` command, not here.
+    pub cluster: Arc<crate::cluster::service::Cluster>,
     /// Whether Apply has something to do, by (database change, `lvs.cf` stamp).
     pub pending_cache: std::sync::Mutex<Option<(PendingKey, bool)>>,
     /// Monitoring views built from the current status (see [`control::ViewCache`]).
@@ -118,6 +125,14 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(store: Store, settings: Settings) -> AppState {
         let live = live::Live::new(settings.control_socket.clone());
+        let apply_lock = Arc::new(Mutex::new(()));
+        let cluster = crate::cluster::service::Cluster::new(
+            store.clone(),
+            settings.lvs_cf.clone(),
+            settings.control_socket.clone(),
+            apply_lock.clone(),
+            settings.sync_port,
+        );
         AppState(Arc::new(Inner {
             store,
             auth: auth::AuthState::new(),
@@ -126,7 +141,8 @@ impl AppState {
             start_supervisor: None,
             metrics_token: None,
             cache: Mutex::new(None),
-            apply_lock: Mutex::new(()),
+            apply_lock,
+            cluster,
             pending_cache: std::sync::Mutex::new(None),
             view_cache: std::sync::Mutex::new(control::ViewCache::default()),
         }))
@@ -188,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .merge(extras::routes())
         .merge(redundancy::routes())
         .merge(publish::routes())
+        .merge(cluster::routes())
         .merge(accounts::routes())
         .route("/logout", post(auth::logout))
         .fallback(not_found)
@@ -259,6 +276,15 @@ pub enum WebError {
     Storage(#[from] StorageError),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::apply::ApplyError> for WebError {
+    fn from(e: crate::apply::ApplyError) -> Self {
+        match e {
+            crate::apply::ApplyError::Storage(s) => WebError::Storage(s),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -358,6 +384,8 @@ pub struct Chrome {
     pub flash: Option<Flash>,
     pub pending: bool,
     pub title: String,
+    /// Configuration sync off, or in conflict: shown on every page.
+    pub cluster_alert: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -385,6 +413,7 @@ impl Chrome {
             nav,
             flash: auth.flash.clone(),
             pending,
+            cluster_alert: cluster::alert(&state.cluster.view()),
             title: title.into(),
         })
     }

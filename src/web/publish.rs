@@ -8,6 +8,7 @@
 //! new preview is shown instead. A rollback loads an old revision into the stored
 //! configuration and then goes through the same Apply.
 
+use crate::apply::{self, ApplyError};
 use crate::sync::Recover;
 use std::path::Path as FsPath;
 use std::time::SystemTime;
@@ -24,7 +25,7 @@ use super::auth::{with_flash, AdminPost, Auth};
 use super::control::{paginate, when};
 use super::{html, see_other, AppState, Cached, Chrome, WebError};
 pub use crate::config::publish::{diff, preview, serial_of, DiffLine, Preview};
-use crate::config::{self, parse, render_with_serial, Config, Severity};
+use crate::config::{parse, render_with_serial, Config, Severity};
 use crate::pulse::io::scripts;
 use crate::pulse::logic::control::Request;
 use crate::storage::{action, StorageError};
@@ -41,17 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/history/{id}/rollback", post(rollback))
 }
 
-/// The file in force, or `None` when there is none yet. Another error (permissions,
-/// a directory) is reported: Apply must not pretend there is nothing to replace.
 async fn read_in_force(path: &FsPath) -> Result<Option<String>, WebError> {
-    match tokio::fs::read(path).await {
-        Ok(bytes) => Ok(Some(config::decode_text(&bytes).0)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(WebError::Internal(format!(
-            "cannot read the lvs.cf in force, {}: {e}",
-            path.display()
-        ))),
-    }
+    Ok(apply::read_in_force(path).await?)
 }
 
 /// Modification time and length of a file: enough to tell that it changed.
@@ -100,11 +92,10 @@ async fn show_apply(
     auth: &Auth,
     error: Option<String>,
 ) -> Result<Response, WebError> {
+    let planned = apply::plan(&state.store, &state.settings.lvs_cf).await?;
+    let hand_edited = planned.hand_edited(&state.settings.lvs_cf);
     let stored = state.stored().await?;
-    let in_force = read_in_force(&state.settings.lvs_cf).await?;
-    let latest = state.store.revisions().latest().await?;
-    let last_serial = latest.as_ref().map_or(0, |r| r.info.serial_no);
-    let mut preview = preview(&stored.config, in_force.as_deref(), last_serial);
+    let mut preview = planned.preview.clone();
     // The file Apply writes is never root's alone: the supervisor holds its commands to
     // the scripts directory and refuses it whole otherwise (an imported configuration
     // can hold such commands; the forms refuse them).
@@ -122,19 +113,7 @@ async fn show_apply(
             )
         }),
     );
-    let hand_edited = match (&in_force, &latest) {
-        (Some(text), Some(rev)) if *text != rev.text => Some(format!(
-            "{} was changed outside lvs-director since revision {} (serial {}) was applied. Applying replaces those changes; to keep them, import the file first.",
-            state.settings.lvs_cf.display(),
-            rev.info.id,
-            rev.info.serial_no
-        )),
-        (Some(_), None) => Some(format!(
-            "{} was not written by lvs-director. Applying replaces it; to keep its contents, import it first.",
-            state.settings.lvs_cf.display()
-        )),
-        _ => None,
-    };
+    let in_force = planned.in_force;
     let status = if error.is_some() {
         StatusCode::CONFLICT
     } else {
@@ -191,16 +170,9 @@ async fn tell_supervisor(state: &AppState) -> (bool, String) {
 pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<Response, WebError> {
     let auth = &posted.auth;
     let _one_at_a_time = state.apply_lock.lock().await;
-    let stored = state.stored().await?;
     let path = state.settings.lvs_cf.clone();
-    let in_force = read_in_force(&path).await?;
-    let last_serial = state
-        .store
-        .revisions()
-        .latest()
-        .await?
-        .map_or(0, |r| r.info.serial_no);
-    let p = preview(&stored.config, in_force.as_deref(), last_serial);
+    let planned = apply::plan(&state.store, &path).await?;
+    let p = &planned.preview;
     if posted.form.get("digest") != p.digest {
         return show_apply(
             &state,
@@ -217,35 +189,30 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
         )
         .await;
     }
-    // The file the supervisor reads must always be one it can read back: `preview`
-    // lists a rendering that does not among the errors above, so it never gets here.
-    let text = p.text.clone();
-    let target = path.clone();
-    let written = tokio::task::spawn_blocking(move || {
-        crate::atomic_file::write_config(&target, text.as_bytes())
-    })
-    .await
-    .map_err(|e| WebError::Internal(e.to_string()))?;
-    if let Err(e) = written {
-        // Not a secret and the administrator's to fix (a folder, permissions): said
-        // on the page, not only in the log.
-        tracing::error!("Apply: cannot write {}: {e}", path.display());
-        return show_apply(
-            &state,
-            auth,
-            Some(format!(
-                "Nothing was applied: cannot write {}: {e}. The file in force and the supervisor are unchanged.",
-                path.display()
-            )),
-        )
-        .await;
+    if let Err(e) = state.cluster.supervisor_check(&p.text).await {
+        return show_apply(&state, auth, Some(format!("{e}; nothing was written."))).await;
     }
     let comment = posted.form.get("comment").trim().to_string();
-    let rev = state
-        .store
-        .revisions()
-        .record(&p.text, p.serial, &auth.actor(), &comment)
-        .await?;
+    // The file the supervisor reads must always be one it can read back: `preview`
+    // lists a rendering that does not among the errors above, so it never gets here.
+    let rev = match apply::commit(&state.store, &path, &planned, &auth.actor(), &comment, &[]).await
+    {
+        Ok(rev) => rev,
+        Err(e @ ApplyError::Write { .. }) => {
+            // Not a secret and the administrator's to fix (a folder, permissions): said
+            // on the page, not only in the log.
+            tracing::error!("Apply: {e}");
+            return show_apply(
+                &state,
+                auth,
+                Some(format!(
+                    "Nothing was applied: {e}. The file in force and the supervisor are unchanged."
+                )),
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(
         user = auth.user.name,
         serial = p.serial,
@@ -259,12 +226,22 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
         .audit()
         .record(&auth.actor(), "reload", "supervisor", None, Some(&answer))
         .await?;
-    let text = format!(
+    // The peers take it only once this director runs it.
+    let peers = if ok {
+        state.cluster.offer_all().await
+    } else {
+        Vec::new()
+    };
+    let ok = ok && peers.iter().all(|a| a.ok);
+    let mut text = format!(
         "Revision {} (serial {}) written to {}. {answer}",
         rev.info.id,
         p.serial,
         path.display()
     );
+    for a in &peers {
+        text.push_str(&format!(" {a}"));
+    }
     Ok(with_flash(
         see_other("/apply"),
         if ok { "ok" } else { "error" },

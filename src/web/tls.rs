@@ -116,6 +116,7 @@ mod tests {
                 scripts_dir: crate::pulse::io::scripts::DEFAULT_SCRIPTS_DIR.into(),
                 secure_cookies: true,
                 sessions: SessionPolicy::default(),
+                sync_port: crate::cluster::wire::DEFAULT_PORT,
             },
         );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

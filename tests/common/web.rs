@@ -52,6 +52,7 @@ impl Env {
             scripts_dir: lvs_director::pulse::io::scripts::DEFAULT_SCRIPTS_DIR.into(),
             secure_cookies,
             sessions: SessionPolicy::default(),
+            sync_port: lvs_director::cluster::wire::DEFAULT_PORT,
         };
         let state = AppState::new(store.clone(), settings);
         Env { dir, store, state }

@@ -3,7 +3,8 @@
 //!
 //! Requests: `{"cmd":"status"}`, `{"cmd":"reload"}`,
 //! `{"cmd":"drain","virtual":"web","server":"rs1"}`, `{"cmd":"enable",…}`,
-//! `{"cmd":"hand_over"}`. Every reply has `ok`; a refusal has `error`.
+//! `{"cmd":"hand_over"}`, `{"cmd":"check","file":"/etc/lvs-director/.lvs.cf.check-…"}`.
+//! Every reply has `ok`; a refusal has `error`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -38,7 +39,16 @@ pub enum Request {
     },
     /// Give the addresses to the peer on purpose.
     HandOver,
+    /// Could this director run the candidate `lvs.cf` in `file`? Checked as a reload
+    /// would be, and for the devices it needs; nothing changes. `file` must be a
+    /// regular file named [`CHECK_PREFIX`]… beside the `lvs.cf` the supervisor reads.
+    Check {
+        file: std::path::PathBuf,
+    },
 }
+
+/// The file name a candidate for [`Request::Check`] starts with.
+pub const CHECK_PREFIX: &str = ".lvs.cf.check-";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::unix_ms;
 
 use crate::pulse::io::addr::Rtnl;
+use crate::pulse::io::scripts;
 use crate::pulse::logic::control::{self, NodeStatus, Reply, Request, Status};
 use crate::pulse::logic::node::{NodePlan, Place};
 use crate::pulse::task::activation::{Activation, Duty};
@@ -27,7 +28,7 @@ use crate::pulse::task::failover::{self, Failover};
 use crate::pulse::task::lvsd::{self, Lvsd};
 use crate::pulse::task::notify::{self, Notifier};
 use crate::pulse::task::shared::Shared;
-use crate::pulse::task::startup::{prepare, Prepared, Problem};
+use crate::pulse::task::startup::{self, prepare, Prepared, Problem};
 use crate::pulse::task::vrrp;
 
 /// How long a stopping supervisor waits for its last notifications.
@@ -209,6 +210,62 @@ impl Supervisor {
         reply
     }
 
+    /// Whether the candidate in `file` could replace the configuration in force: the
+    /// reload's checks, the same node, and every device it needs present.
+    async fn check(&self, file: PathBuf) -> Reply {
+        let opts = self.opts.clone();
+        let prepared =
+            match tokio::task::spawn_blocking(move || prepare_candidate(&opts, &file)).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(why)) => return Reply::refused(why),
+                Err(e) => return Reply::refused(format!("check failed: {e}")),
+            };
+        let running = self.running.lock().await;
+        if prepared.plan.place != running.plan.place {
+            return Reply::refused(format!(
+                "this node would change from {:?} to {:?}",
+                running.plan.place, prepared.plan.place
+            ));
+        }
+        drop(running);
+        let mut devices: Vec<String> = prepared
+            .plan
+            .vips
+            .iter()
+            .map(|v| v.device.clone())
+            .chain(
+                prepared
+                    .config
+                    .vrrp
+                    .iter()
+                    .filter(|i| i.settings.active())
+                    .filter_map(|i| i.settings.interface.as_ref().map(|w| w.0.clone())),
+            )
+            .collect();
+        devices.sort();
+        devices.dedup();
+        let missing = tokio::task::spawn_blocking(move || {
+            let links = Rtnl::connect().and_then(|mut rt| rt.links());
+            match links {
+                Ok(links) => devices
+                    .into_iter()
+                    .filter(|d| !links.iter().any(|l| l.name == *d))
+                    .map(|d| format!("device {d} does not exist"))
+                    .collect(),
+                Err(e) => vec![format!("cannot read the links: {e}")],
+            }
+        })
+        .await
+        .unwrap_or_else(|e| vec![e.to_string()]);
+        if !missing.is_empty() {
+            return Reply::refused(missing.join(", "));
+        }
+        Reply::done(format!(
+            "this director can run serial {}",
+            prepared.plan.ha.serial
+        ))
+    }
+
     async fn reload_config(&self) -> Reply {
         let opts = self.opts.clone();
         let prepared = match tokio::task::spawn_blocking(move || {
@@ -327,6 +384,7 @@ impl Supervisor {
         match req {
             Request::Status => Reply::status(self.status().await),
             Request::Reload => self.reload().await,
+            Request::Check { file } => self.check(file).await,
             Request::Drain {
                 virtual_server,
                 server,
@@ -360,6 +418,45 @@ impl Supervisor {
             Err(_) => Reply::refused("the health/IPVS thread is not running"),
         }
     }
+}
+
+/// Reads and plans a candidate `lvs.cf` for [`Request::Check`]: only a regular file of
+/// the expected name beside the configuration, opened without following a link (the
+/// socket's clients are not root, and a check must not read root's files for them).
+fn prepare_candidate(opts: &Options, file: &Path) -> Result<Prepared, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = file.display().to_string();
+    let beside = file.parent() == opts.config.parent()
+        && file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(control::CHECK_PREFIX));
+    if !beside {
+        return Err(format!(
+            "{name}: a candidate must be a {}… file beside {}",
+            control::CHECK_PREFIX,
+            opts.config.display()
+        ));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(file)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("{name}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{name}: not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let policy = scripts::Policy::Scripts(opts.scripts_dir.clone());
+    let (config, warnings) =
+        startup::parse(&name, &bytes).map_err(|e: Vec<Problem>| lines(&e).join("; "))?;
+    let facts = startup::gather(&config, &policy);
+    startup::plan(&name, config, warnings, Arc::new(policy), facts)
+        .map_err(|e: Vec<Problem>| lines(&e).join("; "))
 }
 
 /// What is wrong with the links the addresses need: a device that does not exist, or

@@ -211,10 +211,11 @@ pub fn read_key(path: &str) -> Result<Arc<[u8]>, KeyFileError> {
             len: key.len(),
         });
     }
+    // The admin UI (group lvs-director) reads it too, for configuration sync.
     let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
+    if mode & 0o027 != 0 {
         tracing::warn!(
-            "heartbeat_key_file {path} can be read by other users (mode {:o}): chmod 600 it",
+            "heartbeat_key_file {path} can be read by other users or written by its group (mode {:o}): chmod 640 it, owner root, group lvs-director",
             mode & 0o777
         );
     }

@@ -1,0 +1,151 @@
+//! Apply: the stored configuration into the `lvs.cf` in force, the same for the admin
+//! UI's Apply button, `lvs-director apply` and a configuration received from the peer.
+//! [`plan`] reads what is there and previews (pure [`crate::config::publish`]);
+//! [`commit`] writes the file atomically and records the revision with its place in
+//! the pair's history. Telling the supervisor and the peers is the caller's.
+
+use std::path::Path;
+
+use crate::cluster::pernode;
+use crate::config::publish::{preview, Preview};
+use crate::config::{self, parse};
+use crate::storage::{Actor, Lineage, Revision, StorageError, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("cannot read the lvs.cf in force, {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The file in force, or `None` when there is none yet. Another error (permissions,
+/// a directory) is reported: Apply must not pretend there is nothing to replace.
+pub async fn read_in_force(path: &Path) -> Result<Option<String>, ApplyError> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(config::decode_text(&bytes).0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ApplyError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// What an Apply would do now.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub preview: Preview,
+    pub in_force: Option<String>,
+    pub latest: Option<Revision>,
+}
+
+impl Planned {
+    /// Why the file in force is not what lvs-director last wrote, if it is not.
+    pub fn hand_edited(&self, path: &Path) -> Option<String> {
+        match (&self.in_force, &self.latest) {
+            (Some(text), Some(rev)) if *text != rev.text => Some(format!(
+                "{} was changed outside lvs-director since revision {} (serial {}) was applied. Applying replaces those changes; to keep them, import the file first.",
+                path.display(),
+                rev.info.id,
+                rev.info.serial_no
+            )),
+            (Some(_), None) => Some(format!(
+                "{} was not written by lvs-director. Applying replaces it; to keep its contents, import it first.",
+                path.display()
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the stored configuration, the file in force and the last revision, and
+/// previews the Apply.
+pub async fn plan(store: &Store, lvs_cf: &Path) -> Result<Planned, ApplyError> {
+    plan_above(store, lvs_cf, 0).await
+}
+
+/// [`plan`] with a serial above `floor` (the peer's, when settling a conflict: a
+/// director never fails over to a lower serial).
+pub async fn plan_above(store: &Store, lvs_cf: &Path, floor: u32) -> Result<Planned, ApplyError> {
+    let mut stored = store.load_config().await?;
+    stored.global.serial_no = stored.global.serial_no.max(Some(floor)).filter(|s| *s > 0);
+    let in_force = read_in_force(lvs_cf).await?;
+    let latest = store.revisions().latest().await?;
+    let last_serial = latest.as_ref().map_or(0, |r| r.info.serial_no);
+    Ok(Planned {
+        preview: preview(&stored, in_force.as_deref(), last_serial),
+        in_force,
+        latest,
+    })
+}
+
+/// The digest of what is in force: the last revision's, or computed from the file
+/// when the revision predates sync (or there is none). Empty when nothing is in
+/// force or it does not read.
+pub fn head_digest(in_force: Option<&str>, latest: Option<&Revision>) -> String {
+    if let (Some(text), Some(rev)) = (in_force, latest) {
+        if rev.text == text && !rev.info.digest.is_empty() {
+            return rev.info.digest.clone();
+        }
+    }
+    in_force
+        .and_then(|t| parse(t).ok())
+        .map(|p| pernode::digest(&p.config, p.config.global.serial_no.unwrap_or(0)))
+        .unwrap_or_default()
+}
+
+/// Writes `planned` atomically and records it as applied by `actor`. Its parents are
+/// the head it replaces and `also_over` (the peer's head, when it settles a
+/// conflict). Errors: nothing was written ([`ApplyError::Write`]), or the file is
+/// written and the record failed.
+pub async fn commit(
+    store: &Store,
+    lvs_cf: &Path,
+    planned: &Planned,
+    actor: &Actor,
+    comment: &str,
+    also_over: &[String],
+) -> Result<Revision, ApplyError> {
+    let p = &planned.preview;
+    let text = p.text.clone();
+    let target = lvs_cf.to_path_buf();
+    tokio::task::spawn_blocking(move || crate::atomic_file::write_config(&target, text.as_bytes()))
+        .await
+        .map_err(|e| ApplyError::Write {
+            path: lvs_cf.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .map_err(|source| ApplyError::Write {
+            path: lvs_cf.display().to_string(),
+            source,
+        })?;
+    let parsed = parse(&p.text).map_err(|_| ApplyError::Write {
+        path: lvs_cf.display().to_string(),
+        source: std::io::Error::other("the written text does not read back"),
+    })?;
+    let mut parents: Vec<String> = Vec::new();
+    let head = head_digest(planned.in_force.as_deref(), planned.latest.as_ref());
+    parents.extend(Some(head).filter(|h| !h.is_empty()));
+    parents.extend(also_over.iter().filter(|d| !d.is_empty()).cloned());
+    parents.dedup();
+    let lineage = Lineage {
+        digest: pernode::digest(&parsed.config, p.serial),
+        parents,
+        origin: None,
+    };
+    Ok(store
+        .revisions()
+        .record(&p.text, p.serial, actor, comment, &lineage)
+        .await?)
+}
