@@ -168,7 +168,18 @@ fn endpoint(address: &str, port: u16) -> String {
 /// The text of one scrape: `status` as the supervisor gave it, or `None` when it could
 /// not be asked (then only `lvs_director_supervisor_up 0`).
 pub fn render(status: Option<&Status>) -> String {
+    render_with(status, None)
+}
+
+/// [`render`], with configuration sync's state when the admin UI runs it.
+pub fn render_with(
+    status: Option<&Status>,
+    sync: Option<&crate::cluster::service::View>,
+) -> String {
     let mut m = Families::default();
+    if let Some(v) = sync {
+        cluster(&mut m, v);
+    }
     m.gauge(
         "supervisor_up",
         "Whether the supervisor (lvs-director pulse) answered on its control socket.",
@@ -197,6 +208,61 @@ pub fn render(status: Option<&Status>) -> String {
         tracing::error!("metrics: cannot encode: {e}");
     }
     out
+}
+
+fn cluster(m: &mut Families, v: &crate::cluster::service::View) {
+    use crate::cluster::lineage::Relation;
+    m.gauge(
+        "sync_on",
+        "Whether configuration sync with the peer directors is on (off without a heartbeat key or a peer).",
+        vec![],
+        v.off.is_none(),
+    );
+    m.counter(
+        "sync_refused_total",
+        "Sync connections refused because they did not authenticate (forged, replayed, or another key).",
+        vec![],
+        v.refused,
+    );
+    m.counter(
+        "sync_taken_total",
+        "Configurations taken from a peer.",
+        vec![],
+        v.taken,
+    );
+    for p in &v.peers {
+        let state = match (&p.error, &p.conflict, p.relation) {
+            (Some(_), _, _) => "unreachable",
+            (None, Some(_), _) => "conflict",
+            (None, None, Some(Relation::InStep)) => "in_step",
+            (None, None, Some(Relation::PeerNewer)) => "peer_newer",
+            (None, None, Some(Relation::LocalNewer)) => "local_newer",
+            (None, None, Some(Relation::Diverged) | None) => "unknown",
+        };
+        for s in [
+            "in_step",
+            "peer_newer",
+            "local_newer",
+            "conflict",
+            "unreachable",
+            "unknown",
+        ] {
+            m.gauge(
+                "sync_peer_state",
+                "Configuration sync with each peer: 1 for its current state.",
+                labels([("peer", &p.name), ("state", s)]),
+                s == state,
+            );
+        }
+        if let Some(h) = &p.head {
+            m.gauge(
+                "sync_peer_serial",
+                "The lvs.cf serial the peer runs, as it last said.",
+                labels([("peer", &p.name)]),
+                h.serial,
+            );
+        }
+    }
 }
 
 fn director(m: &mut Families, s: &Status) {
@@ -650,9 +716,10 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
         }
     }
     let live = state.live.status().await;
+    let sync = state.cluster.view();
     let body = match &*live {
-        LiveStatus::Running(s) => render(Some(s)),
-        LiveStatus::Unavailable(_) => render(None),
+        LiveStatus::Running(s) => render_with(Some(s), Some(&sync)),
+        LiveStatus::Unavailable(_) => render_with(None, Some(&sync)),
     };
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],

@@ -1,0 +1,367 @@
+//! Configuration sync between two directors, end to end on the host kernel: each in
+//! its network namespace runs `lvs-director web` (which syncs) and `pulse` (a floating
+//! VIP, no IPVS needed), Apply goes through `lvs-director apply`, an attacker sits on
+//! the same bridge (see `tests/common/netns.rs`).
+//!
+//! Needs root; skipped with a notice otherwise. `FO_SHOW_LOGS=1` prints the logs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
+mod common;
+#[path = "common/recorder.rs"]
+mod recorder;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::netns::{in_ns, key_file, root_or_skip, wait_for, Lab, Node, PairConfig, Proc, BIN};
+use lvs_director::cluster::wire::{self, Psk, Request, Response};
+use lvs_director::storage::Store;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// One director's files.
+struct Director {
+    node: Node,
+    db: PathBuf,
+    cf: PathBuf,
+    socket: PathBuf,
+    staged: PathBuf,
+}
+
+impl Director {
+    fn new(lab: &Lab, node: Node) -> Director {
+        let dir = lab.path(node.short());
+        std::fs::create_dir_all(&dir).unwrap();
+        Director {
+            node,
+            db: dir.join("director.db"),
+            cf: dir.join("lvs.cf"),
+            socket: dir.join("pulse.sock"),
+            staged: dir.join("staged.cf"),
+        }
+    }
+
+    /// `lvs-director ARGS` inside this director's namespace: (exit code, stdout, stderr).
+    fn cli(&self, lab: &Lab, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &lab.ns(self.node), BIN, "--db"])
+            .arg(&self.db)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Stores `text` and applies it, as an administrator of this director would.
+    fn apply(&self, lab: &Lab, text: &str) -> (i32, String, String) {
+        std::fs::write(&self.staged, text).unwrap();
+        let (code, _, err) = self.cli(lab, &["import", self.staged.to_str().unwrap()]);
+        assert_eq!(code, 0, "import: {err}");
+        self.cli(
+            lab,
+            &[
+                "apply",
+                "--yes",
+                "--lvs-cf",
+                self.cf.to_str().unwrap(),
+                "--control-socket",
+                self.socket.to_str().unwrap(),
+            ],
+        )
+    }
+
+    fn in_force(&self) -> String {
+        std::fs::read_to_string(&self.cf).unwrap_or_default()
+    }
+
+    fn serial(&self) -> u32 {
+        lvs_director::config::publish::serial_of(&self.in_force())
+    }
+
+    fn web(&self, lab: &Lab) -> Proc {
+        let name = format!("web-{}", self.node.short());
+        lab.spawn(
+            self.node,
+            &name,
+            BIN,
+            &[
+                "--db",
+                self.db.to_str().unwrap(),
+                "web",
+                "--listen",
+                "127.0.0.1:3636",
+                "--lvs-cf",
+                self.cf.to_str().unwrap(),
+                "--control-socket",
+                self.socket.to_str().unwrap(),
+                "--scripts-dir",
+                lab.scripts_dir().to_str().unwrap(),
+                "--metrics-listen",
+                "127.0.0.1:9636",
+            ],
+            &[("LVS_DIRECTOR_LOG", "info")],
+        )
+    }
+
+    fn pulse(&self, lab: &Lab) -> Proc {
+        let name = format!("pulse-{}", self.node.short());
+        let state = lab.path(&format!("{name}.state"));
+        std::fs::create_dir_all(&state).unwrap();
+        let mut p = lab.spawn(
+            self.node,
+            &name,
+            BIN,
+            &[
+                "pulse",
+                "--config",
+                self.cf.to_str().unwrap(),
+                "--control-socket",
+                self.socket.to_str().unwrap(),
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--scripts-dir",
+                lab.scripts_dir().to_str().unwrap(),
+            ],
+            &[("LVS_DIRECTOR_LOG", "info")],
+        );
+        p.socket = self.socket.clone();
+        p
+    }
+
+    /// One metric of the admin UI's `/metrics` (the first sample whose line starts
+    /// with `prefix`).
+    fn metric(&self, lab: &Lab, prefix: &str) -> Option<f64> {
+        let prefix = prefix.to_string();
+        let text = self.metrics(lab)?;
+        text.lines()
+            .find(|l| l.starts_with(&prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// The admin UI's `/metrics`, from inside the namespace.
+    fn metrics(&self, lab: &Lab) -> Option<String> {
+        in_ns(&lab.ns(self.node), || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect("127.0.0.1:9636").ok()?;
+            s.set_read_timeout(Some(SECOND)).ok()?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            Some(out.split_once("\r\n\r\n")?.1.to_string())
+        })
+    }
+
+    fn latest(&self) -> lvs_director::storage::Revision {
+        let db = self.db.clone();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let store = Store::open_existing(&db).await.unwrap();
+                let r = store.revisions().latest().await.unwrap().unwrap();
+                store.close().await;
+                r
+            })
+    }
+}
+
+fn with_floating(base: &str, extra: &[(&str, &str)]) -> String {
+    let mut t = base.to_string();
+    for (name, addr) in extra {
+        t += &format!("floating {name} {{\n    active = 1\n    address = {addr}\n}}\n");
+    }
+    t
+}
+
+#[test]
+fn an_apply_on_one_director_is_in_force_on_both() {
+    if !root_or_skip("cluster sync") {
+        return;
+    }
+    let lab = Lab::new("sync", &[Node::A, Node::B, Node::Attacker]);
+    let key = key_file(&lab, b"a shared heartbeat key for the sync lab");
+    let base = PairConfig {
+        keepalive: "0.2",
+        deadtime: "1",
+        key_file: Some(key.clone()),
+        ..PairConfig::default()
+    }
+    .render();
+    let (a, b) = (Director::new(&lab, Node::A), Director::new(&lab, Node::B));
+
+    // Both set up alike by hand: the same configuration, the same serial: in step.
+    for d in [&a, &b] {
+        let (code, out, err) = d.apply(&lab, &base);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert_eq!(a.serial(), b.serial());
+    let first = a.serial();
+    let _pa = a.pulse(&lab);
+    let pb = b.pulse(&lab);
+    let _wa = a.web(&lab);
+    let mut wb = b.web(&lab);
+    for d in [&a, &b] {
+        wait_for(10 * SECOND, "the peers in step", || {
+            (d.metric(&lab, "lvs_director_sync_peer_state{peer=\"10.77.0.") == Some(1.0))
+                .then_some(())
+        });
+    }
+
+    // An Apply on A is in force on B when it returns, with B's database following.
+    let t1 = with_floating(&base, &[("extra1", "10.77.0.101 eth0")]);
+    let started = Instant::now();
+    let (code, out, err) = a.apply(&lab, &t1);
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("Peer 10.77.0.2: took serial {}", first + 1)),
+        "{out}{err}"
+    );
+    assert_eq!(b.serial(), first + 1);
+    assert!(b.in_force().contains("10.77.0.101"));
+    let rev = b.latest();
+    assert_eq!(rev.info.serial_no, first + 1);
+    assert_eq!(rev.info.origin, "10.77.0.1");
+    assert!(
+        rev.info
+            .comment
+            .starts_with(&format!("received from 10.77.0.1, serial {}", first + 1)),
+        "{}",
+        rev.info.comment
+    );
+    let (_, exported, _) = b.cli(&lab, &["export"]);
+    assert!(
+        exported.contains("10.77.0.101"),
+        "B's stored configuration follows"
+    );
+    eprintln!("apply on A to serial in force on B: {took:?} (the apply included)");
+
+    // B down during an Apply catches up when it returns.
+    lab.kill(&wb);
+    let t2 = with_floating(&t1, &[("extra2", "10.77.0.102 eth0")]);
+    let (code, out, err) = a.apply(&lab, &t2);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("Peer 10.77.0.2: unreachable"), "{out}{err}");
+    assert_eq!(b.serial(), first + 1);
+    wb = b.web(&lab);
+    let restarted = Instant::now();
+    wait_for(10 * SECOND, "B catching up", || {
+        (b.serial() == first + 2).then_some(())
+    });
+    eprintln!("B caught up {:?} after its restart", restarted.elapsed());
+    assert!(b.in_force().contains("10.77.0.102"));
+
+    // Forged and replayed sync messages are refused, counted, and change nothing.
+    let refused = |d: &Director| {
+        d.metric(&lab, "lvs_director_sync_refused_total")
+            .unwrap_or(-1.0)
+    };
+    let before = refused(&b);
+    let good = Psk::derive(&std::fs::read(&key).unwrap());
+    let recorded = in_ns(&lab.ns(Node::A), move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let stream = tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
+                    .await
+                    .unwrap();
+                let rec = recorder::Recorder::new(stream);
+                let copy = rec.copy();
+                let mut ch = wire::connect(rec, &good).await.unwrap();
+                ch.send(&Request::Head).await.unwrap();
+                let r: Response = ch.recv().await.unwrap();
+                assert!(matches!(r, Response::Head { .. }), "{r:?}");
+                let bytes = copy.lock().unwrap().clone();
+                bytes
+            })
+    });
+    in_ns(&lab.ns(Node::Attacker), move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                // A replay of what A sent.
+                let mut s = tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
+                    .await
+                    .unwrap();
+                s.write_all(&recorded).await.unwrap();
+                let mut sink = Vec::new();
+                let _ = tokio::time::timeout(5 * SECOND, s.read_to_end(&mut sink)).await;
+                // A handshake under another key.
+                let s = tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
+                    .await
+                    .unwrap();
+                let forged = wire::connect(s, &Psk::derive(b"not the key of this pair")).await;
+                assert!(forged.is_err());
+            })
+    });
+    wait_for(5 * SECOND, "both refusals counted", || {
+        (refused(&b) == before + 2.0).then_some(())
+    });
+    assert_eq!(b.serial(), first + 2);
+
+    // A configuration B cannot run (a device it does not have) is refused there, said
+    // on A, and B keeps running what it had.
+    in_ns(&lab.ns(Node::A), || {
+        common::netns::run("ip", &["link", "add", "eth7", "type", "veth", "peer", "name", "eth7p"]);
+    });
+    let t3 = with_floating(&t2, &[("extra3", "10.77.0.103 eth7")]);
+    let (code, out, err) = a.apply(&lab, &t3);
+    assert_eq!(code, 0, "applied on A: {out}{err}");
+    assert!(
+        err.contains("Peer 10.77.0.2: REFUSED it") && err.contains("device eth7 does not exist"),
+        "{out}{err}"
+    );
+    std::thread::sleep(2 * SECOND);
+    assert_eq!(b.serial(), first + 2, "B keeps what it ran");
+    // Fixed on A: B takes the next one.
+    let t4 = with_floating(&t2, &[("extra3", "10.77.0.103 eth0")]);
+    let (code, out, err) = a.apply(&lab, &t4);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("took serial {}", first + 4)),
+        "{out}{err}"
+    );
+
+    // Failover to B serves the synced configuration.
+    lab.kill(&_pa);
+    wait_for(5 * SECOND, "B holding the synced floating address", || {
+        lab.has_addr(Node::B, "10.77.0.103").then_some(())
+    });
+    let _ = &pb;
+
+    // Partition, edits on both sides: a conflict on both, nothing lost.
+    lab.set_port(Node::B, false);
+    let ta = with_floating(&t4, &[("onlya", "10.77.0.104 eth0")]);
+    let tb = with_floating(&t4, &[("onlyb", "10.77.0.105 eth0")]);
+    let (code, _, err) = a.apply(&lab, &ta);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = b.apply(&lab, &tb);
+    assert_eq!(code, 0, "{err}");
+    lab.set_port(Node::B, true);
+    for d in [&a, &b] {
+        wait_for(10 * SECOND, "a conflict on both sides", || {
+            d.metrics(&lab)
+                .is_some_and(|t| {
+                    t.lines()
+                        .any(|l| l.contains("state=\"conflict\"") && l.ends_with(" 1"))
+                })
+                .then_some(())
+        });
+    }
+    assert!(a.in_force().contains("10.77.0.104") && !a.in_force().contains("10.77.0.105"));
+    assert!(b.in_force().contains("10.77.0.105") && !b.in_force().contains("10.77.0.104"));
+    let _ = &mut wb;
+}
