@@ -548,3 +548,93 @@ fn genhash_prints_the_digest_of_the_body() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&url) && err.contains("refused"), "{err}");
 }
+
+#[test]
+fn apply_writes_records_and_says_so_and_its_dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let cf = dir.path().join("lvs.cf");
+    let socket = dir.path().join("no-supervisor.sock");
+    let apply = |extra: &[&str]| {
+        let mut c = cmd(&db);
+        c.arg("apply")
+            .arg("--lvs-cf")
+            .arg(&cf)
+            .arg("--control-socket")
+            .arg(&socket)
+            .args(extra);
+        c
+    };
+    cmd(&db)
+        .arg("import")
+        .arg(data("data/piranha_example.lvs.cf"))
+        .assert()
+        .success();
+
+    // A dry run prints the diff and writes nothing.
+    apply(&["--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("+virtual "))
+        .stdout(predicate::str::contains("Dry run: serial"))
+        .stdout(predicate::str::contains("nothing was written"));
+    assert!(!cf.exists(), "a dry run writes nothing");
+
+    // Without a terminal, --yes is required.
+    apply(&[])
+        .write_stdin("y\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("give --yes"));
+    assert!(!cf.exists());
+
+    // Applied: the file, the revision, the supervisor's absence said.
+    apply(&["--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Revision 1 (serial "))
+        .stdout(predicate::str::contains("The supervisor is not running"));
+    let text = std::fs::read_to_string(&cf).unwrap();
+    let serial = lvs_director::config::publish::serial_of(&text);
+    assert!(serial > 0);
+    assert_eq!(
+        text,
+        export(&db).replace(
+            &format!(
+                "serial_no = {}",
+                lvs_director::config::publish::serial_of(&export(&db))
+            ),
+            &format!("serial_no = {serial}"),
+        )
+    );
+
+    // Nothing left to apply: nothing written, exit 0.
+    apply(&["--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("No changes"));
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), text);
+
+    // A configuration with errors (an active virtual server without its address,
+    // which only the database can hold): exit 1, nothing written.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = lvs_director::storage::Store::open(&db).await.unwrap();
+        let mut c = store.load_config().await.unwrap();
+        c.virtuals[0].settings.address = None;
+        store
+            .replace_config(&c, &lvs_director::storage::Actor::new("t", None))
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    apply(&["--yes"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("error:"))
+        .stderr(predicate::str::contains("nothing was written"));
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), text);
+}

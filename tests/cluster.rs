@@ -315,7 +315,12 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     // A configuration B cannot run (a device it does not have) is refused there, said
     // on A, and B keeps running what it had.
     in_ns(&lab.ns(Node::A), || {
-        common::netns::run("ip", &["link", "add", "eth7", "type", "veth", "peer", "name", "eth7p"]);
+        common::netns::run(
+            "ip",
+            &[
+                "link", "add", "eth7", "type", "veth", "peer", "name", "eth7p",
+            ],
+        );
     });
     let t3 = with_floating(&t2, &[("extra3", "10.77.0.103 eth7")]);
     let (code, out, err) = a.apply(&lab, &t3);

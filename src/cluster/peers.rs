@@ -21,7 +21,9 @@ pub struct Peer {
 /// Sync as the configuration in force has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
-    /// Off, and why: the standing warning.
+    /// A director without peers: nothing to sync, nothing to warn about.
+    Alone(String),
+    /// Off although there are peers, and why: the standing warning.
     Off(String),
     On {
         key_file: String,
@@ -41,9 +43,6 @@ pub fn plan(
     resolve: &dyn Fn(&Host) -> Option<IpAddr>,
 ) -> Plan {
     let g = &config.global;
-    let Some(key_file) = g.heartbeat_key_file.as_ref().map(|w| w.0.clone()) else {
-        return Plan::Off(NO_KEY.into());
-    };
     let every = g
         .keepalive
         .map(|s| Duration::from_millis(s.millis()))
@@ -62,7 +61,7 @@ pub fn plan(
             }
         }
         if peers.is_empty() {
-            return Plan::Off("configuration sync is off: the vrrp blocks name no unicast_peer (multicast VRRP does not say who the peers are); list the other directors in unicast_peer".into());
+            return Plan::Alone("configuration sync is off: the vrrp blocks name no unicast_peer (multicast VRRP does not say who the peers are); list the other directors in unicast_peer".into());
         }
         peers
     } else if g.backup_active.unwrap_or(false) {
@@ -87,7 +86,10 @@ pub fn plan(
             addrs: std::iter::once(peer).chain(peer_private).collect(),
         }]
     } else {
-        return Plan::Off("configuration sync is off: this director has no peer (backup_active = 0 and no vrrp block)".into());
+        return Plan::Alone("configuration sync is off: this director has no peer (backup_active = 0 and no vrrp block)".into());
+    };
+    let Some(key_file) = g.heartbeat_key_file.as_ref().map(|w| w.0.clone()) else {
+        return Plan::Off(NO_KEY.into());
     };
     Plan::On {
         key_file,
@@ -167,7 +169,7 @@ mod tests {
         );
         assert!(matches!(
             at(&PAIR.replace("backup_active = 1", "backup_active = 0"), "10.0.0.1"),
-            Plan::Off(w) if w.contains("no peer")
+            Plan::Alone(w) if w.contains("no peer")
         ));
     }
 
@@ -181,7 +183,7 @@ mod tests {
         assert_eq!(names, ["10.0.0.2", "10.0.0.3"]);
         assert!(matches!(
             at(&v.replace("unicast_peer = [ 10.0.0.2 10.0.0.3 10.0.0.1 ]\n", ""), "10.0.0.1"),
-            Plan::Off(w) if w.contains("unicast_peer")
+            Plan::Alone(w) if w.contains("unicast_peer")
         ));
     }
 }

@@ -75,6 +75,8 @@ impl PeerView {
 pub struct View {
     /// Why sync is off; `None` when on.
     pub off: Option<String>,
+    /// Off because this director has no peer: nothing to warn about.
+    pub alone: bool,
     pub port: u16,
     pub peers: Vec<PeerView>,
     /// Connections refused because they did not authenticate (forged, replayed, or a
@@ -160,7 +162,7 @@ impl Cluster {
         let in_force = apply::read_in_force(&self.lvs_cf).await.ok().flatten();
         let Some(config) = in_force.and_then(|t| parse(&t).ok()).map(|p| p.config) else {
             return Current {
-                plan: Plan::Off(format!(
+                plan: Plan::Alone(format!(
                     "configuration sync is off: {} is missing or does not read",
                     self.lvs_cf.display()
                 )),
@@ -195,7 +197,7 @@ impl Cluster {
                     }
                 }
             }
-            Plan::Off(_) => None,
+            Plan::Off(_) | Plan::Alone(_) => None,
         };
         Current { plan, psk }
     }
@@ -216,7 +218,11 @@ impl Cluster {
                             self.port
                         );
                     }
-                    self.view.locked().off = None;
+                    {
+                        let mut v = self.view.locked();
+                        v.off = None;
+                        v.alone = false;
+                    }
                     if listener.as_ref().is_none_or(|l| l.is_finished()) {
                         listener = self.clone().listen(psk.clone()).await;
                     }
@@ -229,9 +235,14 @@ impl Cluster {
                     }
                     *every
                 }
-                (Plan::Off(why), _) => {
+                (Plan::Off(why) | Plan::Alone(why), _) => {
+                    let alone = matches!(cur.plan, Plan::Alone(_));
                     if was_off.as_deref() != Some(why) {
-                        tracing::warn!("{why}");
+                        if alone {
+                            tracing::info!("{why}");
+                        } else {
+                            tracing::warn!("{why}");
+                        }
                         was_off = Some(why.clone());
                     }
                     if let Some(l) = listener.take() {
@@ -239,6 +250,7 @@ impl Cluster {
                     }
                     let mut v = self.view.locked();
                     v.off = Some(why.clone());
+                    v.alone = alone;
                     v.peers.clear();
                     Duration::from_secs(1)
                 }
@@ -342,7 +354,7 @@ impl Cluster {
                 .iter()
                 .find(|p| p.addrs.contains(&from))
                 .map_or(from.to_string(), |p| p.name.clone()),
-            Plan::Off(_) => from.to_string(),
+            Plan::Off(_) | Plan::Alone(_) => from.to_string(),
         }
     }
 
@@ -841,7 +853,7 @@ impl Cluster {
                 .find(|p| p.name == name)
                 .map(|p| (p, psk))
                 .ok_or_else(|| format!("{name} is not a peer of this director")),
-            (Plan::Off(why), _) => Err(why),
+            (Plan::Off(why) | Plan::Alone(why), _) => Err(why),
             (Plan::On { .. }, None) => Err("no key".into()),
         }
     }

@@ -55,7 +55,7 @@ struct ClusterPage {
 
 /// The line the frame of every page shows while sync is off or in conflict.
 pub fn alert(view: &View) -> Option<String> {
-    if let Some(off) = &view.off {
+    if let Some(off) = view.off.as_ref().filter(|_| !view.alone) {
         return Some(off.clone());
     }
     let conflicts: Vec<&str> = view

@@ -177,9 +177,6 @@ pub fn render_with(
     sync: Option<&crate::cluster::service::View>,
 ) -> String {
     let mut m = Families::default();
-    if let Some(v) = sync {
-        cluster(&mut m, v);
-    }
     m.gauge(
         "supervisor_up",
         "Whether the supervisor (lvs-director pulse) answered on its control socket.",
@@ -200,6 +197,9 @@ pub fn render_with(
             }
         }
     }
+    if let Some(v) = sync {
+        cluster(&mut m, v);
+    }
     let mut registry = Registry::with_prefix(PREFIX);
     registry.register_collector(Box::new(m));
     let mut out = String::new();
@@ -216,16 +216,16 @@ fn cluster(m: &mut Families, v: &crate::cluster::service::View) {
         "sync_on",
         "Whether configuration sync with the peer directors is on (off without a heartbeat key or a peer).",
         vec![],
-        v.off.is_none(),
+        v.off.is_none() && !v.alone,
     );
     m.counter(
-        "sync_refused_total",
+        "sync_refused",
         "Sync connections refused because they did not authenticate (forged, replayed, or another key).",
         vec![],
         v.refused,
     );
     m.counter(
-        "sync_taken_total",
+        "sync_taken",
         "Configurations taken from a peer.",
         vec![],
         v.taken,
