@@ -307,6 +307,29 @@ fn an_apply_on_one_director_is_in_force_on_both() {
                 assert!(forged.is_err());
             })
     });
+    // A peer's supervisor status, for the monitoring page of the pair.
+    let good = Psk::derive(&std::fs::read(&key).unwrap());
+    let status = in_ns(&lab.ns(Node::A), move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let stream = tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
+                    .await
+                    .unwrap();
+                let mut ch = wire::connect(stream, &good).await.unwrap();
+                ch.send(&Request::Status).await.unwrap();
+                ch.recv::<Response>().await.unwrap()
+            })
+    });
+    let Response::Status { status: Ok(s) } = status else {
+        panic!("{status:?}")
+    };
+    assert_eq!(
+        (s.node.name.as_str(), s.node.role.as_str()),
+        ("10.77.0.2", "standby")
+    );
     wait_for(5 * SECOND, "both refusals counted", || {
         (refused(&b) == before + 2.0).then_some(())
     });

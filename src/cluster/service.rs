@@ -86,6 +86,16 @@ pub struct View {
     pub taken: u64,
 }
 
+/// A peer's supervisor status as the monitoring page shows it.
+#[derive(Debug, Clone)]
+pub struct PeerStatus {
+    pub name: String,
+    pub status: Result<Arc<crate::pulse::logic::control::Status>, String>,
+}
+
+/// How old the peers' status may be when a page shows it.
+const PEER_STATUS_AGE: Duration = Duration::from_secs(2);
+
 /// A peer's answer to an offer, for the Apply page and `lvs-director apply`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerAnswer {
@@ -111,6 +121,7 @@ pub struct Cluster {
     port: u16,
     view: std::sync::Mutex<View>,
     serving: Arc<Semaphore>,
+    peer_status: tokio::sync::Mutex<Option<(std::time::Instant, Vec<PeerStatus>)>>,
 }
 
 /// What the configuration in force says about sync, with the key read.
@@ -139,6 +150,7 @@ impl Cluster {
                 ..View::default()
             }),
             serving: Arc::new(Semaphore::new(CONNECTIONS)),
+            peer_status: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -336,6 +348,9 @@ impl Cluster {
                 },
                 Err(e) => Response::Refused { reason: e },
             },
+            Request::Status => Response::Status {
+                status: self.own_status().await,
+            },
             Request::Offer { revision } => {
                 let name = self.peer_name(from).await;
                 match self.take(&revision, &name, false).await {
@@ -356,6 +371,52 @@ impl Cluster {
                 .map_or(from.to_string(), |p| p.name.clone()),
             Plan::Off(_) | Plan::Alone(_) => from.to_string(),
         }
+    }
+
+    /// This director's supervisor's status.
+    async fn own_status(&self) -> Result<Box<crate::pulse::logic::control::Status>, String> {
+        let socket = self.control_socket.clone();
+        let reply = tokio::task::spawn_blocking(move || {
+            control::request(&socket, &control::Request::Status, Duration::from_secs(5))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("its supervisor does not answer: {e}"))?;
+        reply
+            .status
+            .ok_or_else(|| reply.error.unwrap_or_else(|| "no status".into()))
+    }
+
+    /// Each peer's supervisor status (or why not), at most [`PEER_STATUS_AGE`] old.
+    pub async fn peer_statuses(&self) -> Vec<PeerStatus> {
+        let mut cached = self.peer_status.lock().await;
+        if let Some((at, s)) = cached.as_ref() {
+            if at.elapsed() < PEER_STATUS_AGE {
+                return s.clone();
+            }
+        }
+        let cur = self.current().await;
+        let (Plan::On { peers, .. }, Some(psk)) = (cur.plan, cur.psk) else {
+            *cached = Some((std::time::Instant::now(), Vec::new()));
+            return Vec::new();
+        };
+        let asks = peers.iter().map(|p| {
+            let psk = &psk;
+            async move {
+                let status = match self.ask(p, psk, &Request::Status).await {
+                    Ok(Response::Status { status }) => status.map(Arc::from),
+                    Ok(other) => Err(format!("answered {other:?}")),
+                    Err(e) => Err(format!("unreachable: {e}")),
+                };
+                PeerStatus {
+                    name: p.name.clone(),
+                    status,
+                }
+            }
+        });
+        let all = futures_util::future::join_all(asks).await;
+        *cached = Some((std::time::Instant::now(), all.clone()));
+        all
     }
 
     /// This director's head, and the revision in force as it would travel.

@@ -109,10 +109,12 @@ pub enum Request {
     Fetch,
     /// Take this configuration (sent by an Apply).
     Offer { revision: Box<Shipped> },
+    /// Your supervisor's status (for the monitoring page of the pair).
+    Status,
 }
 
 /// The answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum Response {
     Head {
@@ -130,6 +132,10 @@ pub enum Response {
     /// Not taken; nothing changed here.
     Refused {
         reason: String,
+    },
+    /// The supervisor's status, or why it could not be asked.
+    Status {
+        status: Result<Box<crate::pulse::logic::control::Status>, String>,
     },
 }
 

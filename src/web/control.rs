@@ -17,6 +17,7 @@ use serde::Deserialize;
 use super::auth::{with_flash, AdminPost, Auth};
 use super::live::LiveStatus;
 use super::{html, see_other, AppState, Chrome, WebError};
+use crate::cluster::service::PeerStatus;
 use crate::config::{Config, VirtualServer};
 use crate::pulse::io::command::hide_output;
 use crate::pulse::logic::control::{EventRecord, Request, ServerStatus, ServiceStatus, Status};
@@ -95,6 +96,9 @@ pub struct ServerRow {
     pub cps: u64,
     pub last_check: String,
     pub transition: String,
+    /// Its health as each peer director sees it, in [`LiveView::directors`] order
+    /// (after this one), and whether that differs from this director's view.
+    pub peers: Vec<(String, bool)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -201,6 +205,115 @@ pub struct LiveView {
     pub updated: String,
     /// Query string of the current view without the page (for the page links).
     pub base_query: String,
+    /// The directors side by side, this one first; empty without peers.
+    pub directors: Vec<DirectorCol>,
+}
+
+/// One director of the pair (or group), display-ready.
+#[derive(Debug, Clone, Default)]
+pub struct DirectorCol {
+    pub name: String,
+    pub role: String,
+    pub serial: String,
+    /// The heartbeat's or the VRRP instances' state.
+    pub ha: String,
+    pub fault: String,
+    /// Why its status could not be read.
+    pub error: String,
+}
+
+/// What the HA protocol says on a director.
+fn ha_summary(s: &Status) -> String {
+    if !s.vrrp.is_empty() {
+        return s
+            .vrrp
+            .iter()
+            .map(|v| format!("{} {}", v.name, v.state))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    match &s.peer {
+        Some(p) => format!("heartbeat: peer {} {}", p.name, p.state),
+        None => "standalone".into(),
+    }
+}
+
+/// `view` with the peers' side: their columns, and each real server's health as each
+/// of them sees it. Pure.
+pub fn with_peers(view: Arc<LiveView>, peers: &[PeerStatus]) -> Arc<LiveView> {
+    if peers.is_empty() {
+        return view;
+    }
+    let mut v = (*view).clone();
+    v.directors.push(DirectorCol {
+        name: format!("{} (this director)", view.node),
+        role: view.role.clone(),
+        serial: view.serial.to_string(),
+        ha: view
+            .vrrp
+            .iter()
+            .map(|r| format!("{} {}", r.name, r.state.to_uppercase()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        fault: view.fault.clone(),
+        error: if view.running {
+            String::new()
+        } else {
+            view.unavailable.clone()
+        },
+    });
+    if v.directors[0].ha.is_empty() {
+        v.directors[0].ha = view.heartbeat.clone();
+    }
+    for p in peers {
+        v.directors.push(match &p.status {
+            Ok(s) => DirectorCol {
+                name: format!("{} ({})", s.node.name, p.name),
+                role: s.node.role.clone(),
+                serial: s.node.serial.to_string(),
+                ha: ha_summary(s),
+                fault: s.node.fault.clone().unwrap_or_default(),
+                error: String::new(),
+            },
+            Err(e) => DirectorCol {
+                name: p.name.clone(),
+                error: e.clone(),
+                ..DirectorCol::default()
+            },
+        });
+    }
+    for svc in &mut v.services {
+        for r in &mut svc.servers {
+            r.peers = peers
+                .iter()
+                .map(|p| {
+                    let theirs = p.status.as_ref().ok().and_then(|s| {
+                        s.services
+                            .iter()
+                            .find(|x| x.name == svc.name)?
+                            .servers
+                            .iter()
+                            .find(|x| x.name == r.name)
+                            .map(|x| {
+                                if x.drained {
+                                    "drained".to_string()
+                                } else {
+                                    x.health.clone()
+                                }
+                            })
+                    });
+                    match theirs {
+                        Some(h) => {
+                            let differs = h != r.health;
+                            (h, differs)
+                        }
+                        None => ("?".into(), false),
+                    }
+                })
+                .collect();
+        }
+    }
+    Arc::new(v)
 }
 
 impl LiveView {
@@ -250,6 +363,7 @@ fn server_row(s: &ServerStatus, now_ms: u64) -> ServerRow {
             .as_ref()
             .map(|t| format!("{} {}: {}", when(t.at_unix_ms), t.state, t.cause))
             .unwrap_or_default(),
+        peers: Vec::new(),
     }
 }
 
@@ -617,6 +731,7 @@ pub async fn page(
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, WebError> {
     let live = live_view(&state, &q, auth.is_admin()).await?;
+    let live = with_peers(live, &state.cluster.peer_statuses().await);
     let refresh_choices = REFRESH_CHOICES
         .iter()
         .map(|&r| (r, r == live.refresh))
@@ -635,6 +750,7 @@ pub async fn live(
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, WebError> {
     let live = live_view(&state, &q, auth.is_admin()).await?;
+    let live = with_peers(live, &state.cluster.peer_statuses().await);
     Ok(html(&LivePart {
         live,
         chrome: Chrome {
@@ -702,6 +818,44 @@ mod tests {
                 .collect(),
             ..Status::default()
         }
+    }
+
+    #[test]
+    fn the_peers_view_stands_beside_this_ones_and_disagreements_show() {
+        let ours = status(3);
+        let mut theirs = status(3);
+        theirs.node.name = "lb2".into();
+        theirs.node.role = "standby".into();
+        theirs.services[1].servers[0].health = "down".into();
+        let v = Arc::new(view_of_status(&ours, &ViewQuery::default(), 0));
+        assert!(
+            Arc::ptr_eq(&with_peers(v.clone(), &[]), &v),
+            "no peer: the view as it was"
+        );
+        let peers = [
+            crate::cluster::service::PeerStatus {
+                name: "10.0.0.2".into(),
+                status: Ok(Arc::new(theirs)),
+            },
+            crate::cluster::service::PeerStatus {
+                name: "10.0.0.3".into(),
+                status: Err("unreachable: refused".into()),
+            },
+        ];
+        let w = with_peers(v, &peers);
+        let names: Vec<&str> = w.directors.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["lb1 (this director)", "lb2 (10.0.0.2)", "10.0.0.3"]);
+        assert_eq!(w.directors[1].role, "standby");
+        assert_eq!(w.directors[2].error, "unreachable: refused");
+        let health = |i: usize| w.services[i].servers[0].peers.clone();
+        assert_eq!(
+            health(0),
+            [("up".to_string(), false), ("?".to_string(), false)]
+        );
+        assert_eq!(
+            health(1),
+            [("down".to_string(), true), ("?".to_string(), false)]
+        );
     }
 
     #[test]

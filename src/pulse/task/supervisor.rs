@@ -186,6 +186,14 @@ fn warnings_of(p: &Prepared) -> Vec<String> {
             "heartbeats are NOT authenticated (no heartbeat_key_file): anyone who can send UDP to this director can take the addresses away; set a shared key on both directors".to_string(),
         );
     }
+    let has_peers = p.plan.place != Place::Standalone
+        || p.config
+            .vrrp
+            .iter()
+            .any(|i| i.settings.active() && i.settings.unicast_peer.is_some());
+    if has_peers && p.key.is_none() {
+        w.push(crate::cluster::peers::NO_KEY.to_string());
+    }
     // Only reachable in the all-in-one mode (`pulse` refuses to start without them):
     // said where the administrator looks, not only in the log.
     let missing = missing_capabilities();
