@@ -255,6 +255,7 @@ pub fn web(args: WebArgs) -> Outcome {
         let (listener, tls, state, metrics) = prepare(&args).await?;
         sweep_sessions(state.store.clone());
         tokio::spawn(state.cluster.clone().run());
+        tokio::spawn(web::trends::sample(state.clone()));
         serve_all(listener, tls, state.clone(), metrics).await?;
         state.store.close().await;
         tracing::info!("stopped");
@@ -353,6 +354,7 @@ pub fn up(listen: String, data: PathBuf, metrics: MetricsArgs, scripts_dir: Path
         let state = state.with_supervisor(start);
         sweep_sessions(state.store.clone());
         tokio::spawn(state.cluster.clone().run());
+        tokio::spawn(web::trends::sample(state.clone()));
         if args.lvs_cf.exists() {
             let said = embedded.start().await;
             tracing::info!("{said}");

@@ -99,6 +99,8 @@ pub struct ServerRow {
     /// Its health as each peer director sees it, in [`LiveView::directors`] order
     /// (after this one), and whether that differs from this director's view.
     pub peers: Vec<(String, bool)>,
+    /// Its health over the last hour (an SVG of numbers and fixed words only).
+    pub timeline: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,6 +113,12 @@ pub struct ServiceRow {
     pub cps: u64,
     pub rates: String,
     pub servers: Vec<ServerRow>,
+    /// Connections and bytes per second over the last hour (SVGs of numbers and
+    /// fixed words only), with their peaks in words.
+    pub cps_plot: String,
+    pub cps_peak: String,
+    pub bps_plot: String,
+    pub bps_peak: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -220,6 +228,34 @@ pub struct DirectorCol {
     pub fault: String,
     /// Why its status could not be read.
     pub error: String,
+}
+
+/// `view` with the last hour's pictures of the services and servers it shows. Pure.
+pub fn with_trends(
+    view: Arc<LiveView>,
+    trends: &super::trends::Trends,
+    now_ms: u64,
+) -> Arc<LiveView> {
+    if !view.running {
+        return view;
+    }
+    let mut v = (*view).clone();
+    for s in &mut v.services {
+        if let Some((plot, peak)) = trends.connections(&s.name, now_ms) {
+            s.cps_plot = plot;
+            s.cps_peak = format!("peak {peak} conn/s");
+        }
+        if let Some((plot, peak)) = trends.bytes(&s.name, now_ms) {
+            s.bps_plot = plot;
+            s.bps_peak = format!("peak {}", bytes_rate(peak));
+        }
+        for r in &mut s.servers {
+            r.timeline = trends
+                .timeline(&s.name, &r.name, now_ms)
+                .unwrap_or_default();
+        }
+    }
+    Arc::new(v)
 }
 
 /// What the HA protocol says on a director.
@@ -364,6 +400,7 @@ fn server_row(s: &ServerStatus, now_ms: u64) -> ServerRow {
             .map(|t| format!("{} {}: {}", when(t.at_unix_ms), t.state, t.cause))
             .unwrap_or_default(),
         peers: Vec::new(),
+        timeline: String::new(),
     }
 }
 
@@ -504,6 +541,7 @@ pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
                 cps: svc.cps,
                 rates: format!("in {} / out {}", bytes_rate(svc.inbps), bytes_rate(svc.outbps)),
                 servers: svc.servers.iter().map(|r| server_row(r, now_ms)).collect(),
+                ..ServiceRow::default()
             })
             .collect(),
         local_checks: s
@@ -732,6 +770,10 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let live = live_view(&state, &q, auth.is_admin()).await?;
     let live = with_peers(live, &state.cluster.peer_statuses().await);
+    let live = {
+        let trends = state.trends.locked();
+        with_trends(live, &trends, crate::clock::unix_ms())
+    };
     let refresh_choices = REFRESH_CHOICES
         .iter()
         .map(|&r| (r, r == live.refresh))
@@ -751,6 +793,10 @@ pub async fn live(
 ) -> Result<Response, WebError> {
     let live = live_view(&state, &q, auth.is_admin()).await?;
     let live = with_peers(live, &state.cluster.peer_statuses().await);
+    let live = {
+        let trends = state.trends.locked();
+        with_trends(live, &trends, crate::clock::unix_ms())
+    };
     Ok(html(&LivePart {
         live,
         chrome: Chrome {
@@ -856,6 +902,20 @@ mod tests {
             health(1),
             [("down".to_string(), true), ("?".to_string(), false)]
         );
+    }
+
+    #[test]
+    fn the_last_hour_is_drawn_beside_each_service_and_server() {
+        let s = status(2);
+        let mut t = crate::web::trends::Trends::default();
+        for i in 0..10u64 {
+            t.record(1_000_000 + i * 10_000, &s);
+        }
+        let v = Arc::new(view_of_status(&s, &ViewQuery::default(), 0));
+        let w = with_trends(v, &t, 1_090_000);
+        assert!(w.services[0].cps_plot.starts_with("<svg class=\"spark\""));
+        assert_eq!(w.services[0].cps_peak, "peak 0 conn/s");
+        assert!(w.services[0].servers[0].timeline.contains(r#"class="up""#));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod server;
 pub mod settings;
 pub mod throttle;
 pub mod tls;
+pub mod trends;
 pub mod virtuals;
 
 use std::future::Future;
@@ -99,6 +100,8 @@ pub struct Inner {
     /// Configuration sync with the peers ([`crate::cluster`]); its loop is started
     /// by the `web` command, not here.
     pub cluster: Arc<crate::cluster::service::Cluster>,
+    /// The last hour of traffic and health, for the monitoring page's pictures.
+    pub trends: std::sync::Mutex<trends::Trends>,
     /// Whether Apply has something to do, by (database change, `lvs.cf` stamp).
     pub pending_cache: std::sync::Mutex<Option<(PendingKey, bool)>>,
     /// Monitoring views built from the current status (see [`control::ViewCache`]).
@@ -143,6 +146,7 @@ impl AppState {
             cache: Mutex::new(None),
             apply_lock,
             cluster,
+            trends: std::sync::Mutex::new(trends::Trends::default()),
             pending_cache: std::sync::Mutex::new(None),
             view_cache: std::sync::Mutex::new(control::ViewCache::default()),
         }))
