@@ -8,170 +8,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
+#[path = "common/director.rs"]
+mod director;
 #[path = "common/recorder.rs"]
 mod recorder;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::netns::{in_ns, key_file, root_or_skip, wait_for, Lab, Node, PairConfig, Proc, BIN};
+use common::netns::{in_ns, key_file, root_or_skip, wait_for, Lab, Node, PairConfig};
+use director::Director;
 use lvs_director::cluster::wire::{self, Psk, Request, Response};
-use lvs_director::storage::Store;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// One director's files.
-struct Director {
-    node: Node,
-    db: PathBuf,
-    cf: PathBuf,
-    socket: PathBuf,
-    staged: PathBuf,
-}
-
-impl Director {
-    fn new(lab: &Lab, node: Node) -> Director {
-        let dir = lab.path(node.short());
-        std::fs::create_dir_all(&dir).unwrap();
-        Director {
-            node,
-            db: dir.join("director.db"),
-            cf: dir.join("lvs.cf"),
-            socket: dir.join("pulse.sock"),
-            staged: dir.join("staged.cf"),
-        }
-    }
-
-    /// `lvs-director ARGS` inside this director's namespace: (exit code, stdout, stderr).
-    fn cli(&self, lab: &Lab, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &lab.ns(self.node), BIN, "--db"])
-            .arg(&self.db)
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Stores `text` and applies it, as an administrator of this director would.
-    fn apply(&self, lab: &Lab, text: &str) -> (i32, String, String) {
-        std::fs::write(&self.staged, text).unwrap();
-        let (code, _, err) = self.cli(lab, &["import", self.staged.to_str().unwrap()]);
-        assert_eq!(code, 0, "import: {err}");
-        self.cli(
-            lab,
-            &[
-                "apply",
-                "--yes",
-                "--lvs-cf",
-                self.cf.to_str().unwrap(),
-                "--control-socket",
-                self.socket.to_str().unwrap(),
-            ],
-        )
-    }
-
-    fn in_force(&self) -> String {
-        std::fs::read_to_string(&self.cf).unwrap_or_default()
-    }
-
-    fn serial(&self) -> u32 {
-        lvs_director::config::publish::serial_of(&self.in_force())
-    }
-
-    fn web(&self, lab: &Lab) -> Proc {
-        let name = format!("web-{}", self.node.short());
-        lab.spawn(
-            self.node,
-            &name,
-            BIN,
-            &[
-                "--db",
-                self.db.to_str().unwrap(),
-                "web",
-                "--listen",
-                "127.0.0.1:3636",
-                "--lvs-cf",
-                self.cf.to_str().unwrap(),
-                "--control-socket",
-                self.socket.to_str().unwrap(),
-                "--scripts-dir",
-                lab.scripts_dir().to_str().unwrap(),
-                "--metrics-listen",
-                "127.0.0.1:9636",
-            ],
-            &[("LVS_DIRECTOR_LOG", "info")],
-        )
-    }
-
-    fn pulse(&self, lab: &Lab) -> Proc {
-        let name = format!("pulse-{}", self.node.short());
-        let state = lab.path(&format!("{name}.state"));
-        std::fs::create_dir_all(&state).unwrap();
-        let mut p = lab.spawn(
-            self.node,
-            &name,
-            BIN,
-            &[
-                "pulse",
-                "--config",
-                self.cf.to_str().unwrap(),
-                "--control-socket",
-                self.socket.to_str().unwrap(),
-                "--state-dir",
-                state.to_str().unwrap(),
-                "--scripts-dir",
-                lab.scripts_dir().to_str().unwrap(),
-            ],
-            &[("LVS_DIRECTOR_LOG", "info")],
-        );
-        p.socket = self.socket.clone();
-        p
-    }
-
-    /// One metric of the admin UI's `/metrics` (the first sample whose line starts
-    /// with `prefix`).
-    fn metric(&self, lab: &Lab, prefix: &str) -> Option<f64> {
-        let prefix = prefix.to_string();
-        let text = self.metrics(lab)?;
-        text.lines()
-            .find(|l| l.starts_with(&prefix))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
-
-    /// The admin UI's `/metrics`, from inside the namespace.
-    fn metrics(&self, lab: &Lab) -> Option<String> {
-        in_ns(&lab.ns(self.node), || {
-            use std::io::{Read, Write};
-            let mut s = std::net::TcpStream::connect("127.0.0.1:9636").ok()?;
-            s.set_read_timeout(Some(SECOND)).ok()?;
-            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-            let mut out = String::new();
-            s.read_to_string(&mut out).ok()?;
-            Some(out.split_once("\r\n\r\n")?.1.to_string())
-        })
-    }
-
-    fn latest(&self) -> lvs_director::storage::Revision {
-        let db = self.db.clone();
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let store = Store::open_existing(&db).await.unwrap();
-                let r = store.revisions().latest().await.unwrap().unwrap();
-                store.close().await;
-                r
-            })
-    }
-}
 
 fn with_floating(base: &str, extra: &[(&str, &str)]) -> String {
     let mut t = base.to_string();

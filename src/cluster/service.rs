@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
@@ -122,7 +123,11 @@ pub struct Cluster {
     view: std::sync::Mutex<View>,
     serving: Arc<Semaphore>,
     peer_status: tokio::sync::Mutex<Option<(std::time::Instant, Vec<PeerStatus>)>>,
+    /// [`Cluster::unapplied`]'s last answer, by (database change, digest of the file).
+    unapplied_cache: std::sync::Mutex<Option<UnappliedKey>>,
 }
+
+type UnappliedKey = ((i64, Vec<u8>), Option<String>);
 
 /// What the configuration in force says about sync, with the key read.
 struct Current {
@@ -151,6 +156,7 @@ impl Cluster {
             }),
             serving: Arc::new(Semaphore::new(CONNECTIONS)),
             peer_status: tokio::sync::Mutex::new(None),
+            unapplied_cache: std::sync::Mutex::new(None),
         })
     }
 
@@ -332,14 +338,14 @@ impl Cluster {
 
     async fn answer(&self, req: Request, from: IpAddr) -> Response {
         match req {
-            Request::Head => match self.local().await {
+            Request::Head => match self.local(true).await {
                 Ok((head, _)) => Response::Head {
                     node: self.node.clone(),
                     head,
                 },
                 Err(e) => Response::Refused { reason: e },
             },
-            Request::Fetch => match self.local().await {
+            Request::Fetch => match self.local(false).await {
                 Ok((_, Some(revision))) => Response::Revision {
                     revision: Box::new(revision),
                 },
@@ -419,8 +425,33 @@ impl Cluster {
         all
     }
 
-    /// This director's head, and the revision in force as it would travel.
-    pub async fn local(&self) -> Result<(Head, Option<Shipped>), String> {
+    /// Whether the stored configuration differs from `in_force`: read again only when
+    /// the database or the file changed since the last answer (the poll asks every
+    /// second, and reading a large site costs hundreds of milliseconds).
+    async fn unapplied(&self, in_force: &str, serial: u32) -> Result<Option<String>, String> {
+        let change = self
+            .store
+            .change_counter()
+            .await
+            .map_err(|e| e.to_string())?;
+        let digest = Sha256::digest(in_force.as_bytes());
+        let key = (change, digest.to_vec());
+        if let Some((k, answer)) = self.unapplied_cache.locked().as_ref() {
+            if *k == key {
+                return Ok(answer.clone());
+            }
+        }
+        let stored = self.store.load_config().await.map_err(|e| e.to_string())?;
+        let answer = (render_with_serial(&stored, serial) != in_force)
+            .then(|| "this director has changes that are not applied".to_string());
+        *self.unapplied_cache.locked() = Some((key, answer.clone()));
+        Ok(answer)
+    }
+
+    /// This director's head, and the revision in force as it would travel. `with_held`:
+    /// whether to find out if it holds (costly on a large site the first time after a
+    /// change; a revision sent needs no answer).
+    pub async fn local(&self, with_held: bool) -> Result<(Head, Option<Shipped>), String> {
         let in_force = apply::read_in_force(&self.lvs_cf)
             .await
             .map_err(|e| e.to_string())?;
@@ -449,11 +480,7 @@ impl Cluster {
                 "{} was not written by lvs-director",
                 self.lvs_cf.display()
             )),
-            (Some(text), Some(_)) => {
-                let stored = store.load_config().await.map_err(|e| e.to_string())?;
-                (render_with_serial(&stored, serial) != *text)
-                    .then(|| "this director has changes that are not applied".to_string())
-            }
+            (Some(text), Some(_)) if with_held => self.unapplied(text, serial).await?,
             _ => None,
         };
         let head = Head {
@@ -535,7 +562,7 @@ impl Cluster {
                 return;
             }
         };
-        let ours = match self.local().await {
+        let ours = match self.local(true).await {
             Ok((h, _)) => h,
             Err(e) => {
                 tracing::error!("sync: {e}");
@@ -619,7 +646,14 @@ impl Cluster {
     /// `force`: an administrator chose the peer's configuration over ours.
     pub async fn take(&self, shipped: &Shipped, from: &str, force: bool) -> Result<String, String> {
         let _one_at_a_time = self.apply_lock.lock().await;
-        let (ours, _) = self.local().await?;
+        let started = std::time::Instant::now();
+        let mut steps: Vec<(&str, Duration)> = Vec::new();
+        let mut step = |name: &'static str, since: &mut std::time::Instant| {
+            steps.push((name, since.elapsed()));
+            *since = std::time::Instant::now();
+        };
+        let mut since = started;
+        let (ours, _) = self.local(true).await?;
         if ours.digest == shipped.digest {
             return Ok(format!(
                 "serial {} is already in force here",
@@ -653,6 +687,7 @@ impl Cluster {
                 return Err(format!("CONFLICT: {why}; choose on the cluster page"));
             }
         }
+        step("head", &mut since);
         let received = parse(&shipped.text)
             .map_err(|e| format!("serial {} does not read: {}", shipped.serial, e[0]))?
             .config;
@@ -691,7 +726,9 @@ impl Cluster {
         if !unreadable.is_empty() {
             return Err(unreadable.join("; "));
         }
+        step("validate", &mut since);
         self.supervisor_check(&text).await?;
+        step("supervisor check", &mut since);
         let target = self.lvs_cf.clone();
         let bytes = text.clone().into_bytes();
         tokio::task::spawn_blocking(move || crate::atomic_file::write_config(&target, &bytes))
@@ -729,17 +766,25 @@ impl Cluster {
             )
             .await
             .map_err(|e| format!("written, but not recorded: {e}"))?;
+        step("write and record", &mut since);
         let (_, answer) = self.supervisor_reload().await;
+        step("reload", &mut since);
         self.store
             .audit()
             .record(&actor, "reload", "supervisor", None, Some(&answer))
             .await
             .map_err(|e| e.to_string())?;
         self.view.locked().taken += 1;
+        let steps: Vec<String> = steps
+            .iter()
+            .map(|(n, d)| format!("{n} {} ms", d.as_millis()))
+            .collect();
         tracing::info!(
             peer = from,
             serial = shipped.serial,
-            "sync: took the peer's configuration: {answer}"
+            "sync: took the peer's configuration in {} ms ({}): {answer}",
+            started.elapsed().as_millis(),
+            steps.join(", ")
         );
         let mut said = format!("took serial {}. {answer}", shipped.serial);
         for d in &merged.derived {
@@ -824,7 +869,7 @@ impl Cluster {
         let (Plan::On { peers, .. }, Some(psk)) = (cur.plan, cur.psk) else {
             return Vec::new();
         };
-        let shipped = match self.local().await {
+        let shipped = match self.local(false).await {
             Ok((_, Some(s))) => s,
             _ => return Vec::new(),
         };

@@ -603,27 +603,33 @@ async fn load_one<B: Block>(
         .ok_or_else(|| missing(B::TABLE, id))
 }
 
-/// Replaces the keyword rows of block `id`.
+/// Replaces the keyword rows of block `id` (`fresh`: a block just inserted, which
+/// has none yet). One statement per section: a whole site's import or received
+/// configuration writes tens of thousands of rows.
 async fn write_sections(
     conn: &mut SqliteConnection,
     table: &Table,
     id: i64,
     sections: Vec<Vec<(&'static str, String)>>,
+    fresh: bool,
 ) -> Result<()> {
     for (section, entries) in table.sections.iter().zip(sections) {
-        sqlx::query(&format!("DELETE FROM {section} WHERE owner_id = ?"))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        let insert = format!("INSERT INTO {section} (owner_id, keyword, value) VALUES (?, ?, ?)");
-        for (keyword, value) in entries {
-            sqlx::query(&insert)
+        if !fresh {
+            sqlx::query(&format!("DELETE FROM {section} WHERE owner_id = ?"))
                 .bind(id)
-                .bind(keyword)
-                .bind(value)
                 .execute(&mut *conn)
                 .await?;
         }
+        if entries.is_empty() {
+            continue;
+        }
+        let rows = vec!["(?, ?, ?)"; entries.len()].join(", ");
+        let insert = format!("INSERT INTO {section} (owner_id, keyword, value) VALUES {rows}");
+        let mut q = sqlx::query(&insert);
+        for (keyword, value) in entries {
+            q = q.bind(id).bind(keyword).bind(value);
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -658,7 +664,7 @@ pub(crate) async fn insert<B: Block>(
         .await
         .map_err(|e| StorageError::from_write(e, || object.clone()))?
         .last_insert_rowid();
-    write_sections(conn, table, id, item.sections()).await?;
+    write_sections(conn, table, id, item.sections(), true).await?;
 
     if !item.servers().is_empty() {
         let kind = match r.rows {
@@ -844,7 +850,7 @@ impl<'s, B: Block> Blocks<'s, B> {
         if done.rows_affected() != 1 {
             return Err(missing(table, id));
         }
-        write_sections(&mut tx, table, id, item.sections()).await?;
+        write_sections(&mut tx, table, id, item.sections(), false).await?;
         audit::append(
             &mut tx,
             self.store.now(),
