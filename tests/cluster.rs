@@ -10,6 +10,8 @@
 mod common;
 #[path = "common/director.rs"]
 mod director;
+#[path = "common/raw_http.rs"]
+mod raw_http;
 #[path = "common/recorder.rs"]
 mod recorder;
 
@@ -52,7 +54,7 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     }
     assert_eq!(a.serial(), b.serial());
     let first = a.serial();
-    let _pa = a.pulse(&lab);
+    let pa = a.pulse(&lab);
     let pb = b.pulse(&lab);
     let _wa = a.web(&lab);
     let mut wb = b.web(&lab);
@@ -211,8 +213,74 @@ fn an_apply_on_one_director_is_in_force_on_both() {
         "{out}{err}"
     );
 
+    // An Apply in B's admin UI (the backup's) is in force on A, the active director,
+    // whose supervisor reloads it. (Inactive: this kernel has no IPVS, and an active
+    // virtual server would put the director in fault; the lab VM's scenario 27 has
+    // the active director program and serve one.)
+    let (code, _, err) = b.cli_with_input(&lab, &["passwd", "admin"], "a-cluster-test-password\n");
+    assert_eq!(code, 0, "{err}");
+    let said = in_ns(&lab.ns(Node::B), || {
+        let mut c = raw_http::Client {
+            port: 3636,
+            cookies: Default::default(),
+        };
+        let login = c.get("/login");
+        let r = c.post(
+            "/login",
+            &[
+                ("token", &login.hidden("token")),
+                ("next", "/control"),
+                ("user", "admin"),
+                ("password", "a-cluster-test-password"),
+            ],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let form = c.get("/virtual/new");
+        let r = c.post(
+            "/virtual/new",
+            &[
+                ("csrf", &form.hidden("csrf")),
+                ("version", "0"),
+                ("name", "ui"),
+                ("active", "0"),
+                ("address", "10.77.0.110"),
+                ("address__device", "eth0"),
+                ("port", "8080"),
+                ("scheduler", "rr"),
+            ],
+        );
+        assert!(
+            raw_http::flash(&r).contains("Virtual server ui created"),
+            "{}",
+            r.body
+        );
+        let apply = c.get("/apply");
+        let r = c.post(
+            "/apply",
+            &[
+                ("csrf", &apply.hidden("csrf")),
+                ("digest", &apply.hidden("digest")),
+                ("comment", "from the backup's UI"),
+            ],
+        );
+        raw_http::flash(&r)
+    });
+    assert!(
+        said.contains(&format!("Peer 10.77.0.1: took serial {}", first + 5)),
+        "{said}"
+    );
+    assert!(a.in_force().contains("virtual ui {"));
+    assert_eq!(a.latest().info.origin, "10.77.0.2");
+    let reloaded = format!("serial {}, 1 virtual server (0 active)", first + 5);
+    wait_for(5 * SECOND, "A's supervisor reloading it", || {
+        std::fs::read_to_string(&pa.log)
+            .unwrap()
+            .contains(&reloaded)
+            .then_some(())
+    });
+
     // Failover to B serves the synced configuration.
-    lab.kill(&_pa);
+    lab.kill(&pa);
     wait_for(5 * SECOND, "B holding the synced floating address", || {
         lab.has_addr(Node::B, "10.77.0.103").then_some(())
     });

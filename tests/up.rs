@@ -9,11 +9,10 @@
 #[path = "common/raw_http.rs"]
 mod raw_http;
 
-use raw_http::{free_port, urlencode};
+use raw_http::{flash, free_port, Client};
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -29,126 +28,6 @@ impl Drop for Running {
     }
 }
 
-/// A very small HTTP/1.1 client with a cookie jar: enough for forms and redirects.
-struct Client {
-    port: u16,
-    cookies: HashMap<String, String>,
-}
-
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    /// The value of the hidden input `name` in the page.
-    fn hidden(&self, name: &str) -> String {
-        let needle = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&needle)
-            .unwrap_or_else(|| panic!("no input {name} in:\n{}", self.body))
-            + needle.len();
-        self.body[start..].split('"').next().unwrap().to_string()
-    }
-}
-
-impl Client {
-    fn request(&mut self, method: &str, path: &str, form: &[(&str, &str)]) -> Reply {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let body: String = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let cookies: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n",
-            self.port
-        );
-        if !cookies.is_empty() {
-            req.push_str(&format!("Cookie: {}\r\n", cookies.join("; ")));
-        }
-        if method == "POST" {
-            req.push_str(&format!(
-                "Origin: http://127.0.0.1:{}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-                self.port,
-                body.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(&body);
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let (status, headers, body) = raw_http::split_response(&text);
-        for (k, v) in &headers {
-            if k.eq_ignore_ascii_case("set-cookie") {
-                let pair = v.split(';').next().unwrap();
-                let (name, value) = pair.split_once('=').unwrap();
-                if value.is_empty() || v.contains("Max-Age=0") {
-                    self.cookies.remove(name);
-                } else {
-                    self.cookies.insert(name.to_string(), value.to_string());
-                }
-            }
-        }
-        // Chunked bodies: the pages are small; de-chunk crudely but correctly.
-        let body = if headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
-        {
-            let mut out = String::new();
-            let mut rest = body;
-            while let Some((size, after)) = rest.split_once("\r\n") {
-                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                out.push_str(&after[..n.min(after.len())]);
-                rest = after.get(n + 2..).unwrap_or("");
-            }
-            out
-        } else {
-            body.to_string()
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    fn get(&mut self, path: &str) -> Reply {
-        self.request("GET", path, &[])
-    }
-
-    /// POSTs and follows the redirect, like a browser.
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
-        let r = self.request("POST", path, form);
-        match (r.status, r.header("location")) {
-            (303, Some(to)) => {
-                let to = to.to_string();
-                self.get(&to)
-            }
-            _ => r,
-        }
-    }
-}
-
 /// Waits for a log line containing `what`; returns it.
 fn wait_for(lines: &mpsc::Receiver<String>, what: &str, log: &mut Vec<String>) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -161,16 +40,6 @@ fn wait_for(lines: &mpsc::Receiver<String>, what: &str, log: &mut Vec<String>) -
         }
     }
     panic!("no log line with {what:?}:\n{}", log.join("\n"));
-}
-
-fn flash(r: &Reply) -> String {
-    let start = r
-        .body
-        .find("class=\"flash")
-        .unwrap_or_else(|| panic!("no message:\n{}", r.body));
-    let rest = &r.body[start..];
-    let text = &rest[rest.find('>').unwrap() + 1..rest.find("</p>").unwrap()];
-    text.to_string()
 }
 
 #[test]

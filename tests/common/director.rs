@@ -49,6 +49,32 @@ impl Director {
         )
     }
 
+    /// `lvs-director ARGS` with `input` on its standard input.
+    pub fn cli_with_input(&self, lab: &Lab, args: &[&str], input: &str) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns(self.node), BIN, "--db"])
+            .arg(&self.db)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Stores `text` and applies it, as an administrator of this director would.
     pub fn apply(&self, lab: &Lab, text: &str) -> (i32, String, String) {
         self.store(lab, text);
