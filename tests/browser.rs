@@ -1,7 +1,7 @@
 //! The admin UI in a real browser: `lvs-director up` on a free loopback port with a
 //! fresh data folder, driven by tests/browser/ui.mjs (playwright-core and Debian's
 //! headless Chromium) through login, VIRTUAL SERVER, REAL SERVER, MONITORING SCRIPTS,
-//! a refused form, Apply, monitoring and History. Screenshots of the main pages land in
+//! a refused form, Apply, monitoring, History and Cluster. Screenshots of the main pages land in
 //! target/screenshots/.
 //!
 //! Chromium (`apt-get install chromium`) and tests/browser/node_modules (`npm ci
@@ -29,6 +29,7 @@ const SCREENSHOTS: &[&str] = &[
     "monitoring-scripts",
     "apply",
     "history",
+    "cluster",
     "global-settings",
     "redundancy",
 ];

@@ -51,6 +51,7 @@ scenarios! {
     vrrp_keepalived_migration => "24-vrrp-keepalived-migration",
     checker_timing_keepalived => "25-checker-timing-keepalived",
     checker_matrix_keepalived => "26-checker-matrix-keepalived",
+    cluster_sync => "27-cluster-sync",
 }
 
 #[derive(Debug)]

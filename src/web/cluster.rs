@@ -46,6 +46,8 @@ pub struct ConflictRow {
 struct ClusterPage {
     chrome: Chrome,
     off: Option<String>,
+    /// Off because there is no peer: said, not alarmed.
+    alone: bool,
     port: u16,
     serial: u32,
     refused: u64,
@@ -116,6 +118,7 @@ async fn page(State(state): State<AppState>, auth: Auth) -> Result<Response, Web
     Ok(html(&ClusterPage {
         chrome: Chrome::new(&state, &auth, "cluster", "Cluster").await?,
         off: view.off.clone(),
+        alone: view.alone,
         port: view.port,
         serial: crate::config::publish::serial_of(&ours),
         refused: view.refused,

@@ -369,6 +369,25 @@ try {
   await shot("history");
   step(`History lists revision ${revision}`);
 
+  // ---- cluster (a single director: nothing to sync, and it says so without alarm) ----
+  await nav("Cluster", "/cluster");
+  // Sync looks at the file in force every second: the Apply above may be newer.
+  let cluster = await page.locator("main").innerText();
+  for (let i = 0; i < 30 && !cluster.includes("no peer"); i++) {
+    await page.waitForTimeout(200);
+    await page.reload();
+    cluster = await page.locator("main").innerText();
+  }
+  for (const want of ["configuration sync is off", "no peer", "No peer."]) {
+    expect(cluster.includes(want), `the Cluster page of a single director should say "${want}":\n${cluster}`);
+  }
+  expect(
+    (await page.locator("p.banner[role=alert]").count()) === 0,
+    "a director without peers should carry no sync warning on its pages",
+  );
+  await shot("cluster");
+  step("Cluster page: a single director, sync off without a warning");
+
   // ---- the other main pages ----
   await nav("Global settings", "/global");
   expect((await page.locator("form.card.form .field").count()) > 0, "Global settings should show its form");
