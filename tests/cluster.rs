@@ -23,6 +23,37 @@ use lvs_director::cluster::wire::{self, Psk, Request, Response};
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// Whether an Apply's output says `peer` has `serial` in force: taken from the offer,
+/// or already (its own poll, once a second, may have fetched it first).
+fn peer_has(out: &str, peer: &str, serial: u32) -> bool {
+    out.contains(&format!("Peer {peer}: took serial {serial}."))
+        || out.contains(&format!(
+            "Peer {peer}: serial {serial} is already in force here"
+        ))
+}
+
+/// Runs `f` to completion on a runtime of its own, inside `node`'s namespace.
+fn on<T: Send + 'static>(
+    lab: &Lab,
+    node: Node,
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    in_ns(&lab.ns(node), move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    })
+}
+
+/// A TCP connection to B's sync port.
+async fn to_b() -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
+        .await
+        .unwrap()
+}
+
 fn with_floating(base: &str, extra: &[(&str, &str)]) -> String {
     let mut t = base.to_string();
     for (name, addr) in extra {
@@ -71,10 +102,7 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     let (code, out, err) = a.apply(&lab, &t1);
     let took = started.elapsed();
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains(&format!("Peer 10.77.0.2: took serial {}", first + 1)),
-        "{out}{err}"
-    );
+    assert!(peer_has(&out, "10.77.0.2", first + 1), "{out}{err}");
     assert_eq!(b.serial(), first + 1);
     assert!(b.in_force().contains("10.77.0.101"));
     let rev = b.latest();
@@ -116,62 +144,33 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     };
     let before = refused(&b);
     let good = Psk::derive(&std::fs::read(&key).unwrap());
-    let recorded = in_ns(&lab.ns(Node::A), move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let stream = tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
-                    .await
-                    .unwrap();
-                let rec = recorder::Recorder::new(stream);
-                let copy = rec.copy();
-                let mut ch = wire::connect(rec, &good).await.unwrap();
-                ch.send(&Request::Head).await.unwrap();
-                let r: Response = ch.recv().await.unwrap();
-                assert!(matches!(r, Response::Head { .. }), "{r:?}");
-                let bytes = copy.lock().unwrap().clone();
-                bytes
-            })
+    let recorded = on(&lab, Node::A, async move {
+        let rec = recorder::Recorder::new(to_b().await);
+        let copy = rec.copy();
+        let mut ch = wire::connect(rec, &good).await.unwrap();
+        ch.send(&Request::Head).await.unwrap();
+        let r: Response = ch.recv().await.unwrap();
+        assert!(matches!(r, Response::Head { .. }), "{r:?}");
+        let bytes = copy.lock().unwrap().clone();
+        bytes
     });
-    in_ns(&lab.ns(Node::Attacker), move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                // A replay of what A sent.
-                let mut s = tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
-                    .await
-                    .unwrap();
-                s.write_all(&recorded).await.unwrap();
-                let mut sink = Vec::new();
-                let _ = tokio::time::timeout(5 * SECOND, s.read_to_end(&mut sink)).await;
-                // A handshake under another key.
-                let s = tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
-                    .await
-                    .unwrap();
-                let forged = wire::connect(s, &Psk::derive(b"not the key of this pair")).await;
-                assert!(forged.is_err());
-            })
+    on(&lab, Node::Attacker, async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A replay of what A sent.
+        let mut s = to_b().await;
+        s.write_all(&recorded).await.unwrap();
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(5 * SECOND, s.read_to_end(&mut sink)).await;
+        // A handshake under another key.
+        let forged = wire::connect(to_b().await, &Psk::derive(b"not the key of this pair")).await;
+        assert!(forged.is_err());
     });
     // A peer's supervisor status, for the monitoring page of the pair.
     let good = Psk::derive(&std::fs::read(&key).unwrap());
-    let status = in_ns(&lab.ns(Node::A), move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async move {
-                let stream = tokio::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT))
-                    .await
-                    .unwrap();
-                let mut ch = wire::connect(stream, &good).await.unwrap();
-                ch.send(&Request::Status).await.unwrap();
-                ch.recv::<Response>().await.unwrap()
-            })
+    let status = on(&lab, Node::A, async move {
+        let mut ch = wire::connect(to_b().await, &good).await.unwrap();
+        ch.send(&Request::Status).await.unwrap();
+        ch.recv::<Response>().await.unwrap()
     });
     let Response::Status { status: Ok(s) } = status else {
         panic!("{status:?}")
@@ -208,10 +207,7 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     let t4 = with_floating(&t2, &[("extra3", "10.77.0.103 eth0")]);
     let (code, out, err) = a.apply(&lab, &t4);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains(&format!("took serial {}", first + 4)),
-        "{out}{err}"
-    );
+    assert!(peer_has(&out, "10.77.0.2", first + 4), "{out}{err}");
 
     // An Apply in B's admin UI (the backup's) is in force on A, the active director,
     // whose supervisor reloads it. (Inactive: this kernel has no IPVS, and an active
@@ -224,16 +220,7 @@ fn an_apply_on_one_director_is_in_force_on_both() {
             port: 3636,
             cookies: Default::default(),
         };
-        let login = c.get("/login");
-        let r = c.post(
-            "/login",
-            &[
-                ("token", &login.hidden("token")),
-                ("next", "/control"),
-                ("user", "admin"),
-                ("password", "a-cluster-test-password"),
-            ],
-        );
+        let r = c.login("admin", "a-cluster-test-password");
         assert_eq!(r.status, 200, "{}", r.body);
         let form = c.get("/virtual/new");
         let r = c.post(
@@ -265,10 +252,7 @@ fn an_apply_on_one_director_is_in_force_on_both() {
         );
         raw_http::flash(&r)
     });
-    assert!(
-        said.contains(&format!("Peer 10.77.0.1: took serial {}", first + 5)),
-        "{said}"
-    );
+    assert!(peer_has(&said, "10.77.0.1", first + 5), "{said}");
     assert!(a.in_force().contains("virtual ui {"));
     assert_eq!(a.latest().info.origin, "10.77.0.2");
     let reloaded = format!("serial {}, 1 virtual server (0 active)", first + 5);

@@ -111,16 +111,7 @@ fn up_serves_the_ui_and_apply_starts_the_supervisor() {
         "used once"
     );
 
-    let login = c.get("/login");
-    let r = c.post(
-        "/login",
-        &[
-            ("token", &login.hidden("token")),
-            ("next", "/control"),
-            ("user", "admin"),
-            ("password", "up-test-password"),
-        ],
-    );
+    let r = c.login("admin", "up-test-password");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(
         r.body.contains("The supervisor is not running"),

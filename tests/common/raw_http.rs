@@ -151,6 +151,20 @@ impl Client {
         self.request("GET", path, &[])
     }
 
+    /// Logs `user` in through the login form; the page it lands on.
+    pub fn login(&mut self, user: &str, password: &str) -> Reply {
+        let login = self.get("/login");
+        self.post(
+            "/login",
+            &[
+                ("token", &login.hidden("token")),
+                ("next", "/control"),
+                ("user", user),
+                ("password", password),
+            ],
+        )
+    }
+
     /// POSTs and follows the redirect, like a browser.
     pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
         let r = self.request("POST", path, form);
