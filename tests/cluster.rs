@@ -291,5 +291,124 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     }
     assert!(a.in_force().contains("10.77.0.104") && !a.in_force().contains("10.77.0.105"));
     assert!(b.in_force().contains("10.77.0.105") && !b.in_force().contains("10.77.0.104"));
+
+    // Settled in A's admin UI for A's configuration: applied again above both serials,
+    // B takes it, and B's own stays in its history.
+    let b_own = b.latest();
+    let (code, _, err) = a.cli_with_input(&lab, &["passwd", "admin"], "a-cluster-test-password\n");
+    assert_eq!(code, 0, "{err}");
+    let said = in_ns(&lab.ns(Node::A), || {
+        let mut c = raw_http::Client {
+            port: 3636,
+            cookies: Default::default(),
+        };
+        c.login("admin", "a-cluster-test-password");
+        let page = c.get("/cluster");
+        assert!(
+            page.body.contains("Conflict with 10.77.0.2"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("10.77.0.105"),
+            "the diff shows the peer's side: {}",
+            page.body
+        );
+        let r = c.post(
+            "/cluster/choose",
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("peer", "10.77.0.2"),
+                ("side", "ours"),
+            ],
+        );
+        raw_http::flash(&r)
+    });
+    let settled = a.serial();
+    assert!(
+        settled > b_own.info.serial_no,
+        "{settled} above both: {said}"
+    );
+    assert!(peer_has(&said, "10.77.0.2", settled), "{said}");
+    assert_eq!(b.serial(), settled);
+    assert!(b.in_force().contains("10.77.0.104") && !b.in_force().contains("10.77.0.105"));
+    let kept = lvs_director_revision(&b, b_own.info.id);
+    assert!(
+        kept.contains("10.77.0.105"),
+        "B's own configuration is kept in its history"
+    );
+    for d in [&a, &b] {
+        wait_for(10 * SECOND, "the pair in step again", || {
+            (d.metric(&lab, "lvs_director_sync_peer_state{peer=\"10.77.0.") == Some(1.0))
+                .then_some(())
+        });
+    }
+
+    // Another partition; settled in B's admin UI by taking A's configuration.
+    lab.set_port(Node::B, false);
+    let ta2 = with_floating(&ta, &[("onlya2", "10.77.0.106 eth0")]);
+    let tb2 = with_floating(&ta, &[("onlyb2", "10.77.0.107 eth0")]);
+    assert_eq!(a.apply(&lab, &ta2).0, 0);
+    assert_eq!(b.apply(&lab, &tb2).0, 0);
+    lab.set_port(Node::B, true);
+    let b_own = b.latest();
+    let said = in_ns(&lab.ns(Node::B), || {
+        let mut c = raw_http::Client {
+            port: 3636,
+            cookies: Default::default(),
+        };
+        c.login("admin", "a-cluster-test-password");
+        let mut page = c.get("/cluster");
+        for _ in 0..50 {
+            if page.body.contains("Conflict with 10.77.0.1") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            page = c.get("/cluster");
+        }
+        assert!(
+            page.body.contains("Conflict with 10.77.0.1"),
+            "{}",
+            page.body
+        );
+        let r = c.post(
+            "/cluster/choose",
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("peer", "10.77.0.1"),
+                ("side", "peer"),
+            ],
+        );
+        raw_http::flash(&r)
+    });
+    assert!(
+        said.contains(&format!("took serial {}", a.serial())),
+        "{said}"
+    );
+    assert_eq!(b.serial(), a.serial());
+    assert!(b.in_force().contains("10.77.0.106") && !b.in_force().contains("10.77.0.107"));
+    assert!(lvs_director_revision(&b, b_own.info.id).contains("10.77.0.107"));
+    assert!(b
+        .latest()
+        .info
+        .comment
+        .contains("chosen over this director's own"));
     let _ = &mut wb;
+}
+
+/// The text of revision `id` in `d`'s database.
+fn lvs_director_revision(d: &Director, id: i64) -> String {
+    let db = d.db.clone();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let store = lvs_director::storage::Store::open_existing(&db)
+                .await
+                .unwrap();
+            let r = store.revisions().get(id).await.unwrap();
+            store.close().await;
+            r.text
+        })
 }
