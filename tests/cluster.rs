@@ -412,3 +412,84 @@ fn lvs_director_revision(d: &Director, id: i64) -> String {
             r.text
         })
 }
+
+/// A director's `vrrp` block as its own: per-node state, priority and addresses.
+fn vrrp_block(name: &str, vrid: u8, me: Node, peer: Node, master: bool, vip: &str) -> String {
+    format!(
+        "vrrp {name} {{\n    active = 1\n    interface = eth0\n    state = {}\n    priority = {}\n    virtual_router_id = {vrid}\n    advert_int = 1\n    unicast_src_ip = {}\n    unicast_peer = [ {} ]\n    virtual_ipaddress = [ {vip}/24 ]\n}}\n",
+        if master { "master" } else { "backup" },
+        if master { 150 } else { 100 },
+        me.ip(),
+        peer.ip()
+    )
+}
+
+#[test]
+fn a_vrrp_group_syncs_and_each_director_keeps_its_own_settings() {
+    if !root_or_skip("cluster sync (VRRP)") {
+        return;
+    }
+    let lab = Lab::new("syncv", &[Node::A, Node::B]);
+    let key = key_file(&lab, b"a shared heartbeat key for the VRRP sync lab");
+    let head = format!("serial_no = 1\nheartbeat_key_file = {}\n", key.display());
+    let (a, b) = (Director::new(&lab, Node::A), Director::new(&lab, Node::B));
+    let own_a = format!(
+        "{head}{}",
+        vrrp_block("VI_1", 51, Node::A, Node::B, true, "10.77.0.100")
+    );
+    let own_b = format!(
+        "{head}{}",
+        vrrp_block("VI_1", 51, Node::B, Node::A, false, "10.77.0.100")
+    );
+    // Different files, the same configuration: in step.
+    assert_eq!(a.apply(&lab, &own_a).0, 0);
+    assert_eq!(b.apply(&lab, &own_b).0, 0);
+    let (_pa, _pb, _wa, _wb) = (a.pulse(&lab), b.pulse(&lab), a.web(&lab), b.web(&lab));
+    for d in [&a, &b] {
+        wait_for(10 * SECOND, "the peers in step", || {
+            (d.metric(&lab, "lvs_director_sync_peer_state{peer=\"10.77.0.") == Some(1.0))
+                .then_some(())
+        });
+    }
+    wait_for(10 * SECOND, "A master of VI_1", || {
+        lab.has_addr(Node::A, "10.77.0.100").then_some(())
+    });
+
+    // A adds a second instance, master there: B takes it as backup, one priority
+    // below, its unicast addresses mirrored, and keeps its own VI_1.
+    let two = format!(
+        "{own_a}{}",
+        vrrp_block("VI_2", 52, Node::A, Node::B, true, "10.77.0.120")
+            .replace("priority = 150", "priority = 200")
+    );
+    let (code, out, err) = a.apply(&lab, &two);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(peer_has(&out, "10.77.0.2", a.serial()), "{out}{err}");
+    assert!(out.contains("vrrp VI_2 is new on this director"), "{out}");
+    let theirs = lvs_director::config::parse(&b.in_force()).unwrap().config;
+    let (v1, v2) = (&theirs.vrrp[0].settings, &theirs.vrrp[1].settings);
+    assert_eq!(
+        (v1.priority, v1.unicast_src_ip),
+        (Some(100), Some("10.77.0.2".parse().unwrap()))
+    );
+    assert_eq!(v2.priority, Some(199));
+    assert_eq!(v2.state, None, "backup");
+    assert_eq!(v2.unicast_src_ip, Some("10.77.0.2".parse().unwrap()));
+    assert_eq!(
+        v2.unicast_peer.as_ref().unwrap().0,
+        ["10.77.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(
+        theirs.global.heartbeat_key_file.as_ref().unwrap().0,
+        key.to_str().unwrap()
+    );
+    assert!(b
+        .latest()
+        .info
+        .comment
+        .contains("vrrp VI_2 is new on this director"));
+    wait_for(10 * SECOND, "A master of VI_2, B its backup", || {
+        (lab.has_addr(Node::A, "10.77.0.120") && !lab.has_addr(Node::B, "10.77.0.120"))
+            .then_some(())
+    });
+}
