@@ -807,6 +807,12 @@ impl Cluster {
                 .prefix(control::CHECK_PREFIX)
                 .tempfile_in(&dir)
                 .map_err(|e| format!("cannot write a candidate in {}: {e}", dir.display()))?;
+            // Readable by the group, as lvs.cf is: the packaged supervisor is root
+            // without CAP_DAC_OVERRIDE, in group lvs-director, and the admin UI is not
+            // root (a 0600 candidate of its own would be unreadable to it).
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(candidate.path(), std::fs::Permissions::from_mode(0o640))
+                .map_err(|e| e.to_string())?;
             std::fs::write(candidate.path(), text.as_bytes()).map_err(|e| e.to_string())?;
             control::request(
                 &socket,
