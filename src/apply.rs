@@ -42,6 +42,13 @@ pub async fn read_in_force(path: &Path) -> Result<Option<String>, ApplyError> {
     }
 }
 
+/// Modification time and length of a file: enough to tell that it changed (an Apply
+/// renames a new file over it).
+pub fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
 /// What an Apply would do now.
 #[derive(Debug, Clone)]
 pub struct Planned {

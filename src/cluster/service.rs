@@ -125,15 +125,28 @@ pub struct Cluster {
     peer_status: tokio::sync::Mutex<Option<(std::time::Instant, Vec<PeerStatus>)>>,
     /// [`Cluster::unapplied`]'s last answer, by (database change, digest of the file).
     unapplied_cache: std::sync::Mutex<Option<UnappliedKey>>,
+    /// The loop asks every second; a large `lvs.cf` takes a tenth of that to parse.
+    parsed: std::sync::Mutex<Option<Parsed>>,
 }
 
 type UnappliedKey = ((i64, Vec<u8>), Option<String>);
 
 /// What the configuration in force says about sync, with the key read.
-struct Current {
-    plan: Plan,
-    psk: Option<Psk>,
+enum Current {
+    On {
+        peers: Vec<Peer>,
+        every: Duration,
+        psk: Psk,
+    },
+    /// Off, and why; `alone`: for want of a peer (nothing to warn about).
+    Off { why: String, alone: bool },
 }
+
+/// The configuration in force as last parsed, by the file's stamp.
+type Parsed = (
+    Option<(std::time::SystemTime, u64)>,
+    Option<Arc<crate::config::Config>>,
+);
 
 impl Cluster {
     pub fn new(
@@ -157,6 +170,7 @@ impl Cluster {
             serving: Arc::new(Semaphore::new(CONNECTIONS)),
             peer_status: tokio::sync::Mutex::new(None),
             unapplied_cache: std::sync::Mutex::new(None),
+            parsed: std::sync::Mutex::new(None),
         })
     }
 
@@ -175,16 +189,33 @@ impl Cluster {
         }
     }
 
+    /// The configuration in force, parsed again only when the file changed.
+    async fn in_force(&self) -> Option<Arc<crate::config::Config>> {
+        let stamp = apply::stamp(&self.lvs_cf);
+        if let Some((k, config)) = self.parsed.locked().as_ref() {
+            if k.is_some() && *k == stamp {
+                return config.clone();
+            }
+        }
+        let config = apply::read_in_force(&self.lvs_cf)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| parse(&t).ok())
+            .map(|p| Arc::new(p.config));
+        *self.parsed.locked() = Some((stamp, config.clone()));
+        config
+    }
+
     /// Reads the configuration in force and the key it names.
     async fn current(&self) -> Current {
-        let in_force = apply::read_in_force(&self.lvs_cf).await.ok().flatten();
-        let Some(config) = in_force.and_then(|t| parse(&t).ok()).map(|p| p.config) else {
-            return Current {
-                plan: Plan::Alone(format!(
+        let Some(config) = self.in_force().await else {
+            return Current::Off {
+                why: format!(
                     "configuration sync is off: {} is missing or does not read",
                     self.lvs_cf.display()
-                )),
-                psk: None,
+                ),
+                alone: true,
             };
         };
         let plan = tokio::task::spawn_blocking(move || {
@@ -192,32 +223,31 @@ impl Cluster {
         })
         .await
         .unwrap_or_else(|e| Plan::Off(e.to_string()));
-        let psk = match &plan {
-            Plan::On { key_file, .. } => {
-                let path = key_file.clone();
-                match tokio::task::spawn_blocking(move || {
-                    crate::pulse::task::startup::read_key(&path)
-                })
-                .await
-                {
-                    Ok(Ok(key)) => Some(Psk::derive(&key)),
-                    Ok(Err(e)) => {
-                        return Current {
-                            plan: Plan::Off(format!("configuration sync is off: {e}")),
-                            psk: None,
-                        }
-                    }
-                    Err(e) => {
-                        return Current {
-                            plan: Plan::Off(e.to_string()),
-                            psk: None,
-                        }
-                    }
+        let (peers, every, key_file) = match plan {
+            Plan::On {
+                peers,
+                every,
+                key_file,
+            } => (peers, every, key_file),
+            Plan::Off(why) => return Current::Off { why, alone: false },
+            Plan::Alone(why) => return Current::Off { why, alone: true },
+        };
+        let why = match tokio::task::spawn_blocking(move || {
+            crate::pulse::task::startup::read_key(&key_file)
+        })
+        .await
+        {
+            Ok(Ok(key)) => {
+                return Current::On {
+                    peers,
+                    every,
+                    psk: Psk::derive(&key),
                 }
             }
-            Plan::Off(_) | Plan::Alone(_) => None,
+            Ok(Err(e)) => format!("configuration sync is off: {e}"),
+            Err(e) => e.to_string(),
         };
-        Current { plan, psk }
+        Current::Off { why, alone: false }
     }
 
     /// Runs sync until the process stops: listens for the peers while sync is on and
@@ -226,9 +256,8 @@ impl Cluster {
         let mut listener: Option<tokio::task::JoinHandle<()>> = None;
         let mut was_off: Option<String> = None;
         loop {
-            let cur = self.current().await;
-            let every = match (&cur.plan, &cur.psk) {
-                (Plan::On { peers, every, .. }, Some(psk)) => {
+            let every = match self.current().await {
+                Current::On { peers, every, psk } => {
                     if was_off.take().is_some() || listener.is_none() {
                         tracing::info!(
                             peers = %peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" "),
@@ -248,14 +277,13 @@ impl Cluster {
                         let mut v = self.view.locked();
                         v.peers.retain(|p| peers.iter().any(|q| q.name == p.name));
                     }
-                    for peer in peers {
-                        self.poll(peer, psk).await;
+                    for peer in &peers {
+                        self.poll(peer, &psk).await;
                     }
-                    *every
+                    every
                 }
-                (Plan::Off(why) | Plan::Alone(why), _) => {
-                    let alone = matches!(cur.plan, Plan::Alone(_));
-                    if was_off.as_deref() != Some(why) {
+                Current::Off { why, alone } => {
+                    if was_off.as_deref() != Some(&why) {
                         if alone {
                             tracing::info!("{why}");
                         } else {
@@ -267,12 +295,11 @@ impl Cluster {
                         l.abort();
                     }
                     let mut v = self.view.locked();
-                    v.off = Some(why.clone());
+                    v.off = Some(why);
                     v.alone = alone;
                     v.peers.clear();
                     Duration::from_secs(1)
                 }
-                (Plan::On { .. }, None) => Duration::from_secs(1),
             };
             tokio::time::sleep(every).await;
         }
@@ -370,12 +397,12 @@ impl Cluster {
     /// The peer's name as `lvs.cf` gives it, for an address it connected from.
     async fn peer_name(&self, from: IpAddr) -> String {
         let from = canonical(from);
-        match self.current().await.plan {
-            Plan::On { peers, .. } => peers
+        match self.current().await {
+            Current::On { peers, .. } => peers
                 .iter()
                 .find(|p| p.addrs.contains(&from))
                 .map_or(from.to_string(), |p| p.name.clone()),
-            Plan::Off(_) | Plan::Alone(_) => from.to_string(),
+            Current::Off { .. } => from.to_string(),
         }
     }
 
@@ -401,8 +428,7 @@ impl Cluster {
                 return s.clone();
             }
         }
-        let cur = self.current().await;
-        let (Plan::On { peers, .. }, Some(psk)) = (cur.plan, cur.psk) else {
+        let Current::On { peers, psk, .. } = self.current().await else {
             *cached = Some((std::time::Instant::now(), Vec::new()));
             return Vec::new();
         };
@@ -871,8 +897,7 @@ impl Cluster {
     /// Offers the configuration in force to every peer (after an Apply) and collects
     /// their answers. Empty when sync is off.
     pub async fn offer_all(&self) -> Vec<PeerAnswer> {
-        let cur = self.current().await;
-        let (Plan::On { peers, .. }, Some(psk)) = (cur.plan, cur.psk) else {
+        let Current::On { peers, psk, .. } = self.current().await else {
             return Vec::new();
         };
         let shipped = match self.local(false).await {
@@ -958,15 +983,13 @@ impl Cluster {
     }
 
     async fn find_peer(&self, name: &str) -> Result<(Peer, Psk), String> {
-        let cur = self.current().await;
-        match (cur.plan, cur.psk) {
-            (Plan::On { peers, .. }, Some(psk)) => peers
+        match self.current().await {
+            Current::On { peers, psk, .. } => peers
                 .into_iter()
                 .find(|p| p.name == name)
                 .map(|p| (p, psk))
                 .ok_or_else(|| format!("{name} is not a peer of this director")),
-            (Plan::Off(why) | Plan::Alone(why), _) => Err(why),
-            (Plan::On { .. }, None) => Err("no key".into()),
+            Current::Off { why, .. } => Err(why),
         }
     }
 }

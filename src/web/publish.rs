@@ -11,7 +11,6 @@
 use crate::apply::{self, ApplyError};
 use crate::sync::Recover;
 use std::path::Path as FsPath;
-use std::time::SystemTime;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -46,12 +45,6 @@ async fn read_in_force(path: &FsPath) -> Result<Option<String>, WebError> {
     Ok(apply::read_in_force(path).await?)
 }
 
-/// Modification time and length of a file: enough to tell that it changed.
-fn stamp(path: &FsPath) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
 /// True when Apply has something to do. Cached per (database change the stored
 /// configuration was read at, file stamp), so that every page can show the marker for
 /// the price of a `stat`. Keyed by the snapshot's own change counter, not one read
@@ -60,7 +53,7 @@ fn stamp(path: &FsPath) -> Option<(SystemTime, u64)> {
 pub async fn has_pending(state: &AppState, stored: &Cached) -> bool {
     let path = &state.settings.lvs_cf;
     let config = &stored.config;
-    let key = (stored.snapshot.change, stamp(path));
+    let key = (stored.snapshot.change, apply::stamp(path));
     if let Some((k, pending)) = state.pending_cache.locked().as_ref() {
         if *k == key {
             return *pending;
