@@ -297,33 +297,7 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     let b_own = b.latest();
     let (code, _, err) = a.cli_with_input(&lab, &["passwd", "admin"], "a-cluster-test-password\n");
     assert_eq!(code, 0, "{err}");
-    let said = in_ns(&lab.ns(Node::A), || {
-        let mut c = raw_http::Client {
-            port: 3636,
-            cookies: Default::default(),
-        };
-        c.login("admin", "a-cluster-test-password");
-        let page = c.get("/cluster");
-        assert!(
-            page.body.contains("Conflict with 10.77.0.2"),
-            "{}",
-            page.body
-        );
-        assert!(
-            page.body.contains("10.77.0.105"),
-            "the diff shows the peer's side: {}",
-            page.body
-        );
-        let r = c.post(
-            "/cluster/choose",
-            &[
-                ("csrf", &page.hidden("csrf")),
-                ("peer", "10.77.0.2"),
-                ("side", "ours"),
-            ],
-        );
-        raw_http::flash(&r)
-    });
+    let said = settle(&lab, Node::A, "10.77.0.2", "ours", "10.77.0.105");
     let settled = a.serial();
     assert!(
         settled > b_own.info.serial_no,
@@ -352,35 +326,7 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     assert_eq!(b.apply(&lab, &tb2).0, 0);
     lab.set_port(Node::B, true);
     let b_own = b.latest();
-    let said = in_ns(&lab.ns(Node::B), || {
-        let mut c = raw_http::Client {
-            port: 3636,
-            cookies: Default::default(),
-        };
-        c.login("admin", "a-cluster-test-password");
-        let mut page = c.get("/cluster");
-        for _ in 0..50 {
-            if page.body.contains("Conflict with 10.77.0.1") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-            page = c.get("/cluster");
-        }
-        assert!(
-            page.body.contains("Conflict with 10.77.0.1"),
-            "{}",
-            page.body
-        );
-        let r = c.post(
-            "/cluster/choose",
-            &[
-                ("csrf", &page.hidden("csrf")),
-                ("peer", "10.77.0.1"),
-                ("side", "peer"),
-            ],
-        );
-        raw_http::flash(&r)
-    });
+    let said = settle(&lab, Node::B, "10.77.0.1", "peer", "10.77.0.106");
     assert!(
         said.contains(&format!("took serial {}", a.serial())),
         "{said}"
@@ -394,6 +340,44 @@ fn an_apply_on_one_director_is_in_force_on_both() {
         .comment
         .contains("chosen over this director's own"));
     let _ = &mut wb;
+}
+
+/// Settles the conflict with `peer` on `node`'s Cluster page (logged in as the test's
+/// administrator), choosing `side` (`ours` or `peer`), once the page shows it with a
+/// diff naming `shown`; the message the choice answered.
+fn settle(lab: &Lab, node: Node, peer: &str, side: &str, shown: &str) -> String {
+    let (peer, side, shown) = (peer.to_string(), side.to_string(), shown.to_string());
+    in_ns(&lab.ns(node), move || {
+        let mut c = raw_http::Client {
+            port: 3636,
+            cookies: Default::default(),
+        };
+        c.login("admin", "a-cluster-test-password");
+        let conflict = format!("Conflict with {peer}");
+        let mut page = c.get("/cluster");
+        for _ in 0..50 {
+            if page.body.contains(&conflict) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            page = c.get("/cluster");
+        }
+        assert!(page.body.contains(&conflict), "{}", page.body);
+        assert!(
+            page.body.contains(&shown),
+            "the diff shows the other side's {shown}: {}",
+            page.body
+        );
+        let r = c.post(
+            "/cluster/choose",
+            &[
+                ("csrf", &page.hidden("csrf")),
+                ("peer", &peer),
+                ("side", &side),
+            ],
+        );
+        raw_http::flash(&r)
+    })
 }
 
 /// The text of revision `id` in `d`'s database.
