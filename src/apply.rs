@@ -42,6 +42,28 @@ pub async fn read_in_force(path: &Path) -> Result<Option<String>, ApplyError> {
     }
 }
 
+/// What a supervisor's answer to a reload means, in words for the page, the command
+/// line and the audit log: whether it runs the new file, and what it said.
+pub fn reload_said(reply: crate::pulse::logic::control::Reply) -> (bool, String) {
+    if reply.ok {
+        (
+            true,
+            format!(
+                "The supervisor applied it: {}",
+                reply.message.unwrap_or_default()
+            ),
+        )
+    } else {
+        (
+            false,
+            format!(
+                "The supervisor REJECTED it and keeps running the previous configuration: {}",
+                reply.error.unwrap_or_default()
+            ),
+        )
+    }
+}
+
 /// Modification time and length of a file: enough to tell that it changed (an Apply
 /// renames a new file over it).
 pub fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {

@@ -870,20 +870,7 @@ impl Cluster {
         })
         .await;
         match reply {
-            Ok(Ok(r)) if r.ok => (
-                true,
-                format!(
-                    "The supervisor applied it: {}",
-                    r.message.unwrap_or_default()
-                ),
-            ),
-            Ok(Ok(r)) => (
-                false,
-                format!(
-                    "The supervisor REJECTED it and keeps running the previous configuration: {}",
-                    r.error.unwrap_or_default()
-                ),
-            ),
+            Ok(Ok(r)) => apply::reload_said(r),
             Ok(Err(e)) => (
                 true,
                 format!(

@@ -130,20 +130,7 @@ pub async fn apply_page(State(state): State<AppState>, auth: Auth) -> Result<Res
 /// What became of the reload request, in words for the page and the audit log.
 async fn tell_supervisor(state: &AppState) -> (bool, String) {
     match state.live.act(Request::Reload).await {
-        Ok(reply) if reply.ok => (
-            true,
-            format!(
-                "The supervisor applied it: {}",
-                reply.message.unwrap_or_default()
-            ),
-        ),
-        Ok(reply) => (
-            false,
-            format!(
-                "The supervisor REJECTED it and keeps running the previous configuration: {}",
-                reply.error.unwrap_or_default()
-            ),
-        ),
+        Ok(reply) => apply::reload_said(reply),
         Err(e) => match &state.start_supervisor {
             Some(start) => {
                 let answer = start().await;
