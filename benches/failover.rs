@@ -44,7 +44,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use netns::{http_get, key_file, spawn_in, wait_for, Lab, Node, PairConfig, Proc, VIP};
+use netns::{
+    http_get, keepalived_conf, key_file, last_state, ours_vrrp_conf, spawn_in, wait_for, Lab, Node,
+    PairConfig, Proc, VIP,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Setup {
@@ -109,38 +112,6 @@ const SETUPS: [Setup; 6] = [
     },
 ];
 
-/// The `vrrp` block equivalent to [`keepalived_conf`].
-fn ours_vrrp_conf(version: u8, advert: &str, me: Node, peer: Node, master: bool) -> String {
-    format!(
-        "serial_no = 5\nvrrp VI_1 {{\n    active = 1\n    interface = eth0\n    state = {state}\n    virtual_router_id = 77\n    \
-         priority = {prio}\n    advert_int = {advert}\n    version = {version}\n    unicast_src_ip = {src}\n    unicast_peer = [ {dst} ]\n    \
-         virtual_ipaddress = [ \"{VIP}/24 dev eth0\" ]\n}}\n",
-        state = if master { "master" } else { "backup" },
-        prio = if master { 254 } else { 253 },
-        src = me.ip(),
-        dst = peer.ip(),
-    )
-}
-
-fn keepalived_conf(version: u8, advert: &str, me: Node, peer: Node, master: bool) -> String {
-    let globals = if version == 3 {
-        "    vrrp_version 3\n"
-    } else {
-        ""
-    };
-    format!(
-        "global_defs {{\n    router_id lvsfo_{me}\n{globals}    script_user root\n    enable_script_security\n}}\n\
-         vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    virtual_router_id 77\n    \
-         priority {prio}\n    advert_int {advert}\n    unicast_src_ip {src}\n    unicast_peer {{\n        {dst}\n    }}\n    \
-         virtual_ipaddress {{\n        {VIP}/24 dev eth0\n    }}\n}}\n",
-        me = me.short(),
-        state = if master { "MASTER" } else { "BACKUP" },
-        prio = if master { 254 } else { 253 },
-        src = me.ip(),
-        dst = peer.ip(),
-    )
-}
-
 /// Nearest-rank percentile of sorted samples.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     assert!(!sorted.is_empty());
@@ -201,14 +172,6 @@ impl Drop for Client {
             let _ = t.join();
         }
     }
-}
-
-/// The last VRRP state keepalived logged ("MASTER", "BACKUP", "FAULT").
-fn last_state(log: &str) -> Option<&str> {
-    log.lines()
-        .rev()
-        .find_map(|l| l.split("Entering ").nth(1))
-        .and_then(|rest| rest.split(' ').next())
 }
 
 fn drop_vip(lab: &Lab, n: Node) {

@@ -412,6 +412,7 @@ keyword_block! {
         ext garp_master_refresh: Secs, "0 (off)", "Re-announce the addresses every this many seconds while master.";
         ext garp_lower_prio_repeat: u32, "= garp_master_repeat", "Announcements per address when a lower-priority master is heard.";
         ext down_timer_adverts: u32, "3", "Adverts missed before a backup takes over (1 to 100).";
+        ext advert_copies: u32, "2", "Adverts a master sends per `advert_int`, evenly spaced (1 to 4; 1 is keepalived's rate): on a lossy network each is another chance for the backups to hear the master before their master-down interval runs out. The advert still says `advert_int`, so the backups' timers do not change.";
         ext lvs_sync_daemon: bool, "0", "1: the connection-sync daemon (`syncd_iface`) is master while this instance is (keepalived's `lvs_sync_daemon IF INSTANCE`).";
     }
 }
@@ -733,6 +734,9 @@ impl VrrpSettings {
     }
     pub fn down_timer_adverts(&self) -> u32 {
         self.down_timer_adverts.unwrap_or(3)
+    }
+    pub fn advert_copies(&self) -> u32 {
+        self.advert_copies.unwrap_or(2)
     }
     pub fn garp_master_delay(&self) -> Secs {
         self.garp_master_delay.unwrap_or(Secs::from_secs(5))

@@ -490,7 +490,7 @@ pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
         heartbeat: if peer.is_none() {
             "none: no backup director (backup_active = 0)".into()
         } else { format!(
-            "{} on UDP port {}, every {} ms, dead after {} ms; {} sent, {} accepted{}; {} failover(s)",
+            "{} on UDP port {}, every {} ms, dead after {} ms; {} sent ({} probes), {} accepted{}; {} failover(s)",
             if s.heartbeat.authenticated {
                 "authenticated (HMAC-SHA256)"
             } else {
@@ -500,6 +500,7 @@ pub fn view_of_status(s: &Status, q: &ViewQuery, now_ms: u64) -> LiveView {
             s.heartbeat.keepalive_ms,
             s.heartbeat.deadtime_ms,
             s.heartbeat.sent,
+            s.heartbeat.probes,
             s.heartbeat.accepted,
             if s.heartbeat.rejected.is_empty() {
                 String::new()

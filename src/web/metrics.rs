@@ -356,6 +356,12 @@ fn director(m: &mut Families, s: &Status) {
             h.sent,
         );
         m.counter(
+            "heartbeat_probes_sent",
+            "Of the heartbeats sent, probes: sent because the peer's heartbeat was overdue (a lossy path).",
+            vec![],
+            h.probes,
+        );
+        m.counter(
             "heartbeats_accepted",
             "Heartbeat datagrams accepted from the peer.",
             vec![],

@@ -52,6 +52,7 @@ const VRRP_SPECS: &[FieldSpec] = &[
         "Announcements on hearing a lower priority",
     ),
     text("down_timer_adverts", "Adverts missed before taking over"),
+    text("advert_copies", "Adverts sent per interval as master"),
     flag(
         "lvs_sync_daemon",
         "Connection-sync daemon follows this instance",

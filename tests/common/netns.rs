@@ -740,3 +740,370 @@ pub fn key_file(lab: &Lab, key: &[u8]) -> PathBuf {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     p
 }
+
+impl Lab {
+    /// Drops `percent` % of the frames the switch forwards, at random and independently
+    /// (nftables `numgen random` in a bridge table: this host has no `sch_netem`), and
+    /// counts the frames it forwards. 0 removes the loss; the counter is reset.
+    pub fn set_loss(&self, percent: u8) {
+        let sw = self.switch();
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &sw, "nft", "delete", "table", "bridge", "lab",
+            ])
+            .stderr(Stdio::null())
+            .status();
+        let mut rules = String::from(
+            "table bridge lab {\n  counter seen {}\n  counter dropped {}\n  chain forward {\n    type filter hook forward priority 0; policy accept;\n    counter name seen\n",
+        );
+        if percent > 0 {
+            rules += &format!("    numgen random mod 100 < {percent} counter name dropped drop\n");
+        }
+        rules += "  }\n}\n";
+        let file = self.write("loss.nft", &rules);
+        run(
+            "ip",
+            &["netns", "exec", &sw, "nft", "-f", file.to_str().unwrap()],
+        );
+    }
+
+    /// Frames the switch forwarded (before the loss) and dropped since [`Lab::set_loss`]:
+    /// `(frames, bytes, dropped frames)`.
+    pub fn frames(&self) -> (u64, u64, u64) {
+        let out = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.switch(),
+                "nft",
+                "list",
+                "counters",
+                "table",
+                "bridge",
+                "lab",
+            ],
+        );
+        let figure = |name: &str, what: &str| -> u64 {
+            out.split(&format!("counter {name} "))
+                .nth(1)
+                .and_then(|rest| rest.split(&format!("{what} ")).nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        (
+            figure("seen", "packets"),
+            figure("seen", "bytes"),
+            figure("dropped", "packets"),
+        )
+    }
+}
+
+/// Who holds an address, followed from the kernel's address events in each node
+/// (`ip monitor address`), so nothing is missed between two samples.
+pub struct HolderWatch {
+    addr: String,
+    nodes: Vec<Node>,
+    /// (when, node index, holds)
+    events: Arc<Mutex<Vec<(Instant, usize, bool)>>>,
+    children: Vec<Child>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// What a [`HolderWatch`] saw over a window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Holding {
+    /// Times a node that did not hold the address took it.
+    pub takeovers: usize,
+    /// Total time with more than one holder.
+    pub dual: Duration,
+    /// The longest single stretch with more than one holder.
+    pub longest_dual: Duration,
+    /// Total time with no holder.
+    pub none: Duration,
+}
+
+impl HolderWatch {
+    /// Starts following `addr` on `nodes`' eth0.
+    pub fn start(lab: &Lab, addr: &str, nodes: &[Node]) -> HolderWatch {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut children = Vec::new();
+        let mut readers = Vec::new();
+        for (i, &n) in nodes.iter().enumerate() {
+            let mut child = Command::new("ip")
+                .args(["-o", "-4", "-n", &lab.ns(n), "monitor", "address"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ip monitor");
+            let out = child.stdout.take().expect("ip monitor output");
+            let (ev, needle) = (events.clone(), format!(" inet {addr}/"));
+            readers.push(std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    if line.contains(&needle) {
+                        let holds = !line.starts_with("Deleted");
+                        ev.lock().unwrap().push((Instant::now(), i, holds));
+                    }
+                }
+            }));
+            children.push(child);
+        }
+        // The monitors must be listening before the state is read, or an event could
+        // fall between the two.
+        std::thread::sleep(Duration::from_millis(200));
+        let now = Instant::now();
+        for (i, &n) in nodes.iter().enumerate() {
+            if lab.has_addr(n, addr) {
+                events.lock().unwrap().insert(0, (now, i, true));
+            }
+        }
+        HolderWatch {
+            addr: addr.to_string(),
+            nodes: nodes.to_vec(),
+            events,
+            children,
+            readers,
+        }
+    }
+
+    /// Which nodes hold the address, per the events so far.
+    pub fn holders(&self) -> Vec<Node> {
+        let mut held = vec![false; self.nodes.len()];
+        for &(_, i, h) in self.events.lock().unwrap().iter() {
+            held[i] = h;
+        }
+        self.nodes
+            .iter()
+            .zip(held)
+            .filter_map(|(n, h)| h.then_some(*n))
+            .collect()
+    }
+
+    /// What happened between `from` and `to`.
+    pub fn holding(&self, from: Instant, to: Instant) -> Holding {
+        let events = self.events.lock().unwrap().clone();
+        let mut held = vec![false; self.nodes.len()];
+        let mut out = Holding::default();
+        let mut at = from;
+        let mut dual_since: Option<Instant> = None;
+        let count = |held: &[bool]| held.iter().filter(|h| **h).count();
+        let account = |held: &[bool], a: Instant, b: Instant, out: &mut Holding| {
+            if b > a {
+                match count(held) {
+                    0 => out.none += b - a,
+                    1 => {}
+                    _ => out.dual += b - a,
+                }
+            }
+        };
+        for (t, i, h) in events {
+            if t > to {
+                break;
+            }
+            if t > from {
+                account(&held, at, t, &mut out);
+                at = t;
+                if h && !held[i] {
+                    out.takeovers += 1;
+                }
+            }
+            held[i] = h;
+            let dual = count(&held) > 1;
+            match (dual, dual_since) {
+                (true, None) => dual_since = Some(t.max(from)),
+                (false, Some(s)) => {
+                    if t > from {
+                        out.longest_dual = out.longest_dual.max(t - s);
+                    }
+                    dual_since = None;
+                }
+                _ => {}
+            }
+        }
+        account(&held, at, to, &mut out);
+        if let Some(s) = dual_since {
+            out.longest_dual = out.longest_dual.max(to - s);
+        }
+        out
+    }
+}
+
+impl Drop for HolderWatch {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+}
+
+/// The two-router VRRP configurations of the side-by-side comparisons: keepalived's
+/// (VRRP part, unicast) and the same in an lvs.cf `vrrp` block. A is master at priority
+/// 254, B backup at 253.
+/// The `vrrp` block equivalent to [`keepalived_conf`].
+pub fn ours_vrrp_conf(version: u8, advert: &str, me: Node, peer: Node, master: bool) -> String {
+    format!(
+        "serial_no = 5\nvrrp VI_1 {{\n    active = 1\n    interface = eth0\n    state = {state}\n    virtual_router_id = 77\n    \
+         priority = {prio}\n    advert_int = {advert}\n    version = {version}\n    unicast_src_ip = {src}\n    unicast_peer = [ {dst} ]\n    \
+         virtual_ipaddress = [ \"{VIP}/24 dev eth0\" ]\n}}\n",
+        state = if master { "master" } else { "backup" },
+        prio = if master { 254 } else { 253 },
+        src = me.ip(),
+        dst = peer.ip(),
+    )
+}
+
+pub fn keepalived_conf(version: u8, advert: &str, me: Node, peer: Node, master: bool) -> String {
+    let globals = if version == 3 {
+        "    vrrp_version 3\n"
+    } else {
+        ""
+    };
+    format!(
+        "global_defs {{\n    router_id lvsfo_{me}\n{globals}    script_user root\n    enable_script_security\n}}\n\
+         vrrp_instance VI_1 {{\n    state {state}\n    interface eth0\n    virtual_router_id 77\n    \
+         priority {prio}\n    advert_int {advert}\n    unicast_src_ip {src}\n    unicast_peer {{\n        {dst}\n    }}\n    \
+         virtual_ipaddress {{\n        {VIP}/24 dev eth0\n    }}\n}}\n",
+        me = me.short(),
+        state = if master { "MASTER" } else { "BACKUP" },
+        prio = if master { 254 } else { 253 },
+        src = me.ip(),
+        dst = peer.ip(),
+    )
+}
+
+/// The last VRRP state keepalived logged ("MASTER", "BACKUP", "FAULT").
+pub fn last_state(log: &str) -> Option<&str> {
+    log.lines()
+        .rev()
+        .find_map(|l| l.split("Entering ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Contender {
+    Heartbeat,
+    Vrrp,
+    Keepalived,
+}
+
+impl Contender {
+    pub const ALL: [Contender; 3] = [Contender::Heartbeat, Contender::Vrrp, Contender::Keepalived];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Contender::Heartbeat => "lvs-director heartbeat 0.2/0.6",
+            Contender::Vrrp => "lvs-director VRRPv3 advert 0.2",
+            Contender::Keepalived => "keepalived VRRPv3 advert 0.2",
+        }
+    }
+
+    pub fn tag(self) -> &'static str {
+        match self {
+            Contender::Heartbeat => "hb",
+            Contender::Vrrp => "vr",
+            Contender::Keepalived => "ka",
+        }
+    }
+}
+
+/// One pair of a loss comparison on its own switch, with equal timers whatever runs
+/// it: lvs-director's heartbeat (`keepalive = 0.2`, `deadtime = 0.6`), lvs-director's
+/// VRRPv3 engine or keepalived (`advert_int 0.2`), A holding the address, B standing
+/// by, its holders followed from the start.
+pub struct Arena {
+    pub contender: Contender,
+    pub lab: Lab,
+    procs: Vec<Proc>,
+    watch: Option<HolderWatch>,
+}
+
+impl Arena {
+    pub fn start(contender: Contender) -> Arena {
+        let lab = Lab::new(&format!("loss{}", contender.tag()), &[Node::A, Node::B]);
+        lab.set_loss(0);
+        let key = key_file(&lab, b"a shared heartbeat key for the loss bench");
+        let procs = match contender {
+            Contender::Heartbeat => {
+                let cfg = PairConfig {
+                    keepalive: "0.2",
+                    deadtime: "0.6",
+                    key_file: Some(key),
+                    ..PairConfig::default()
+                }
+                .render();
+                vec![
+                    lab.pulse(Node::B, "hb-b", &cfg),
+                    lab.pulse(Node::A, "hb-a", &cfg),
+                ]
+            }
+            Contender::Vrrp => vec![
+                lab.pulse(
+                    Node::B,
+                    "vr-b",
+                    &ours_vrrp_conf(3, "0.2", Node::B, Node::A, false),
+                ),
+                lab.pulse(
+                    Node::A,
+                    "vr-a",
+                    &ours_vrrp_conf(3, "0.2", Node::A, Node::B, true),
+                ),
+            ],
+            Contender::Keepalived => vec![
+                lab.keepalived(
+                    Node::B,
+                    "ka-b",
+                    &keepalived_conf(3, "0.2", Node::B, Node::A, false),
+                ),
+                lab.keepalived(
+                    Node::A,
+                    "ka-a",
+                    &keepalived_conf(3, "0.2", Node::A, Node::B, true),
+                ),
+            ],
+        };
+        let mut arena = Arena {
+            contender,
+            lab,
+            procs,
+            watch: None,
+        };
+        arena.settle();
+        arena.watch = Some(HolderWatch::start(&arena.lab, VIP, &[Node::A, Node::B]));
+        arena
+    }
+
+    /// Waits (without loss) until A alone holds the address and has for a second.
+    pub fn settle(&self) {
+        let alone = || {
+            let ok = self.lab.has_addr(Node::A, VIP) && !self.lab.has_addr(Node::B, VIP);
+            ok && (self.contender != Contender::Keepalived
+                || (last_state(&self.lab.log_of(&self.procs[1])) == Some("MASTER")
+                    && last_state(&self.lab.log_of(&self.procs[0])) == Some("BACKUP")))
+        };
+        let since = std::cell::Cell::new(None::<Instant>);
+        wait_for(
+            Duration::from_secs(30),
+            &format!("{}: A alone holding the address", self.contender.label()),
+            || {
+                if !alone() {
+                    since.set(None);
+                    return None;
+                }
+                let t = since.get().unwrap_or_else(Instant::now);
+                since.set(Some(t));
+                (t.elapsed() >= Duration::from_secs(1)).then_some(())
+            },
+        );
+    }
+
+    pub fn holding(&self, from: Instant, to: Instant) -> Holding {
+        self.watch.as_ref().unwrap().holding(from, to)
+    }
+}

@@ -194,6 +194,9 @@ fn instance(v: &mut V, i: usize, inst: &VrrpInstance) {
     if !(1..=100).contains(&downs) {
         v.error(s, Some("down_timer_adverts"), "1 to 100");
     }
+    if !(1..=4).contains(&st.advert_copies()) {
+        v.error(s, Some("advert_copies"), "1 to 4");
+    }
     let family_of = |a: &IpAddr| a.is_ipv6() == six;
     if let Some(src) = &st.unicast_src_ip {
         if !family_of(src) {

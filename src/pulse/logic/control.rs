@@ -171,6 +171,9 @@ pub struct HeartbeatStatus {
     pub keepalive_ms: u64,
     pub deadtime_ms: u64,
     pub sent: u64,
+    /// Of `sent`, probes: heartbeats sent because the peer's was overdue (a lossy path).
+    #[serde(default)]
+    pub probes: u64,
     pub accepted: u64,
     /// Authentic heartbeats not acted on because they do not echo this node's current
     /// start: a round trip's worth after either director starts, or replays.

@@ -74,6 +74,10 @@ pub enum Kind {
     Alive = 0,
     /// Sent on a clean stop: the peer takes over at once instead of waiting `deadtime`.
     Leaving = 1,
+    /// "I am alive, in this state, and I have missed yours: answer at once." Sent while
+    /// the peer's heartbeat is overdue, so that one lost datagram is made up for within
+    /// a round trip instead of costing a `keepalive` (see [`crate::pulse::logic::ha`]).
+    Probe = 2,
 }
 
 /// The sender's role as it reports it.
@@ -206,6 +210,7 @@ impl Heartbeat {
         let kind = match bytes[5] {
             0 => Kind::Alive,
             1 => Kind::Leaving,
+            2 => Kind::Probe,
             _ => return Err(Rejected::Malformed),
         };
         let state = match bytes[6] {

@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::pulse::logic::ha::{role_name, Action, Event, Ha, Role};
-use crate::pulse::logic::heartbeat::{new_nonce, Counter, Heartbeat, PeerGuard, Rejected};
+use crate::pulse::logic::heartbeat::{new_nonce, Counter, Heartbeat, Kind, PeerGuard, Rejected};
 use crate::pulse::logic::node::NodePlan;
 use crate::pulse::logic::throttle::{more, Throttle};
 use crate::pulse::task::activation::{Duty, RoleChange};
@@ -382,6 +382,9 @@ impl Failover {
                         name: self.plan.name.clone(),
                     };
                     self.send(&hb);
+                    if kind == Kind::Probe {
+                        self.shared.locked().heartbeat.probes += 1;
+                    }
                 }
                 Action::Activate { cause: c } => {
                     cause = Some(c.clone());
@@ -390,6 +393,13 @@ impl Failover {
                 Action::Deactivate { cause: c } => {
                     cause = Some(c.clone());
                     let _ = self.out.send(Duty::Role(RoleChange::Deactivate(c)));
+                }
+                Action::Announce { cause: c } => {
+                    tracing::info!(
+                        "director {}: announcing the addresses again: {c}",
+                        self.plan.name
+                    );
+                    let _ = self.out.send(Duty::Announce);
                 }
                 Action::SerialMismatch { ours, peers } => {
                     tracing::warn!(

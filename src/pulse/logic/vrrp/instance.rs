@@ -22,6 +22,13 @@
 //! - A member of a sync group whose master-down timer runs out does not take over on
 //!   its own: it says it wants to ([`Action::WantMaster`]) and re-arms its timer; the
 //!   group ([`super::sync`]) moves all its members together.
+//!
+//! One departure, for lossy networks: a master sends `advert_copies` adverts per
+//! interval (2 unless configured), evenly spaced, each saying the configured interval.
+//! A backup (keepalived or ours) restarts its master-down timer on every one, so a
+//! takeover needs all the adverts of a master-down interval lost (six instead of three
+//! at the default), for twice the advert traffic; `advert_copies = 1` is keepalived's
+//! wire exactly.
 
 use std::net::IpAddr;
 
@@ -48,6 +55,8 @@ pub struct Settings {
     pub preempt_delay_us: u64,
     /// Adverts missed before a backup takes over (keepalived's `down_timer_adverts`).
     pub down_timer_adverts: u32,
+    /// Adverts sent per interval as master (see the module documentation).
+    pub advert_copies: u32,
     /// The addresses carried in adverts (keepalived's `virtual_ipaddress`, not the
     /// `_excluded` ones).
     pub addresses: Vec<IpAddr>,
@@ -64,6 +73,11 @@ pub struct Settings {
 impl Settings {
     fn interval_us(&self) -> u64 {
         u64::from(self.interval_cs) * 10_000
+    }
+
+    /// How often a master sends.
+    fn send_every_us(&self) -> u64 {
+        (self.interval_us() / u64::from(self.advert_copies.max(1))).max(1)
     }
 }
 
@@ -336,7 +350,7 @@ impl Instance {
         self.master = Some((self.s.source, self.effective));
         self.preempt_at = None;
         self.wants_master = false;
-        self.deadline = Some(now + self.s.interval_us());
+        self.deadline = Some(now + self.s.send_every_us());
     }
 
     fn timer(&mut self, now: u64, out: &mut Vec<Action>) {
@@ -346,7 +360,7 @@ impl Instance {
                     priority: self.effective,
                 });
                 // Catch up without a burst if the process was descheduled.
-                let step = self.s.interval_us().max(1);
+                let step = self.s.send_every_us();
                 let mut next = d + step;
                 if next <= now {
                     next = now + step;

@@ -151,6 +151,7 @@ pub fn instance_plan(config: &Config, inst: &VrrpInstance, source: IpAddr) -> In
             preempt,
             preempt_delay_us,
             down_timer_adverts: st.down_timer_adverts(),
+            advert_copies: st.advert_copies(),
             addresses: advertised.iter().map(|v| v.addr).collect(),
             auth,
             unicast: !peers.is_empty(),

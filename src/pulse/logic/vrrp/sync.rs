@@ -152,6 +152,7 @@ mod tests {
             preempt: true,
             preempt_delay_us: 0,
             down_timer_adverts: 3,
+            advert_copies: 1,
             addresses: vec![IpAddr::from([192, 0, 2, vrid])],
             auth: Auth::None,
             unicast: false,
