@@ -20,8 +20,9 @@
 //!   its return count two, as do two holders at once and the return to one);
 //! - two holders: the total time both held the address, and the longest stretch;
 //! - no holder: the total time nobody held it;
-//! - frames/s: what the pair puts on the wire with no loss and nothing happening (its
-//!   heartbeat or advert traffic), measured before the windows.
+//! - frames/s: what the pair puts on the wire (counted before the drop), with no loss
+//!   and nothing happening (its heartbeat or advert traffic, measured before the
+//!   windows) and during each window (probes, answers, announcements on top).
 //!
 //! Without `--bench` (as under `cargo test --all-targets`) it checks its configuration
 //! and bookkeeping code only.
@@ -105,7 +106,7 @@ fn main() {
                 rate,
                 a.contender.label()
             );
-            rows.push((rate, a.contender, h));
+            rows.push((rate, a.contender, h, frames as f64 / window.as_secs_f64()));
         }
     }
     println!(
@@ -120,25 +121,26 @@ fn main() {
         );
     }
     println!(
-        "{:>6} {:<34} {:>9} {:>12} {:>12} {:>12}",
-        "loss", "pair", "takeovers", "2 holders ms", "longest ms", "none ms"
+        "{:>6} {:<34} {:>9} {:>12} {:>12} {:>12} {:>9}",
+        "loss", "pair", "takeovers", "2 holders ms", "longest ms", "none ms", "frames/s"
     );
-    for (rate, c, h) in &rows {
+    for (rate, c, h, fps) in &rows {
         println!(
-            "{:>5}% {:<34} {:>9} {:>12.0} {:>12.0} {:>12.0}",
+            "{:>5}% {:<34} {:>9} {:>12.0} {:>12.0} {:>12.0} {:>9.1}",
             rate,
             c.label(),
             h.takeovers,
             ms(h.dual),
             ms(h.longest_dual),
-            ms(h.none)
+            ms(h.none),
+            fps
         );
     }
     for &rate in &rates {
         let of = |c: Contender| {
             rows.iter()
-                .find(|(r, k, _)| *r == rate && *k == c)
-                .map(|(_, _, h)| h.takeovers)
+                .find(|(r, k, _, _)| *r == rate && *k == c)
+                .map(|(_, _, h, _)| h.takeovers)
                 .unwrap()
         };
         let ka = of(Contender::Keepalived);
