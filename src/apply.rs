@@ -136,8 +136,11 @@ pub fn head_digest(in_force: Option<&str>, latest: Option<&Revision>) -> String 
 
 /// Writes `planned` atomically and records it as applied by `actor`. Its parents are
 /// the head it replaces and `also_over` (the peer's head, when it settles a
-/// conflict). Errors: nothing was written ([`ApplyError::Write`]), or the file is
-/// written and the record failed.
+/// conflict). The revision is recorded in a transaction that commits only after the
+/// write, so on any error the file in force and the history still agree: the file
+/// could not be written ([`ApplyError::Write`]: nothing recorded), or the database
+/// could not record it ([`ApplyError::Storage`]: the file is as it was; if the commit
+/// failed after the write, the previous file is put back).
 pub async fn commit(
     store: &Store,
     lvs_cf: &Path,
@@ -147,21 +150,9 @@ pub async fn commit(
     also_over: &[String],
 ) -> Result<Revision, ApplyError> {
     let p = &planned.preview;
-    let text = p.text.clone();
-    let target = lvs_cf.to_path_buf();
-    tokio::task::spawn_blocking(move || crate::atomic_file::write_config(&target, text.as_bytes()))
-        .await
-        .map_err(|e| ApplyError::Write {
-            path: lvs_cf.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?
-        .map_err(|source| ApplyError::Write {
-            path: lvs_cf.display().to_string(),
-            source,
-        })?;
     let parsed = parse(&p.text).map_err(|_| ApplyError::Write {
         path: lvs_cf.display().to_string(),
-        source: std::io::Error::other("the written text does not read back"),
+        source: std::io::Error::other("the rendered text does not read back"),
     })?;
     let mut parents: Vec<String> = Vec::new();
     let head = head_digest(planned.in_force.as_deref(), planned.latest.as_ref());
@@ -173,8 +164,48 @@ pub async fn commit(
         parents,
         origin: None,
     };
-    Ok(store
+    let (text, target) = (p.text.clone(), lvs_cf.to_path_buf());
+    let recorded = store
         .revisions()
-        .record(&p.text, p.serial, actor, comment, &lineage)
-        .await?)
+        .record_around(&p.text, p.serial, actor, comment, &lineage, move || {
+            crate::atomic_file::write_config(&target, text.as_bytes())
+        })
+        .await;
+    match recorded {
+        Ok(Ok(rev)) => Ok(rev),
+        Ok(Err(source)) => Err(ApplyError::Write {
+            path: lvs_cf.display().to_string(),
+            source,
+        }),
+        Err(e) => {
+            put_back(lvs_cf, &p.text, planned.in_force.as_deref()).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// After a failed record: if the new text was written after all (the commit failed
+/// after the write), the previous file goes back, so that what is in force is what
+/// the history says.
+async fn put_back(lvs_cf: &Path, new: &str, previous: Option<&str>) {
+    if read_in_force(lvs_cf).await.ok().flatten().as_deref() != Some(new) {
+        return;
+    }
+    let (target, previous) = (lvs_cf.to_path_buf(), previous.map(str::to_string));
+    let restored = tokio::task::spawn_blocking(move || match previous {
+        Some(text) => crate::atomic_file::write_config(&target, text.as_bytes()),
+        None => std::fs::remove_file(&target),
+    })
+    .await;
+    match restored {
+        Ok(Ok(())) => tracing::warn!(
+            "Apply: the revision could not be recorded after {} was written; the previous file is back",
+            lvs_cf.display()
+        ),
+        Ok(Err(e)) => tracing::error!(
+            "Apply: the revision could not be recorded and {} could not be put back ({e}): it holds a configuration the history does not list",
+            lvs_cf.display()
+        ),
+        Err(e) => tracing::error!("Apply: putting {} back failed: {e}", lvs_cf.display()),
+    }
 }

@@ -25,6 +25,16 @@ fn failure(e: ApplyError) -> Failure {
     Failure::io(e.to_string())
 }
 
+/// A failed commit: nothing was applied either way (see [`apply::commit`]).
+fn not_applied(e: ApplyError) -> Failure {
+    match e {
+        ApplyError::Storage(e) => Failure::io(format!(
+            "nothing was applied: the database could not record the revision ({e}); the file in force is unchanged"
+        )),
+        e => Failure::io(format!("nothing was applied: {e}")),
+    }
+}
+
 pub async fn apply(store: &Store, args: &ApplyArgs) -> Outcome {
     let path = &args.lvs_cf;
     let planned = apply::plan(store, path).await.map_err(failure)?;
@@ -81,7 +91,7 @@ pub async fn apply(store: &Store, args: &ApplyArgs) -> Outcome {
         .map_err(|e| Failure::invalid(format!("{e}; nothing was written")))?;
     let rev = apply::commit(store, path, &planned, &cli_actor(), "", &[])
         .await
-        .map_err(failure)?;
+        .map_err(not_applied)?;
     println!(
         "Revision {} (serial {}) written to {}.",
         rev.info.id,

@@ -78,6 +78,32 @@ impl<'s> Revisions<'s> {
         Ok(rev)
     }
 
+    /// [`Revisions::record`] around `write` (the file write the revision describes): the
+    /// record is made first and committed only once `write` succeeded. So a database
+    /// that cannot take it (locked past the busy timeout, full, read-only) fails before
+    /// anything is written, and a failed write leaves no record (`Ok(Err(e))`). Only
+    /// the commit itself failing leaves a written file without its record; the caller
+    /// puts the file back then.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_around<E: Send + 'static>(
+        &self,
+        text: &str,
+        serial_no: u32,
+        actor: &Actor,
+        comment: &str,
+        lineage: &Lineage,
+        write: impl FnOnce() -> std::result::Result<(), E> + Send + 'static,
+    ) -> Result<std::result::Result<Revision, E>> {
+        let now = self.store.now();
+        let mut tx = self.store.begin_write().await?;
+        let rev = record_in(&mut tx, now, text, serial_no, actor, comment, lineage).await?;
+        if let Err(e) = tokio::task::spawn_blocking(write).await? {
+            return Ok(Err(e));
+        }
+        tx.commit().await?;
+        Ok(Ok(rev))
+    }
+
     /// Revisions newest first: `limit` of them after skipping `offset`.
     pub async fn list(&self, limit: u32, offset: u32) -> Result<Vec<RevisionInfo>> {
         Ok(sqlx::query_as(&format!(

@@ -191,6 +191,20 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
             )
             .await;
         }
+        Err(ApplyError::Storage(e)) => {
+            // Locked past the busy timeout, full, read-only: the administrator's to
+            // know, and nothing changed (the record is committed only after the write,
+            // and the file is put back if the commit fails).
+            tracing::error!("Apply: the revision could not be recorded: {e}");
+            return show_apply(
+                &state,
+                auth,
+                Some(format!(
+                    "Nothing was applied: the configuration database could not record the revision ({e}). The file in force and the supervisor are unchanged; try again once the database is writable."
+                )),
+            )
+            .await;
+        }
         Err(e) => return Err(e.into()),
     };
     tracing::info!(

@@ -1,0 +1,201 @@
+//! Storage and file faults, as a user meets them: the database locked by another
+//! process past the busy timeout, a full disk under `lvs.cf`. Each must give a clear
+//! error at the right place (here the command line's exit code and message), leave the
+//! file in force and the history as they were, and lose nothing stored.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+#[path = "common/root.rs"]
+mod root;
+
+fn cmd(db: &Path) -> Command {
+    let mut c = Command::cargo_bin("lvs-director").unwrap();
+    c.env("LVS_DIRECTOR_DB", db).env_remove("LVS_DIRECTOR_LOG");
+    c
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A database with Piranha's example imported and applied once into `cf` (revision 1),
+/// then edited (one virtual server fewer), so that the next Apply has work to do.
+struct Site {
+    db: PathBuf,
+    cf: PathBuf,
+    socket: PathBuf,
+    applied: String,
+}
+
+impl Site {
+    fn new(dir: &Path, cf: PathBuf) -> Site {
+        let db = dir.join("db");
+        let site = Site {
+            socket: dir.join("no-supervisor.sock"),
+            db,
+            cf,
+            applied: String::new(),
+        };
+        cmd(&site.db)
+            .arg("import")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/piranha_example.lvs.cf"))
+            .assert()
+            .success();
+        site.apply().assert().success();
+        let applied = std::fs::read_to_string(&site.cf).unwrap();
+        runtime().block_on(async {
+            let store = lvs_director::storage::Store::open(&site.db).await.unwrap();
+            let mut c = store.load_config().await.unwrap();
+            c.virtuals.pop();
+            store
+                .replace_config(&c, &lvs_director::storage::Actor::new("t", None))
+                .await
+                .unwrap();
+            store.close().await;
+        });
+        Site { applied, ..site }
+    }
+
+    fn apply(&self) -> Command {
+        let mut c = cmd(&self.db);
+        c.arg("apply")
+            .arg("--lvs-cf")
+            .arg(&self.cf)
+            .arg("--control-socket")
+            .arg(&self.socket)
+            .arg("--yes");
+        c
+    }
+
+    fn revisions(&self) -> usize {
+        runtime().block_on(async {
+            let store = lvs_director::storage::Store::open(&self.db).await.unwrap();
+            let n = store.revisions().list(100, 0).await.unwrap().len();
+            store.close().await;
+            n
+        })
+    }
+
+    /// Nothing changed: the file in force is the one applied first, the history has
+    /// that one revision, and the stored edit is still there to apply.
+    fn unchanged(&self) {
+        assert_eq!(std::fs::read_to_string(&self.cf).unwrap(), self.applied);
+        assert_eq!(self.revisions(), 1);
+        let dry = cmd(&self.db)
+            .args(["apply", "--dry-run", "--lvs-cf"])
+            .arg(&self.cf)
+            .arg("--control-socket")
+            .arg(&self.socket)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&dry.stdout);
+        assert!(dry.status.success() && out.contains("\n-virtual "), "{out}");
+    }
+}
+
+#[test]
+fn apply_with_the_database_locked_past_the_busy_timeout_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = Site::new(dir.path(), dir.path().join("lvs.cf"));
+    // Another process holds the write lock (a `BEGIN IMMEDIATE` in this test process)
+    // for longer than the 5 s busy timeout.
+    let rt = runtime();
+    let url = format!("sqlite://{}", site.db.display());
+    let mut conn: sqlx::SqliteConnection = rt.block_on(sqlx::Connection::connect(&url)).unwrap();
+    rt.block_on(sqlx::Executor::execute(&mut conn, "BEGIN IMMEDIATE"))
+        .unwrap();
+    let t = Instant::now();
+    site.apply()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "nothing was applied: the database could not record the revision",
+        ))
+        .stderr(predicate::str::contains("locked"))
+        .stderr(predicate::str::contains("the file in force is unchanged"));
+    assert!(
+        t.elapsed() >= Duration::from_secs(4),
+        "it waited for the lock first"
+    );
+    rt.block_on(sqlx::Executor::execute(&mut conn, "ROLLBACK"))
+        .unwrap();
+    drop(conn);
+    site.unchanged();
+    // Once the lock is gone, the same Apply goes through.
+    site.apply()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Revision 2 "));
+}
+
+/// A tmpfs mounted for the test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Std::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount a tmpfs at {}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Std::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn apply_on_a_full_disk_changes_nothing() {
+    if !root::root_or_skip("apply_on_a_full_disk_changes_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    let _fs = Tmpfs::mount(&etc, "256k");
+    let site = Site::new(dir.path(), etc.join("lvs.cf"));
+    // Fill the file system: the new lvs.cf (written beside the old one, then renamed
+    // over it) has no room.
+    let filler = etc.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut f, &block).is_ok() {}
+    drop(f);
+    site.apply()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "nothing was applied: cannot write",
+        ))
+        .stderr(predicate::str::contains(site.cf.display().to_string()))
+        .stderr(predicate::str::contains("No space left on device"));
+    site.unchanged();
+    let stray: Vec<_> = std::fs::read_dir(&etc)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lvs.cf" && n != "filler")
+        .collect();
+    assert!(stray.is_empty(), "temporary files left behind: {stray:?}");
+    // Room again: it goes through.
+    std::fs::remove_file(&filler).unwrap();
+    site.apply()
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Revision 2 "));
+}
