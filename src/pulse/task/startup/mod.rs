@@ -146,6 +146,9 @@ pub enum KeyFileError {
     TooLarge { path: String, size: u64 },
     #[error("heartbeat_key_file {path}: the key has {len} byte(s); use at least 16 (e.g. `head -c 32 /dev/urandom | base64 > {path}`)")]
     TooShort { path: String, len: usize },
+    /// Anyone on the machine could forge heartbeats and configuration sync with it.
+    #[error("heartbeat_key_file {path}: other users can read or write it (mode {mode:o}), so anyone on this machine could forge heartbeats and configuration sync; chmod 640 it, owner root, group lvs-director")]
+    Exposed { path: String, mode: u32 },
 }
 
 fn file_kind(t: std::fs::FileType) -> &'static str {
@@ -211,11 +214,18 @@ pub fn read_key(path: &str) -> Result<Arc<[u8]>, KeyFileError> {
             len: key.len(),
         });
     }
-    // The admin UI (group lvs-director) reads it too, for configuration sync.
+    // The admin UI (group lvs-director) reads it too, for configuration sync: the
+    // group may read it, others may not touch it.
     let mode = meta.permissions().mode();
-    if mode & 0o027 != 0 {
+    if mode & 0o007 != 0 {
+        return Err(KeyFileError::Exposed {
+            path: path.to_string(),
+            mode: mode & 0o777,
+        });
+    }
+    if mode & 0o020 != 0 {
         tracing::warn!(
-            "heartbeat_key_file {path} can be read by other users or written by its group (mode {:o}): chmod 640 it, owner root, group lvs-director",
+            "heartbeat_key_file {path} can be written by its group (mode {:o}): chmod 640 it, owner root, group lvs-director",
             mode & 0o777
         );
     }
@@ -251,6 +261,20 @@ mod tests {
         std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
         let key = read_key_within(&good, limit).expect("a good key file is read");
         assert_eq!(&key[..], b"0123456789abcdef0123456789abcdef");
+        // Its group (the admin UI's) may read it; others may not.
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o640)).unwrap();
+        read_key_within(&good, limit).expect("a key file of mode 640 is read");
+        for mode in [0o644, 0o602, 0o601] {
+            std::fs::set_permissions(&good, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_key_within(&good, limit).unwrap_err();
+            assert!(matches!(e, KeyFileError::Exposed { .. }), "{mode:o}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(good.to_str().unwrap()) && text.contains(&format!("{mode:o}")),
+                "{text}"
+            );
+        }
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
 
         let fifo = dir.path().join("key.fifo");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
@@ -298,6 +322,7 @@ mod tests {
         assert!(e.to_string().contains(big.to_str().unwrap()), "{e}");
         // At the limit it is still a key.
         std::fs::write(&big, vec![b'k'; MAX_KEY_FILE as usize]).unwrap();
+        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_key_within(&big, limit).unwrap().len(), 4096);
 
         let short = dir.path().join("short.key");
