@@ -52,6 +52,7 @@ scenarios! {
     checker_timing_keepalived => "25-checker-timing-keepalived",
     checker_matrix_keepalived => "26-checker-matrix-keepalived",
     cluster_sync => "27-cluster-sync",
+    pulse_crash_loop => "28-pulse-crash-loop",
 }
 
 #[derive(Debug)]

@@ -114,7 +114,7 @@ sweep() {
 # run_one NAME FILE : runs one scenario in its own session (so that a timeout can kill
 # it with everything it started), prints its report.
 run_one() {
-    local name=$1 file=$2 dir pid wd rc t0 t1 verdict=PASS
+    local name=$1 file=$2 dir pid wd rc t0 t1 limit verdict=PASS
     dir=/tmp/lab/$name
     mkdir -p "$dir"
     say "LAB-START $name"
@@ -123,7 +123,10 @@ run_one() {
     LAB_SCENARIO=$name LAB_TMP=$dir setsid sh "$file" >"$dir.out" 2>&1 </dev/null &
     pid=$!
     # TERM first so that the scenario's EXIT trap cleans up; KILL if it does not end.
-    setsid sh -c "sleep $LAB_TIMEOUT; : >'$dir.timeout'; kill -TERM -$pid; sleep 5; kill -KILL -$pid" \
+    # A scenario may ask for longer with a "# lab-timeout: SECONDS" line.
+    limit=$(sed -n 's/^# lab-timeout: *\([0-9][0-9]*\)$/\1/p' "$file")
+    limit=${limit:-$LAB_TIMEOUT}
+    setsid sh -c "sleep $limit; : >'$dir.timeout'; kill -TERM -$pid; sleep 5; kill -KILL -$pid" \
         >/dev/null 2>&1 &
     wd=$!
     rc=0
@@ -139,7 +142,7 @@ run_one() {
         # Notices and worse: the info level is mostly bridge ports going up and down.
         dmesg -c -r | sed -n 's/^<[0-5]>/kernel: /p'
         if [ -e "$dir.timeout" ]; then
-            say "lab: TIMED OUT after ${LAB_TIMEOUT}s (killed)"
+            say "lab: TIMED OUT after ${limit}s (killed)"
             verdict=FAIL
         fi
         sweep || verdict=FAIL

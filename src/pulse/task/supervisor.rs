@@ -1113,6 +1113,79 @@ mod tests {
     }
 
     #[test]
+    fn malformed_oversize_and_binary_requests_are_refused_and_others_still_served() {
+        use std::io::{BufRead, Read, Write};
+        use std::os::unix::net::UnixStream as Client;
+        let dir = tempfile::tempdir().unwrap();
+        let limits = ControlLimits {
+            idle: Duration::from_secs(2),
+            max_connections: 4,
+        };
+        let (path, _rt) = control_server(dir.path(), limits, Duration::from_millis(10));
+        let reply_to = |c: &mut Client, bytes: &[u8]| -> Option<Reply> {
+            c.write_all(bytes).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut line = String::new();
+            let n = std::io::BufReader::new(c.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap_or(0);
+            (n > 0).then(|| serde_json::from_str(&line).unwrap())
+        };
+
+        // Malformed JSON, an unknown command, a missing field: each refused with the
+        // reason, and the same connection is served next.
+        let mut c = Client::connect(&path).unwrap();
+        for bad in [
+            &b"{\"cmd\":\n"[..],
+            b"{\"cmd\":\"explode\"}\n",
+            b"{\"cmd\":\"drain\",\"virtual\":\"web\"}\n",
+            b"[1,2,3]\n",
+        ] {
+            let r = reply_to(&mut c, bad).expect("a refusal");
+            assert!(
+                !r.ok
+                    && r.error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("not a request")),
+                "{r:?}"
+            );
+        }
+        let r = reply_to(&mut c, b"{\"cmd\":\"status\"}\n").expect("an answer");
+        assert_eq!(r.message.as_deref(), Some("pong"));
+
+        // Bytes that are not UTF-8: the connection is closed, nothing else happens.
+        let mut c = Client::connect(&path).unwrap();
+        c.write_all(b"{\"cmd\":\"\xff\xfe\"}\n").unwrap();
+        assert!(closed_within(&mut c, Duration::from_secs(3)).is_some());
+
+        // A line longer than the limit, without an end: read up to the limit only,
+        // refused, closed; the server never holds more than that for it.
+        let mut c = Client::connect(&path).unwrap();
+        let flood = vec![b'x'; control::MAX_REQUEST * 4];
+        let writer = {
+            let mut c = c.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let _ = c.write_all(&flood);
+            })
+        };
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.contains("not a request") && text.ends_with('\n'),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1, "one refusal, then closed: {text}");
+        let _ = c.shutdown(std::net::Shutdown::Both);
+        writer.join().unwrap();
+
+        // Other clients are served all along.
+        let r = control::request(&path, &Request::Status, Duration::from_secs(5)).unwrap();
+        assert_eq!(r.message.as_deref(), Some("pong"));
+    }
+
+    #[test]
     fn the_control_socket_caps_connections_and_closes_idle_ones() {
         use std::io::{BufRead, Write};
         use std::os::unix::net::UnixStream as Client;
