@@ -199,3 +199,149 @@ fn apply_on_a_full_disk_changes_nothing() {
         .success()
         .stdout(predicate::str::contains("Revision 2 "));
 }
+
+impl Tmpfs {
+    fn read_only(&self) {
+        let ok = Std::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {} read-only", self.0.display());
+    }
+}
+
+#[test]
+fn apply_on_a_read_only_file_system_changes_nothing() {
+    if !root::root_or_skip("apply_on_a_read_only_file_system_changes_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    let fs = Tmpfs::mount(&etc, "1m");
+    let site = Site::new(dir.path(), etc.join("lvs.cf"));
+    fs.read_only();
+    site.apply()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "nothing was applied: cannot write",
+        ))
+        .stderr(predicate::str::contains(site.cf.display().to_string()))
+        .stderr(predicate::str::contains("Read-only file system"));
+    site.unchanged();
+}
+
+#[test]
+fn a_database_on_a_read_only_file_system_is_refused_with_its_path() {
+    if !root::root_or_skip("a_database_on_a_read_only_file_system_is_refused_with_its_path") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let var = dir.path().join("var");
+    let fs = Tmpfs::mount(&var, "1m");
+    let db = var.join("db");
+    let cf = dir.path().join("lvs.cf");
+    cmd(&db)
+        .arg("import")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/piranha_example.lvs.cf"))
+        .assert()
+        .success();
+    fs.read_only();
+    let want = format!("database {}: cannot open it for writing", db.display());
+    cmd(&db)
+        .args(["apply", "--yes", "--lvs-cf"])
+        .arg(&cf)
+        .arg("--control-socket")
+        .arg(dir.path().join("none.sock"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(want.clone()))
+        .stderr(predicate::str::contains("Read-only file system"));
+    assert!(!cf.exists(), "nothing written");
+    cmd(&db)
+        .args(["web", "--listen", "127.0.0.1:0", "--lvs-cf"])
+        .arg(&cf)
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(want));
+}
+
+#[test]
+fn a_damaged_database_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = Site::new(dir.path(), dir.path().join("lvs.cf"));
+    // The first page (the header) overwritten.
+    let mut bytes = std::fs::read(&site.db).unwrap();
+    bytes[..64].copy_from_slice(&[b'#'; 64]);
+    std::fs::write(&site.db, &bytes).unwrap();
+    let said = |c: &mut Command| {
+        c.timeout(Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!(
+                "database {}",
+                site.db.display()
+            )))
+            .stderr(predicate::str::contains("not a database"))
+            .stderr(predicate::str::contains("restore it from a backup"));
+    };
+    said(&mut site.apply());
+    said(
+        cmd(&site.db)
+            .args(["web", "--listen", "127.0.0.1:0", "--lvs-cf"])
+            .arg(&site.cf),
+    );
+    said(cmd(&site.db).arg("export"));
+    assert_eq!(std::fs::read_to_string(&site.cf).unwrap(), site.applied);
+}
+
+#[test]
+fn a_garbage_or_truncated_lvs_cf_is_refused_at_start_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/piranha_example.lvs.cf"),
+    )
+    .unwrap();
+    let mut garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    garbage.extend_from_slice(b"\n");
+    for (name, bytes) in [
+        ("garbage.cf", garbage),
+        (
+            "truncated.cf",
+            text.as_bytes()[..text.len() * 2 / 3].to_vec(),
+        ),
+        ("empty.cf", Vec::new()),
+    ] {
+        let cf = dir.path().join(name);
+        std::fs::write(&cf, &bytes).unwrap();
+        let out = Command::cargo_bin("lvs-director")
+            .unwrap()
+            .arg("pulse")
+            .arg("--config")
+            .arg(&cf)
+            .arg("--control-socket")
+            .arg(dir.path().join("pulse.sock"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{}:", cf.display())) && err.contains("error:"),
+            "{name}: {err}"
+        );
+        assert!(
+            !dir.path().join("pulse.sock").exists(),
+            "{name}: it did not start"
+        );
+        assert!(
+            !err.chars().any(|c| c.is_control() && c != '\n'),
+            "{name}: control characters reach the terminal: {err:?}"
+        );
+    }
+}

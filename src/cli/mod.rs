@@ -382,7 +382,7 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
     let open = || async {
         Store::open(db)
             .await
-            .map_err(|e| Failure::io(format!("{}: {e}", db.display())))
+            .map_err(|e| Failure::io(e.opening(db)))
     };
     match command {
         Command::CheckConfig { .. }
@@ -405,7 +405,7 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
                     "{}: no database there (check --db, or import a configuration first)",
                     db.display()
                 )),
-                e => Failure::io(format!("{}: {e}", db.display())),
+                e => Failure::io(e.opening(db)),
             })?;
             export(&store, output.as_deref(), *force).await
         }

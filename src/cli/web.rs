@@ -142,7 +142,7 @@ async fn prepare(
     };
     let store = Store::open(&args.db)
         .await
-        .map_err(|e| Failure::io(format!("{}: {e}", args.db.display())))?;
+        .map_err(|e| Failure::io(e.opening(&args.db)))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::io(format!("cannot listen on {addr}: {e}")))?;
@@ -179,7 +179,7 @@ async fn prepare(
         .users()
         .list()
         .await
-        .map_err(|e| Failure::io(format!("{}: {e}", args.db.display())))?;
+        .map_err(|e| Failure::io(e.opening(&args.db)))?;
     if users.is_empty() {
         let token = state.auth.new_setup_token();
         tracing::warn!(

@@ -140,13 +140,22 @@ pub fn lex_line(line: &str) -> Result<LineKind, LexError> {
         });
     }
     let key_start = i;
+    // A character quoted in a message: control characters escaped, so that a binary
+    // file's bytes cannot drive the terminal the message is printed on.
+    fn shown(c: char) -> String {
+        if c.is_control() {
+            c.escape_default().to_string()
+        } else {
+            c.to_string()
+        }
+    }
     while i < chars.len() && is_keyword_char(chars[i]) {
         i += 1;
     }
     if i == key_start {
         return Err(LexError {
             col: i + 1,
-            message: format!("keyword expected, found `{}`", chars[i]),
+            message: format!("keyword expected, found `{}`", shown(chars[i])),
         });
     }
     let keyword = Token::bare(
@@ -158,7 +167,9 @@ pub fn lex_line(line: &str) -> Result<LineKind, LexError> {
             col: i + 1,
             message: format!(
                 "unexpected character `{}` in keyword `{}{}`",
-                chars[i], keyword.text, chars[i]
+                shown(chars[i]),
+                keyword.text,
+                shown(chars[i])
             ),
         });
     }

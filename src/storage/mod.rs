@@ -277,7 +277,12 @@ async fn prepare_file(path: &Path) -> Result<()> {
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
     options.mode(0o600);
-    options.open(path).await.map_err(io)?;
+    options.open(path).await.map_err(|e| {
+        io(std::io::Error::new(
+            e.kind(),
+            format!("cannot open it for writing: {e}"),
+        ))
+    })?;
     Ok(())
 }
 
