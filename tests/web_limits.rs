@@ -321,3 +321,75 @@ fn half_open_connections_are_capped_and_time_out() {
     assert!(fds3 <= fds0 + 4, "{fds0} descriptors before, {fds3} after");
     drop(held);
 }
+
+/// Raises this process's descriptor limit to at least `want`, or says why it cannot.
+fn at_least_descriptors(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        if lim.rlim_cur >= want {
+            return;
+        }
+        lim.rlim_max = lim.rlim_max.max(want);
+        lim.rlim_cur = want;
+        assert_eq!(
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim),
+            0,
+            "this test needs {want} descriptors (root may raise the limit): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// 10,000 idle connections (nothing sent) from 250 addresses: the service holds no more
+/// than its connection cap, memory stays bounded, an administrator still logs in, and
+/// the idle ones are closed by the header deadline.
+#[test]
+fn ten_thousand_idle_connections_cost_bounded_descriptors_and_memory() {
+    at_least_descriptors(12_000);
+    let web = Web::start();
+    admin_logs_in(&web, Ipv4Addr::new(127, 0, 0, 2));
+    let (fds0, rss0) = (web.descriptors(), web.rss_mb());
+    let t0 = Instant::now();
+    let mut held = Vec::with_capacity(10_000);
+    let mut refused = 0;
+    for i in 0..10_000u32 {
+        let from = Ipv4Addr::new(127, 0, 20 + (i / 250 % 250) as u8, (i % 250 + 1) as u8);
+        match connect_from(&web, from) {
+            Ok(s) => held.push(s),
+            Err(_) => refused += 1,
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (fds1, rss1) = (web.descriptors(), web.rss_mb());
+    report(
+        "item 4 10,000 idle connections",
+        format!(
+            "opened in {:.1} s ({refused} refused by the kernel); descriptors {fds0} -> {fds1}, RSS {rss0:.1} -> {rss1:.1} MB",
+            t0.elapsed().as_secs_f64()
+        ),
+    );
+    admin_logs_in(&web, Ipv4Addr::new(127, 0, 0, 3));
+    assert!(
+        fds1 <= fds0 + 1100,
+        "{fds0} descriptors before, {fds1} with 10,000 idle connections: the cap does not hold"
+    );
+    assert!(
+        rss1 <= rss0 + 64.0,
+        "RSS {rss0:.1} MB before, {rss1:.1} MB with 10,000 idle connections"
+    );
+    // The header deadline (15 s) closes those it holds.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while web.descriptors() > fds0 + 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let fds2 = web.descriptors();
+    report("item 4 descriptors 40 s later at most", fds2);
+    assert!(fds2 <= fds0 + 4, "{fds0} descriptors before, {fds2} after");
+    admin_logs_in(&web, Ipv4Addr::new(127, 0, 0, 4));
+    drop(held);
+}

@@ -15,7 +15,7 @@
 //! - the cap follows the process's descriptor limit ([`crate::descriptors`]), raised
 //!   to its hard limit at start (`LimitNOFILE=` in the unit bounds it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -74,11 +74,31 @@ impl Limits {
 }
 
 /// The connections held, by source. Pure bookkeeping.
+///
+/// When every place is taken, a new connection takes the place of the oldest one that
+/// has not sent a request yet (the shell closes that one). Without this, idle
+/// connections from a few hundred addresses, each within its share, lock every client
+/// out until the header deadline, and the attacker reconnects before it; with it, an
+/// idle connection lasts only until the places turn over, while a client that sends
+/// its request at once (a browser: milliseconds) is served.
 #[derive(Debug)]
 pub struct Admission {
     limits: Limits,
     held: HashMap<Source, usize>,
     total: usize,
+    /// Every admitted connection: its source and whether it has sent a request.
+    conns: HashMap<u64, (Source, bool)>,
+    /// Admitted connections in order of arrival, for eviction (entries that ended or
+    /// sent a request are skipped when met).
+    arrivals: VecDeque<u64>,
+    next: u64,
+}
+
+/// An admitted connection's id, and the connection it displaced, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admitted {
+    pub id: u64,
+    pub evicted: Option<u64>,
 }
 
 /// Why a connection was not admitted.
@@ -96,50 +116,99 @@ impl Admission {
             limits,
             held: HashMap::new(),
             total: 0,
+            conns: HashMap::new(),
+            arrivals: VecDeque::new(),
+            next: 0,
         }
     }
 
-    /// Admits a connection of `source`, or says why not.
-    pub fn admit(&mut self, source: Source) -> Result<(), Refused> {
+    /// Admits a connection of `source`, displacing the oldest connection that has
+    /// not sent a request when every place is taken, or says why not.
+    pub fn admit(&mut self, source: Source) -> Result<Admitted, Refused> {
         let l = self.limits;
         let mine = self.held.get(&source).copied().unwrap_or(0);
         if mine >= l.per_source {
             return Err(Refused::Source(mine));
         }
         let open = l.total.saturating_sub(l.reserved);
+        let mut evicted = None;
         if self.total >= l.total || (self.total >= open && mine >= l.small_source) {
-            return Err(Refused::Full(self.total));
+            let Some(old) = self.oldest_silent() else {
+                return Err(Refused::Full(self.total));
+            };
+            self.release(old);
+            evicted = Some(old);
         }
         *self.held.entry(source).or_insert(0) += 1;
         self.total += 1;
-        Ok(())
+        let id = self.next;
+        self.next += 1;
+        self.conns.insert(id, (source, false));
+        self.arrivals.push_back(id);
+        // Keep the queue from growing with entries that ended long ago.
+        if self.arrivals.len() > 2 * self.conns.len() + 64 {
+            let conns = &self.conns;
+            self.arrivals
+                .retain(|id| conns.get(id).is_some_and(|(_, sent)| !sent));
+        }
+        Ok(Admitted { id, evicted })
     }
 
-    /// A connection of `source` has ended.
-    pub fn release(&mut self, source: Source) {
+    /// The oldest connection still waiting for its first request.
+    fn oldest_silent(&mut self) -> Option<u64> {
+        while let Some(&id) = self.arrivals.front() {
+            self.arrivals.pop_front();
+            if self.conns.get(&id).is_some_and(|(_, sent)| !sent) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Connection `id` has sent a request: it is no longer displaced for newcomers.
+    pub fn sent_request(&mut self, id: u64) {
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.1 = true;
+        }
+    }
+
+    /// Connection `id` has ended (or was displaced: then this does nothing).
+    pub fn release(&mut self, id: u64) {
+        let Some((source, _)) = self.conns.remove(&id) else {
+            return;
+        };
         if let Some(n) = self.held.get_mut(&source) {
             *n -= 1;
             if *n == 0 {
                 self.held.remove(&source);
             }
-            self.total -= 1;
         }
+        self.total -= 1;
     }
 
     pub fn total(&self) -> usize {
         self.total
     }
+
+    fn is_held(&self, id: u64) -> bool {
+        self.conns.contains_key(&id)
+    }
 }
+
+/// The tasks serving admitted connections, so that a displaced one can be closed.
+type Tasks = Arc<Mutex<HashMap<u64, tokio::task::AbortHandle>>>;
 
 /// An admitted connection; gives its place back when dropped.
 struct Place {
     admission: Arc<Mutex<Admission>>,
-    source: Source,
+    tasks: Tasks,
+    id: u64,
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.admission.locked().release(self.source);
+        self.admission.locked().release(self.id);
+        self.tasks.locked().remove(&self.id);
     }
 }
 
@@ -154,6 +223,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let admission = Arc::new(Mutex::new(Admission::new(limits)));
+    let tasks: Tasks = Arc::new(Mutex::new(HashMap::new()));
+    let mut displaced = Throttle::new(Duration::from_secs(10));
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // A flood of refusals is logged once every ten seconds, with its count.
@@ -179,25 +250,48 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let source = Source::of(addr.ip());
-        if let Err(why) = admission.locked().admit(source) {
-            if let Some(n) = refusals.ready(Instant::now()) {
-                tracing::warn!(client = %addr, "connection refused: {why}{}", more(n));
+        let admitted = admission.locked().admit(source);
+        let id = match admitted {
+            Ok(a) => {
+                if let Some(old) = a.evicted {
+                    if let Some(task) = tasks.locked().remove(&old) {
+                        task.abort();
+                    }
+                    if let Some(n) = displaced.ready(Instant::now()) {
+                        tracing::warn!(
+                            "every connection place is taken: closed the oldest connection that had sent no request, for {addr}{}",
+                            more(n)
+                        );
+                    }
+                }
+                a.id
             }
-            drop(stream);
-            continue;
-        }
+            Err(why) => {
+                if let Some(n) = refusals.ready(Instant::now()) {
+                    tracing::warn!(client = %addr, "connection refused: {why}{}", more(n));
+                }
+                drop(stream);
+                continue;
+            }
+        };
         let place = Place {
             admission: admission.clone(),
-            source,
+            tasks: tasks.clone(),
+            id,
         };
+        let sent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let on_request = admission.clone();
         let app = app.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _place = place;
             let service = hyper_util::service::TowerToHyperService::new(app.map_request(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    if !sent.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        on_request.locked().sent_request(id);
+                    }
                     req.extensions_mut().insert(ConnectInfo(Peer(addr)));
                     req
                 },
@@ -230,6 +324,12 @@ pub async fn serve(
                 tracing::debug!(client = %addr, "connection ended: {e}");
             }
         });
+        // Registered first, then dropped again if the connection ended meanwhile
+        // (its place's drop, which also removes it, may have run before or after).
+        tasks.locked().insert(id, task.abort_handle());
+        if !admission.locked().is_held(id) {
+            tasks.locked().remove(&id);
+        }
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
@@ -294,22 +394,71 @@ mod tests {
         let mut a = Admission::new(limits);
         let host = |n: u32| Source::of(IpAddr::V4((0x0a00_0000 + n).into()));
         // Sources with many connections fill the open part: 32 + 32 + 26.
-        let admitted: usize = (1..=3)
-            .map(|h| (0..32).filter(|_| a.admit(host(h)).is_ok()).count())
-            .sum();
+        let mut first = None;
+        let mut admitted = 0;
+        for h in 1..=3 {
+            for _ in 0..32 {
+                if let Ok(got) = a.admit(host(h)) {
+                    a.sent_request(got.id);
+                    first.get_or_insert(got.id);
+                    admitted += 1;
+                }
+            }
+        }
+        let first = first.unwrap();
         assert_eq!(admitted, 90);
         // The reserve is not for them…
         assert_eq!(a.admit(host(3)), Err(Refused::Full(90)));
         // …but for sources holding fewer than four: ten browsers' first connections.
         for i in 0..10u32 {
-            assert!(a
+            let got = a
                 .admit(Source::of(IpAddr::V4((0xc000_0200 + i).into())))
-                .is_ok());
+                .unwrap();
+            a.sent_request(got.id);
         }
         assert_eq!(a.admit(src("192.0.2.200")), Err(Refused::Full(100)));
         // Released places come back.
-        a.release(host(1));
+        a.release(first);
         assert!(a.admit(src("192.0.2.200")).is_ok());
         assert_eq!(a.total(), 100);
+    }
+
+    #[test]
+    fn a_full_house_displaces_the_oldest_connection_that_sent_nothing() {
+        let limits = Limits {
+            total: 100,
+            per_source: 32,
+            reserved: 10,
+            small_source: 4,
+        };
+        let mut a = Admission::new(limits);
+        // 250 addresses, round after round, never sending a request: each stays within
+        // its share and the reserve's rule, and they fill every place.
+        let bot = |n: u32| Source::of(IpAddr::V4((0x0a00_0000 + n % 250).into()));
+        let ids: Vec<u64> = (0..100).map(|i| a.admit(bot(i)).unwrap().id).collect();
+        assert_eq!(a.total(), 100);
+        // A browser that sends its request at once is admitted in place of the oldest
+        // silent one, and once it has sent, it is not displaced in turn.
+        let browser = a.admit(src("192.0.2.10")).unwrap();
+        assert_eq!(browser.evicted, Some(ids[0]));
+        a.sent_request(browser.id);
+        assert_eq!(a.total(), 100);
+        // The displaced connection's end changes nothing.
+        a.release(ids[0]);
+        assert_eq!(a.total(), 100);
+        // The bots keep coming: each displaces the oldest silent one, never the browser.
+        for i in 100..1000 {
+            let got = a.admit(bot(i)).unwrap();
+            assert_ne!(got.evicted, Some(browser.id));
+            assert!(got.evicted.is_some());
+        }
+        assert!(a.is_held(browser.id));
+        // When everyone has sent a request, a full house refuses.
+        let mut b = Admission::new(limits);
+        for i in 0..100 {
+            let id = b.admit(bot(i)).unwrap().id;
+            b.sent_request(id);
+        }
+        assert_eq!(b.admit(src("192.0.2.10")), Err(Refused::Full(100)));
     }
 }
