@@ -203,11 +203,22 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     );
     std::thread::sleep(2 * SECOND);
     assert_eq!(b.serial(), first + 2, "B keeps what it ran");
-    // Fixed on A: B takes the next one.
+    // Fixed on A: B takes the next one, while connections from elsewhere that never
+    // start their handshake hold every general place of B's sync port: A, a
+    // configured peer, has places of its own.
+    let held = common::netns::spawn_in(&lab.ns(Node::Attacker), || {
+        let idle: Vec<_> = (0..6)
+            .filter_map(|_| std::net::TcpStream::connect(("10.77.0.2", wire::DEFAULT_PORT)).ok())
+            .collect();
+        std::thread::sleep(4 * SECOND);
+        idle.len()
+    });
+    std::thread::sleep(SECOND / 2);
     let t4 = with_floating(&t2, &[("extra3", "10.77.0.103 eth0")]);
     let (code, out, err) = a.apply(&lab, &t4);
     assert_eq!(code, 0, "{out}{err}");
     assert!(peer_has(&out, "10.77.0.2", first + 4), "{out}{err}");
+    assert_eq!(held.join().unwrap(), 6, "the idle connections were made");
 
     // An Apply in B's admin UI (the backup's) is in force on A, the active director,
     // whose supervisor reloads it. (Inactive: this kernel has no IPVS, and an active

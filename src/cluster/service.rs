@@ -22,6 +22,7 @@ use crate::apply;
 use crate::config::publish::{readback_errors, serial_of};
 use crate::config::{parse, render_with_serial, validate};
 use crate::pulse::logic::control::{self, Reply};
+use crate::pulse::logic::throttle::{more, Throttle};
 use crate::storage::{Actor, Lineage, Store};
 use crate::sync::Recover;
 
@@ -32,6 +33,10 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Peers' connections served at once (each may carry a whole `lvs.cf`).
 const CONNECTIONS: usize = 4;
+/// More places for connections from the peers' configured addresses, so that
+/// connections from elsewhere that never finish their handshake (held the 5 s
+/// handshake limit each) cannot keep the peers out.
+const PEER_CONNECTIONS: usize = 2;
 
 /// A conflict with a peer: both made a configuration the other does not build on.
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +127,11 @@ pub struct Cluster {
     port: u16,
     view: std::sync::Mutex<View>,
     serving: Arc<Semaphore>,
+    serving_peers: Arc<Semaphore>,
+    /// The configured peers' addresses, as the loop last read them.
+    peer_addrs: std::sync::Mutex<Vec<IpAddr>>,
+    /// Refused connections are logged at most every ten seconds, with their count.
+    refusals: std::sync::Mutex<Throttle>,
     peer_status: tokio::sync::Mutex<Option<(std::time::Instant, Vec<PeerStatus>)>>,
     /// [`Cluster::unapplied`]'s last answer, by (database change, digest of the file).
     unapplied_cache: std::sync::Mutex<Option<UnappliedKey>>,
@@ -168,6 +178,9 @@ impl Cluster {
                 ..View::default()
             }),
             serving: Arc::new(Semaphore::new(CONNECTIONS)),
+            serving_peers: Arc::new(Semaphore::new(PEER_CONNECTIONS)),
+            peer_addrs: std::sync::Mutex::new(Vec::new()),
+            refusals: std::sync::Mutex::new(Throttle::new(Duration::from_secs(10))),
             peer_status: tokio::sync::Mutex::new(None),
             unapplied_cache: std::sync::Mutex::new(None),
             parsed: std::sync::Mutex::new(None),
@@ -277,6 +290,8 @@ impl Cluster {
                         let mut v = self.view.locked();
                         v.peers.retain(|p| peers.iter().any(|q| q.name == p.name));
                     }
+                    *self.peer_addrs.locked() =
+                        peers.iter().flat_map(|p| p.addrs.iter().copied()).collect();
                     for peer in &peers {
                         self.poll(peer, &psk).await;
                     }
@@ -324,12 +339,36 @@ impl Cluster {
             }
         };
         Some(tokio::spawn(async move {
+            let mut busy = Throttle::new(Duration::from_secs(10));
+            let mut failed = Throttle::new(Duration::from_secs(10));
             loop {
-                let Ok((stream, from)) = listener.accept().await else {
-                    continue;
+                let (stream, from) = match listener.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if let Some(n) = failed.ready(std::time::Instant::now()) {
+                            tracing::warn!("sync: accept: {e}{}", more(n));
+                        }
+                        // Out of descriptors, most likely: accepting again at once
+                        // would spin.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                 };
-                let Ok(permit) = self.serving.clone().try_acquire_owned() else {
-                    tracing::warn!(%from, "sync: too many connections at once, one dropped");
+                let ip = match from.ip() {
+                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+                    v4 => v4,
+                };
+                let permit = match self.serving.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) if self.peer_addrs.locked().contains(&ip) => {
+                        self.serving_peers.clone().try_acquire_owned().ok()
+                    }
+                    Err(_) => None,
+                };
+                let Some(permit) = permit else {
+                    if let Some(n) = busy.ready(std::time::Instant::now()) {
+                        tracing::warn!(%from, "sync: too many connections at once, one dropped{}", more(n));
+                    }
                     continue;
                 };
                 let me = self.clone();
@@ -356,7 +395,10 @@ impl Cluster {
         if let Err(e) = served.await {
             if e.is_unauthenticated() {
                 self.view.locked().refused += 1;
-                tracing::warn!(%from, "sync: refused a connection: {e}");
+                let ready = self.refusals.locked().ready(std::time::Instant::now());
+                if let Some(n) = ready {
+                    tracing::warn!(%from, "sync: refused a connection: {e}{}", more(n));
+                }
             } else {
                 tracing::debug!(%from, "sync: {e}");
             }
