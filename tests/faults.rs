@@ -161,15 +161,22 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A site whose `lvs.cf` is on a tmpfs of `size` of its own (the database is not).
+fn site_on_tmpfs(size: &str) -> (tempfile::TempDir, Tmpfs, Site) {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    let fs = Tmpfs::mount(&etc, size);
+    let site = Site::new(dir.path(), etc.join("lvs.cf"));
+    (dir, fs, site)
+}
+
 #[test]
 fn apply_on_a_full_disk_changes_nothing() {
     if !root::root_or_skip("apply_on_a_full_disk_changes_nothing") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let etc = dir.path().join("etc");
-    let _fs = Tmpfs::mount(&etc, "256k");
-    let site = Site::new(dir.path(), etc.join("lvs.cf"));
+    let (_dir, _fs, site) = site_on_tmpfs("256k");
+    let etc = site.cf.parent().unwrap().to_path_buf();
     // Fill the file system: the new lvs.cf (written beside the old one, then renamed
     // over it) has no room.
     let filler = etc.join("filler");
@@ -217,10 +224,7 @@ fn apply_on_a_read_only_file_system_changes_nothing() {
     if !root::root_or_skip("apply_on_a_read_only_file_system_changes_nothing") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let etc = dir.path().join("etc");
-    let fs = Tmpfs::mount(&etc, "1m");
-    let site = Site::new(dir.path(), etc.join("lvs.cf"));
+    let (_dir, fs, site) = site_on_tmpfs("1m");
     fs.read_only();
     site.apply()
         .assert()

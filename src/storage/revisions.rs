@@ -71,11 +71,14 @@ impl<'s> Revisions<'s> {
         comment: &str,
         lineage: &Lineage,
     ) -> Result<Revision> {
-        let now = self.store.now();
-        let mut tx = self.store.begin_write().await?;
-        let rev = record_in(&mut tx, now, text, serial_no, actor, comment, lineage).await?;
-        tx.commit().await?;
-        Ok(rev)
+        let nothing = || Ok::<(), std::convert::Infallible>(());
+        match self
+            .record_around(text, serial_no, actor, comment, lineage, nothing)
+            .await?
+        {
+            Ok(rev) => Ok(rev),
+            Err(never) => match never {},
+        }
     }
 
     /// [`Revisions::record`] around `write` (the file write the revision describes): the
