@@ -61,6 +61,21 @@ impl Schedule {
             .mul_f64(unit.clamp(0.0, 1.0))
     }
 
+    /// How long to wait, `elapsed` after a fixed epoch, for the next moment at `offset`
+    /// within the interval: checks keep their phase when their task is started again
+    /// (a reload), so one reload does not make an interval short or long.
+    pub fn phase_wait(&self, elapsed: Duration, offset: Duration) -> Duration {
+        let period = self.interval.as_nanos().max(1);
+        let now = elapsed.as_nanos() % period;
+        let at = offset.as_nanos() % period;
+        let wait = if at >= now {
+            at - now
+        } else {
+            period - now + at
+        };
+        Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX))
+    }
+
     /// How long after its first failed check a server that keeps failing is taken out.
     pub fn time_to_remove(&self) -> Duration {
         (1..self.fall.max(1)).map(|k| self.next(k)).sum()
@@ -69,6 +84,23 @@ impl Schedule {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_restarted_check_keeps_its_phase() {
+        let s = Schedule {
+            interval: Duration::from_secs(1),
+            retry: Duration::from_secs(1),
+            fall: 3,
+            warmup: None,
+        };
+        let ms = Duration::from_millis;
+        // Offset 300 ms: at 10.1 s the next run is at 10.3 s, at 10.4 s it is 11.3 s.
+        assert_eq!(s.phase_wait(ms(10_100), ms(300)), ms(200));
+        assert_eq!(s.phase_wait(ms(10_400), ms(300)), ms(900));
+        assert_eq!(s.phase_wait(ms(10_300), ms(300)), ms(0));
+        // An offset beyond the interval counts modulo it.
+        assert_eq!(s.phase_wait(ms(0), ms(1_300)), ms(300));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

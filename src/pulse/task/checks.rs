@@ -193,7 +193,7 @@ impl CheckSet {
         };
         let offset = match schedule.warmup {
             Some(_) => schedule.first(rand::random::<f64>()),
-            None => stagger(name, schedule.interval),
+            None => schedule.phase_wait(epoch().elapsed(), stagger(name, schedule.interval)),
         };
         // Whatever a probe logs (a TLS or program error at debug level) says whose it is.
         let span = tracing::info_span!("check", task = %name);
@@ -227,6 +227,12 @@ impl CheckSet {
                 span,
             )));
     }
+}
+
+/// The process's epoch for check phases (see [`Schedule::phase_wait`]).
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
 }
 
 /// A fixed offset within the interval, from the check's name: spread, and stable
