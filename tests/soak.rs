@@ -37,11 +37,13 @@ fn two_minutes_of_applies_flapping_servers_and_64_pollers() {
     );
     // Both directors checked the steady real server about every second.
     for (ip, n) in &r.checks {
-        assert!((110..=125).contains(n), "{ip}: {n} checks in two minutes");
+        assert!((116..=122).contains(n), "{ip}: {n} checks in two minutes");
     }
     assert_eq!(r.checks.len(), 2, "{:?}", r.checks);
+    // Reloads every 10 s do not move the checks (a restarted check keeps its phase:
+    // without that, p99 was 100 ms here).
     assert!(
-        r.jitter_p99() <= 250.0,
+        r.jitter_p99() <= 60.0,
         "check jitter p99 {:.0} ms",
         r.jitter_p99()
     );
