@@ -276,30 +276,43 @@ fn a_database_on_a_read_only_file_system_is_refused_with_its_path() {
 #[test]
 fn a_damaged_database_is_refused_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let site = Site::new(dir.path(), dir.path().join("lvs.cf"));
-    // The first page (the header) overwritten.
-    let mut bytes = std::fs::read(&site.db).unwrap();
-    bytes[..64].copy_from_slice(&[b'#'; 64]);
-    std::fs::write(&site.db, &bytes).unwrap();
+    // A database file that is garbage from its first byte (no write-ahead log beside
+    // it that could stand in for its first page).
+    let db = dir.path().join("db");
+    std::fs::write(&db, vec![b'#'; 64 * 1024]).unwrap();
+    let cf = dir.path().join("lvs.cf");
+    let in_force = "serial_no = 3\n";
+    std::fs::write(&cf, in_force).unwrap();
     let said = |c: &mut Command| {
         c.timeout(Duration::from_secs(20))
             .assert()
             .code(2)
             .stderr(predicate::str::contains(format!(
                 "database {}",
-                site.db.display()
+                db.display()
             )))
             .stderr(predicate::str::contains("not a database"))
             .stderr(predicate::str::contains("restore it from a backup"));
     };
-    said(&mut site.apply());
     said(
-        cmd(&site.db)
-            .args(["web", "--listen", "127.0.0.1:0", "--lvs-cf"])
-            .arg(&site.cf),
+        cmd(&db)
+            .args(["apply", "--yes", "--lvs-cf"])
+            .arg(&cf)
+            .arg("--control-socket")
+            .arg(dir.path().join("none.sock")),
     );
-    said(cmd(&site.db).arg("export"));
-    assert_eq!(std::fs::read_to_string(&site.cf).unwrap(), site.applied);
+    said(
+        cmd(&db)
+            .args(["web", "--listen", "127.0.0.1:0", "--lvs-cf"])
+            .arg(&cf),
+    );
+    said(cmd(&db).arg("export"));
+    assert_eq!(std::fs::read_to_string(&cf).unwrap(), in_force);
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        vec![b'#'; 64 * 1024],
+        "left as it was"
+    );
 }
 
 #[test]
