@@ -30,7 +30,7 @@ mod director;
 
 use std::time::{Duration, Instant};
 
-use common::netns::{key_file, root_or_skip, wait_for, Lab, Node, PairConfig};
+use common::netns::{key_file, root_or_skip, Lab, Node, PairConfig};
 use director::Director;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -113,10 +113,7 @@ fn main() {
     }
     let (_pa, _pb, _wa, _wb) = (a.pulse(&lab), b.pulse(&lab), a.web(&lab), b.web(&lab));
     for d in [&a, &b] {
-        wait_for(60 * SECOND, "the peers in step", || {
-            (d.metric(&lab, "lvs_director_sync_peer_state{peer=\"10.77.0.") == Some(1.0))
-                .then_some(())
-        });
+        d.wait_in_step(&lab, 60 * SECOND);
     }
     let size = a.in_force().len();
     let (mut ours, mut anchor) = (Vec::new(), Vec::new());

@@ -90,10 +90,7 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     let _wa = a.web(&lab);
     let mut wb = b.web(&lab);
     for d in [&a, &b] {
-        wait_for(10 * SECOND, "the peers in step", || {
-            (d.metric(&lab, "lvs_director_sync_peer_state{peer=\"10.77.0.") == Some(1.0))
-                .then_some(())
-        });
+        d.wait_in_step(&lab, 10 * SECOND);
     }
 
     // An Apply on A is in force on B when it returns, with B's database following.
@@ -441,10 +438,7 @@ fn a_vrrp_group_syncs_and_each_director_keeps_its_own_settings() {
     assert_eq!(b.apply(&lab, &own_b).0, 0);
     let (_pa, _pb, _wa, _wb) = (a.pulse(&lab), b.pulse(&lab), a.web(&lab), b.web(&lab));
     for d in [&a, &b] {
-        wait_for(10 * SECOND, "the peers in step", || {
-            (d.metric(&lab, "lvs_director_sync_peer_state{peer=\"10.77.0.") == Some(1.0))
-                .then_some(())
-        });
+        d.wait_in_step(&lab, 10 * SECOND);
     }
     wait_for(10 * SECOND, "A master of VI_1", || {
         lab.has_addr(Node::A, "10.77.0.100").then_some(())

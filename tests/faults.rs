@@ -86,6 +86,20 @@ impl Site {
         })
     }
 
+    /// An Apply refused because `lvs.cf` cannot be written for `cause`: exit 2, the path
+    /// and the cause said, and nothing changed.
+    fn cannot_write(&self, cause: &str) {
+        self.apply()
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(
+                "nothing was applied: cannot write",
+            ))
+            .stderr(predicate::str::contains(self.cf.display().to_string()))
+            .stderr(predicate::str::contains(cause));
+        self.unchanged();
+    }
+
     /// Nothing changed: the file in force is the one applied first, the history has
     /// that one revision, and the stored edit is still there to apply.
     fn unchanged(&self) {
@@ -184,15 +198,7 @@ fn apply_on_a_full_disk_changes_nothing() {
     let block = vec![0u8; 4096];
     while std::io::Write::write_all(&mut f, &block).is_ok() {}
     drop(f);
-    site.apply()
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "nothing was applied: cannot write",
-        ))
-        .stderr(predicate::str::contains(site.cf.display().to_string()))
-        .stderr(predicate::str::contains("No space left on device"));
-    site.unchanged();
+    site.cannot_write("No space left on device");
     let stray: Vec<_> = std::fs::read_dir(&etc)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -226,15 +232,7 @@ fn apply_on_a_read_only_file_system_changes_nothing() {
     }
     let (_dir, fs, site) = site_on_tmpfs("1m");
     fs.read_only();
-    site.apply()
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "nothing was applied: cannot write",
-        ))
-        .stderr(predicate::str::contains(site.cf.display().to_string()))
-        .stderr(predicate::str::contains("Read-only file system"));
-    site.unchanged();
+    site.cannot_write("Read-only file system");
 }
 
 #[test]

@@ -354,10 +354,8 @@ impl Cluster {
                         continue;
                     }
                 };
-                let ip = match from.ip() {
-                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-                    v4 => v4,
-                };
+                // Bound on [::]: an IPv4 peer arrives as ::ffff:a.b.c.d.
+                let ip = from.ip().to_canonical();
                 let permit = match self.serving.clone().try_acquire_owned() {
                     Ok(p) => Some(p),
                     Err(_) if self.peer_addrs.locked().contains(&ip) => {

@@ -101,41 +101,6 @@ impl StorageError {
     /// damaged database, I/O and internal failures (including a missing database file,
     /// like any missing file).
     pub fn is_invalid_input(&self) -> bool {
-        self.invalid_input()
-    }
-
-    /// How a command names a database it could not open: the path once, the cause,
-    /// and for a damaged file what to do about it.
-    pub fn opening(&self, db: &std::path::Path) -> String {
-        let damaged = match self {
-            StorageError::Db(sqlx::Error::Database(e)) => {
-                // SQLITE_CORRUPT (11) and SQLITE_NOTADB (26), with their extended codes.
-                let code: i64 = e.code().and_then(|c| c.parse().ok()).unwrap_or(0);
-                matches!(code & 0xff, 11 | 26)
-            }
-            StorageError::Migrate(sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(
-                e,
-            ))) => {
-                let code: i64 = e.code().and_then(|c| c.parse().ok()).unwrap_or(0);
-                matches!(code & 0xff, 11 | 26)
-            }
-            _ => false,
-        };
-        let what = match self {
-            // These name the path themselves.
-            StorageError::Io { .. } | StorageError::Missing { .. } => format!("database {self}"),
-            e => format!("database {}: {e}", db.display()),
-        };
-        if damaged {
-            format!(
-                "{what}: the file is damaged or is not an lvs-director database; restore it from a backup, or move it aside and `lvs-director import` the lvs.cf in force into a new one (its history starts again)"
-            )
-        } else {
-            what
-        }
-    }
-
-    fn invalid_input(&self) -> bool {
         match self {
             StorageError::NotFound { .. }
             | StorageError::Conflict { .. }
@@ -153,6 +118,34 @@ impl StorageError {
             | StorageError::Task(_)
             | StorageError::Db(_)
             | StorageError::Migrate(_) => false,
+        }
+    }
+
+    /// How a command names a database it could not open: the path once, the cause,
+    /// and for a damaged file what to do about it.
+    pub fn opening(&self, db: &std::path::Path) -> String {
+        let sql = match self {
+            StorageError::Db(e)
+            | StorageError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => Some(e),
+            _ => None,
+        };
+        // SQLITE_CORRUPT (11) and SQLITE_NOTADB (26), with their extended codes.
+        let damaged = sql
+            .and_then(|e| e.as_database_error())
+            .and_then(|e| e.code())
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 11 | 26));
+        let what = match self {
+            // These name the path themselves.
+            StorageError::Io { .. } | StorageError::Missing { .. } => format!("database {self}"),
+            e => format!("database {}: {e}", db.display()),
+        };
+        if damaged {
+            format!(
+                "{what}: the file is damaged or is not an lvs-director database; restore it from a backup, or move it aside and `lvs-director import` the lvs.cf in force into a new one (its history starts again)"
+            )
+        } else {
+            what
         }
     }
 

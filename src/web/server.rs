@@ -190,13 +190,15 @@ impl Admission {
         self.total
     }
 
+    #[cfg(test)]
     fn is_held(&self, id: u64) -> bool {
         self.conns.contains_key(&id)
     }
 }
 
-/// The tasks serving admitted connections, so that a displaced one can be closed.
-type Tasks = Arc<Mutex<HashMap<u64, tokio::task::AbortHandle>>>;
+/// The admitted connections' close signals: dropping one's sender closes that
+/// connection (a displaced one).
+type Tasks = Arc<Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>>;
 
 /// An admitted connection; gives its place back when dropped.
 struct Place {
@@ -254,9 +256,7 @@ pub async fn serve(
         let id = match admitted {
             Ok(a) => {
                 if let Some(old) = a.evicted {
-                    if let Some(task) = tasks.locked().remove(&old) {
-                        task.abort();
-                    }
+                    tasks.locked().remove(&old);
                     if let Some(n) = displaced.ready(Instant::now()) {
                         tracing::warn!(
                             "every connection place is taken: closed the oldest connection that had sent no request, for {addr}{}",
@@ -285,51 +285,55 @@ pub async fn serve(
         let http = http.clone();
         let watcher = graceful.watcher();
         let acceptor = acceptor.clone();
-        let task = tokio::spawn(async move {
+        let (close, closed) = tokio::sync::oneshot::channel::<()>();
+        tasks.locked().insert(id, close);
+        tokio::spawn(async move {
             let _place = place;
-            let service = hyper_util::service::TowerToHyperService::new(app.map_request(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    if !sent.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                        on_request.locked().sent_request(id);
+            let serve = async move {
+                let service = hyper_util::service::TowerToHyperService::new(app.map_request(
+                    move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        if !sent.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            on_request.locked().sent_request(id);
+                        }
+                        req.extensions_mut().insert(ConnectInfo(Peer(addr)));
+                        req
+                    },
+                ));
+                let result = match acceptor {
+                    None => {
+                        watcher
+                            .watch(http.serve_connection(TokioIo::new(stream), service))
+                            .await
                     }
-                    req.extensions_mut().insert(ConnectInfo(Peer(addr)));
-                    req
-                },
-            ));
-            let result = match acceptor {
-                None => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            watcher
-                                .watch(http.serve_connection(TokioIo::new(tls), service))
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!(client = %addr, "TLS handshake failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(client = %addr, "TLS handshake timed out");
-                            return;
+                    Some(acceptor) => {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(tls)) => {
+                                watcher
+                                    .watch(http.serve_connection(TokioIo::new(tls), service))
+                                    .await
+                            }
+                            Ok(Err(e)) => {
+                                tracing::debug!(client = %addr, "TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(client = %addr, "TLS handshake timed out");
+                                return;
+                            }
                         }
                     }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(client = %addr, "connection ended: {e}");
                 }
             };
-            if let Err(e) = result {
-                tracing::debug!(client = %addr, "connection ended: {e}");
+            // Displaced: the connection closes with the future that serves it.
+            tokio::select! {
+                () = serve => {}
+                _ = closed => {}
             }
         });
-        // Registered first, then dropped again if the connection ended meanwhile
-        // (its place's drop, which also removes it, may have run before or after).
-        tasks.locked().insert(id, task.abort_handle());
-        if !admission.locked().is_held(id) {
-            tasks.locked().remove(&id);
-        }
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())

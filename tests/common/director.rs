@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::netns::{in_ns, Lab, Node, Proc, BIN};
+use crate::common::netns::{in_ns, wait_for, Lab, Node, Proc, BIN};
 use lvs_director::storage::Store;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -159,6 +159,14 @@ impl Director {
         );
         p.socket = self.socket.clone();
         p
+    }
+
+    /// Waits (at most `limit`) until this director's sync sees its peer in step.
+    pub fn wait_in_step(&self, lab: &Lab, limit: Duration) {
+        wait_for(limit, "the peers in step", || {
+            (self.metric(lab, "lvs_director_sync_peer_state{peer=\"10.77.0.") == Some(1.0))
+                .then_some(())
+        });
     }
 
     /// One metric of the admin UI's `/metrics` (the first sample whose line starts

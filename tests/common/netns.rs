@@ -803,8 +803,8 @@ impl Lab {
 /// Who holds an address, followed from the kernel's address events in each node
 /// (`ip monitor address`), so nothing is missed between two samples.
 pub struct HolderWatch {
-    addr: String,
-    nodes: Vec<Node>,
+    /// How many nodes are followed.
+    nodes: usize,
     /// (when, node index, holds)
     events: Arc<Mutex<Vec<(Instant, usize, bool)>>>,
     children: Vec<Child>,
@@ -861,31 +861,17 @@ impl HolderWatch {
             }
         }
         HolderWatch {
-            addr: addr.to_string(),
-            nodes: nodes.to_vec(),
+            nodes: nodes.len(),
             events,
             children,
             readers,
         }
     }
 
-    /// Which nodes hold the address, per the events so far.
-    pub fn holders(&self) -> Vec<Node> {
-        let mut held = vec![false; self.nodes.len()];
-        for &(_, i, h) in self.events.lock().unwrap().iter() {
-            held[i] = h;
-        }
-        self.nodes
-            .iter()
-            .zip(held)
-            .filter_map(|(n, h)| h.then_some(*n))
-            .collect()
-    }
-
     /// What happened between `from` and `to`.
     pub fn holding(&self, from: Instant, to: Instant) -> Holding {
         let events = self.events.lock().unwrap().clone();
-        let mut held = vec![false; self.nodes.len()];
+        let mut held = vec![false; self.nodes];
         let mut out = Holding::default();
         let mut at = from;
         let mut dual_since: Option<Instant> = None;

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::netns::{key_file, spawn_in, wait_for, Lab, Node, PairConfig, Proc};
+use crate::common::netns::{key_file, spawn_in, Lab, Node, PairConfig, Proc};
 use crate::director::Director;
 use crate::raw_http;
 
@@ -274,10 +274,7 @@ pub fn soak(span: Duration, virtuals: usize) -> Report {
         ("web B".into(), b.web(&lab)),
     ];
     for d in [&a, &b] {
-        wait_for(20 * SECOND, "the peers in step", || {
-            (d.metric(&lab, "lvs_director_sync_peer_state{peer=\"10.77.0.") == Some(1.0))
-                .then_some(())
-        });
+        d.wait_in_step(&lab, 20 * SECOND);
     }
     let (code, _, err) = a.cli_with_input(&lab, &["passwd", "admin"], &format!("{PASSWORD}\n"));
     assert_eq!(code, 0, "passwd: {err}");

@@ -28,10 +28,11 @@
 //! of datagrams lost at random, a false failover needs the two regular heartbeats and
 //! fifteen round trips lost, instead of three heartbeats. Nothing extra is sent while
 //! heartbeats arrive on time; under loss, about two probes and two answers per lost
-//! heartbeat (a round trip succeeds half the time at 30 % loss). And when a lower-ranked peer claims the addresses while
-//! this node holds them (it missed this node's heartbeats anyway), this node answers at
-//! once, so that the peer stands down within a round trip, and announces the addresses
-//! again ([`Action::Announce`]), since the peer's announcements moved the clients.
+//! heartbeat (a round trip succeeds half the time at 30 % loss). And when a
+//! lower-ranked peer claims the addresses while this node holds them (it missed this
+//! node's heartbeats anyway), this node answers at once, so that the peer stands down
+//! within a round trip, and announces the addresses again ([`Action::Announce`]),
+//! since the peer's announcements moved the clients.
 
 use crate::pulse::logic::heartbeat::{Heartbeat, Kind, NodeState};
 
@@ -260,32 +261,25 @@ impl Ha {
                     .peer_alive(now)
                     .is_some_and(|p| p.state == NodeState::Active);
                 let probe = hb.kind == Kind::Probe;
-                self.peer = Some(Peer {
+                let peer = Peer {
                     name: hb.name,
                     state: hb.state,
                     priority: hb.priority,
                     serial: hb.serial,
                     last_heard_ms: now,
                     leaving: hb.kind == Kind::Leaving,
-                });
-                if probe {
-                    self.answer(now);
+                };
+                let claims = self.role == Role::Active
+                    && peer.state == NodeState::Active
+                    && self.outranks(&peer);
+                if claims && !claimed_before {
+                    out.push(Action::Announce {
+                        cause: format!("lower-ranked peer {} claimed the addresses too", peer.name),
+                    });
                 }
-                if let Some(p) = self.peer.clone() {
-                    if self.role == Role::Active
-                        && p.state == NodeState::Active
-                        && self.outranks(&p)
-                    {
-                        self.answer(now);
-                        if !claimed_before {
-                            out.push(Action::Announce {
-                                cause: format!(
-                                    "lower-ranked peer {} claimed the addresses too",
-                                    p.name
-                                ),
-                            });
-                        }
-                    }
+                self.peer = Some(peer);
+                if probe || claims {
+                    self.answer(now);
                 }
             }
             Event::Tick => {}
