@@ -53,6 +53,7 @@ scenarios! {
     checker_matrix_keepalived => "26-checker-matrix-keepalived",
     cluster_sync => "27-cluster-sync",
     pulse_crash_loop => "28-pulse-crash-loop",
+    checker_cost_keepalived => "29-checker-cost-keepalived",
 }
 
 #[derive(Debug)]

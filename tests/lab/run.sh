@@ -230,6 +230,15 @@ cp "$here/keepalived.sh" "$run_root/lab/keepalived.sh"
 for n in "${names[@]}"; do
     cp "$scenarios/$n.sh" "$run_root/lab/scenarios/"
 done
+# The benchmark's real servers (responder.rs, std only): built with rustc, kept while
+# the source is older than the build.
+responder=$lab/lab-responder
+if [ ! -x "$responder" ] || [ "$here/responder.rs" -nt "$responder" ]; then
+    "${RUSTC:-rustc}" --edition 2021 -O -o "$responder.$$" "$here/responder.rs" \
+        || die "building tests/lab/responder.rs failed"
+    mv "$responder.$$" "$responder"
+fi
+bins+=("$responder")
 : >"$run_root/lab/bins"
 for b in "${bins[@]}"; do
     name=$(basename "$b")

@@ -376,6 +376,8 @@ impl Probe {
     /// One page: connect, (TLS,) `GET`, judge the answer.
     async fn page(&self, tls: bool, url: &HttpUrl, stage: &Stage) -> Result<String, String> {
         let tcp = connect(SocketAddr::new(self.addr, self.port), false, self.source).await?;
+        // Closed with a reset once the answer is judged (see http's Unshut).
+        let _ = tcp.set_zero_linger();
         let request = HttpRequest {
             path: &url.path,
             host: &url.host,
