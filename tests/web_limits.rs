@@ -393,3 +393,115 @@ fn ten_thousand_idle_connections_cost_bounded_descriptors_and_memory() {
     admin_logs_in(&web, Ipv4Addr::new(127, 0, 0, 4));
     drop(held);
 }
+
+/// Reads one answer's status from `s`, whatever happened to the writes before it.
+fn status_of(s: &mut TcpStream) -> u16 {
+    let mut text = Vec::new();
+    let _ = s.read_to_end(&mut text);
+    raw_http::split_response(&String::from_utf8_lossy(&text)).0
+}
+
+/// Hostile requests over HTTP (issue 17): a request head over 32 KiB is answered 431; a
+/// body over 256 KiB 413, whether declared or sent chunked to a logged-in form; a body
+/// trickling in at a byte a second 408 once the request has taken 60 s. Meanwhile an
+/// administrator logs in and is served.
+#[test]
+fn oversize_heads_and_bodies_and_a_trickling_body_are_refused() {
+    let web = Web::start();
+    let host = format!("Host: 127.0.0.1:{}", web.port);
+
+    // The trickle first: it takes a minute, the rest happens meanwhile.
+    let mut slow = connect_from(&web, Ipv4Addr::new(127, 0, 5, 1)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(90)))
+        .unwrap();
+    let head = format!(
+        "POST /login HTTP/1.1\r\n{host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 200\r\nConnection: close\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut writer = slow.try_clone().unwrap();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..200 {
+            if writer.write_all(b"a").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+
+    let lo = Ipv4Addr::new(127, 0, 5, 2);
+    let big_head = format!(
+        "GET /login HTTP/1.1\r\n{host}\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(40 * 1024)
+    );
+    assert_eq!(
+        request(&web, lo, &big_head, b"").unwrap(),
+        431,
+        "a 40 KiB head"
+    );
+
+    // Declared too large: refused before a byte of it is read (none is sent).
+    let declared = format!(
+        "POST /global HTTP/1.1\r\n{host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        300 * 1024
+    );
+    assert_eq!(
+        request(&web, lo, &declared, b"").unwrap(),
+        413,
+        "a declared 300 KiB body"
+    );
+
+    // Chunked, from a logged-in administrator: refused once 256 KiB have come.
+    let mut admin = raw_http::Client {
+        port: web.port,
+        cookies: Default::default(),
+    };
+    assert_eq!(
+        admin.login(ADMIN, PASSWORD).status,
+        200,
+        "the administrator logs in"
+    );
+    let cookies: Vec<String> = admin
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut s = connect_from(&web, lo).unwrap();
+    let head = format!(
+        "POST /global HTTP/1.1\r\n{host}\r\nOrigin: http://127.0.0.1:{}\r\nCookie: {}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n",
+        web.port,
+        cookies.join("; ")
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, "a".repeat(16 * 1024));
+        for _ in 0..20 {
+            if writer.write_all(chunk.as_bytes()).is_err() {
+                return;
+            }
+        }
+        let _ = writer.write_all(b"0\r\n\r\n");
+    });
+    assert_eq!(status_of(&mut s), 413, "a chunked 320 KiB body");
+    sender.join().unwrap();
+    assert_eq!(
+        admin.get("/control").status,
+        200,
+        "the administrator is served"
+    );
+
+    assert_eq!(status_of(&mut slow), 408, "a body at a byte a second");
+    let took = started.elapsed();
+    report("trickling body answered after (s)", took.as_secs_f64());
+    assert!(
+        took >= Duration::from_secs(59) && took < Duration::from_secs(75),
+        "answered after {took:?}"
+    );
+    trickle.join().unwrap();
+    admin_logs_in(&web, Ipv4Addr::new(127, 0, 5, 3));
+}

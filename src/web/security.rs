@@ -12,6 +12,35 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+/// Largest request head answered (the request line and the header fields as sent).
+/// hyper's read buffer stops a head at twice this at most (its `max_buf_size` is a
+/// read-ahead bound, not a head limit): past that the connection is closed unanswered.
+pub const MAX_HEAD: usize = 32 * 1024;
+
+/// 431 for a request whose head is longer than [`MAX_HEAD`]: a browser sends a few KiB,
+/// so more is a client gone wrong or an attempt to make every request cost memory.
+async fn head_limit(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let size = request.method().as_str().len()
+        + request.uri().to_string().len()
+        + request
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if size > MAX_HEAD {
+        return (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request head is {size} bytes; at most {MAX_HEAD} are accepted\n"),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// Largest request body accepted: forms are small; a rollback or an import goes
 /// through stored revisions, not uploads.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -48,6 +77,7 @@ pub fn apply(router: Router, tls: bool) -> Router {
         r = r.layer(set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
     }
     r.layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(axum::middleware::from_fn(head_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),

@@ -40,8 +40,6 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stop waits for the requests in progress.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
-/// Largest request head buffered (browsers send a few KiB; hyper's minimum is 8 KiB).
-pub const MAX_HEAD: usize = 32 * 1024;
 
 /// How many connections are admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,7 +232,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(MAX_HEAD);
+        .max_buf_size(super::security::MAX_HEAD);
     let http = Arc::new(http);
     tokio::pin!(shutdown);
     loop {
