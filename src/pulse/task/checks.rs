@@ -4,6 +4,7 @@
 //! that panics is a failed check, never a dead supervisor (Piranha's `hard_shutdown`
 //! took all of LVS down when one nanny died).
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -72,12 +73,19 @@ impl Drop for CheckRuntime {
 /// The running checks of one configuration; dropping it stops them.
 pub struct CheckSet {
     runtime: Handle,
-    tasks: Vec<JoinHandle<()>>,
+    /// By what they check and when: a reload keeps a check whose key is unchanged.
+    tasks: HashMap<String, JoinHandle<()>>,
+    /// The previous configuration's checks, while this set is being built from it.
+    previous: HashMap<String, JoinHandle<()>>,
+    /// How many of them it kept.
+    kept: usize,
+    /// Load commands are started again at every reload: a unique key each.
+    loads: u64,
 }
 
 impl Drop for CheckSet {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self.tasks.values().chain(self.previous.values()) {
             t.abort();
         }
     }
@@ -88,8 +96,33 @@ impl CheckSet {
     pub fn new(runtime: Handle) -> CheckSet {
         CheckSet {
             runtime,
-            tasks: Vec::new(),
+            tasks: HashMap::new(),
+            previous: HashMap::new(),
+            kept: 0,
+            loads: 0,
         }
+    }
+
+    /// A set that takes over the checks of `previous` that [`CheckSet::start`] starts
+    /// again unchanged (same name, probe, timing): they keep running, on their phase,
+    /// so a reload never skips or repeats a check of a server it did not touch. Call
+    /// [`CheckSet::retire_previous`] once every check is started.
+    pub fn after(mut previous: CheckSet) -> CheckSet {
+        let mut set = CheckSet::new(previous.runtime.clone());
+        set.previous = std::mem::take(&mut previous.tasks);
+        set
+    }
+
+    /// Stops what the previous configuration ran and this one does not.
+    pub fn retire_previous(&mut self) {
+        for (_, t) in self.previous.drain() {
+            t.abort();
+        }
+    }
+
+    /// How many of the previous configuration's checks this set kept.
+    pub fn kept(&self) -> usize {
+        self.kept
     }
 
     pub fn len(&self) -> usize {
@@ -110,10 +143,21 @@ impl CheckSet {
         tx: Sender<Input>,
         report: impl Fn(Outcome) -> Input + Send + Sync + 'static,
     ) {
+        let key = format!(
+            "{name}\n{}\n{schedule:?}\n{:?}",
+            probe.identity(),
+            probe.policy
+        );
+        if let Some(task) = self.previous.remove(&key) {
+            self.tasks.insert(key, task);
+            self.kept += 1;
+            return;
+        }
         let probe = Arc::new(probe);
         let report = Arc::new(report);
         let r = report.clone();
         self.every(
+            key,
             name,
             schedule,
             tx,
@@ -150,7 +194,9 @@ impl CheckSet {
         let probe = Arc::new(probe);
         let name = format!("load {}/{}", key.0, key.1);
         let k = key.clone();
+        self.loads += 1;
         self.every(
+            format!("load #{}", self.loads),
             &name,
             Schedule::every(interval),
             tx,
@@ -176,6 +222,7 @@ impl CheckSet {
     /// the run failed. A panic becomes `on_panic`'s report (and a failure).
     fn every<J, F>(
         &mut self,
+        key: String,
         name: &str,
         schedule: Schedule,
         tx: Sender<Input>,
@@ -198,8 +245,9 @@ impl CheckSet {
         let first = tokio::time::Instant::now() + offset;
         // Whatever a probe logs (a TLS or program error at debug level) says whose it is.
         let span = tracing::info_span!("check", task = %name);
-        self.tasks
-            .push(self.runtime.spawn(tracing::Instrument::instrument(
+        self.tasks.insert(
+            key,
+            self.runtime.spawn(tracing::Instrument::instrument(
                 async move {
                     let mut due = first;
                     tokio::time::sleep_until(due).await;
@@ -229,7 +277,8 @@ impl CheckSet {
                     }
                 },
                 span,
-            )));
+            )),
+        );
     }
 }
 
@@ -271,6 +320,7 @@ mod tests {
         let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let r = runs.clone();
         set.every(
+            "crashy".into(),
             "crashy",
             Schedule::every(Duration::from_millis(20)),
             tx,
@@ -317,6 +367,7 @@ mod tests {
             warmup: Some(Duration::ZERO),
         };
         set.every(
+            "failing".into(),
             "failing",
             schedule,
             tx,
@@ -336,6 +387,66 @@ mod tests {
         assert!(gaps[0] < Duration::from_millis(500), "{gaps:?}");
         assert!(gaps[1] < Duration::from_millis(500), "{gaps:?}");
         assert!(gaps[2] >= Duration::from_millis(990), "{gaps:?}");
+    }
+
+    /// A reload keeps a check whose name, probe and timing are unchanged (it goes on
+    /// reporting through the closure it was started with, on its phase) and starts a
+    /// changed one again; the checks the new configuration lacks stop.
+    #[tokio::test]
+    async fn a_reload_keeps_unchanged_checks_and_restarts_the_others() {
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move { while l.accept().await.is_ok() {} });
+        let probe = || Probe {
+            kind: crate::pulse::io::probe::ProbeKind::Tcp,
+            addr: std::net::Ipv4Addr::LOCALHOST.into(),
+            port,
+            sctp: false,
+            timeout: Duration::from_secs(1),
+            source: None,
+            policy: Arc::new(crate::pulse::io::scripts::Policy::Any),
+        };
+        let every = |ms| Schedule::every(Duration::from_millis(ms));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tag = |generation: &'static str| {
+            move |name: &'static str| {
+                move |_: Outcome| Input::Checked {
+                    identity: Arc::from(format!("{name} {generation}")),
+                    outcome: Outcome {
+                        ok: true,
+                        inconclusive: false,
+                        detail: String::new(),
+                        elapsed: Duration::ZERO,
+                        weight: None,
+                    },
+                }
+            }
+        };
+        let first = tag("first");
+        let mut set = CheckSet::new(Handle::current());
+        set.start("same", probe(), every(50), tx.clone(), first("same"));
+        set.start("retimed", probe(), every(50), tx.clone(), first("retimed"));
+        set.start("dropped", probe(), every(50), tx.clone(), first("dropped"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        let second = tag("second");
+        let mut set = CheckSet::after(set);
+        set.start("same", probe(), every(50), tx.clone(), second("same"));
+        set.start("retimed", probe(), every(60), tx.clone(), second("retimed"));
+        set.retire_previous();
+        assert_eq!((set.len(), set.kept()), (2, 1));
+        // What was queued before the reload is not this test's concern.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        while rx.try_recv().is_ok() {}
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut seen = std::collections::BTreeMap::<String, usize>::new();
+        while let Ok(Input::Checked { identity, .. }) = rx.try_recv() {
+            *seen.entry(identity.to_string()).or_default() += 1;
+        }
+        let names: Vec<&str> = seen.keys().map(String::as_str).collect();
+        assert_eq!(names, ["retimed second", "same first"], "{seen:?}");
     }
 
     #[test]

@@ -129,12 +129,14 @@ struct Supervisor {
     local_health: tokio::sync::watch::Receiver<lvsd::LocalHealth>,
 }
 
+/// The checks of `p`, keeping those of `set` (the previous configuration's, or an
+/// empty set) that are unchanged.
 fn start_checks(
     p: &Prepared,
-    runtime: RuntimeHandle,
+    set: CheckSet,
     tx: &std::sync::mpsc::Sender<lvsd::Input>,
 ) -> CheckSet {
-    let mut set = CheckSet::new(runtime);
+    let mut set = CheckSet::after(set);
     for (id, probe, interval) in &p.probes {
         let identity = id.clone();
         set.start(id, probe.clone(), *interval, tx.clone(), move |outcome| {
@@ -160,6 +162,7 @@ fn start_checks(
             },
         );
     }
+    set.retire_previous();
     set
 }
 
@@ -343,17 +346,18 @@ impl Supervisor {
             }
             running.vrrp_source = source;
         }
-        let checks = start_checks(&prepared, self.checks.clone(), &self.lvsd_tx);
-        let n = checks.len();
-        // The old checks stop before the thread learns the new setup; results of the
-        // old identities that are still queued are ignored there.
+        let previous = std::mem::replace(&mut running.checks, CheckSet::new(self.checks.clone()));
+        let checks = start_checks(&prepared, previous, &self.lvsd_tx);
+        let (n, kept) = (checks.len(), checks.kept());
+        // The old checks that are not kept stop before the thread learns the new
+        // setup; results of old identities still queued are ignored there.
         running.checks = checks;
         running.plan = prepared.plan.clone();
         let _ = self
             .lvsd_tx
             .send(lvsd::Input::Reconfigure(Box::new(prepared.setup)));
         tracing::info!(
-            "reloaded {}: serial {serial}, {summary}, {n} check(s)",
+            "reloaded {}: serial {serial}, {summary}, {n} check(s) ({kept} kept running)",
             self.opts.config.display()
         );
         Reply::done(format!(
@@ -796,7 +800,7 @@ pub async fn start(opts: Options) -> Result<Handle, SupervisorError> {
 
     let check_runtime = CheckRuntime::start()
         .map_err(|e| SupervisorError::Io(format!("cannot start the health-check thread: {e}")))?;
-    let checks = start_checks(&prepared, check_runtime.handle(), &lvsd_tx);
+    let checks = start_checks(&prepared, CheckSet::new(check_runtime.handle()), &lvsd_tx);
     let lvsd = Lvsd::new(
         prepared.setup,
         opts.state_dir.clone(),
