@@ -33,7 +33,11 @@ pub enum ApplyError {
 /// a directory) is reported: Apply must not pretend there is nothing to replace.
 pub async fn read_in_force(path: &Path) -> Result<Option<String>, ApplyError> {
     match tokio::fs::read(path).await {
-        Ok(bytes) => Ok(Some(config::decode_text(&bytes).0)),
+        // Without lvs-director's first and last lines: what the renderings and the
+        // history hold (a file cut short keeps them, for the parser to refuse).
+        Ok(bytes) => Ok(Some(
+            config::whole::without_ends(&config::decode_text(&bytes).0).into_owned(),
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(ApplyError::Read {
             path: path.display().to_string(),
@@ -164,7 +168,7 @@ pub async fn commit(
         parents,
         origin: None,
     };
-    let (text, target) = (p.text.clone(), lvs_cf.to_path_buf());
+    let (text, target) = (config::whole::with_ends(&p.text), lvs_cf.to_path_buf());
     let recorded = store
         .revisions()
         .record_around(&p.text, p.serial, actor, comment, &lineage, move || {
@@ -193,7 +197,9 @@ async fn put_back(lvs_cf: &Path, new: &str, previous: Option<&str>) {
     }
     let (target, previous) = (lvs_cf.to_path_buf(), previous.map(str::to_string));
     let restored = tokio::task::spawn_blocking(move || match previous {
-        Some(text) => crate::atomic_file::write_config(&target, text.as_bytes()),
+        Some(text) => {
+            crate::atomic_file::write_config(&target, config::whole::with_ends(&text).as_bytes())
+        }
         None => std::fs::remove_file(&target),
     })
     .await;

@@ -951,8 +951,23 @@ fn reload_drain_and_enable_through_the_control_socket() {
     );
     assert_eq!(serial(&lab), Some(1));
 
+    // A file written by lvs-director and cut between two blocks would read as a
+    // valid configuration without the rest: its missing last line refuses it.
+    let whole = lvs_director::config::whole::with_ends(&control_config(2));
+    let cut = &whole[..whole.find("virtual ").expect("a virtual block")];
+    lab.write("d.cf", cut);
+    let (ok, out) = lab.ctl(&d, &["reload"]);
+    assert!(
+        !ok && out.contains("cut short"),
+        "a cut lvs.cf must be refused: {out}"
+    );
+    assert_eq!(serial(&lab), Some(1));
+
     // A good one is applied and says so.
-    lab.write("d.cf", &control_config(2));
+    lab.write(
+        "d.cf",
+        &lvs_director::config::whole::with_ends(&control_config(2)),
+    );
     let (ok, out) = lab.ctl(&d, &["reload"]);
     assert!(ok && out.contains("applied serial 2"), "{out}");
     assert_eq!(serial(&lab), Some(2));

@@ -314,7 +314,7 @@ fn a_damaged_database_is_refused_with_what_to_do() {
 }
 
 #[test]
-fn a_garbage_or_truncated_lvs_cf_is_refused_at_start_with_file_and_line() {
+fn a_garbage_truncated_or_cut_lvs_cf_is_refused_at_start_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/piranha_example.lvs.cf"),
@@ -329,6 +329,12 @@ fn a_garbage_or_truncated_lvs_cf_is_refused_at_start_with_file_and_line() {
             text.as_bytes()[..text.len() * 2 / 3].to_vec(),
         ),
         ("empty.cf", Vec::new()),
+        // Written by lvs-director, then cut between two blocks: it would read as a
+        // valid configuration without the last virtual server.
+        ("cut-between-blocks.cf", {
+            let whole = lvs_director::config::whole::with_ends(&text);
+            whole.as_bytes()[..whole.rfind("\nvirtual ").unwrap() + 1].to_vec()
+        }),
     ] {
         let cf = dir.path().join(name);
         std::fs::write(&cf, &bytes).unwrap();
@@ -354,6 +360,9 @@ fn a_garbage_or_truncated_lvs_cf_is_refused_at_start_with_file_and_line() {
             !dir.path().join("pulse.sock").exists(),
             "{name}: it did not start"
         );
+        if name.starts_with("cut") {
+            assert!(err.contains("cut short"), "{name}: {err}");
+        }
         assert!(
             !err.chars().any(|c| c.is_control() && c != '\n'),
             "{name}: control characters reach the terminal: {err:?}"

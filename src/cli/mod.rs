@@ -633,6 +633,7 @@ async fn export(store: &Store, output: Option<&Path>, force: bool) -> Outcome {
     }
     let text = config::render_checked(&config)
         .map_err(|e| Failure::io(format!("internal error, nothing written: {e}")))?;
+    let text = config::whole::with_ends(&text);
     match output {
         None => {
             print!("{text}");

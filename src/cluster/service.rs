@@ -796,7 +796,7 @@ impl Cluster {
         self.supervisor_check(&text).await?;
         step("supervisor check", &mut since);
         let target = self.lvs_cf.clone();
-        let bytes = text.clone().into_bytes();
+        let bytes = crate::config::whole::with_ends(&text).into_bytes();
         tokio::task::spawn_blocking(move || crate::atomic_file::write_config(&target, &bytes))
             .await
             .map_err(|e| e.to_string())?

@@ -23,6 +23,7 @@ pub mod url;
 pub mod validate;
 pub mod value;
 pub mod vrrp;
+pub mod whole;
 
 pub use check::{check, Checked};
 pub use diag::{Diagnostic, Scope, Severity, Spans};

@@ -100,6 +100,8 @@ pub fn parse(text: &str) -> Result<Parsed, Vec<ParseError>> {
             message: "Empty configuration: the file is empty".into(),
         }]);
     }
+    let text = super::whole::blank_ends(text).map_err(|e| vec![e])?;
+    let text: &str = &text;
     let mut p = Parser {
         config: Config::default(),
         warnings: Vec::new(),
