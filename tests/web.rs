@@ -2040,6 +2040,58 @@ async fn vrrp_instances_are_created_edited_refused_and_deleted_on_the_redundancy
 
 // ---- Apply, history, rollback ----
 
+/// Another process holds the database's write lock for longer than the busy timeout:
+/// Apply says that nothing was applied and why, an edit is answered 503 saying the
+/// database is locked; neither writes anything, and both go through once the lock is
+/// gone.
+#[tokio::test]
+async fn apply_and_edits_on_a_locked_database_say_so_and_change_nothing() {
+    let env = Env::new().await;
+    env.admin().await;
+    let server = env.serve().await;
+    let mut a = server.client();
+    a.login_ok(ADMIN, ADMIN_PASSWORD).await;
+    let vid = create_virtual(&mut a, "web", "192.0.2.10").await;
+    let rs1 = create_real(&mut a, &env, vid, "rs1", "10.0.0.11", "5").await;
+    let apply = form(&a.page("/apply").await, "/apply");
+    let edit_action = format!("/virtual/{vid}/real/{rs1}");
+    let edit = form(&a.page(&edit_action).await, &edit_action);
+
+    let url = format!("sqlite://{}", env.store.path().display());
+    let mut lock: sqlx::SqliteConnection = sqlx::Connection::connect(&url).await.unwrap();
+    sqlx::Executor::execute(&mut lock, "BEGIN IMMEDIATE")
+        .await
+        .unwrap();
+    let r = a
+        .submit(&apply.clone().with("comment", "while locked"))
+        .await;
+    r.expect(409).expect_text(
+        "Nothing was applied: the configuration database could not record the revision",
+    );
+    assert!(r.body.contains("locked"), "{}", r.body);
+    assert!(env.in_force().is_none(), "no lvs.cf written");
+    let r = a.submit(&edit.clone().with("weight", "9")).await;
+    r.expect(503)
+        .expect_text("The database is locked by another process");
+    sqlx::Executor::execute(&mut lock, "ROLLBACK")
+        .await
+        .unwrap();
+    drop(lock);
+
+    assert!(env.store.revisions().latest().await.unwrap().is_none());
+    assert_eq!(
+        real(&env, vid, "rs1").await.unwrap().item.settings.weight(),
+        5,
+        "the edit was not saved"
+    );
+    a.submit(&edit.with("weight", "9")).await.expect(303);
+    let apply = form(&a.page("/apply").await, "/apply");
+    a.submit(&apply.with("comment", "after"))
+        .await
+        .expect_redirect("/apply");
+    assert!(env.in_force().unwrap().contains("weight = 9"));
+}
+
 #[tokio::test]
 async fn apply_writes_lvs_cf_and_history_rolls_back() {
     let env = Env::new().await;
@@ -2110,7 +2162,10 @@ async fn apply_writes_lvs_cf_and_history_rolls_back() {
     assert_eq!(rev1.info.comment, "first");
     assert_eq!(rev1.info.applied_by, ADMIN);
     assert_eq!(lvs_director::config::whole::with_ends(&rev1.text), text);
-    assert!(text.starts_with(lvs_director::config::whole::FIRST_LINE), "{text}");
+    assert!(
+        text.starts_with(lvs_director::config::whole::FIRST_LINE),
+        "{text}"
+    );
     let page = a.follow(&r).await.body;
     let (_, said) = flash(&page).expect("what became of it");
     assert!(said.contains("Revision 1 (serial 1) written to"), "{said}");

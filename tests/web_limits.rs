@@ -505,3 +505,35 @@ fn oversize_heads_and_bodies_and_a_trickling_body_are_refused() {
     trickle.join().unwrap();
     admin_logs_in(&web, Ipv4Addr::new(127, 0, 5, 3));
 }
+
+/// A request that fails because another process holds the database locked past the
+/// busy timeout is answered 503 saying so, and its log line names the request and the
+/// database; once the lock is gone the same login goes through.
+#[test]
+fn a_request_on_a_locked_database_is_logged_with_the_database() {
+    let web = Web::start();
+    let db = web._dir.path().join("director.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("sqlite://{}", db.display());
+    let mut lock: sqlx::SqliteConnection = rt.block_on(sqlx::Connection::connect(&url)).unwrap();
+    rt.block_on(sqlx::Executor::execute(&mut lock, "BEGIN IMMEDIATE"))
+        .unwrap();
+    let from = Ipv4Addr::new(127, 0, 6, 1);
+    assert_eq!(login(&web, from, ADMIN, PASSWORD).unwrap(), 503);
+    rt.block_on(sqlx::Executor::execute(&mut lock, "ROLLBACK"))
+        .unwrap();
+    drop(lock);
+    let log = std::fs::read_to_string(&web.log).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("POST /login failed"))
+        .unwrap_or_else(|| panic!("no log line of the failed login in:\n{log}"));
+    assert!(
+        line.contains(&format!("(database {})", db.display())) && line.contains("locked"),
+        "{line}"
+    );
+    admin_logs_in(&web, from);
+}

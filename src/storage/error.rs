@@ -121,19 +121,30 @@ impl StorageError {
         }
     }
 
+    /// True when another process held the database locked for longer than the busy
+    /// timeout (SQLITE_BUSY, SQLITE_LOCKED): nothing was changed, and the same request
+    /// may well succeed in a moment.
+    pub fn is_locked(&self) -> bool {
+        self.sqlite_code()
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+    }
+
+    /// The SQLite result code (extended codes included) behind a database error.
+    fn sqlite_code(&self) -> Option<i64> {
+        let sql = match self {
+            StorageError::Db(e)
+            | StorageError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => e,
+            _ => return None,
+        };
+        sql.as_database_error()?.code()?.parse().ok()
+    }
+
     /// How a command names a database it could not open: the path once, the cause,
     /// and for a damaged file what to do about it.
     pub fn opening(&self, db: &std::path::Path) -> String {
-        let sql = match self {
-            StorageError::Db(e)
-            | StorageError::Migrate(sqlx::migrate::MigrateError::Execute(e)) => Some(e),
-            _ => None,
-        };
         // SQLITE_CORRUPT (11) and SQLITE_NOTADB (26), with their extended codes.
-        let damaged = sql
-            .and_then(|e| e.as_database_error())
-            .and_then(|e| e.code())
-            .and_then(|c| c.parse::<i64>().ok())
+        let damaged = self
+            .sqlite_code()
             .is_some_and(|c| matches!(c & 0xff, 11 | 26));
         let what = match self {
             // These name the path themselves.

@@ -27,7 +27,7 @@ mod sessions;
 mod users;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -96,6 +96,11 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
+    /// The database file, for messages that must say which one.
+    pub fn path(&self) -> PathBuf {
+        self.pool.connect_options().get_filename().to_path_buf()
+    }
+
     /// Opens (creating it and its folder on first use) the database at `path` and
     /// brings its schema up to date.
     ///

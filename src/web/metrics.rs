@@ -744,9 +744,10 @@ pub fn router(state: AppState) -> Router {
                 StatusCode::NOT_FOUND,
                 "only /metrics is served on this address\n",
             )
-        })
-        .with_state(state);
-    super::security::apply(app, false)
+        });
+    let database = state.store.path();
+    let app = app.with_state(state);
+    super::security::apply(app, false, Some(database))
 }
 
 /// Serves [`router`] on `listener` (plain HTTP) until `shutdown` resolves.

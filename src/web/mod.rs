@@ -240,7 +240,8 @@ pub fn router(state: AppState) -> Router {
     }
     let app = app.merge(protected);
     let tls = state.settings.secure_cookies;
-    security::apply(app.with_state(state), tls)
+    let database = state.store.path();
+    security::apply(app.with_state(state), tls, Some(database))
 }
 
 async fn not_found() -> WebError {
@@ -312,14 +313,23 @@ impl IntoResponse for WebError {
                 (StatusCode::NOT_FOUND, "Not found")
             }
             WebError::Storage(StorageError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
+            WebError::Storage(e) if e.is_locked() => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
             WebError::Storage(e) if e.is_invalid_input() => (StatusCode::CONFLICT, "Not saved"),
             WebError::Storage(_) | WebError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
             }
         };
-        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!("request failed: {self}");
-            // The cause is in the log; the page does not show database internals.
+        let locked = matches!(&self, WebError::Storage(e) if e.is_locked());
+        // The cause of these is logged (security::log_failures, with the request and
+        // the database); the page does not show database internals.
+        let failed =
+            (status == StatusCode::INTERNAL_SERVER_ERROR || locked).then(|| security::Failed {
+                cause: self.to_string(),
+                storage: matches!(self, WebError::Storage(_)),
+            });
+        let message = if locked {
+            "The database is locked by another process, and was for longer than this service waits. Nothing was changed: try again in a moment.".to_string()
+        } else if failed.is_some() {
             "The request failed on the server; the cause is in the service's log. Nothing was changed.".to_string()
         } else {
             self.to_string()
@@ -329,7 +339,11 @@ impl IntoResponse for WebError {
             title: title.into(),
             message,
         };
-        (status, html(&page)).into_response()
+        let mut response = (status, html(&page)).into_response();
+        if let Some(f) = failed {
+            response.extensions_mut().insert(f);
+        }
+        response
     }
 }
 

@@ -195,7 +195,10 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
             // Locked past the busy timeout, full, read-only: the administrator's to
             // know, and nothing changed (the record is committed only after the write,
             // and the file is put back if the commit fails).
-            tracing::error!("Apply: the revision could not be recorded: {e}");
+            tracing::error!(
+                "Apply: the revision could not be recorded in {}: {e}",
+                state.store.path().display()
+            );
             return show_apply(
                 &state,
                 auth,

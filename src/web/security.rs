@@ -3,6 +3,8 @@
 //! MIME sniffing, no caching of pages (they show live state and tokens), and HSTS
 //! under TLS. Also the request limits: body size and time.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -57,8 +59,39 @@ fn set_if_missing(name: HeaderName, value: &'static str) -> SetResponseHeaderLay
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
+/// The cause of a failed request (a 500, or a database locked past the busy timeout),
+/// which its page does not show: carried by the response to [`log_failures`].
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub cause: String,
+    /// A storage error: the log line names the database.
+    pub storage: bool,
+}
+
+/// Logs each failed request once: what, the cause, and for a storage error which
+/// database (an administrator with two directors' logs side by side must not guess).
+async fn log_failures(
+    axum::extract::State(database): axum::extract::State<Arc<Option<PathBuf>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let response = next.run(request).await;
+    if let Some(f) = response.extensions().get::<Failed>() {
+        match database.as_ref() {
+            Some(db) if f.storage => tracing::error!(
+                %method, %path, database = %db.display(),
+                "{method} {path} failed: {} (database {})", f.cause, db.display()
+            ),
+            _ => tracing::error!(%method, %path, "{method} {path} failed: {}", f.cause),
+        }
+    }
+    response
+}
+
 /// `router` with the limits and headers. `tls`: add Strict-Transport-Security.
-pub fn apply(router: Router, tls: bool) -> Router {
+/// `database`: named in the log line of a request that failed on a storage error.
+pub fn apply(router: Router, tls: bool, database: Option<PathBuf>) -> Router {
     let mut r = router
         .layer(set_if_missing(header::CACHE_CONTROL, "no-store"))
         .layer(set(
@@ -81,6 +114,10 @@ pub fn apply(router: Router, tls: bool) -> Router {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(database),
+            log_failures,
         ))
         .layer(TraceLayer::new_for_http())
 }
