@@ -191,7 +191,7 @@ pub async fn commit(
 /// After a failed record: if the new text was written after all (the commit failed
 /// after the write), the previous file goes back, so that what is in force is what
 /// the history says.
-async fn put_back(lvs_cf: &Path, new: &str, previous: Option<&str>) {
+pub async fn put_back(lvs_cf: &Path, new: &str, previous: Option<&str>) {
     if read_in_force(lvs_cf).await.ok().flatten().as_deref() != Some(new) {
         return;
     }

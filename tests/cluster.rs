@@ -350,6 +350,78 @@ fn an_apply_on_one_director_is_in_force_on_both() {
     let _ = &mut wb;
 }
 
+/// B's database is held locked by another process for longer than the busy timeout
+/// while A applies: B takes nothing (its file in force, its history and its stored
+/// configuration stay as they were), A's Apply says why, and once the lock is gone B
+/// catches up.
+#[test]
+fn a_peer_whose_database_is_locked_takes_nothing_then_catches_up() {
+    if !root_or_skip("cluster sync, locked database") {
+        return;
+    }
+    let lab = Lab::new("synclk", &[Node::A, Node::B]);
+    let key = key_file(&lab, b"a shared heartbeat key for the sync lab");
+    let base = PairConfig {
+        keepalive: "0.2",
+        deadtime: "1",
+        key_file: Some(key.clone()),
+        ..PairConfig::default()
+    }
+    .render();
+    let (a, b) = (Director::new(&lab, Node::A), Director::new(&lab, Node::B));
+    for d in [&a, &b] {
+        let (code, out, err) = d.apply(&lab, &base);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let first = a.serial();
+    let _pa = a.pulse(&lab);
+    let _pb = b.pulse(&lab);
+    let _wa = a.web(&lab);
+    let _wb = b.web(&lab);
+    for d in [&a, &b] {
+        d.wait_in_step(&lab, 10 * SECOND);
+    }
+    let before = (b.in_force(), b.latest().info.id);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = format!("sqlite://{}", b.db.display());
+    let mut lock: sqlx::SqliteConnection = rt.block_on(sqlx::Connection::connect(&url)).unwrap();
+    rt.block_on(sqlx::Executor::execute(&mut lock, "BEGIN IMMEDIATE"))
+        .unwrap();
+    let t1 = with_floating(&base, &[("extra1", "10.77.0.101 eth0")]);
+    let (code, out, err) = a.apply(&lab, &t1);
+    assert_eq!(code, 0, "A's own Apply went through: {out}{err}");
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("could not record serial") && said.contains(&b.db.display().to_string()),
+        "A's Apply says why B did not take it: {said}"
+    );
+    assert_eq!(a.serial(), first + 1);
+    assert_eq!(b.in_force(), before.0, "B's file in force is unchanged");
+    // Read while the lock is held (readers are not blocked): B polls A every second
+    // and takes the serial as soon as the lock is gone.
+    assert_eq!(b.latest().info.id, before.1, "B recorded nothing");
+    let (_, exported, _) = b.cli(&lab, &["export"]);
+    assert!(
+        !exported.contains("10.77.0.101"),
+        "B's stored configuration is unchanged"
+    );
+    rt.block_on(sqlx::Executor::execute(&mut lock, "ROLLBACK"))
+        .unwrap();
+    drop(lock);
+
+    wait_for(
+        15 * SECOND,
+        "B catching up once its database is free",
+        || (b.serial() == first + 1).then_some(()),
+    );
+    assert!(b.in_force().contains("10.77.0.101"));
+    assert_eq!(b.latest().info.serial_no, first + 1);
+}
+
 /// Settles the conflict with `peer` on `node`'s Cluster page (logged in as the test's
 /// administrator), choosing `side` (`ours` or `peer`), once the page shows it with a
 /// diff naming `shown`; the message the choice answered.

@@ -763,10 +763,12 @@ impl Cluster {
                 shipped.serial
             ));
         }
-        let local = apply::read_in_force(&self.lvs_cf)
+        let in_force = apply::read_in_force(&self.lvs_cf)
             .await
-            .map_err(|e| e.to_string())?
-            .and_then(|t| parse(&t).ok())
+            .map_err(|e| e.to_string())?;
+        let local = in_force
+            .as_deref()
+            .and_then(|t| parse(t).ok())
             .map(|p| p.config)
             .unwrap_or_default();
         let merged = {
@@ -795,12 +797,6 @@ impl Cluster {
         step("validate", &mut since);
         self.supervisor_check(&text).await?;
         step("supervisor check", &mut since);
-        let target = self.lvs_cf.clone();
-        let bytes = crate::config::whole::with_ends(&text).into_bytes();
-        tokio::task::spawn_blocking(move || crate::atomic_file::write_config(&target, &bytes))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot write {}: {e}", self.lvs_cf.display()))?;
         let mut comment = format!("received from {from}, serial {}", shipped.serial);
         if force {
             comment.push_str(" (chosen over this director's own in a conflict)");
@@ -821,7 +817,10 @@ impl Cluster {
             origin: Some(from.to_string()),
         };
         let actor = Actor::new(format!("sync:{from}"), Some(from.to_string()));
-        self.store
+        let target = self.lvs_cf.clone();
+        let bytes = crate::config::whole::with_ends(&text).into_bytes();
+        let recorded = self
+            .store
             .receive(
                 &merged.config,
                 &text,
@@ -829,9 +828,28 @@ impl Cluster {
                 &actor,
                 &comment,
                 &lineage,
+                move || crate::atomic_file::write_config(&target, &bytes),
             )
-            .await
-            .map_err(|e| format!("written, but not recorded: {e}"))?;
+            .await;
+        match recorded {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "cannot write {}: {e}; serial {} was not taken",
+                    self.lvs_cf.display(),
+                    shipped.serial
+                ))
+            }
+            Err(e) => {
+                // Written, perhaps, if the commit itself failed: the file goes back.
+                apply::put_back(&self.lvs_cf, &text, in_force.as_deref()).await;
+                return Err(format!(
+                    "the configuration database {} could not record serial {} ({e}); it was not taken and the file in force is unchanged",
+                    self.store.path().display(),
+                    shipped.serial
+                ));
+            }
+        }
         step("write and record", &mut since);
         let (_, answer) = self.supervisor_reload().await;
         step("reload", &mut since);

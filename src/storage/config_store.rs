@@ -165,10 +165,15 @@ impl Store {
     }
 
     /// A configuration received from the peer: the stored configuration becomes
-    /// `config` and `text` (its rendering, now in force) is recorded as a revision,
-    /// in one transaction, so the admin UI never shows the older one as the one to
-    /// apply.
-    pub async fn receive(
+    /// `config` and `text` (its rendering) is recorded as a revision, in one
+    /// transaction, so the admin UI never shows the older one as the one to apply;
+    /// around `write` (the file the revision describes), as
+    /// [`Revisions::record_around`](super::Revisions::record_around) does: a database
+    /// that cannot take it fails before anything is written, a failed write leaves
+    /// nothing stored (`Ok(Err(e))`), and only a failed commit leaves a written file
+    /// without its record, for the caller to put back.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn receive<E: Send + 'static>(
         &self,
         config: &Config,
         text: &str,
@@ -176,15 +181,19 @@ impl Store {
         actor: &Actor,
         comment: &str,
         lineage: &super::revisions::Lineage,
-    ) -> Result<super::revisions::Revision> {
+        write: impl FnOnce() -> std::result::Result<(), E> + Send + 'static,
+    ) -> Result<std::result::Result<super::revisions::Revision, E>> {
         let now = self.now();
         let mut tx = self.begin_write().await?;
         replace_in(&mut tx, now, config, actor).await?;
         let rev =
             super::revisions::record_in(&mut tx, now, text, serial_no, actor, comment, lineage)
                 .await?;
+        if let Err(e) = tokio::task::spawn_blocking(write).await? {
+            return Ok(Err(e));
+        }
         tx.commit().await?;
-        Ok(rev)
+        Ok(Ok(rev))
     }
 
     /// A number that grows with every change written to the database (configuration,
