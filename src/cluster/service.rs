@@ -117,6 +117,27 @@ impl std::fmt::Display for PeerAnswer {
     }
 }
 
+/// What tells a key file apart from its next version: its path, device and inode
+/// (replaced by a rename), size, modification and change times (a chmod changes the
+/// latter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyStamp(String, u64, u64, u64, i64, i64, i64, i64);
+
+fn key_stamp(path: &str) -> Option<KeyStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(KeyStamp(
+        path.to_string(),
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
+}
+
 pub struct Cluster {
     store: Store,
     lvs_cf: PathBuf,
@@ -137,6 +158,11 @@ pub struct Cluster {
     unapplied_cache: std::sync::Mutex<Option<UnappliedKey>>,
     /// The loop asks every second; a large `lvs.cf` takes a tenth of that to parse.
     parsed: std::sync::Mutex<Option<Parsed>>,
+    /// The key file's identity and times when last read, and the key derived from it:
+    /// the loop asks every second, and a stat is enough to know it is unchanged (a
+    /// chmod changes its ctime, so a key made readable to others is read, and refused,
+    /// again).
+    key: std::sync::Mutex<Option<(KeyStamp, Psk)>>,
 }
 
 type UnappliedKey = ((i64, Vec<u8>), Option<String>);
@@ -184,6 +210,7 @@ impl Cluster {
             peer_status: tokio::sync::Mutex::new(None),
             unapplied_cache: std::sync::Mutex::new(None),
             parsed: std::sync::Mutex::new(None),
+            key: std::sync::Mutex::new(None),
         })
     }
 
@@ -245,17 +272,25 @@ impl Cluster {
             Plan::Off(why) => return Current::Off { why, alone: false },
             Plan::Alone(why) => return Current::Off { why, alone: true },
         };
+        let stamp = key_stamp(&key_file);
+        if let Some((k, psk)) = self.key.locked().as_ref() {
+            if stamp.as_ref() == Some(k) {
+                return Current::On {
+                    peers,
+                    every,
+                    psk: psk.clone(),
+                };
+            }
+        }
         let why = match tokio::task::spawn_blocking(move || {
             crate::pulse::task::startup::read_key(&key_file)
         })
         .await
         {
             Ok(Ok(key)) => {
-                return Current::On {
-                    peers,
-                    every,
-                    psk: Psk::derive(&key),
-                }
+                let psk = Psk::derive(&key);
+                *self.key.locked() = stamp.map(|k| (k, psk.clone()));
+                return Current::On { peers, every, psk };
             }
             Ok(Err(e)) => format!("configuration sync is off: {e}"),
             Err(e) => e.to_string(),
@@ -1044,5 +1079,31 @@ fn canonical(a: IpAddr) -> IpAddr {
     match a {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
         v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The key is read again when the file is replaced, rewritten or made readable to
+    /// others (a chmod), not otherwise.
+    #[test]
+    fn a_key_file_stamp_changes_with_what_must_be_read_again() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, b"a key").unwrap();
+        let p = path.to_str().unwrap();
+        let first = key_stamp(p).unwrap();
+        assert_eq!(key_stamp(p), Some(first.clone()), "unchanged");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let chmodded = key_stamp(p).unwrap();
+        assert_ne!(chmodded, first, "a chmod");
+        std::fs::write(dir.path().join("new"), b"another key").unwrap();
+        std::fs::rename(dir.path().join("new"), &path).unwrap();
+        assert_ne!(key_stamp(p).unwrap(), chmodded, "replaced");
+        assert_eq!(key_stamp(dir.path().join("gone").to_str().unwrap()), None);
     }
 }
