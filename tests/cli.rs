@@ -643,3 +643,88 @@ fn apply_writes_records_and_says_so_and_its_dry_run_changes_nothing() {
         .stderr(predicate::str::contains("nothing was written"));
     assert_eq!(std::fs::read_to_string(&cf).unwrap(), text);
 }
+
+/// `token create` prints the token alone on its last line, once: the database keeps
+/// only its hash. `token list` shows it by name and prefix; `token revoke` ends it.
+/// A taken name, a bad name and an unknown token are refused with exit 1.
+#[test]
+fn tokens_are_created_listed_and_revoked_and_stored_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("director.db");
+    let out = cmd(&db)
+        .args([
+            "token",
+            "create",
+            "ci-deploy",
+            "--role",
+            "admin",
+            "--expires",
+            "30",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.lines().last().unwrap().to_string();
+    assert!(
+        token.starts_with("lvsd_") && token.len() == 5 + 8 + 1 + 64,
+        "the last line is the token alone: {stdout}"
+    );
+    assert!(
+        stdout.contains("created token ci-deploy (role admin, expires "),
+        "{stdout}"
+    );
+    let secret = token.rsplit('_').next().unwrap();
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is not stored"
+        );
+    }
+    cmd(&db)
+        .args(["token", "create", "reader", "--role", "viewer"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("role viewer, never expires"));
+    let prefix = &token[..13];
+    cmd(&db)
+        .args(["token", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "ci-deploy                admin  {prefix}_…"
+        )))
+        .stdout(predicate::str::contains("reader"));
+    cmd(&db)
+        .args(["token", "create", "ci-deploy", "--role", "viewer"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("token ci-deploy already exists"));
+    cmd(&db)
+        .args(["token", "create", "two words", "--role", "viewer"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("letters, digits"));
+    cmd(&db)
+        .args(["token", "create", "x", "--role", "viewer", "--expires", "0"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("1 to 3650 days"));
+    cmd(&db)
+        .args(["token", "revoke", "ci-deploy"])
+        .assert()
+        .success()
+        .stdout("revoked token ci-deploy\n");
+    cmd(&db)
+        .args(["token", "revoke", "ci-deploy"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("token ci-deploy not found"));
+    let list = cmd(&db).args(["token", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&list.stdout).contains("ci-deploy"));
+}

@@ -101,6 +101,11 @@ pub enum Command {
         #[arg(long, conflicts_with = "role")]
         check: bool,
     },
+    /// Tokens of the automation API (`Authorization: Bearer TOKEN` on /api/v1).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Create the database, or bring its schema up to date, and exit. Every command
     /// that opens the database does this too; the packages run it on install and
     /// upgrade.
@@ -202,6 +207,27 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it, alone on the last line of the output: the only
+    /// time it is shown (the database keeps its hash).
+    Create {
+        /// A name for the token (letters, digits, - _ . @), unique: lists, the audit
+        /// log and `revoke` use it.
+        name: String,
+        /// What the token may do: admin (everything) or viewer (read only).
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Days until it expires (1 to 3650); without, it never does.
+        #[arg(long, value_name = "DAYS")]
+        expires: Option<u32>,
+    },
+    /// List the tokens: name, role, prefix, creation, expiry, last use.
+    List,
+    /// Revoke a token at once.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -414,6 +440,7 @@ async fn run_with_store(db: &Path, command: &Command) -> Outcome {
         } => check_password(&open().await?, user).await,
         Command::Passwd { user, role, .. } => passwd(&open().await?, user, *role).await,
         Command::Migrate => migrate(&open().await?, db).await,
+        Command::Token { command } => token(&open().await?, command).await,
         Command::Apply {
             lvs_cf,
             control_socket,
@@ -698,6 +725,81 @@ async fn passwd(store: &Store, user: &str, role: RoleArg) -> Outcome {
             "changed the password of"
         }
     );
+    Ok(())
+}
+
+/// Unix seconds as the admin UI shows times (UTC).
+fn utc(secs: i64) -> String {
+    crate::web::control::when(u64::try_from(secs).unwrap_or(0).saturating_mul(1000))
+}
+
+async fn token(store: &Store, command: &TokenCommand) -> Outcome {
+    let failed = |what: &str| {
+        let what = what.to_string();
+        move |e: StorageError| {
+            let message = format!("{what}: {e}");
+            Failure::storage(&e, message)
+        }
+    };
+    match command {
+        TokenCommand::Create {
+            name,
+            role,
+            expires,
+        } => {
+            let role = match role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Viewer => Role::Viewer,
+            };
+            let t = store
+                .tokens()
+                .create(name, role, *expires, &cli_actor())
+                .await
+                .map_err(failed("creating the token failed, nothing changed"))?;
+            let expiry = match t.info.expires_at {
+                Some(at) => format!("expires {}", utc(at)),
+                None => "never expires".to_string(),
+            };
+            println!("created token {name} (role {role}, {expiry}); it is shown once, below:");
+            println!("{}", t.token);
+        }
+        TokenCommand::List => {
+            let tokens = store
+                .tokens()
+                .list()
+                .await
+                .map_err(failed("listing the tokens failed"))?;
+            let now = store.now();
+            println!(
+                "{:<24} {:<6} {:<16} {:<23} {:<33} LAST USED",
+                "NAME", "ROLE", "TOKEN", "CREATED", "EXPIRES"
+            );
+            for t in tokens {
+                let expires = match t.expires_at {
+                    Some(at) if t.expired(now) => format!("{} (expired)", utc(at)),
+                    Some(at) => utc(at),
+                    None => "never".into(),
+                };
+                println!(
+                    "{:<24} {:<6} {:<16} {:<23} {:<33} {}",
+                    t.name,
+                    t.role.as_str(),
+                    format!("lvsd_{}_…", t.prefix),
+                    utc(t.created_at),
+                    expires,
+                    t.last_used_at.map_or("never".into(), utc)
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            store
+                .tokens()
+                .revoke(name, &cli_actor())
+                .await
+                .map_err(failed("revoking the token failed, nothing changed"))?;
+            println!("revoked token {name}");
+        }
+    }
     Ok(())
 }
 

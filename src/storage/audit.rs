@@ -25,6 +25,8 @@ pub mod action {
     pub const LOGIN: &str = "login";
     pub const LOGIN_FAILED: &str = "login_failed";
     pub const LOGOUT: &str = "logout";
+    pub const CREATE_TOKEN: &str = "create_token";
+    pub const REVOKE_TOKEN: &str = "revoke_token";
 }
 
 /// One entry of the log.

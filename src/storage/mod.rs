@@ -24,6 +24,7 @@ mod hashing;
 mod keywords;
 mod revisions;
 mod sessions;
+mod tokens;
 mod users;
 
 use std::fmt;
@@ -42,6 +43,7 @@ pub use config_store::{GlobalRecord, Snapshot, StoredVirtual};
 pub use error::{Result, StorageError};
 pub use revisions::{Lineage, Revision, RevisionInfo, Revisions};
 pub use sessions::{NewSession, Session, SessionPolicy, Sessions};
+pub use tokens::{NewToken, TokenInfo, Tokens};
 pub use users::{
     is_valid_name, shown_name, PasswordSet, Role, UnknownRole, User, Users,
     MAX_NAME as MAX_USER_NAME, MIN_PASSWORD_CHARS,
@@ -238,6 +240,11 @@ impl Store {
     /// Login sessions.
     pub fn sessions(&self) -> Sessions<'_> {
         Sessions::new(self)
+    }
+
+    /// The automation API's tokens.
+    pub fn tokens(&self) -> Tokens<'_> {
+        Tokens::new(self)
     }
 
     /// The audit log.

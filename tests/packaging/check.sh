@@ -46,7 +46,8 @@ MAN_PAGES=(lvs-director lvs-director-check-config lvs-director-import lvs-direct
     lvs-director-ctl lvs-director-ctl-reload lvs-director-ctl-drain lvs-director-ctl-enable
     lvs-director-ctl-hand-over lvs-director-web lvs-director-up lvs-director-ipvs
     lvs-director-ipvs-show lvs-director-ipvs-apply lvs-director-ipvs-sync-start
-    lvs-director-ipvs-sync-stop lvs-director-genhash lvs-director-apply)
+    lvs-director-ipvs-sync-stop lvs-director-genhash lvs-director-apply lvs-director-token
+    lvs-director-token-create lvs-director-token-list lvs-director-token-revoke)
 common_files() { # ZSH_DIR
     printf '%s\n' \
         /usr/bin/lvs-director \
