@@ -21,6 +21,7 @@
 //! when a metrics token is configured, and then needs that token instead.
 
 pub mod accounts;
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod cluster;
@@ -238,7 +239,8 @@ pub fn router(state: AppState) -> Router {
     if state.metrics_token.is_some() {
         app = app.route("/metrics", get(metrics::scrape));
     }
-    let app = app.merge(protected);
+    // The automation API: tokens, not sessions (see api::bearer).
+    let app = app.merge(api::router(state.clone())).merge(protected);
     let tls = state.settings.secure_cookies;
     let database = state.store.path();
     security::apply(app.with_state(state), tls, Some(database))

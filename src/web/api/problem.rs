@@ -1,0 +1,113 @@
+//! Errors of the automation API as RFC 9457 problem details
+//! (`application/problem+json`), with field-level errors carrying the admin UI's
+//! messages.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::storage::StorageError;
+
+/// The media type of a problem.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One field's error, as the admin UI's form shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field (a keyword of the block, or `name`).
+    pub field: String,
+    pub message: String,
+}
+
+/// A problem detail (RFC 9457). `type` is `about:blank`: the status says the kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The status's reason phrase.
+    pub title: &'static str,
+    pub status: u16,
+    /// What went wrong with this request, for a person.
+    pub detail: String,
+    /// The fields at fault, when the request's content was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// With 412: the resource's current version (its `ETag`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_etag: Option<Box<str>>,
+    /// With 429: seconds to wait.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+            current_etag: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<StorageError> for Problem {
+    fn from(e: StorageError) -> Problem {
+        match &e {
+            StorageError::NotFound { .. } => Problem::new(StatusCode::NOT_FOUND, e.to_string()),
+            e if e.is_locked() => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is locked by another process; nothing was changed: try again in a moment",
+            ),
+            e if e.is_invalid_input() => Problem::new(StatusCode::CONFLICT, e.to_string()),
+            _ => {
+                tracing::error!("API request failed: {e}");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the request failed on the server; the cause is in the service's log. Nothing was changed.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let retry = self.retry_after;
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut r = (status, body).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(s) = retry {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
+    }
+}

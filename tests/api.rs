@@ -1,0 +1,220 @@
+//! The automation API (`/api/v1`) through the admin UI's router: tokens, problem
+//! details, entity tags, and the OpenAPI document against the routes served.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
+
+#[path = "common/web.rs"]
+mod web;
+
+use axum::http::Method;
+use lvs_director::storage::{Actor, Role};
+use web::{Client, Env, Resp};
+
+async fn token(env: &Env, name: &str, role: Role) -> String {
+    env.store
+        .tokens()
+        .create(name, role, None, &Actor::new("test", None))
+        .await
+        .unwrap()
+        .token
+}
+
+async fn get(c: &mut Client, path: &str, token: Option<&str>) -> Resp {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("authorization", a)])
+        .unwrap_or_default();
+    c.request(Method::GET, path, &headers, None).await
+}
+
+fn problem(r: &Resp, status: u16, detail: &str) -> serde_json::Value {
+    assert_eq!(r.status.as_u16(), status, "{r:?}");
+    assert_eq!(
+        r.header("content-type"),
+        "application/problem+json",
+        "{r:?}"
+    );
+    let p: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(p["status"], status, "{r:?}");
+    assert!(p["detail"].as_str().unwrap().contains(detail), "{r:?}");
+    p
+}
+
+async fn with_config() -> Env {
+    let env = Env::new().await;
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/piranha_example.lvs.cf"),
+    )
+    .unwrap();
+    let config = lvs_director::config::parse(&text).unwrap().config;
+    env.store
+        .replace_config(&config, &Actor::new("test", None))
+        .await
+        .unwrap();
+    env
+}
+
+/// None, a malformed, a wrong and a revoked token: 401 with `WWW-Authenticate:
+/// Bearer`, as a problem; a viewer's and an admin's token read. A session cookie is
+/// not a credential here.
+#[tokio::test]
+async fn every_operation_needs_a_valid_token() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let revoked = token(&env, "old", Role::Admin).await;
+    env.store
+        .tokens()
+        .revoke("old", &Actor::new("test", None))
+        .await
+        .unwrap();
+    let mut wrong = admin.clone();
+    wrong.replace_range(wrong.len() - 4.., "0000");
+    let user = env.admin().await;
+    let session = env.session_of(&user).await;
+    // Each wrong attempt from an address of its own: the rate limit has its own test.
+    let mut n = 0u8;
+    let mut fresh = || {
+        n += 1;
+        std::net::IpAddr::from([127, 0, 1, n])
+    };
+    for path in [
+        "/api/v1/virtual-servers",
+        "/api/v1/virtual-servers/www",
+        "/api/v1/status",
+    ] {
+        let mut c = env.oneshot();
+        let r = get(&mut c, path, None).await;
+        problem(&r, 401, "needs a token");
+        assert_eq!(r.header("www-authenticate"), "Bearer");
+        let mut with_cookie = env.oneshot().with_session(&session);
+        problem(
+            &get(&mut with_cookie, path, None).await,
+            401,
+            "needs a token",
+        );
+        for bad in ["nonsense", &wrong, &revoked] {
+            let r = get(&mut env.oneshot().from(fresh()), path, Some(bad)).await;
+            problem(&r, 401, "wrong, revoked or expired");
+        }
+        for good in [&admin, &viewer] {
+            let r = get(&mut env.oneshot(), path, Some(good)).await;
+            // No supervisor runs here: the status is 503, as documented.
+            let want = if path.ends_with("status") { 503 } else { 200 };
+            assert_eq!(r.status.as_u16(), want, "{path}: {r:?}");
+        }
+    }
+}
+
+/// Wrong tokens from one address are answered 429 with `Retry-After` once the
+/// address has failed too often; a right token from elsewhere still reads.
+#[tokio::test]
+async fn wrong_tokens_are_rate_limited_by_address() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let guess = format!("{}{}", &admin[..14], "f".repeat(64));
+    let from = "127.0.0.9".parse().unwrap();
+    let mut limited = None;
+    for i in 0..50 {
+        let r = get(
+            &mut env.oneshot().from(from),
+            "/api/v1/virtual-servers",
+            Some(&guess),
+        )
+        .await;
+        if r.status.as_u16() == 429 {
+            limited = Some((i, r));
+            break;
+        }
+        problem(&r, 401, "wrong");
+    }
+    let (after, r) = limited.expect("429 within 50 wrong tokens");
+    let p = problem(&r, 429, "too many wrong tokens");
+    assert!(p["retry_after"].as_u64().unwrap() >= 1);
+    assert!(!r.header("retry-after").is_empty());
+    eprintln!("429 after {after} wrong tokens");
+    let other = "127.0.0.10".parse().unwrap();
+    let r = get(
+        &mut env.oneshot().from(other),
+        "/api/v1/virtual-servers",
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+}
+
+/// A virtual server reads with its keywords and its version as `ETag`; an unknown one
+/// and an unknown operation are 404 problems.
+#[tokio::test]
+async fn virtual_servers_read_with_their_versions() {
+    let env = with_config().await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    let r = get(&mut c, "/api/v1/virtual-servers", Some(&viewer)).await;
+    let list: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["www", "www_tls", "dns"]);
+    assert_eq!(list[0]["settings"]["port"], "80");
+    assert_eq!(list[0]["real_servers"][0], "web1");
+    let r = get(&mut c, "/api/v1/virtual-servers/www", Some(&viewer)).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let one: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(r.header("etag"), format!("\"v{}\"", one["version"]));
+    assert_eq!(one["settings"]["address"], "203.0.113.100 eth0:1");
+    problem(
+        &get(&mut c, "/api/v1/virtual-servers/nope", Some(&viewer)).await,
+        404,
+        "virtual server nope not found",
+    );
+    problem(
+        &get(&mut c, "/api/v1/no-such-thing", Some(&viewer)).await,
+        404,
+        "no such API operation",
+    );
+}
+
+/// The document is OpenAPI 3.1, served without a token, and lists what the router
+/// serves: every operation it names answers (not the catch-all 404), and the API
+/// module adds no route of its own beside the document and the catch-all (a route
+/// added without `routes!` and its `utoipa::path` fails here).
+#[tokio::test]
+async fn the_document_lists_every_route_served() {
+    let env = with_config().await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let r = get(&mut env.oneshot(), "/api/v1/openapi.json", None).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let doc: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 3, "{paths:?}");
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            assert_eq!(method, "get", "only reads so far: {path} {method}");
+            let concrete = path.replace("{name}", "www");
+            let r = get(&mut env.oneshot(), &concrete, Some(&viewer)).await;
+            assert!(
+                !r.body.contains("no such API operation"),
+                "{method} {path} is documented but not served: {r:?}"
+            );
+            for (status, _) in ops[method]["responses"].as_object().unwrap() {
+                assert!(status.parse::<u16>().is_ok(), "{path}: {status}");
+            }
+        }
+    }
+    let api = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web/api");
+    let mut direct = 0;
+    for f in std::fs::read_dir(api).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        direct += text.matches(".route(").count();
+    }
+    assert_eq!(
+        direct, 2,
+        "src/web/api adds routes outside routes!: document them with utoipa::path"
+    );
+}
