@@ -167,6 +167,22 @@ async fn virtual_servers_read_with_their_versions() {
     let one: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(r.header("etag"), format!("\"v{}\"", one["version"]));
     assert_eq!(one["settings"]["address"], "203.0.113.100 eth0:1");
+    // The health check's keywords are the virtual server's too.
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/piranha_example.lvs.cf"),
+    )
+    .unwrap();
+    let www = &lvs_director::config::parse(&text).unwrap().config.virtuals[0];
+    let keywords = www.settings.entries().len() + www.check.entries().len();
+    assert_eq!(
+        one["settings"].as_object().unwrap().len(),
+        keywords,
+        "{one}"
+    );
+    assert!(
+        !www.check.entries().is_empty(),
+        "the example has check keywords"
+    );
     problem(
         &get(&mut c, "/api/v1/virtual-servers/nope", Some(&viewer)).await,
         404,

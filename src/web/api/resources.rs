@@ -34,6 +34,14 @@ fn settings<K: Keywords>(block: &K) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A virtual server's keywords: its own and its health check's, as one block in
+/// `lvs.cf`.
+fn virtual_settings(v: &crate::config::VirtualServer) -> BTreeMap<String, String> {
+    let mut all = settings(&v.settings);
+    all.extend(settings(&v.check));
+    all
+}
+
 /// A resource's version as an entity tag.
 pub fn etag(version: i64) -> String {
     format!("\"v{version}\"")
@@ -107,7 +115,7 @@ async fn list_virtual_servers(
             .iter()
             .map(|v| VirtualServer {
                 name: v.virtual_server.item.name.clone(),
-                settings: settings(&v.virtual_server.item.settings),
+                settings: virtual_settings(&v.virtual_server.item),
                 real_servers: v.servers.iter().map(|s| s.item.name.clone()).collect(),
                 version: v.virtual_server.version,
             })
@@ -146,7 +154,7 @@ async fn get_virtual_server(
         version,
         Json(VirtualServer {
             name: name.clone(),
-            settings: settings(&v.virtual_server.item.settings),
+            settings: virtual_settings(&v.virtual_server.item),
             real_servers: v.servers.iter().map(|s| s.item.name.clone()).collect(),
             version,
         }),
