@@ -62,13 +62,10 @@ fn with_floating(base: &str, extra: &[(&str, &str)]) -> String {
     t
 }
 
-#[test]
-fn an_apply_on_one_director_is_in_force_on_both() {
-    if !root_or_skip("cluster sync") {
-        return;
-    }
-    let lab = Lab::new("sync", &[Node::A, Node::B, Node::Attacker]);
-    let key = key_file(&lab, b"a shared heartbeat key for the sync lab");
+/// A heartbeat pair sharing a key (keepalive 0.2, deadtime 1), each director given the
+/// same configuration by hand: the key file, that configuration, A and B.
+fn pair_set_up_alike(lab: &Lab) -> (std::path::PathBuf, String, Director, Director) {
+    let key = key_file(lab, b"a shared heartbeat key for the sync lab");
     let base = PairConfig {
         keepalive: "0.2",
         deadtime: "1",
@@ -76,13 +73,22 @@ fn an_apply_on_one_director_is_in_force_on_both() {
         ..PairConfig::default()
     }
     .render();
-    let (a, b) = (Director::new(&lab, Node::A), Director::new(&lab, Node::B));
-
-    // Both set up alike by hand: the same configuration, the same serial: in step.
+    let (a, b) = (Director::new(lab, Node::A), Director::new(lab, Node::B));
     for d in [&a, &b] {
-        let (code, out, err) = d.apply(&lab, &base);
+        let (code, out, err) = d.apply(lab, &base);
         assert_eq!(code, 0, "{out}{err}");
     }
+    (key, base, a, b)
+}
+
+#[test]
+fn an_apply_on_one_director_is_in_force_on_both() {
+    if !root_or_skip("cluster sync") {
+        return;
+    }
+    let lab = Lab::new("sync", &[Node::A, Node::B, Node::Attacker]);
+    // Both set up alike by hand: the same configuration, the same serial: in step.
+    let (key, base, a, b) = pair_set_up_alike(&lab);
     assert_eq!(a.serial(), b.serial());
     let first = a.serial();
     let pa = a.pulse(&lab);
@@ -360,19 +366,7 @@ fn a_peer_whose_database_is_locked_takes_nothing_then_catches_up() {
         return;
     }
     let lab = Lab::new("synclk", &[Node::A, Node::B]);
-    let key = key_file(&lab, b"a shared heartbeat key for the sync lab");
-    let base = PairConfig {
-        keepalive: "0.2",
-        deadtime: "1",
-        key_file: Some(key.clone()),
-        ..PairConfig::default()
-    }
-    .render();
-    let (a, b) = (Director::new(&lab, Node::A), Director::new(&lab, Node::B));
-    for d in [&a, &b] {
-        let (code, out, err) = d.apply(&lab, &base);
-        assert_eq!(code, 0, "{out}{err}");
-    }
+    let (_key, base, a, b) = pair_set_up_alike(&lab);
     let first = a.serial();
     let _pa = a.pulse(&lab);
     let _pb = b.pulse(&lab);

@@ -68,6 +68,17 @@ pub struct VirtualServer {
     pub version: i64,
 }
 
+impl VirtualServer {
+    fn of(v: &crate::storage::StoredVirtual) -> VirtualServer {
+        VirtualServer {
+            name: v.virtual_server.item.name.clone(),
+            settings: virtual_settings(&v.virtual_server.item),
+            real_servers: v.servers.iter().map(|s| s.item.name.clone()).collect(),
+            version: v.virtual_server.version,
+        }
+    }
+}
+
 /// The supervisor's status: role, peer, addresses, services and real servers, as
 /// `lvs-director status --json` prints it.
 #[utoipa::path(
@@ -110,16 +121,7 @@ async fn list_virtual_servers(
 ) -> Result<Json<Vec<VirtualServer>>, Problem> {
     let snapshot = state.store.snapshot().await?;
     Ok(Json(
-        snapshot
-            .virtuals
-            .iter()
-            .map(|v| VirtualServer {
-                name: v.virtual_server.item.name.clone(),
-                settings: virtual_settings(&v.virtual_server.item),
-                real_servers: v.servers.iter().map(|s| s.item.name.clone()).collect(),
-                version: v.virtual_server.version,
-            })
-            .collect(),
+        snapshot.virtuals.iter().map(VirtualServer::of).collect(),
     ))
 }
 
@@ -149,14 +151,8 @@ async fn get_virtual_server(
         .iter()
         .find(|v| v.virtual_server.item.name == name)
         .ok_or_else(|| Problem::not_found(format!("virtual server {name} not found")))?;
-    let version = v.virtual_server.version;
     Ok(with_etag(
-        version,
-        Json(VirtualServer {
-            name: name.clone(),
-            settings: virtual_settings(&v.virtual_server.item),
-            real_servers: v.servers.iter().map(|s| s.item.name.clone()).collect(),
-            version,
-        }),
+        v.virtual_server.version,
+        Json(VirtualServer::of(v)),
     ))
 }
