@@ -211,11 +211,11 @@ async fn the_document_lists_every_route_served() {
     assert!(paths.len() >= 3, "{paths:?}");
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
-            assert_eq!(method, "get", "only reads so far: {path} {method}");
             let concrete = path.replace("{name}", "www");
-            let r = get(&mut env.oneshot(), &concrete, Some(&viewer)).await;
+            let m: Method = method.to_uppercase().parse().unwrap();
+            let r = send(&mut env.oneshot(), m, &concrete, &viewer, None, "").await;
             assert!(
-                !r.body.contains("no such API operation"),
+                !r.body.contains("no such API operation") && r.status.as_u16() != 405,
                 "{method} {path} is documented but not served: {r:?}"
             );
             for (status, _) in ops[method]["responses"].as_object().unwrap() {
@@ -233,4 +233,216 @@ async fn the_document_lists_every_route_served() {
         direct, 2,
         "src/web/api adds routes outside routes!: document them with utoipa::path"
     );
+}
+
+async fn send(
+    c: &mut Client,
+    method: Method,
+    path: &str,
+    token: &str,
+    if_match: Option<&str>,
+    body: &str,
+) -> Resp {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    if let Some(m) = if_match {
+        headers.push(("if-match", m));
+    }
+    c.request_body(method, path, &headers, body.to_string())
+        .await
+}
+
+fn json(r: &Resp) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {r:?}"))
+}
+
+/// Writes: a viewer is refused (403), a change needs `If-Match` (428) with the current
+/// version (412 with `current_etag` otherwise), a value the configuration refuses is a
+/// 422 naming the field with the form's message, and the same settings again change
+/// nothing; create, read back, delete.
+#[tokio::test]
+async fn virtual_servers_are_written_with_their_versions() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    let r = get(&mut c, "/api/v1/virtual-servers/www", Some(&admin)).await;
+    let tag = r.header("etag").to_string();
+    let mut www = json(&r);
+    let path = "/api/v1/virtual-servers/www";
+
+    let put =
+        |settings: &serde_json::Value| serde_json::json!({ "settings": settings }).to_string();
+    let same = put(&www["settings"]);
+    problem(
+        &send(&mut c, Method::PUT, path, &viewer, Some(&tag), &same).await,
+        403,
+        "viewer token",
+    );
+    problem(
+        &send(&mut c, Method::PUT, path, &admin, None, &same).await,
+        428,
+        "If-Match",
+    );
+    let p = problem(
+        &send(&mut c, Method::PUT, path, &admin, Some("\"v999\""), &same).await,
+        412,
+        "changed since",
+    );
+    assert_eq!(p["current_etag"], tag.as_str());
+    problem(
+        &send(&mut c, Method::PUT, path, &admin, Some(&tag), "{").await,
+        400,
+        "not the JSON",
+    );
+
+    // The same settings: 200, no new version, nothing in the audit log.
+    let audit = env.audit().await.len();
+    let r = send(&mut c, Method::PUT, path, &admin, Some(&tag), &same).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert_eq!(r.header("etag"), tag);
+    assert_eq!(
+        env.audit().await.len(),
+        audit,
+        "an unchanged PUT writes nothing"
+    );
+
+    // A refused value: 422 at its field, nothing saved.
+    www["settings"]["port"] = "99999".into();
+    let p = problem(
+        &send(
+            &mut c,
+            Method::PUT,
+            path,
+            &admin,
+            Some(&tag),
+            &put(&www["settings"]),
+        )
+        .await,
+        422,
+        "nothing was saved",
+    );
+    assert_eq!(p["errors"][0]["field"], "port", "{p}");
+    www["settings"]["port"] = "8080".into();
+    www["settings"]["no_such_keyword"] = "1".into();
+    let p = problem(
+        &send(
+            &mut c,
+            Method::PUT,
+            path,
+            &admin,
+            Some(&tag),
+            &put(&www["settings"]),
+        )
+        .await,
+        422,
+        "nothing was saved",
+    );
+    assert_eq!(p["errors"][0]["field"], "no_such_keyword", "{p}");
+    www["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("no_such_keyword");
+
+    // Saved; read back as written, with a new version.
+    let r = send(
+        &mut c,
+        Method::PUT,
+        path,
+        &admin,
+        Some(&tag),
+        &put(&www["settings"]),
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let new_tag = r.header("etag").to_string();
+    assert_ne!(new_tag, tag);
+    let back = json(&get(&mut c, path, Some(&viewer)).await);
+    assert_eq!(back["settings"], www["settings"]);
+    assert_eq!(back["settings"]["port"], "8080");
+    assert!(env
+        .audit()
+        .await
+        .iter()
+        .any(|e| e.actor == "token:admin-ci" && e.object.contains("www")));
+
+    // Create, read, delete.
+    let new = serde_json::json!({
+        "name": "api-made",
+        "settings": { "address": "192.0.2.77 eth0", "port": "443", "active": "1" }
+    })
+    .to_string();
+    let list = "/api/v1/virtual-servers";
+    problem(
+        &send(&mut c, Method::POST, list, &viewer, None, &new).await,
+        403,
+        "viewer",
+    );
+    let r = send(&mut c, Method::POST, list, &admin, None, &new).await;
+    assert_eq!(r.status.as_u16(), 201, "{r:?}");
+    assert_eq!(r.header("location"), "/api/v1/virtual-servers/api-made");
+    let made_tag = r.header("etag").to_string();
+    problem(
+        &send(&mut c, Method::POST, list, &admin, None, &new).await,
+        409,
+        "already exists",
+    );
+    let made = json(&get(&mut c, "/api/v1/virtual-servers/api-made", Some(&viewer)).await);
+    assert_eq!(made["settings"]["port"], "443");
+    let gone = "/api/v1/virtual-servers/api-made";
+    problem(
+        &send(&mut c, Method::DELETE, gone, &admin, None, "").await,
+        428,
+        "If-Match",
+    );
+    let r = send(&mut c, Method::DELETE, gone, &admin, Some(&made_tag), "").await;
+    assert_eq!(r.status.as_u16(), 204, "{r:?}");
+    problem(&get(&mut c, gone, Some(&viewer)).await, 404, "not found");
+}
+
+/// Twenty writers holding the same version: exactly one wins, the others get 412
+/// with the version that won.
+#[tokio::test]
+async fn of_twenty_concurrent_writers_exactly_one_wins() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let r = get(
+        &mut env.oneshot(),
+        "/api/v1/virtual-servers/www",
+        Some(&admin),
+    )
+    .await;
+    let tag = r.header("etag").to_string();
+    let www = json(&r);
+    let writers = (0..20).map(|i| {
+        let mut settings = www["settings"].clone();
+        settings["port"] = (8000 + i).to_string().into();
+        let body = serde_json::json!({ "settings": settings }).to_string();
+        let (mut c, admin, tag) = (env.oneshot(), admin.clone(), tag.clone());
+        async move {
+            send(
+                &mut c,
+                Method::PUT,
+                "/api/v1/virtual-servers/www",
+                &admin,
+                Some(&tag),
+                &body,
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(writers).await;
+    let won: Vec<&Resp> = answers
+        .iter()
+        .filter(|r| r.status.as_u16() == 200)
+        .collect();
+    assert_eq!(won.len(), 1, "{answers:?}");
+    let winner = won[0].header("etag").to_string();
+    for r in answers.iter().filter(|r| r.status.as_u16() != 200) {
+        let p = problem(r, 412, "changed since");
+        assert_eq!(p["current_etag"], winner.as_str());
+    }
 }

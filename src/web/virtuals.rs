@@ -219,7 +219,7 @@ fn name_error(name: &str, field_errors: &mut HashMap<String, String>) {
 }
 
 /// Errors the changed configuration has that the stored one had not.
-fn check_edit(
+pub(crate) fn check_edit(
     scripts_dir: &std::path::Path,
     before: &Config,
     after: &Config,

@@ -323,6 +323,28 @@ impl Client {
         headers: &[(&str, &str)],
         form: Option<&[(String, String)]>,
     ) -> Resp {
+        match form {
+            Some(pairs) => {
+                let mut with_type = vec![("content-type", "application/x-www-form-urlencoded")];
+                with_type.extend_from_slice(headers);
+                self.request_body(method, path, &with_type, encode(pairs))
+                    .await
+            }
+            None => {
+                self.request_body(method, path, headers, String::new())
+                    .await
+            }
+        }
+    }
+
+    /// A request with `body` as it is (its content type among `headers`).
+    pub async fn request_body(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Resp {
         let mut b = Request::builder()
             .method(method)
             .uri(path)
@@ -331,13 +353,6 @@ impl Client {
             let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
             b = b.header(header::COOKIE, cookies.join("; "));
         }
-        let body = match form {
-            Some(pairs) => {
-                b = b.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-                encode(pairs)
-            }
-            None => String::new(),
-        };
         for (k, v) in headers {
             b = b.header(*k, *v);
         }

@@ -35,6 +35,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who the audit log says made a change: the token, by name.
+    pub fn actor(&self) -> crate::storage::Actor {
+        crate::storage::Actor::new(format!("token:{}", self.token), None)
+    }
+
     /// 403 unless the token may change things.
     pub fn admin(&self) -> Result<(), Problem> {
         match self.role {
@@ -101,8 +106,10 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// Lets a request through with a valid, unexpired token: 401 without one or with a
-/// wrong one, 429 while the source has failed too often (the admin UI's login limits,
-/// keyed by the token's prefix).
+/// wrong one. Wrong tokens count against their source as wrong passwords do on the
+/// login page (keyed by the token's prefix), and past that limit are answered 429. A
+/// valid token is never slowed: its secret has 256 bits, so the limit is there against
+/// floods, not guessing, and parallel clients on one host must all get through.
 pub async fn bearer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(given) = req
         .headers()
@@ -116,31 +123,9 @@ pub async fn bearer(State(state): State<AppState>, mut req: Request, next: Next)
         )
         .into_response();
     };
-    let ip = super::auth::client_ip(req.extensions()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    // Keyed by the prefix: guessing one token's secret is limited wherever it comes
-    // from, and other tokens are not slowed by it.
-    let key = format!(
-        "api token {}",
-        given
-            .get(5..13)
-            .filter(|_| given.starts_with("lvsd_"))
-            .unwrap_or("malformed")
-    );
-    if let Err(wait) = state.auth.admit(ip, &key).await {
-        let mut p = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "too many wrong tokens from here: try again in {} s",
-                wait.as_secs().max(1)
-            ),
-        );
-        p.retry_after = Some(wait.as_secs().max(1));
-        return p.into_response();
-    }
     let now = state.store.now();
     match state.store.tokens().verify(&given, now).await {
         Ok(Some(t)) => {
-            state.auth.outcome(ip, &key, true);
             req.extensions_mut().insert(Caller {
                 token: t.name,
                 role: t.role,
@@ -148,6 +133,24 @@ pub async fn bearer(State(state): State<AppState>, mut req: Request, next: Next)
             next.run(req).await
         }
         Ok(None) => {
+            let ip = super::auth::client_ip(req.extensions())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let key = format!(
+                "api token {}",
+                given
+                    .get(5..13)
+                    .filter(|_| given.starts_with("lvsd_"))
+                    .unwrap_or("malformed")
+            );
+            if let Err(wait) = state.auth.admit(ip, &key).await {
+                let secs = wait.as_secs().max(1);
+                let mut p = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many wrong tokens from here: try again in {secs} s"),
+                );
+                p.retry_after = Some(secs);
+                return p.into_response();
+            }
             state.auth.outcome(ip, &key, false);
             tracing::info!(%ip, "API: a wrong, revoked or expired token");
             Problem::unauthorized("the token is wrong, revoked or expired").into_response()
