@@ -211,7 +211,7 @@ async fn the_document_lists_every_route_served() {
     assert!(paths.len() >= 3, "{paths:?}");
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
-            let concrete = path.replace("{name}", "www");
+            let concrete = path.replace("{name}", "www").replace("{server}", "web1");
             let m: Method = method.to_uppercase().parse().unwrap();
             let r = send(&mut env.oneshot(), m, &concrete, &viewer, None, "").await;
             assert!(
@@ -445,4 +445,101 @@ async fn of_twenty_concurrent_writers_exactly_one_wins() {
         let p = problem(r, 412, "changed since");
         assert_eq!(p["current_etag"], winner.as_str());
     }
+}
+
+/// Real servers: listed, read with their versions, added, changed with `If-Match`,
+/// refused values by field, deleted.
+#[tokio::test]
+async fn real_servers_are_read_and_written_with_their_versions() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    let list = json(
+        &get(
+            &mut c,
+            "/api/v1/virtual-servers/www/real-servers",
+            Some(&viewer),
+        )
+        .await,
+    );
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web1", "web2", "web3"]);
+    problem(
+        &get(
+            &mut c,
+            "/api/v1/virtual-servers/nope/real-servers",
+            Some(&viewer),
+        )
+        .await,
+        404,
+        "virtual server nope not found",
+    );
+    let path = "/api/v1/virtual-servers/www/real-servers/web1";
+    let r = get(&mut c, path, Some(&viewer)).await;
+    let tag = r.header("etag").to_string();
+    let mut web1 = json(&r);
+    assert_eq!(r.header("etag"), format!("\"v{}\"", web1["version"]));
+
+    web1["settings"]["weight"] = "70000".into();
+    let body = serde_json::json!({ "settings": web1["settings"] }).to_string();
+    let p = problem(
+        &send(&mut c, Method::PUT, path, &admin, Some(&tag), &body).await,
+        422,
+        "nothing was saved",
+    );
+    assert_eq!(p["errors"][0]["field"], "weight", "{p}");
+    web1["settings"]["weight"] = "7".into();
+    let body = serde_json::json!({ "settings": web1["settings"] }).to_string();
+    problem(
+        &send(&mut c, Method::PUT, path, &viewer, Some(&tag), &body).await,
+        403,
+        "viewer",
+    );
+    let r = send(&mut c, Method::PUT, path, &admin, Some(&tag), &body).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    problem(
+        &send(&mut c, Method::PUT, path, &admin, Some(&tag), &body).await,
+        412,
+        "changed since",
+    );
+    assert_eq!(
+        json(&get(&mut c, path, Some(&viewer)).await)["settings"]["weight"],
+        "7"
+    );
+
+    let servers = "/api/v1/virtual-servers/www/real-servers";
+    let new = serde_json::json!({ "name": "web4", "settings": { "address": "192.168.50.14", "active": "1" } }).to_string();
+    let r = send(&mut c, Method::POST, servers, &admin, None, &new).await;
+    assert_eq!(r.status.as_u16(), 201, "{r:?}");
+    assert_eq!(
+        r.header("location"),
+        "/api/v1/virtual-servers/www/real-servers/web4"
+    );
+    let made = r.header("etag").to_string();
+    problem(
+        &send(&mut c, Method::POST, servers, &admin, None, &new).await,
+        409,
+        "already exists",
+    );
+    let r = send(
+        &mut c,
+        Method::DELETE,
+        &format!("{servers}/web4"),
+        &admin,
+        Some(&made),
+        "",
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 204, "{r:?}");
+    problem(
+        &get(&mut c, &format!("{servers}/web4"), Some(&viewer)).await,
+        404,
+        "web4",
+    );
 }

@@ -27,6 +27,42 @@ pub fn routes() -> OpenApiRouter<AppState> {
             replace_virtual_server,
             delete_virtual_server
         ))
+        .routes(routes!(list_real_servers, create_real_server))
+        .routes(routes!(
+            get_real_server,
+            replace_real_server,
+            delete_real_server
+        ))
+}
+
+/// The virtual server `name` and its place in the list, or a 404.
+fn find_virtual<'a>(
+    snapshot: &'a crate::storage::Snapshot,
+    name: &str,
+) -> Result<(usize, &'a crate::storage::StoredVirtual), Problem> {
+    snapshot
+        .virtuals
+        .iter()
+        .enumerate()
+        .find(|(_, v)| v.virtual_server.item.name == name)
+        .ok_or_else(|| Problem::not_found(format!("virtual server {name} not found")))
+}
+
+/// Real server `server` of `v` and its place in the list, or a 404.
+fn find_real<'a>(
+    v: &'a crate::storage::StoredVirtual,
+    server: &str,
+) -> Result<(usize, &'a crate::storage::Stored<crate::config::RealServer>), Problem> {
+    v.servers
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.item.name == server)
+        .ok_or_else(|| {
+            Problem::not_found(format!(
+                "real server {server} of virtual server {} not found",
+                v.virtual_server.item.name
+            ))
+        })
 }
 
 /// The keywords of a block that are set, with their `lvs.cf` values.
@@ -150,11 +186,7 @@ async fn get_virtual_server(
     Path(name): Path<String>,
 ) -> Result<Response, Problem> {
     let snapshot = state.store.snapshot().await?;
-    let v = snapshot
-        .virtuals
-        .iter()
-        .find(|v| v.virtual_server.item.name == name)
-        .ok_or_else(|| Problem::not_found(format!("virtual server {name} not found")))?;
+    let (_, v) = find_virtual(&snapshot, &name)?;
     Ok(with_etag(
         v.virtual_server.version,
         Json(VirtualServer::of(v)),
@@ -258,60 +290,118 @@ fn set_keywords<K: Keywords>(
     }
 }
 
-/// `base` with `name` and `settings`, checked as the admin UI checks a saved form
-/// (each value, then the whole configuration with the edit in place): 422 with the
-/// fields at fault.
-fn edited(
+/// A block the API reads and writes as a name and one map of keywords: a virtual or
+/// real server's own keywords and its health check's, as one block of `lvs.cf`.
+trait ApiBlock: Clone {
+    /// What it is called in messages.
+    const WHAT: &'static str;
+    fn name_mut(&mut self) -> &mut String;
+    fn keywords(&self) -> BTreeMap<String, String>;
+    fn set_keywords(
+        &mut self,
+        settings: &BTreeMap<String, String>,
+        errors: &mut Vec<super::problem::FieldError>,
+    );
+    /// Every keyword it has.
+    fn keyword_list() -> Vec<&'static str>;
+}
+
+impl ApiBlock for crate::config::VirtualServer {
+    const WHAT: &'static str = "a virtual server";
+    fn name_mut(&mut self) -> &mut String {
+        &mut self.name
+    }
+    fn keywords(&self) -> BTreeMap<String, String> {
+        virtual_settings(self)
+    }
+    fn set_keywords(
+        &mut self,
+        settings: &BTreeMap<String, String>,
+        errors: &mut Vec<super::problem::FieldError>,
+    ) {
+        set_keywords(&mut self.settings, settings, errors);
+        set_keywords(&mut self.check, settings, errors);
+    }
+    fn keyword_list() -> Vec<&'static str> {
+        [
+            crate::config::model::VirtualSettings::KEYWORDS,
+            crate::config::model::CheckSettings::KEYWORDS,
+        ]
+        .concat()
+    }
+}
+
+impl ApiBlock for crate::config::RealServer {
+    const WHAT: &'static str = "a real server";
+    fn name_mut(&mut self) -> &mut String {
+        &mut self.name
+    }
+    fn keywords(&self) -> BTreeMap<String, String> {
+        let mut all = settings(&self.settings);
+        all.extend(settings(&self.check));
+        all
+    }
+    fn set_keywords(
+        &mut self,
+        settings: &BTreeMap<String, String>,
+        errors: &mut Vec<super::problem::FieldError>,
+    ) {
+        set_keywords(&mut self.settings, settings, errors);
+        set_keywords(&mut self.check, settings, errors);
+    }
+    fn keyword_list() -> Vec<&'static str> {
+        [
+            crate::config::model::RealServerSettings::KEYWORDS,
+            crate::config::model::CheckSettings::KEYWORDS,
+        ]
+        .concat()
+    }
+}
+
+/// `base` with `name` and `settings`, checked as the admin UI checks a saved form:
+/// each value, then the whole configuration with the edit in place (`place` puts the
+/// block into the configuration and says where it is): 422 with the fields at fault.
+fn edited<B: ApiBlock>(
     state: &AppState,
     before: &crate::config::Config,
-    index: Option<usize>,
-    base: &crate::config::VirtualServer,
+    place: impl FnOnce(&mut crate::config::Config, &B) -> crate::config::Scope,
+    base: &B,
     name: &str,
     settings: &BTreeMap<String, String>,
-) -> Result<crate::config::VirtualServer, Problem> {
-    use crate::config::model::{CheckSettings, VirtualSettings};
-    let mut v = base.clone();
-    v.name = name.trim().to_string();
+) -> Result<B, Problem> {
+    let mut b = base.clone();
+    *b.name_mut() = name.trim().to_string();
     let mut errors = Vec::new();
-    if let Some(why) = crate::config::model::name_problem(&v.name) {
+    if let Some(why) = crate::config::model::name_problem(b.name_mut()) {
         errors.push(super::problem::FieldError {
             field: "name".into(),
             message: why.into(),
         });
     }
-    for k in settings.keys() {
-        if !VirtualSettings::KEYWORDS.contains(&k.as_str())
-            && !CheckSettings::KEYWORDS.contains(&k.as_str())
-        {
-            errors.push(super::problem::FieldError {
-                field: k.clone(),
-                message: format!("`{k}` is not a keyword of a virtual server"),
-            });
-        }
+    let keywords = B::keyword_list();
+    for k in settings.keys().filter(|k| !keywords.contains(&k.as_str())) {
+        errors.push(super::problem::FieldError {
+            field: k.clone(),
+            message: format!("`{k}` is not a keyword of {}", B::WHAT),
+        });
     }
-    set_keywords(&mut v.settings, settings, &mut errors);
-    set_keywords(&mut v.check, settings, &mut errors);
+    b.set_keywords(settings, &mut errors);
     let mut general = Vec::new();
     if errors.is_empty() {
         let mut after = before.clone();
-        let index = match index {
-            Some(i) => {
-                after.virtuals[i] = v.clone();
-                i
-            }
-            None => {
-                after.virtuals.push(v.clone());
-                after.virtuals.len() - 1
-            }
-        };
-        let keywords: Vec<&[crate::web::form::FieldSpec]> = Vec::new();
+        let scope = place(&mut after, &b);
         let mut fields = std::collections::HashMap::new();
+        // Every keyword is a field here, as the form's own are on its page.
+        let specs: Vec<crate::web::form::FieldSpec> = keywords
+            .iter()
+            .map(|k| crate::web::form::text(k, k))
+            .collect();
         crate::web::virtuals::check_edit(
             &state.settings.scripts_dir,
             before,
             &after,
-            crate::config::Scope::Virtual(index),
-            &keywords,
+            scope,
+            &[&specs],
             &mut fields,
             &mut general,
         );
@@ -322,7 +412,7 @@ fn edited(
         );
     }
     if errors.is_empty() && general.is_empty() {
-        return Ok(v);
+        return Ok(b);
     }
     let detail = if general.is_empty() {
         "nothing was saved: correct the fields listed".to_string()
@@ -333,6 +423,47 @@ fn edited(
     errors.sort_by(|a, b| a.field.cmp(&b.field));
     p.errors = errors;
     Err(p)
+}
+
+/// Puts a virtual server at `index` of the configuration, or at its end.
+fn place_virtual(
+    index: Option<usize>,
+) -> impl FnOnce(&mut crate::config::Config, &crate::config::VirtualServer) -> crate::config::Scope
+{
+    move |c, v| {
+        let i = match index {
+            Some(i) => {
+                c.virtuals[i] = v.clone();
+                i
+            }
+            None => {
+                c.virtuals.push(v.clone());
+                c.virtuals.len() - 1
+            }
+        };
+        crate::config::Scope::Virtual(i)
+    }
+}
+
+/// Puts a real server at `index` of virtual server `vi`'s list, or at its end.
+fn place_real(
+    vi: usize,
+    index: Option<usize>,
+) -> impl FnOnce(&mut crate::config::Config, &crate::config::RealServer) -> crate::config::Scope {
+    move |c, r| {
+        let servers = &mut c.virtuals[vi].servers;
+        let i = match index {
+            Some(i) => {
+                servers[i] = r.clone();
+                i
+            }
+            None => {
+                servers.push(r.clone());
+                servers.len() - 1
+            }
+        };
+        crate::config::Scope::Server(vi, i)
+    }
 }
 
 /// Creates a virtual server (at the end of the list), without real servers.
@@ -373,7 +504,14 @@ async fn create_virtual_server(
     }
     let before = snapshot.config();
     let base = crate::config::VirtualServer::default();
-    let v = edited(&state, &before, None, &base, &new.name, &new.settings)?;
+    let v = edited(
+        &state,
+        &before,
+        place_virtual(None),
+        &base,
+        &new.name,
+        &new.settings,
+    )?;
     let created = state
         .store
         .virtual_servers()
@@ -426,19 +564,14 @@ async fn replace_virtual_server(
 ) -> Result<Response, Problem> {
     caller.admin()?;
     let snapshot = state.store.snapshot().await?;
-    let (index, current) = snapshot
-        .virtuals
-        .iter()
-        .enumerate()
-        .find(|(_, v)| v.virtual_server.item.name == name)
-        .ok_or_else(|| Problem::not_found(format!("virtual server {name} not found")))?;
+    let (index, current) = find_virtual(&snapshot, &name)?;
     let version = if_match(&headers, current.virtual_server.version)?;
     let wanted: VirtualServerSettings = body(&bytes)?;
     let before = snapshot.config();
     let v = edited(
         &state,
         &before,
-        Some(index),
+        place_virtual(Some(index)),
         &current.virtual_server.item,
         &name,
         &wanted.settings,
@@ -494,11 +627,7 @@ async fn delete_virtual_server(
 ) -> Result<Response, Problem> {
     caller.admin()?;
     let snapshot = state.store.snapshot().await?;
-    let current = snapshot
-        .virtuals
-        .iter()
-        .find(|v| v.virtual_server.item.name == name)
-        .ok_or_else(|| Problem::not_found(format!("virtual server {name} not found")))?;
+    let (_, current) = find_virtual(&snapshot, &name)?;
     let version = if_match(&headers, current.virtual_server.version)?;
     match state
         .store
@@ -511,4 +640,270 @@ async fn delete_virtual_server(
         Err(e) => return Err(e.into()),
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A real server of a virtual server (`server NAME { … }` in its block).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RealServer {
+    pub name: String,
+    /// The keywords that are set, with their `lvs.cf` values (`address`, `weight`…,
+    /// and the health-check keywords it overrides).
+    pub settings: BTreeMap<String, String>,
+    /// Its version; also its `ETag`.
+    pub version: i64,
+}
+
+impl RealServer {
+    fn of(r: &crate::storage::Stored<crate::config::RealServer>) -> RealServer {
+        RealServer {
+            name: r.item.name.clone(),
+            settings: r.item.keywords(),
+            version: r.version,
+        }
+    }
+}
+
+/// What a client sends to create a real server.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRealServer {
+    pub name: String,
+    /// Its keywords with their `lvs.cf` values; those left out take their defaults.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// The real servers of a virtual server, in order.
+#[utoipa::path(
+    get,
+    path = "/virtual-servers/{name}/real-servers",
+    tag = "real servers",
+    params(("name" = String, Path, description = "The virtual server's name")),
+    responses(
+        (status = 200, description = "Its real servers", body = [RealServer]),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such virtual server", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_real_servers(
+    State(state): State<AppState>,
+    Extension(_caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<RealServer>>, Problem> {
+    let snapshot = state.store.snapshot().await?;
+    let (_, v) = find_virtual(&snapshot, &name)?;
+    Ok(Json(v.servers.iter().map(RealServer::of).collect()))
+}
+
+/// One real server, with its version as `ETag`.
+#[utoipa::path(
+    get,
+    path = "/virtual-servers/{name}/real-servers/{server}",
+    tag = "real servers",
+    params(
+        ("name" = String, Path, description = "The virtual server's name"),
+        ("server" = String, Path, description = "The real server's name"),
+    ),
+    responses(
+        (status = 200, description = "The real server", body = RealServer,
+            headers(("ETag" = String, description = "Its version, for `If-Match`"))),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such virtual or real server", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_real_server(
+    State(state): State<AppState>,
+    Extension(_caller): Extension<Caller>,
+    Path((name, server)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let snapshot = state.store.snapshot().await?;
+    let (_, v) = find_virtual(&snapshot, &name)?;
+    let (_, r) = find_real(v, &server)?;
+    Ok(with_etag(r.version, Json(RealServer::of(r))))
+}
+
+/// Adds a real server at the end of a virtual server's list.
+#[utoipa::path(
+    post,
+    path = "/virtual-servers/{name}/real-servers",
+    tag = "real servers",
+    params(("name" = String, Path, description = "The virtual server's name")),
+    request_body = NewRealServer,
+    responses(
+        (status = 201, description = "Created", body = RealServer,
+            headers(("ETag" = String, description = "Its version"), ("Location" = String, description = "Where it is"))),
+        (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such virtual server", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_real_server(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let snapshot = state.store.snapshot().await?;
+    let (vi, v) = find_virtual(&snapshot, &name)?;
+    let new: NewRealServer = body(&bytes)?;
+    if v.servers.iter().any(|r| r.item.name == new.name.trim()) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            format!(
+                "real server {} of virtual server {name} already exists",
+                new.name.trim()
+            ),
+        ));
+    }
+    let before = snapshot.config();
+    let base = crate::config::RealServer::default();
+    let r = edited(
+        &state,
+        &before,
+        place_real(vi, None),
+        &base,
+        &new.name,
+        &new.settings,
+    )?;
+    let created = state
+        .store
+        .real_servers(v.virtual_server.id)
+        .create(&r, &caller.actor())
+        .await?;
+    let mut response = with_etag(
+        created.version,
+        (StatusCode::CREATED, Json(RealServer::of(&created))),
+    );
+    if let Ok(l) = HeaderValue::from_str(&format!(
+        "{}/virtual-servers/{name}/real-servers/{}",
+        super::BASE,
+        r.name
+    )) {
+        response.headers_mut().insert(header::LOCATION, l);
+    }
+    Ok(response)
+}
+
+/// Replaces a real server's keywords, if it is still at the version `If-Match` names.
+/// The same keywords again change nothing.
+#[utoipa::path(
+    put,
+    path = "/virtual-servers/{name}/real-servers/{server}",
+    tag = "real servers",
+    params(
+        ("name" = String, Path, description = "The virtual server's name"),
+        ("server" = String, Path, description = "The real server's name"),
+        ("If-Match" = String, Header, description = "The ETag of the version the change was made from"),
+    ),
+    request_body = VirtualServerSettings,
+    responses(
+        (status = 200, description = "Saved (or already so)", body = RealServer,
+            headers(("ETag" = String, description = "Its version now"))),
+        (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such virtual or real server", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn replace_real_server(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, server)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let snapshot = state.store.snapshot().await?;
+    let (vi, v) = find_virtual(&snapshot, &name)?;
+    let (si, current) = find_real(v, &server)?;
+    let version = if_match(&headers, current.version)?;
+    let wanted: VirtualServerSettings = body(&bytes)?;
+    let before = snapshot.config();
+    let r = edited(
+        &state,
+        &before,
+        place_real(vi, Some(si)),
+        &current.item,
+        &server,
+        &wanted.settings,
+    )?;
+    let (settings, check) = (r.settings.clone(), r.check.clone());
+    let saved = state
+        .store
+        .real_servers(v.virtual_server.id)
+        .update_with(current.id, version, &caller.actor(), |old| {
+            old.settings = settings;
+            old.check = check;
+        })
+        .await;
+    let now = match saved {
+        Ok(now) => now,
+        Err(crate::storage::StorageError::Conflict { found, .. }) => return Err(stale(found)),
+        Err(e) => return Err(e.into()),
+    };
+    let out = RealServer {
+        name: server,
+        settings: r.keywords(),
+        version: now,
+    };
+    Ok(with_etag(now, Json(out)))
+}
+
+/// Deletes a real server, if it is still at the version `If-Match` names.
+#[utoipa::path(
+    delete,
+    path = "/virtual-servers/{name}/real-servers/{server}",
+    tag = "real servers",
+    params(
+        ("name" = String, Path, description = "The virtual server's name"),
+        ("server" = String, Path, description = "The real server's name"),
+        ("If-Match" = String, Header, description = "The ETag of the version the change was made from"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such virtual or real server", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_real_server(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, server)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let snapshot = state.store.snapshot().await?;
+    let (_, v) = find_virtual(&snapshot, &name)?;
+    let (_, current) = find_real(v, &server)?;
+    let version = if_match(&headers, current.version)?;
+    match state
+        .store
+        .real_servers(v.virtual_server.id)
+        .delete(current.id, version, &caller.actor())
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(crate::storage::StorageError::Conflict { found, .. }) => Err(stale(found)),
+        Err(e) => Err(e.into()),
+    }
 }
