@@ -543,3 +543,101 @@ async fn real_servers_are_read_and_written_with_their_versions() {
         "web4",
     );
 }
+
+/// Apply through the API: the dry run's diff and digest, then the Apply with that
+/// digest (428 without, 412 with an older one), answered with the revision and the
+/// supervisor's word; the file in force is what was previewed.
+#[tokio::test]
+async fn apply_previews_then_applies_what_was_previewed() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    let r = get(&mut c, "/api/v1/apply", Some(&viewer)).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let preview = json(&r);
+    assert_eq!(
+        r.header("etag"),
+        format!("\"{}\"", preview["digest"].as_str().unwrap())
+    );
+    assert_eq!(preview["unchanged"], false);
+    assert!(preview["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["kind"] == "add" && l["text"].as_str().unwrap().contains("virtual www {")));
+    let tag = r.header("etag").to_string();
+    let comment = r#"{"comment": "from the API"}"#;
+    problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/apply",
+            &viewer,
+            Some(&tag),
+            comment,
+        )
+        .await,
+        403,
+        "viewer",
+    );
+    problem(
+        &send(&mut c, Method::POST, "/api/v1/apply", &admin, None, comment).await,
+        428,
+        "If-Match",
+    );
+    let p = problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/apply",
+            &admin,
+            Some("\"0123\""),
+            comment,
+        )
+        .await,
+        412,
+        "changed since that preview",
+    );
+    assert_eq!(p["current_etag"], tag.as_str());
+    assert!(env.in_force().is_none(), "nothing written");
+
+    let r = send(
+        &mut c,
+        Method::POST,
+        "/api/v1/apply",
+        &admin,
+        Some(&tag),
+        comment,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let done = json(&r);
+    assert_eq!(done["serial"], preview["serial"]);
+    assert!(
+        done["supervisor"].as_str().unwrap().contains("not running"),
+        "{done}"
+    );
+    let text = env.in_force().expect("lvs.cf written");
+    assert!(text.contains("virtual www {"));
+    let rev = env.store.revisions().latest().await.unwrap().unwrap();
+    assert_eq!(rev.info.id, done["revision"].as_i64().unwrap());
+    assert_eq!(rev.info.comment, "from the API");
+    assert_eq!(rev.info.applied_by, "token:admin-ci");
+    let again = json(&get(&mut c, "/api/v1/apply", Some(&viewer)).await);
+    assert_eq!(again["unchanged"], true, "{again}");
+    // The same digest again: the preview has moved on.
+    problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/apply",
+            &admin,
+            Some(&tag),
+            "",
+        )
+        .await,
+        412,
+        "changed",
+    );
+}

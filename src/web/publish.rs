@@ -147,49 +147,61 @@ async fn tell_supervisor(state: &AppState) -> (bool, String) {
     }
 }
 
-pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<Response, WebError> {
-    let auth = &posted.auth;
+/// What became of an Apply (the admin UI's and the API's): refused, with why and
+/// nothing written, or applied, with the supervisor's and the peers' answers.
+#[derive(Debug)]
+pub enum Applied {
+    /// The configuration or the file in force changed since the preview.
+    Stale,
+    /// The configuration has errors: these.
+    Invalid(Vec<String>),
+    /// The supervisor says it could not run it.
+    Refused(String),
+    /// Nothing was applied: the file could not be written or the revision recorded.
+    Failed(String),
+    Done {
+        revision: i64,
+        serial: u32,
+        /// The supervisor's answer, and whether it applied it.
+        answer: String,
+        ok: bool,
+        /// Each peer's answer.
+        peers: Vec<crate::cluster::service::PeerAnswer>,
+    },
+}
+
+/// Applies the stored configuration if its preview is still the one whose digest is
+/// `digest`: writes `lvs.cf`, records the revision, has the supervisor reload, then
+/// offers it to the peers (only once this director runs it). One at a time.
+pub async fn apply_stored(
+    state: &AppState,
+    actor: &crate::storage::Actor,
+    comment: &str,
+    digest: &str,
+) -> Result<Applied, WebError> {
     let _one_at_a_time = state.apply_lock.lock().await;
     let path = state.settings.lvs_cf.clone();
     let planned = apply::plan(&state.store, &path).await?;
     let p = &planned.preview;
-    if posted.form.get("digest") != p.digest {
-        return show_apply(
-            &state,
-            auth,
-            Some("The configuration or the file in force changed since the preview you applied; nothing was written. Review the new preview below.".into()),
-        )
-        .await;
+    if digest != p.digest {
+        return Ok(Applied::Stale);
     }
     if !p.errors.is_empty() {
-        return show_apply(
-            &state,
-            auth,
-            Some("The configuration has errors (listed below); nothing was written.".into()),
-        )
-        .await;
+        return Ok(Applied::Invalid(p.errors.clone()));
     }
     if let Err(e) = state.cluster.supervisor_check(&p.text).await {
-        return show_apply(&state, auth, Some(format!("{e}; nothing was written."))).await;
+        return Ok(Applied::Refused(e));
     }
-    let comment = posted.form.get("comment").trim().to_string();
     // The file the supervisor reads must always be one it can read back: `preview`
     // lists a rendering that does not among the errors above, so it never gets here.
-    let rev = match apply::commit(&state.store, &path, &planned, &auth.actor(), &comment, &[]).await
-    {
+    let rev = match apply::commit(&state.store, &path, &planned, actor, comment.trim(), &[]).await {
         Ok(rev) => rev,
         Err(e @ ApplyError::Write { .. }) => {
-            // Not a secret and the administrator's to fix (a folder, permissions): said
-            // on the page, not only in the log.
+            // Not a secret and the administrator's to fix (a folder, permissions).
             tracing::error!("Apply: {e}");
-            return show_apply(
-                &state,
-                auth,
-                Some(format!(
-                    "Nothing was applied: {e}. The file in force and the supervisor are unchanged."
-                )),
-            )
-            .await;
+            return Ok(Applied::Failed(format!(
+                "Nothing was applied: {e}. The file in force and the supervisor are unchanged."
+            )));
         }
         Err(ApplyError::Storage(e)) => {
             // Locked past the busy timeout, full, read-only: the administrator's to
@@ -199,29 +211,24 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
                 "Apply: the revision could not be recorded in {}: {e}",
                 state.store.path().display()
             );
-            return show_apply(
-                &state,
-                auth,
-                Some(format!(
-                    "Nothing was applied: the configuration database could not record the revision ({e}). The file in force and the supervisor are unchanged; try again once the database is writable."
-                )),
-            )
-            .await;
+            return Ok(Applied::Failed(format!(
+                "Nothing was applied: the configuration database could not record the revision ({e}). The file in force and the supervisor are unchanged; try again once the database is writable."
+            )));
         }
         Err(e) => return Err(e.into()),
     };
     tracing::info!(
-        user = auth.user.name,
+        user = actor.user,
         serial = p.serial,
         revision = rev.info.id,
         "applied {}",
         path.display()
     );
-    let (ok, answer) = tell_supervisor(&state).await;
+    let (ok, answer) = tell_supervisor(state).await;
     state
         .store
         .audit()
-        .record(&auth.actor(), "reload", "supervisor", None, Some(&answer))
+        .record(actor, "reload", "supervisor", None, Some(&answer))
         .await?;
     // The peers take it only once this director runs it.
     let peers = if ok {
@@ -229,22 +236,53 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
     } else {
         Vec::new()
     };
-    let ok = ok && peers.iter().all(|a| a.ok);
-    let mut text = format!(
-        "Revision {} (serial {}) written to {}. {answer}",
-        rev.info.id,
-        p.serial,
-        path.display()
-    );
-    for a in &peers {
-        text.push_str(&format!(" {a}"));
-    }
-    Ok(with_flash(
-        see_other("/apply"),
-        if ok { "ok" } else { "error" },
-        &text,
-        state.settings.secure_cookies,
-    ))
+    Ok(Applied::Done {
+        revision: rev.info.id,
+        serial: p.serial,
+        answer,
+        ok,
+        peers,
+    })
+}
+
+pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<Response, WebError> {
+    let auth = &posted.auth;
+    let said = match apply_stored(
+        &state,
+        &auth.actor(),
+        posted.form.get("comment"),
+        posted.form.get("digest"),
+    )
+    .await?
+    {
+        Applied::Stale => "The configuration or the file in force changed since the preview you applied; nothing was written. Review the new preview below.".to_string(),
+        Applied::Invalid(_) => "The configuration has errors (listed below); nothing was written.".to_string(),
+        Applied::Refused(e) => format!("{e}; nothing was written."),
+        Applied::Failed(e) => e,
+        Applied::Done {
+            revision,
+            serial,
+            answer,
+            ok,
+            peers,
+        } => {
+            let ok = ok && peers.iter().all(|a| a.ok);
+            let mut text = format!(
+                "Revision {revision} (serial {serial}) written to {}. {answer}",
+                state.settings.lvs_cf.display()
+            );
+            for a in &peers {
+                text.push_str(&format!(" {a}"));
+            }
+            return Ok(with_flash(
+                see_other("/apply"),
+                if ok { "ok" } else { "error" },
+                &text,
+                state.settings.secure_cookies,
+            ));
+        }
+    };
+    show_apply(&state, auth, Some(said)).await
 }
 
 /// Replaces the stored configuration with the file in force (to keep hand edits).

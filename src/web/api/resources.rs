@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
             replace_virtual_server,
             delete_virtual_server
         ))
+        .routes(routes!(preview_apply, apply))
         .routes(routes!(list_real_servers, create_real_server))
         .routes(routes!(
             get_real_server,
@@ -905,5 +906,210 @@ async fn delete_real_server(
         Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
         Err(crate::storage::StorageError::Conflict { found, .. }) => Err(stale(found)),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// One line of a diff: `add`, `del`, `ctx` or `hunk`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiffLine {
+    pub kind: String,
+    pub text: String,
+}
+
+/// What an Apply would do now: the dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplyPreview {
+    /// The serial the file would get.
+    pub serial: u32,
+    /// Nothing but the serial would change.
+    pub unchanged: bool,
+    /// The rendering against the file in force.
+    pub diff: Vec<DiffLine>,
+    /// Errors that keep it from being applied.
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// The preview's digest; also its `ETag`, for the Apply's `If-Match`.
+    pub digest: String,
+}
+
+/// What an Apply sends.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// Recorded with the revision.
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// A peer director's answer to an Apply.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeerAnswer {
+    pub peer: String,
+    /// Taken (or already in force) there.
+    pub ok: bool,
+    pub said: String,
+}
+
+/// What an Apply did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplyResult {
+    /// The revision recorded.
+    pub revision: i64,
+    pub serial: u32,
+    /// The supervisor's answer.
+    pub supervisor: String,
+    /// This director and every peer run it.
+    pub ok: bool,
+    pub peers: Vec<PeerAnswer>,
+}
+
+/// The dry run: the diff an Apply would write, its errors, and its digest as `ETag`.
+#[utoipa::path(
+    get,
+    path = "/apply",
+    tag = "apply",
+    responses(
+        (status = 200, description = "The preview", body = ApplyPreview,
+            headers(("ETag" = String, description = "The preview's digest, for the Apply's `If-Match`"))),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn preview_apply(
+    State(state): State<AppState>,
+    Extension(_caller): Extension<Caller>,
+) -> Result<Response, Problem> {
+    let planned = crate::apply::plan(&state.store, &state.settings.lvs_cf)
+        .await
+        .map_err(apply_error)?;
+    let p = planned.preview;
+    let tag = format!("\"{}\"", p.digest);
+    let mut r = Json(ApplyPreview {
+        serial: p.serial,
+        unchanged: p.unchanged,
+        diff: p
+            .diff
+            .into_iter()
+            .map(|d| DiffLine {
+                kind: d.kind.to_string(),
+                text: d.text,
+            })
+            .collect(),
+        errors: p.errors,
+        warnings: p.warnings,
+        digest: p.digest,
+    })
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(r)
+}
+
+fn apply_error(e: crate::apply::ApplyError) -> Problem {
+    match e {
+        crate::apply::ApplyError::Storage(s) => s.into(),
+        other => Problem::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+    }
+}
+
+/// Applies the stored configuration as previewed (`If-Match`: the preview's digest):
+/// writes `lvs.cf`, records the revision, has the supervisor reload, offers it to the
+/// peers; answers what each said.
+#[utoipa::path(
+    post,
+    path = "/apply",
+    tag = "apply",
+    params(("If-Match" = String, Header, description = "The digest (ETag) of the preview being applied")),
+    request_body = ApplyRequest,
+    responses(
+        (status = 200, description = "Applied: the supervisor's and the peers' answers", body = ApplyResult),
+        (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The supervisor says it could not run it; nothing written", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The configuration or the file in force changed since that preview; `current_etag` is the new one", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The configuration has errors; nothing written", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Nothing was applied: the file could not be written or the revision recorded", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn apply(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    use crate::web::publish::Applied;
+    caller.admin()?;
+    let Some(digest) = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_matches('"').to_string())
+    else {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "an Apply needs `If-Match` with the digest (ETag) of the preview it applies: GET /api/v1/apply",
+        ));
+    };
+    let request: ApplyRequest = if bytes.is_empty() {
+        ApplyRequest::default()
+    } else {
+        body(&bytes)?
+    };
+    let applied =
+        crate::web::publish::apply_stored(&state, &caller.actor(), &request.comment, &digest)
+            .await
+            .map_err(|e| match e {
+                crate::web::WebError::Storage(s) => Problem::from(s),
+                other => Problem::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+            })?;
+    match applied {
+        Applied::Stale => {
+            let now = crate::apply::plan(&state.store, &state.settings.lvs_cf)
+                .await
+                .map_err(apply_error)?;
+            let mut p = Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "the configuration or the file in force changed since that preview; nothing was written: preview again",
+            );
+            p.current_etag = Some(format!("\"{}\"", now.preview.digest).into());
+            Err(p)
+        }
+        Applied::Invalid(errors) => Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "the configuration has errors; nothing was written: {}",
+                errors.join("; ")
+            ),
+        )),
+        Applied::Refused(e) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            format!("{e}; nothing was written"),
+        )),
+        Applied::Failed(e) => Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, e)),
+        Applied::Done {
+            revision,
+            serial,
+            answer,
+            ok,
+            peers,
+        } => Ok(Json(ApplyResult {
+            revision,
+            serial,
+            ok: ok && peers.iter().all(|a| a.ok),
+            supervisor: answer,
+            peers: peers
+                .into_iter()
+                .map(|a| PeerAnswer {
+                    peer: a.peer,
+                    ok: a.ok,
+                    said: a.said,
+                })
+                .collect(),
+        })
+        .into_response()),
     }
 }
