@@ -641,3 +641,72 @@ async fn apply_previews_then_applies_what_was_previewed() {
         "changed",
     );
 }
+
+/// Drain, enable and hand-over go to the running supervisor (here a stand-in on its
+/// control socket, speaking its protocol): its answer is the API's, a refusal is a
+/// 409, no supervisor a 503; each is in the audit log under the token's name.
+#[tokio::test]
+async fn actions_go_to_the_supervisor_and_say_what_it_said() {
+    use lvs_director::pulse::logic::control::{parse_request, Reply, Request};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let drain = "/api/v1/virtual-servers/www/real-servers/web1/drain";
+    let mut c = env.oneshot();
+    problem(
+        &send(&mut c, Method::POST, drain, &admin, None, "").await,
+        503,
+        "cannot drain",
+    );
+
+    let listener = tokio::net::UnixListener::bind(env.socket()).unwrap();
+    let stand_in = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let _ = BufReader::new(read).read_line(&mut line).await;
+            let reply = match parse_request(&line) {
+                Ok(Request::Drain {
+                    virtual_server,
+                    server,
+                }) => Reply::done(format!("drained {virtual_server}/{server}")),
+                Ok(Request::HandOver) => Reply::done("handed over to 10.0.0.2"),
+                _ => Reply::refused("no such server"),
+            };
+            let mut out = serde_json::to_vec(&reply).unwrap();
+            out.push(b'\n');
+            let _ = write.write_all(&out).await;
+        }
+    });
+    problem(
+        &send(&mut c, Method::POST, drain, &viewer, None, "").await,
+        403,
+        "viewer",
+    );
+    let r = send(&mut c, Method::POST, drain, &admin, None, "").await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert_eq!(json(&r)["said"], "drained www/web1");
+    let enable = "/api/v1/virtual-servers/www/real-servers/web1/enable";
+    let p = problem(
+        &send(&mut c, Method::POST, enable, &admin, None, "").await,
+        409,
+        "refused",
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("no such server"),
+        "{p}"
+    );
+    let r = send(&mut c, Method::POST, "/api/v1/hand-over", &admin, None, "").await;
+    assert_eq!(json(&r)["said"], "handed over to 10.0.0.2");
+    let audit = env.audit().await;
+    for verb in ["drain", "enable", "hand_over"] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == verb && e.actor == "token:admin-ci"),
+            "{verb} in {audit:?}"
+        );
+    }
+    stand_in.abort();
+}

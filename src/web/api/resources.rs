@@ -28,6 +28,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
             delete_virtual_server
         ))
         .routes(routes!(preview_apply, apply))
+        .routes(routes!(drain_real_server))
+        .routes(routes!(enable_real_server))
+        .routes(routes!(hand_over))
         .routes(routes!(list_real_servers, create_real_server))
         .routes(routes!(
             get_real_server,
@@ -1112,4 +1115,144 @@ async fn apply(
         })
         .into_response()),
     }
+}
+
+/// What the supervisor said to an action.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionResult {
+    pub said: String,
+}
+
+/// Sends `req` to the supervisor: 200 with its answer, 409 when it refuses, 503 when
+/// it does not answer. Recorded in the audit log under `verb` and `object`.
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    req: crate::pulse::logic::control::Request,
+    verb: &str,
+    object: &str,
+) -> Result<Response, Problem> {
+    let (result, said) = match state.live.act(req).await {
+        Ok(reply) if reply.ok => {
+            let said = reply.message.unwrap_or_else(|| format!("{verb}: done"));
+            (
+                Ok(Json(ActionResult { said: said.clone() }).into_response()),
+                said,
+            )
+        }
+        Ok(reply) => {
+            let said = format!(
+                "the supervisor refused to {verb} {object}: {}",
+                reply.error.unwrap_or_default()
+            );
+            (Err(Problem::new(StatusCode::CONFLICT, said.clone())), said)
+        }
+        Err(e) => {
+            let said = format!("cannot {verb} {object}: {e}");
+            (
+                Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, said.clone())),
+                said,
+            )
+        }
+    };
+    state
+        .store
+        .audit()
+        .record(&caller.actor(), verb, object, None, Some(&said))
+        .await?;
+    result
+}
+
+/// Drains a real server in the running supervisor: weight 0, so it gets no new
+/// connections while the existing ones finish (lives until the next restart).
+#[utoipa::path(
+    post,
+    path = "/virtual-servers/{name}/real-servers/{server}/drain",
+    tag = "actions",
+    params(
+        ("name" = String, Path, description = "The virtual server's name"),
+        ("server" = String, Path, description = "The real server's name"),
+    ),
+    responses(
+        (status = 200, description = "Drained", body = ActionResult),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The supervisor refused (say, no such server in what it runs)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The supervisor does not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn drain_real_server(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, server)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let object = format!("virtual {name} server {server}");
+    let req = crate::pulse::logic::control::Request::Drain {
+        virtual_server: name,
+        server,
+    };
+    act(&state, &caller, req, "drain", &object).await
+}
+
+/// Undoes a drain in the running supervisor.
+#[utoipa::path(
+    post,
+    path = "/virtual-servers/{name}/real-servers/{server}/enable",
+    tag = "actions",
+    params(
+        ("name" = String, Path, description = "The virtual server's name"),
+        ("server" = String, Path, description = "The real server's name"),
+    ),
+    responses(
+        (status = 200, description = "Enabled", body = ActionResult),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The supervisor refused (say, no such server in what it runs)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The supervisor does not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn enable_real_server(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, server)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let object = format!("virtual {name} server {server}");
+    let req = crate::pulse::logic::control::Request::Enable {
+        virtual_server: name,
+        server,
+    };
+    act(&state, &caller, req, "enable", &object).await
+}
+
+/// Gives the addresses to the peer director on purpose (maintenance).
+#[utoipa::path(
+    post,
+    path = "/hand-over",
+    tag = "actions",
+    responses(
+        (status = 200, description = "Handed over", body = ActionResult),
+        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The supervisor refused (say, no peer to take them)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The supervisor does not answer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn hand_over(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    act(
+        &state,
+        &caller,
+        crate::pulse::logic::control::Request::HandOver,
+        "hand_over",
+        "the addresses",
+    )
+    .await
 }
