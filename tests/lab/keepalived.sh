@@ -195,10 +195,12 @@ _cost_syns() {
 # dirb. Once both IPVS tables hold every real server (and 3 s more), the CPU time of
 # each (keepalived's parent and checker processes; the supervisor) is read from /proc
 # over the same WINDOW seconds, and the checks each made are counted in rs. Prints one
-# `BENCH checker-cost` line, then stops both and clears their tables. Fails when either
-# made fewer than 90 % or more than 115 % of the checks due in the window.
+# `BENCH checker-cost` line, then stops both and clears their tables. Fails when
+# lvs-director made fewer than 90 % or more than 115 % of the checks due in the window,
+# or keepalived fewer than a quarter (it did not run); keepalived falling behind on a
+# loaded machine is a finding, said in the line, not a failure.
 checker_cost() {
-    local kind=$1 n=$2 d=$3 w=$4 want i ka kc ours k0 o0 a0 b0 k1 o1 a1 b1 c
+    local kind=$1 n=$2 d=$3 w=$4 want i ka kc ours k0 o0 a0 b0 k1 o1 a1 b1 a b
     want=$((n * d))
     _cost_conf "$kind" "$n" "$d" >"$LAB_TMP/cost-$kind.conf"
     checker_side_by_side "$LAB_TMP/cost-$kind.conf" 'url|path|status_code|connect_timeout|delay_loop'
@@ -223,12 +225,11 @@ checker_cost() {
         printf " lvs-director: %.1f%% of a core (user %.1f, system %.1f), %.0f checks/s;", (ou + os) / w, ou / w, os / w, $14 / w
         printf " ratio %.2f\n", (ku + ks > 0 ? (ou + os) / (ku + ks) : 0)
     }'
-    for c in "keepalived $((a1 - a0))" "lvs-director $((b1 - b0))"; do
-        # shellcheck disable=SC2086
-        set -- $c
-        [ $(($2 * 100)) -ge $((want * w * 90)) ] || fail "$kind: $1 made $2 checks in $w s, fewer than 90 % of $((want * w))"
-        [ $(($2 * 100)) -le $((want * w * 115)) ] || fail "$kind: $1 made $2 checks in $w s, more than 115 % of $((want * w))"
-    done
+    b=$((b1 - b0)) a=$((a1 - a0))
+    [ $((b * 100)) -ge $((want * w * 90)) ] || fail "$kind: lvs-director made $b checks in $w s, fewer than 90 % of $((want * w))"
+    [ $((b * 100)) -le $((want * w * 115)) ] || fail "$kind: lvs-director made $b checks in $w s, more than 115 % of $((want * w))"
+    [ $((a * 100)) -ge $((want * w * 25)) ] || fail "$kind: keepalived made $a checks in $w s, fewer than a quarter of $((want * w)): did it run?"
+    [ $((a * 100)) -ge $((want * w * 90)) ] || say "$kind: keepalived fell behind: $a checks of $((want * w)) due"
     stop_keepalived dira
     kill_pulse TERM dirb
     wait_for 10 sh -c "! kill -0 $ours"

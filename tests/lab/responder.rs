@@ -37,7 +37,12 @@ fn serve(mut conn: TcpStream) {
 }
 
 fn main() {
-    let port: u16 = match std::env::args().nth(1).map(|p| p.parse()) {
+    let arg = std::env::args().nth(1);
+    if matches!(arg.as_deref(), Some("--help" | "-h")) {
+        println!("usage: lab-responder PORT  (answers every connection on PORT, any address)");
+        return;
+    }
+    let port: u16 = match arg.map(|p| p.parse()) {
         Some(Ok(p)) => p,
         _ => {
             eprintln!("usage: lab-responder PORT");
