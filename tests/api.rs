@@ -710,3 +710,74 @@ async fn actions_go_to_the_supervisor_and_say_what_it_said() {
     }
     stand_in.abort();
 }
+
+/// Floating addresses and local checks: created, read with their versions, changed
+/// with `If-Match`, refused values by field, deleted.
+#[tokio::test]
+async fn floating_addresses_and_local_checks_are_read_and_written() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    for (list, name, settings, bad) in [
+        (
+            "/api/v1/floating-addresses",
+            "mgmt",
+            serde_json::json!({ "active": "1", "address": "203.0.113.50 eth0" }),
+            ("address", "203.0.113.50"),
+        ),
+        (
+            "/api/v1/local-checks",
+            "db",
+            serde_json::json!({ "active": "1", "address": "127.0.0.1", "port": "5432" }),
+            ("port", "99999"),
+        ),
+    ] {
+        let new = serde_json::json!({ "name": name, "settings": settings }).to_string();
+        problem(
+            &send(&mut c, Method::POST, list, &viewer, None, &new).await,
+            403,
+            "viewer",
+        );
+        let r = send(&mut c, Method::POST, list, &admin, None, &new).await;
+        assert_eq!(r.status.as_u16(), 201, "{list}: {r:?}");
+        let one = format!("{list}/{name}");
+        assert_eq!(r.header("location"), one);
+        problem(
+            &send(&mut c, Method::POST, list, &admin, None, &new).await,
+            409,
+            "already exists",
+        );
+        let listed = json(&get(&mut c, list, Some(&viewer)).await);
+        assert!(
+            listed.as_array().unwrap().iter().any(|b| b["name"] == name),
+            "{listed}"
+        );
+        let r = get(&mut c, &one, Some(&viewer)).await;
+        let tag = r.header("etag").to_string();
+        let mut block = json(&r);
+        assert_eq!(block["settings"], settings);
+        block["settings"][bad.0] = bad.1.into();
+        let body = serde_json::json!({ "settings": block["settings"] }).to_string();
+        let p = problem(
+            &send(&mut c, Method::PUT, &one, &admin, Some(&tag), &body).await,
+            422,
+            "nothing was saved",
+        );
+        assert_eq!(p["errors"][0]["field"], bad.0, "{p}");
+        block["settings"][bad.0] = settings[bad.0].clone();
+        block["settings"]["active"] = "0".into();
+        let body = serde_json::json!({ "settings": block["settings"] }).to_string();
+        let r = send(&mut c, Method::PUT, &one, &admin, Some(&tag), &body).await;
+        assert_eq!(r.status.as_u16(), 200, "{one}: {r:?}");
+        let tag2 = r.header("etag").to_string();
+        problem(
+            &send(&mut c, Method::DELETE, &one, &admin, Some(&tag), "").await,
+            412,
+            "changed since",
+        );
+        let r = send(&mut c, Method::DELETE, &one, &admin, Some(&tag2), "").await;
+        assert_eq!(r.status.as_u16(), 204, "{one}: {r:?}");
+        problem(&get(&mut c, &one, Some(&viewer)).await, 404, "not found");
+    }
+}

@@ -31,6 +31,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(drain_real_server))
         .routes(routes!(enable_real_server))
         .routes(routes!(hand_over))
+        .routes(routes!(list_floating_addresses, create_floating_address))
+        .routes(routes!(
+            get_floating_address,
+            replace_floating_address,
+            delete_floating_address
+        ))
+        .routes(routes!(list_local_checks, create_local_check))
+        .routes(routes!(
+            get_local_check,
+            replace_local_check,
+            delete_local_check
+        ))
         .routes(routes!(list_real_servers, create_real_server))
         .routes(routes!(
             get_real_server,
@@ -1256,3 +1268,434 @@ async fn hand_over(
     )
     .await
 }
+
+impl ApiBlock for crate::config::FloatingAddress {
+    const WHAT: &'static str = "a floating address";
+    fn name_mut(&mut self) -> &mut String {
+        &mut self.name
+    }
+    fn keywords(&self) -> BTreeMap<String, String> {
+        settings(&self.settings)
+    }
+    fn set_keywords(
+        &mut self,
+        settings: &BTreeMap<String, String>,
+        errors: &mut Vec<super::problem::FieldError>,
+    ) {
+        set_keywords(&mut self.settings, settings, errors);
+    }
+    fn keyword_list() -> Vec<&'static str> {
+        crate::config::model::FloatingSettings::KEYWORDS.to_vec()
+    }
+}
+
+impl ApiBlock for crate::config::LocalCheck {
+    const WHAT: &'static str = "a local check";
+    fn name_mut(&mut self) -> &mut String {
+        &mut self.name
+    }
+    fn keywords(&self) -> BTreeMap<String, String> {
+        let mut all = settings(&self.settings);
+        all.extend(settings(&self.check));
+        all
+    }
+    fn set_keywords(
+        &mut self,
+        settings: &BTreeMap<String, String>,
+        errors: &mut Vec<super::problem::FieldError>,
+    ) {
+        set_keywords(&mut self.settings, settings, errors);
+        set_keywords(&mut self.check, settings, errors);
+    }
+    fn keyword_list() -> Vec<&'static str> {
+        [
+            crate::config::model::LocalCheckSettings::KEYWORDS,
+            crate::config::model::CheckSettings::KEYWORDS,
+        ]
+        .concat()
+    }
+}
+
+/// A block of the configuration's top level that the API lists and edits by name:
+/// where it is in a snapshot, in the store, in a configuration, and its path.
+trait TopBlock: ApiBlock + crate::storage::Block + Send + Sync + 'static {
+    /// Its collection under `/api/v1`.
+    const PATH: &'static str;
+    fn stored(snapshot: &crate::storage::Snapshot) -> &[crate::storage::Stored<Self>];
+    fn blocks(store: &crate::storage::Store) -> crate::storage::Blocks<'_, Self>;
+    fn list_mut(c: &mut crate::config::Config) -> &mut Vec<Self>;
+    fn scope(index: usize) -> crate::config::Scope;
+    /// `from`'s keywords into `to` (the stored block, name and comments kept).
+    fn take_keywords(to: &mut Self, from: &Self);
+    fn block_name(&self) -> &str;
+}
+
+impl TopBlock for crate::config::FloatingAddress {
+    const PATH: &'static str = "floating-addresses";
+    fn stored(snapshot: &crate::storage::Snapshot) -> &[crate::storage::Stored<Self>] {
+        &snapshot.floating
+    }
+    fn blocks(store: &crate::storage::Store) -> crate::storage::Blocks<'_, Self> {
+        store.floating_addresses()
+    }
+    fn list_mut(c: &mut crate::config::Config) -> &mut Vec<Self> {
+        &mut c.floating
+    }
+    fn scope(index: usize) -> crate::config::Scope {
+        crate::config::Scope::Floating(index)
+    }
+    fn take_keywords(to: &mut Self, from: &Self) {
+        to.settings = from.settings.clone();
+    }
+    fn block_name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl TopBlock for crate::config::LocalCheck {
+    const PATH: &'static str = "local-checks";
+    fn stored(snapshot: &crate::storage::Snapshot) -> &[crate::storage::Stored<Self>] {
+        &snapshot.local_checks
+    }
+    fn blocks(store: &crate::storage::Store) -> crate::storage::Blocks<'_, Self> {
+        store.local_checks()
+    }
+    fn list_mut(c: &mut crate::config::Config) -> &mut Vec<Self> {
+        &mut c.local_checks
+    }
+    fn scope(index: usize) -> crate::config::Scope {
+        crate::config::Scope::LocalCheck(index)
+    }
+    fn take_keywords(to: &mut Self, from: &Self) {
+        to.settings = from.settings.clone();
+        to.check = from.check.clone();
+    }
+    fn block_name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A named block with its keywords: a floating address, a local check.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamedBlock {
+    pub name: String,
+    /// The keywords that are set, with their `lvs.cf` values.
+    pub settings: BTreeMap<String, String>,
+    /// Its version; also its `ETag`.
+    pub version: i64,
+}
+
+impl NamedBlock {
+    fn of<B: TopBlock>(b: &crate::storage::Stored<B>) -> NamedBlock {
+        NamedBlock {
+            name: b.item.block_name().to_string(),
+            settings: b.item.keywords(),
+            version: b.version,
+        }
+    }
+}
+
+fn find_top<'a, B: TopBlock>(
+    snapshot: &'a crate::storage::Snapshot,
+    name: &str,
+) -> Result<(usize, &'a crate::storage::Stored<B>), Problem> {
+    B::stored(snapshot)
+        .iter()
+        .enumerate()
+        .find(|(_, b)| b.item.block_name() == name)
+        .ok_or_else(|| Problem::not_found(format!("{} named {name} not found", &B::WHAT[2..])))
+}
+
+fn place_top<B: TopBlock>(
+    index: Option<usize>,
+) -> impl FnOnce(&mut crate::config::Config, &B) -> crate::config::Scope {
+    move |c, b| {
+        let list = B::list_mut(c);
+        let i = match index {
+            Some(i) => {
+                list[i] = b.clone();
+                i
+            }
+            None => {
+                list.push(b.clone());
+                list.len() - 1
+            }
+        };
+        B::scope(i)
+    }
+}
+
+async fn list_top<B: TopBlock>(state: &AppState) -> Result<Json<Vec<NamedBlock>>, Problem> {
+    let snapshot = state.store.snapshot().await?;
+    Ok(Json(
+        B::stored(&snapshot).iter().map(NamedBlock::of).collect(),
+    ))
+}
+
+async fn get_top<B: TopBlock>(state: &AppState, name: &str) -> Result<Response, Problem> {
+    let snapshot = state.store.snapshot().await?;
+    let (_, b) = find_top::<B>(&snapshot, name)?;
+    Ok(with_etag(b.version, Json(NamedBlock::of(b))))
+}
+
+async fn create_top<B: TopBlock + Default>(
+    state: &AppState,
+    caller: &Caller,
+    bytes: &[u8],
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let new: NewRealServer = body(bytes)?;
+    let snapshot = state.store.snapshot().await?;
+    if B::stored(&snapshot)
+        .iter()
+        .any(|b| b.item.block_name() == new.name.trim())
+    {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            format!("{} named {} already exists", &B::WHAT[2..], new.name.trim()),
+        ));
+    }
+    let before = snapshot.config();
+    let b = edited(
+        state,
+        &before,
+        place_top::<B>(None),
+        &B::default(),
+        &new.name,
+        &new.settings,
+    )?;
+    let created = B::blocks(&state.store).create(&b, &caller.actor()).await?;
+    let mut r = with_etag(
+        created.version,
+        (StatusCode::CREATED, Json(NamedBlock::of(&created))),
+    );
+    if let Ok(l) = HeaderValue::from_str(&format!("{}/{}/{}", super::BASE, B::PATH, b.block_name()))
+    {
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    Ok(r)
+}
+
+async fn replace_top<B: TopBlock>(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let snapshot = state.store.snapshot().await?;
+    let (index, current) = find_top::<B>(&snapshot, name)?;
+    let version = if_match(headers, current.version)?;
+    let wanted: VirtualServerSettings = body(bytes)?;
+    let before = snapshot.config();
+    let b = edited(
+        state,
+        &before,
+        place_top::<B>(Some(index)),
+        &current.item,
+        name,
+        &wanted.settings,
+    )?;
+    let edited_block = b.clone();
+    let saved = B::blocks(&state.store)
+        .update_with(current.id, version, &caller.actor(), move |old| {
+            B::take_keywords(old, &edited_block)
+        })
+        .await;
+    let now = match saved {
+        Ok(now) => now,
+        Err(crate::storage::StorageError::Conflict { found, .. }) => return Err(stale(found)),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(with_etag(
+        now,
+        Json(NamedBlock {
+            name: name.to_string(),
+            settings: b.keywords(),
+            version: now,
+        }),
+    ))
+}
+
+async fn delete_top<B: TopBlock>(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    headers: &axum::http::HeaderMap,
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let snapshot = state.store.snapshot().await?;
+    let (_, current) = find_top::<B>(&snapshot, name)?;
+    let version = if_match(headers, current.version)?;
+    match B::blocks(&state.store)
+        .delete(current.id, version, &caller.actor())
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(crate::storage::StorageError::Conflict { found, .. }) => Err(stale(found)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The five operations of a top-level block kind (list, create, get, replace, delete),
+/// each a handler with its own documentation, over the generic code above.
+macro_rules! top_block_handlers {
+    ($what:literal, $tag:literal, $path:literal, $ty:ty,
+     $list:ident, $create:ident, $get:ident, $replace:ident, $delete:ident) => {
+        #[doc = concat!("Every ", $what, ", in `lvs.cf` order.")]
+        #[utoipa::path(
+            get,
+            path = concat!("/", $path),
+            tag = $tag,
+            responses(
+                (status = 200, description = "The list", body = [NamedBlock]),
+                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        async fn $list(
+            State(state): State<AppState>,
+            Extension(_caller): Extension<Caller>,
+        ) -> Result<Json<Vec<NamedBlock>>, Problem> {
+            list_top::<$ty>(&state).await
+        }
+
+        #[doc = concat!("Creates a ", $what, " (at the end of the list).")]
+        #[utoipa::path(
+            post,
+            path = concat!("/", $path),
+            tag = $tag,
+            request_body = NewRealServer,
+            responses(
+                (status = 201, description = "Created", body = NamedBlock,
+                    headers(("ETag" = String, description = "Its version"), ("Location" = String, description = "Where it is"))),
+                (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
+                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
+                (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
+                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        async fn $create(
+            State(state): State<AppState>,
+            Extension(caller): Extension<Caller>,
+            bytes: axum::body::Bytes,
+        ) -> Result<Response, Problem> {
+            create_top::<$ty>(&state, &caller, &bytes).await
+        }
+
+        #[doc = concat!("One ", $what, ", with its version as `ETag`.")]
+        #[utoipa::path(
+            get,
+            path = concat!("/", $path, "/{name}"),
+            tag = $tag,
+            params(("name" = String, Path, description = "Its name")),
+            responses(
+                (status = 200, description = "Found", body = NamedBlock,
+                    headers(("ETag" = String, description = "Its version, for `If-Match`"))),
+                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        async fn $get(
+            State(state): State<AppState>,
+            Extension(_caller): Extension<Caller>,
+            Path(name): Path<String>,
+        ) -> Result<Response, Problem> {
+            get_top::<$ty>(&state, &name).await
+        }
+
+        #[doc = concat!("Replaces a ", $what, "'s keywords, if it is still at the version `If-Match` names.")]
+        #[utoipa::path(
+            put,
+            path = concat!("/", $path, "/{name}"),
+            tag = $tag,
+            params(
+                ("name" = String, Path, description = "Its name"),
+                ("If-Match" = String, Header, description = "The ETag of the version the change was made from"),
+            ),
+            request_body = VirtualServerSettings,
+            responses(
+                (status = 200, description = "Saved (or already so)", body = NamedBlock,
+                    headers(("ETag" = String, description = "Its version now"))),
+                (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
+                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+                (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
+                (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
+                (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        async fn $replace(
+            State(state): State<AppState>,
+            Extension(caller): Extension<Caller>,
+            Path(name): Path<String>,
+            headers: axum::http::HeaderMap,
+            bytes: axum::body::Bytes,
+        ) -> Result<Response, Problem> {
+            replace_top::<$ty>(&state, &caller, &name, &headers, &bytes).await
+        }
+
+        #[doc = concat!("Deletes a ", $what, ", if it is still at the version `If-Match` names.")]
+        #[utoipa::path(
+            delete,
+            path = concat!("/", $path, "/{name}"),
+            tag = $tag,
+            params(
+                ("name" = String, Path, description = "Its name"),
+                ("If-Match" = String, Header, description = "The ETag of the version the change was made from"),
+            ),
+            responses(
+                (status = 204, description = "Deleted"),
+                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
+                (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
+                (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
+                (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
+                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        async fn $delete(
+            State(state): State<AppState>,
+            Extension(caller): Extension<Caller>,
+            Path(name): Path<String>,
+            headers: axum::http::HeaderMap,
+        ) -> Result<Response, Problem> {
+            delete_top::<$ty>(&state, &caller, &name, &headers).await
+        }
+    };
+}
+
+top_block_handlers!(
+    "floating address",
+    "floating addresses",
+    "floating-addresses",
+    crate::config::FloatingAddress,
+    list_floating_addresses,
+    create_floating_address,
+    get_floating_address,
+    replace_floating_address,
+    delete_floating_address
+);
+
+top_block_handlers!(
+    "local check",
+    "local checks",
+    "local-checks",
+    crate::config::LocalCheck,
+    list_local_checks,
+    create_local_check,
+    get_local_check,
+    replace_local_check,
+    delete_local_check
+);
