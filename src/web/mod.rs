@@ -304,38 +304,37 @@ struct ErrorPage {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let (status, title) = match &self {
-            WebError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
-            WebError::Unauthorized => (StatusCode::UNAUTHORIZED, "Login required"),
-            WebError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed"),
-            WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad request"),
-            WebError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts"),
-            WebError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
-            WebError::Storage(StorageError::NotFound { .. }) => {
-                (StatusCode::NOT_FOUND, "Not found")
+        // Storage errors are answered as the API answers them; `hidden`: the cause goes
+        // to the log (security::log_failures, with the request and the database) and
+        // this is shown instead.
+        let (status, title, hidden) = match &self {
+            WebError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found", None),
+            WebError::Unauthorized => (StatusCode::UNAUTHORIZED, "Login required", None),
+            WebError::Forbidden(_) => (StatusCode::FORBIDDEN, "Not allowed", None),
+            WebError::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad request", None),
+            WebError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "Too many attempts", None),
+            WebError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Too large", None),
+            WebError::Storage(e) => {
+                let (status, hidden) = security::storage_answer(e);
+                let title = match status {
+                    StatusCode::NOT_FOUND => "Not found",
+                    StatusCode::SERVICE_UNAVAILABLE => "Busy",
+                    StatusCode::CONFLICT => "Not saved",
+                    _ => "Internal error",
+                };
+                (status, title, hidden)
             }
-            WebError::Storage(StorageError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
-            WebError::Storage(e) if e.is_locked() => (StatusCode::SERVICE_UNAVAILABLE, "Busy"),
-            WebError::Storage(e) if e.is_invalid_input() => (StatusCode::CONFLICT, "Not saved"),
-            WebError::Storage(_) | WebError::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
-            }
+            WebError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                Some(security::FAILED),
+            ),
         };
-        let locked = matches!(&self, WebError::Storage(e) if e.is_locked());
-        // The cause of these is logged (security::log_failures, with the request and
-        // the database); the page does not show database internals.
-        let failed =
-            (status == StatusCode::INTERNAL_SERVER_ERROR || locked).then(|| security::Failed {
-                cause: self.to_string(),
-                storage: matches!(self, WebError::Storage(_)),
-            });
-        let message = if locked {
-            "The database is locked by another process, and was for longer than this service waits. Nothing was changed: try again in a moment.".to_string()
-        } else if failed.is_some() {
-            "The request failed on the server; the cause is in the service's log. Nothing was changed.".to_string()
-        } else {
-            self.to_string()
-        };
+        let failed = hidden.map(|_| security::Failed {
+            cause: self.to_string(),
+            storage: matches!(self, WebError::Storage(_)),
+        });
+        let message = hidden.map_or_else(|| self.to_string(), str::to_string);
         let page = ErrorPage {
             status: status.as_u16(),
             title: title.into(),

@@ -59,9 +59,28 @@ fn set_if_missing(name: HeaderName, value: &'static str) -> SetResponseHeaderLay
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
+/// What a page or an API answer says instead of a cause kept for the log.
+pub const LOCKED: &str = "The database is locked by another process, and was for longer than this service waits. Nothing was changed: try again in a moment.";
+pub const FAILED: &str =
+    "The request failed on the server; the cause is in the service's log. Nothing was changed.";
+
+/// How a storage error is answered, by the pages and the API alike: its status, and
+/// for those whose cause goes to the log rather than to the client ([`Failed`]), what
+/// is said instead.
+pub fn storage_answer(e: &crate::storage::StorageError) -> (StatusCode, Option<&'static str>) {
+    use crate::storage::StorageError;
+    match e {
+        StorageError::NotFound { .. } => (StatusCode::NOT_FOUND, None),
+        StorageError::Busy => (StatusCode::SERVICE_UNAVAILABLE, None),
+        e if e.is_locked() => (StatusCode::SERVICE_UNAVAILABLE, Some(LOCKED)),
+        e if e.is_invalid_input() => (StatusCode::CONFLICT, None),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, Some(FAILED)),
+    }
+}
+
 /// The cause of a failed request (a 500, or a database locked past the busy timeout),
 /// which its page does not show: carried by the response to [`log_failures`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failed {
     pub cause: String,
     /// A storage error: the log line names the database.

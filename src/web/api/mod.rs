@@ -143,7 +143,7 @@ pub async fn bearer(State(state): State<AppState>, mut req: Request, next: Next)
                     .unwrap_or("malformed")
             );
             if let Err(wait) = state.auth.admit(ip, &key).await {
-                let secs = wait.as_secs().max(1);
+                let secs = u32::try_from(wait.as_secs().max(1)).unwrap_or(u32::MAX);
                 let mut p = Problem::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!("too many wrong tokens from here: try again in {secs} s"),

@@ -38,7 +38,11 @@ pub struct Problem {
     pub current_etag: Option<Box<str>>,
     /// With 429: seconds to wait.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
+    /// A cause kept for the log rather than shown: logged by the admin UI's
+    /// `security::log_failures`, with the request and the database.
+    #[serde(skip)]
+    pub failed: Option<Box<crate::web::security::Failed>>,
 }
 
 impl Problem {
@@ -51,6 +55,7 @@ impl Problem {
             errors: Vec::new(),
             current_etag: None,
             retry_after: None,
+            failed: None,
         }
     }
 
@@ -73,30 +78,28 @@ impl Problem {
 
 impl From<StorageError> for Problem {
     fn from(e: StorageError) -> Problem {
-        match &e {
-            StorageError::NotFound { .. } => Problem::new(StatusCode::NOT_FOUND, e.to_string()),
-            e if e.is_locked() => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the database is locked by another process; nothing was changed: try again in a moment",
-            ),
-            e if e.is_invalid_input() => Problem::new(StatusCode::CONFLICT, e.to_string()),
-            _ => {
-                tracing::error!("API request failed: {e}");
-                Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the request failed on the server; the cause is in the service's log. Nothing was changed.",
-                )
-            }
+        let (status, hidden) = crate::web::security::storage_answer(&e);
+        let mut p = Problem::new(status, hidden.map_or_else(|| e.to_string(), str::to_string));
+        if hidden.is_some() {
+            p.failed = Some(Box::new(crate::web::security::Failed {
+                cause: e.to_string(),
+                storage: true,
+            }));
         }
+        p
     }
 }
 
 impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
         let status = self.status();
         let retry = self.retry_after;
+        let failed = self.failed.take();
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut r = (status, body).into_response();
+        if let Some(f) = failed {
+            r.extensions_mut().insert(*f);
+        }
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
