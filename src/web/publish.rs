@@ -162,8 +162,9 @@ pub enum Applied {
     Done {
         revision: i64,
         serial: u32,
-        /// The supervisor's answer, and whether it applied it.
+        /// The supervisor's answer.
         answer: String,
+        /// The supervisor and every peer run it.
         ok: bool,
         /// Each peer's answer.
         peers: Vec<crate::cluster::service::PeerAnswer>,
@@ -240,7 +241,7 @@ pub async fn apply_stored(
         revision: rev.info.id,
         serial: p.serial,
         answer,
-        ok,
+        ok: ok && peers.iter().all(|a| a.ok),
         peers,
     })
 }
@@ -266,7 +267,6 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
             ok,
             peers,
         } => {
-            let ok = ok && peers.iter().all(|a| a.ok);
             let mut text = format!(
                 "Revision {revision} (serial {serial}) written to {}. {answer}",
                 state.settings.lvs_cf.display()

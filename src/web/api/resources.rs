@@ -1114,7 +1114,7 @@ async fn apply(
         } => Ok(Json(ApplyResult {
             revision,
             serial,
-            ok: ok && peers.iter().all(|a| a.ok),
+            ok,
             supervisor: answer,
             peers: peers
                 .into_iter()
