@@ -647,8 +647,7 @@ async fn apply_previews_then_applies_what_was_previewed() {
 /// 409, no supervisor a 503; each is in the audit log under the token's name.
 #[tokio::test]
 async fn actions_go_to_the_supervisor_and_say_what_it_said() {
-    use lvs_director::pulse::logic::control::{parse_request, Reply, Request};
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use lvs_director::pulse::logic::control::{Reply, Request};
     let env = with_config().await;
     let admin = token(&env, "admin-ci", Role::Admin).await;
     let viewer = token(&env, "dashboard", Role::Viewer).await;
@@ -660,24 +659,13 @@ async fn actions_go_to_the_supervisor_and_say_what_it_said() {
         "cannot drain",
     );
 
-    let listener = tokio::net::UnixListener::bind(env.socket()).unwrap();
-    let stand_in = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (read, mut write) = stream.into_split();
-            let mut line = String::new();
-            let _ = BufReader::new(read).read_line(&mut line).await;
-            let reply = match parse_request(&line) {
-                Ok(Request::Drain {
-                    virtual_server,
-                    server,
-                }) => Reply::done(format!("drained {virtual_server}/{server}")),
-                Ok(Request::HandOver) => Reply::done("handed over to 10.0.0.2"),
-                _ => Reply::refused("no such server"),
-            };
-            let mut out = serde_json::to_vec(&reply).unwrap();
-            out.push(b'\n');
-            let _ = write.write_all(&out).await;
-        }
+    let stand_in = web::control_stand_in(&env.socket(), |request| match request {
+        Ok(Request::Drain {
+            virtual_server,
+            server,
+        }) => Reply::done(format!("drained {virtual_server}/{server}")),
+        Ok(Request::HandOver) => Reply::done("handed over to 10.0.0.2"),
+        _ => Reply::refused("no such server"),
     });
     problem(
         &send(&mut c, Method::POST, drain, &viewer, None, "").await,

@@ -2420,18 +2420,7 @@ async fn commands_are_refused_at_their_field_and_their_output_is_for_administrat
         }],
         ..Status::default()
     };
-    let listener = tokio::net::UnixListener::bind(env.socket()).unwrap();
-    let stand_in = tokio::spawn(async move {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-        while let Ok((stream, _)) = listener.accept().await {
-            let (read, mut write) = stream.into_split();
-            let mut line = String::new();
-            let _ = BufReader::new(read).read_line(&mut line).await;
-            let mut out = serde_json::to_vec(&Reply::status(status.clone())).unwrap();
-            out.push(b'\n');
-            let _ = write.write_all(&out).await;
-        }
-    });
+    let stand_in = harness::control_stand_in(&env.socket(), move |_| Reply::status(status.clone()));
     let shown = a.page("/control/live").await;
     assert_eq!(
         shown.matches(secret).count(),

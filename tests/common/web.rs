@@ -668,3 +668,32 @@ pub fn diff_lines(html: &str, kind: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// A stand-in for the supervisor's control socket at `socket`: each connection's
+/// request line, parsed as the supervisor parses it, is answered with `answer`'s reply.
+/// Stops when the handle is aborted.
+pub fn control_stand_in(
+    socket: &std::path::Path,
+    answer: impl Fn(
+            Result<
+                lvs_director::pulse::logic::control::Request,
+                lvs_director::pulse::logic::control::Reply,
+            >,
+        ) -> lvs_director::pulse::logic::control::Reply
+        + Send
+        + 'static,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::UnixListener::bind(socket).expect("the control socket");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let _ = BufReader::new(read).read_line(&mut line).await;
+            let reply = answer(lvs_director::pulse::logic::control::parse_request(&line));
+            let mut out = serde_json::to_vec(&reply).expect("a reply");
+            out.push(b'\n');
+            let _ = write.write_all(&out).await;
+        }
+    })
+}
