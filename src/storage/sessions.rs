@@ -69,12 +69,19 @@ impl std::fmt::Debug for NewSession {
 const TOKEN_BYTES: usize = 32;
 
 fn new_token() -> String {
-    let mut bytes = [0u8; TOKEN_BYTES];
+    random_hex(TOKEN_BYTES)
+}
+
+/// `n` random bytes from the OS, in hex: session and API tokens.
+pub(super) fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
+/// What is stored of a token (or an API token's secret): its SHA-256. 256 random bits
+/// need no stretching.
+pub(super) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 

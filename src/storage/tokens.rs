@@ -6,12 +6,11 @@
 //! its SHA-256, compared in constant time. 256 random bits need no password-style
 //! stretching.
 
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::audit::{self, action};
 use super::error::{Result, StorageError};
+use super::sessions::{random_hex, token_hash};
 use super::users::Role;
 use super::{Actor, Store};
 
@@ -65,20 +64,6 @@ pub const MAX_DAYS: u32 = 3650;
 /// `last_used_at` is written at most this often per token (seconds): every API call
 /// must not be a database write.
 const USE_RESOLUTION: i64 = 60;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex(&bytes)
-}
-
-fn secret_hash(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
-}
 
 /// The prefix and secret of a token's text, if it has a token's shape.
 fn split(token: &str) -> Option<(&str, &str)> {
@@ -183,7 +168,7 @@ impl<'s> Tokens<'s> {
         .bind(name)
         .bind(role.as_str())
         .bind(&prefix)
-        .bind(secret_hash(&secret))
+        .bind(token_hash(&secret))
         .bind(now)
         .bind(&actor.user)
         .bind(expires_at)
@@ -279,7 +264,7 @@ impl<'s> Tokens<'s> {
         let Some((stored, id)) = found else {
             return Ok(None);
         };
-        if !bool::from(stored.as_slice().ct_eq(&secret_hash(secret))) {
+        if !bool::from(stored.as_slice().ct_eq(&token_hash(secret))) {
             return Ok(None);
         }
         let row: Option<Row> =
