@@ -79,13 +79,18 @@ pub struct CheckSet {
     previous: HashMap<String, JoinHandle<()>>,
     /// How many of them it kept.
     kept: usize,
-    /// Load commands are started again at every reload: a unique key each.
-    loads: u64,
+    /// Load commands: started again at every reload.
+    loads: Vec<JoinHandle<()>>,
 }
 
 impl Drop for CheckSet {
     fn drop(&mut self) {
-        for t in self.tasks.values().chain(self.previous.values()) {
+        for t in self
+            .tasks
+            .values()
+            .chain(self.previous.values())
+            .chain(&self.loads)
+        {
             t.abort();
         }
     }
@@ -99,7 +104,7 @@ impl CheckSet {
             tasks: HashMap::new(),
             previous: HashMap::new(),
             kept: 0,
-            loads: 0,
+            loads: Vec::new(),
         }
     }
 
@@ -126,11 +131,11 @@ impl CheckSet {
     }
 
     pub fn len(&self) -> usize {
-        self.tasks.len()
+        self.tasks.len() + self.loads.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.len() == 0
     }
 
     /// Starts a check that reports through `report`, timed by `schedule` (a failure
@@ -156,8 +161,7 @@ impl CheckSet {
         let probe = Arc::new(probe);
         let report = Arc::new(report);
         let r = report.clone();
-        self.every(
-            key,
+        let task = self.every(
             name,
             schedule,
             tx,
@@ -180,6 +184,7 @@ impl CheckSet {
                 })
             },
         );
+        self.tasks.insert(key, task);
     }
 
     /// Starts a real server's load command (see [`crate::pulse::logic::load`]), reported as
@@ -194,9 +199,7 @@ impl CheckSet {
         let probe = Arc::new(probe);
         let name = format!("load {}/{}", key.0, key.1);
         let k = key.clone();
-        self.loads += 1;
-        self.every(
-            format!("load #{}", self.loads),
+        let task = self.every(
             &name,
             Schedule::every(interval),
             tx,
@@ -215,20 +218,21 @@ impl CheckSet {
                 report: Err(LoadError::Crashed(why)),
             },
         );
+        self.loads.push(task);
     }
 
     /// Runs `job` as `schedule` says (from a stable offset within the interval, or a
     /// random share of the warmup) and sends what it returns; `job` also says whether
     /// the run failed. A panic becomes `on_panic`'s report (and a failure).
     fn every<J, F>(
-        &mut self,
-        key: String,
+        &self,
         name: &str,
         schedule: Schedule,
         tx: Sender<Input>,
         job: J,
         on_panic: impl Fn(String) -> Input + Send + 'static,
-    ) where
+    ) -> JoinHandle<()>
+    where
         J: Fn() -> F + Send + 'static,
         F: Future<Output = (Input, bool)> + Send + 'static,
     {
@@ -245,40 +249,37 @@ impl CheckSet {
         let first = tokio::time::Instant::now() + offset;
         // Whatever a probe logs (a TLS or program error at debug level) says whose it is.
         let span = tracing::info_span!("check", task = %name);
-        self.tasks.insert(
-            key,
-            self.runtime.spawn(tracing::Instrument::instrument(
-                async move {
-                    let mut due = first;
-                    tokio::time::sleep_until(due).await;
-                    let mut failures: u32 = 0;
-                    loop {
-                        // Boxed: a probe's future (TLS, HTTP, …) is large, and kept inline it
-                        // would make every one of thousands of idle tasks that large.
-                        let (input, failed) =
-                            match AssertUnwindSafe(Box::pin(job())).catch_unwind().await {
-                                Ok(r) => r,
-                                Err(p) => (on_panic(panic_text(p)), true),
-                            };
-                        if tx.send(input).is_err() {
-                            return;
-                        }
-                        failures = if failed {
-                            failures.saturating_add(1)
-                        } else {
-                            0
+        self.runtime.spawn(tracing::Instrument::instrument(
+            async move {
+                let mut due = first;
+                tokio::time::sleep_until(due).await;
+                let mut failures: u32 = 0;
+                loop {
+                    // Boxed: a probe's future (TLS, HTTP, …) is large, and kept inline it
+                    // would make every one of thousands of idle tasks that large.
+                    let (input, failed) =
+                        match AssertUnwindSafe(Box::pin(job())).catch_unwind().await {
+                            Ok(r) => r,
+                            Err(p) => (on_panic(panic_text(p)), true),
                         };
-                        // Counted from the moment the check was due, as keepalived
-                        // counts from its start: checks sharing a slot stay together
-                        // (one wake-up for all of them) however late each was polled.
-                        // A check longer than the wait is followed at once.
-                        due = (due + schedule.next(failures)).max(tokio::time::Instant::now());
-                        tokio::time::sleep_until(due).await;
+                    if tx.send(input).is_err() {
+                        return;
                     }
-                },
-                span,
-            )),
-        );
+                    failures = if failed {
+                        failures.saturating_add(1)
+                    } else {
+                        0
+                    };
+                    // Counted from the moment the check was due, as keepalived
+                    // counts from its start: checks sharing a slot stay together
+                    // (one wake-up for all of them) however late each was polled.
+                    // A check longer than the wait is followed at once.
+                    due = (due + schedule.next(failures)).max(tokio::time::Instant::now());
+                    tokio::time::sleep_until(due).await;
+                }
+            },
+            span,
+        ))
     }
 }
 
@@ -316,11 +317,10 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_check_is_reported_and_keeps_its_schedule() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut set = CheckSet::new(Handle::current());
+        let set = CheckSet::new(Handle::current());
         let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let r = runs.clone();
-        set.every(
-            "crashy".into(),
+        let _task = set.every(
             "crashy",
             Schedule::every(Duration::from_millis(20)),
             tx,
@@ -359,15 +359,14 @@ mod tests {
     #[tokio::test]
     async fn failures_are_retried_sooner_until_the_server_is_out() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut set = CheckSet::new(Handle::current());
+        let set = CheckSet::new(Handle::current());
         let schedule = Schedule {
             interval: Duration::from_secs(1),
             retry: Duration::from_millis(10),
             fall: 3,
             warmup: Some(Duration::ZERO),
         };
-        set.every(
-            "failing".into(),
+        let _task = set.every(
             "failing",
             schedule,
             tx,
