@@ -1010,6 +1010,36 @@ fn reload_drain_and_enable_through_the_control_socket() {
     }
 }
 
+/// Heartbeats are unicast UDP, which the kernel does not take as proof that the peer
+/// is reachable: unless they confirm it themselves, the neighbour entry goes stale and
+/// is probed, and when the probes are lost the heartbeats stop until ARP gets through
+/// (under 30 % loss that moved the address for seconds). Here ARP is lost altogether
+/// and the entries expire within a second: the pair must not notice.
+#[test]
+fn heartbeats_keep_flowing_while_arp_is_lost() {
+    if !root_or_skip("heartbeats_keep_flowing_while_arp_is_lost") {
+        return;
+    }
+    let lab = Lab::new("arp", &[Node::A, Node::B]);
+    for n in [Node::A, Node::B] {
+        lab.quick_neighbours(n);
+    }
+    let arena = Arena::start_on(lab, Contender::Heartbeat);
+    arena.lab.drop_arp();
+    let from = Instant::now();
+    std::thread::sleep(10 * SECOND);
+    let h = arena.holding(from, Instant::now());
+    assert_eq!(h.takeovers, 0, "the address moved without ARP: {h:?}");
+    assert_eq!(h.dual, Duration::ZERO, "two holders without ARP: {h:?}");
+    for (n, peer) in [(Node::A, Node::B), (Node::B, Node::A)] {
+        let entry = arena.lab.ip(n, &["neigh", "show", peer.ip()]);
+        assert!(
+            entry.contains("REACHABLE"),
+            "{n:?}'s entry for its peer, confirmed by the heartbeats: {entry}"
+        );
+    }
+}
+
 /// 30 % of frames lost at random for a minute, lvs-director's heartbeat pair and VRRP
 /// pair side by side (keepalive 0.2 s / deadtime 0.6 s, advert_int 0.2 s): at most one
 /// false failover each (a failover and its return are two takeovers), and never two

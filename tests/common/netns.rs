@@ -767,6 +767,44 @@ impl Lab {
         );
     }
 
+    /// Makes `n`'s neighbour entries expire and fail fast (reachable for 0.25 to
+    /// 0.75 s unless confirmed, one probe of 0.1 s), so that a test can see in seconds
+    /// what takes minutes with the kernel's defaults.
+    pub fn quick_neighbours(&self, n: Node) {
+        let ns = self.ns(n);
+        for (key, value) in [
+            ("base_reachable_time_ms", "500"),
+            ("delay_first_probe_time", "1"),
+            ("retrans_time_ms", "100"),
+            ("ucast_solicit", "1"),
+            ("mcast_solicit", "1"),
+        ] {
+            let setting = format!("net.ipv4.neigh.eth0.{key}={value}");
+            run(
+                "ip",
+                &["netns", "exec", &ns, "sysctl", "-q", "-w", &setting],
+            );
+        }
+    }
+
+    /// The switch drops every ARP frame from now on (a table of its own, beside the
+    /// loss's).
+    pub fn drop_arp(&self) {
+        let rules = "table bridge noarp {\n  chain forward {\n    type filter hook forward priority -1; policy accept;\n    ether type arp drop\n  }\n}\n";
+        let file = self.write("arp.nft", rules);
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.switch(),
+                "nft",
+                "-f",
+                file.to_str().unwrap(),
+            ],
+        );
+    }
+
     /// Frames the switch forwarded (before the loss) and dropped since [`Lab::set_loss`]:
     /// `(frames, bytes, dropped frames)`.
     pub fn frames(&self) -> (u64, u64, u64) {
@@ -1013,6 +1051,11 @@ pub struct Arena {
 impl Arena {
     pub fn start(contender: Contender) -> Arena {
         let lab = Lab::new(&format!("loss{}", contender.tag()), &[Node::A, Node::B]);
+        Arena::start_on(lab, contender)
+    }
+
+    /// As [`Arena::start`], on a lab of nodes A and B prepared by the caller.
+    pub fn start_on(lab: Lab, contender: Contender) -> Arena {
         lab.set_loss(0);
         let key = key_file(&lab, b"a shared heartbeat key for the loss bench");
         let procs = match contender {

@@ -95,6 +95,10 @@ pub struct Failover {
     /// another version or an attacker can cause many a second.
     drop_warnings: BTreeMap<&'static str, Throttle>,
     faults: BTreeMap<String, String>,
+    /// When (ms on `clock`) an authentic heartbeat last came from each of the peer's
+    /// addresses: sends to an address heard within `deadtime` confirm its neighbour
+    /// entry (see [`Failover::send`]).
+    heard: BTreeMap<IpAddr, u64>,
     clock: Instant,
     shared: Arc<Mutex<Shared>>,
     out: mpsc::UnboundedSender<Duty>,
@@ -119,6 +123,7 @@ impl Failover {
             guard,
             drop_warnings: BTreeMap::new(),
             faults: BTreeMap::new(),
+            heard: BTreeMap::new(),
             clock: Instant::now(),
             shared,
             out,
@@ -251,6 +256,8 @@ impl Failover {
                 return reject(self, reason(e));
             }
         };
+        let now = self.now();
+        self.heard.insert(from.ip(), now);
         if verdict.adopted {
             let t = self
                 .drop_warnings
@@ -466,16 +473,32 @@ impl Failover {
         }
     }
 
+    /// Sends to every address of the peer. To an address whose heartbeats arrive, with
+    /// `MSG_CONFIRM`: the exchange proves the neighbour reachable, so the kernel does
+    /// not probe it again. Heartbeats are UDP, which confirms nothing by itself: every
+    /// `base_reachable_time` the entry went stale and was probed, and under loss the
+    /// probes could all fail and hold the heartbeats back for seconds (the peer took
+    /// over, then both held the addresses until the next ARP exchange got through).
     fn send(&mut self, hb: &Heartbeat) {
         let bytes = hb.encode(self.key.as_deref());
+        let now = self.now();
         for p in &self.plan.peers {
             let s = if p.is_ipv4() {
                 &self.sock4
             } else {
                 &self.sock6
             };
+            let confirm = self
+                .heard
+                .get(&p.ip())
+                .is_some_and(|t| now < t + self.plan.ha.deadtime_ms);
+            let flags = if confirm { libc::MSG_CONFIRM } else { 0 };
             if let Some(s) = s {
-                match s.try_send_to(&bytes, *p) {
+                let to = socket2::SockAddr::from(*p);
+                let sent = s.try_io(tokio::io::Interest::WRITABLE, || {
+                    socket2::SockRef::from(s).send_to_with_flags(&bytes, &to, flags)
+                });
+                match sent {
                     Ok(_) => self.shared.locked().heartbeat.sent += 1,
                     // A full buffer or an unreachable path: the next one will do.
                     Err(e) => tracing::debug!("heartbeat to {p}: {e}"),
