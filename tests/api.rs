@@ -211,7 +211,11 @@ async fn the_document_lists_every_route_served() {
     assert!(paths.len() >= 3, "{paths:?}");
     for (path, ops) in paths {
         for method in ops.as_object().unwrap().keys() {
-            let concrete = path.replace("{name}", "www").replace("{server}", "web1");
+            let concrete = path
+                .replace("{name}", "www")
+                .replace("{server}", "web1")
+                .replace("{id}", "1")
+                .replace("{other}", "1");
             let m: Method = method.to_uppercase().parse().unwrap();
             let r = send(&mut env.oneshot(), m, &concrete, &viewer, None, "").await;
             assert!(
@@ -702,23 +706,35 @@ async fn actions_go_to_the_supervisor_and_say_what_it_said() {
 /// Floating addresses and local checks: created, read with their versions, changed
 /// with `If-Match`, refused values by field, deleted.
 #[tokio::test]
-async fn floating_addresses_and_local_checks_are_read_and_written() {
+async fn floating_addresses_local_checks_and_vrrp_instances_are_read_and_written() {
     let env = with_config().await;
     let admin = token(&env, "admin-ci", Role::Admin).await;
     let viewer = token(&env, "dashboard", Role::Viewer).await;
     let mut c = env.oneshot();
-    for (list, name, settings, bad) in [
+    for (list, name, settings, bad, change) in [
         (
             "/api/v1/floating-addresses",
             "mgmt",
             serde_json::json!({ "active": "1", "address": "203.0.113.50 eth0" }),
             ("address", "203.0.113.50"),
+            ("active", "0"),
+        ),
+        (
+            "/api/v1/vrrp-instances",
+            "VI_1",
+            serde_json::json!({
+                "active": "0", "interface": "eth0", "virtual_router_id": "51",
+                "priority": "150", "virtual_ipaddress": "[ 192.0.2.100/24 ]"
+            }),
+            ("virtual_router_id", "256"),
+            ("priority", "120"),
         ),
         (
             "/api/v1/local-checks",
             "db",
             serde_json::json!({ "active": "1", "address": "127.0.0.1", "port": "5432" }),
             ("port", "99999"),
+            ("active", "0"),
         ),
     ] {
         let new = serde_json::json!({ "name": name, "settings": settings }).to_string();
@@ -754,7 +770,7 @@ async fn floating_addresses_and_local_checks_are_read_and_written() {
         );
         assert_eq!(p["errors"][0]["field"], bad.0, "{p}");
         block["settings"][bad.0] = settings[bad.0].clone();
-        block["settings"]["active"] = "0".into();
+        block["settings"][change.0] = change.1.into();
         let body = serde_json::json!({ "settings": block["settings"] }).to_string();
         let r = send(&mut c, Method::PUT, &one, &admin, Some(&tag), &body).await;
         assert_eq!(r.status.as_u16(), 200, "{one}: {r:?}");
@@ -768,4 +784,488 @@ async fn floating_addresses_and_local_checks_are_read_and_written() {
         assert_eq!(r.status.as_u16(), 204, "{one}: {r:?}");
         problem(&get(&mut c, &one, Some(&viewer)).await, 404, "not found");
     }
+}
+
+/// The global settings: read with a version, written with `If-Match`, an unknown
+/// keyword and a bad value refused by field, the same settings again unchanged.
+#[tokio::test]
+async fn global_settings_are_read_and_written_with_their_version() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    let r = get(&mut c, "/api/v1/settings", Some(&viewer)).await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let tag = r.header("etag").to_string();
+    let mut doc = json(&r);
+    assert_eq!(tag, format!("\"v{}\"", doc["version"]));
+    let same = serde_json::json!({ "settings": doc["settings"] }).to_string();
+    problem(
+        &send(
+            &mut c,
+            Method::PUT,
+            "/api/v1/settings",
+            &viewer,
+            Some(&tag),
+            &same,
+        )
+        .await,
+        403,
+        "viewer",
+    );
+    problem(
+        &send(&mut c, Method::PUT, "/api/v1/settings", &admin, None, &same).await,
+        428,
+        "If-Match",
+    );
+    let r = send(
+        &mut c,
+        Method::PUT,
+        "/api/v1/settings",
+        &admin,
+        Some(&tag),
+        &same,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert_eq!(
+        r.header("etag"),
+        tag,
+        "the same settings again are no change"
+    );
+    doc["settings"]["keepalive"] = "-3".into();
+    doc["settings"]["no_such_keyword"] = "1".into();
+    let bad = serde_json::json!({ "settings": doc["settings"] }).to_string();
+    let p = problem(
+        &send(
+            &mut c,
+            Method::PUT,
+            "/api/v1/settings",
+            &admin,
+            Some(&tag),
+            &bad,
+        )
+        .await,
+        422,
+        "nothing was saved",
+    );
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["keepalive", "no_such_keyword"], "{p}");
+    doc["settings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("no_such_keyword");
+    let p = problem(
+        &send(
+            &mut c,
+            Method::PUT,
+            "/api/v1/settings",
+            &admin,
+            Some(&tag),
+            &serde_json::json!({ "settings": doc["settings"] }).to_string(),
+        )
+        .await,
+        422,
+        "nothing was saved",
+    );
+    assert_eq!(p["errors"][0]["field"], "keepalive", "{p}");
+    doc["settings"]["keepalive"] = "3".into();
+    let good = serde_json::json!({ "settings": doc["settings"] }).to_string();
+    let r = send(
+        &mut c,
+        Method::PUT,
+        "/api/v1/settings",
+        &admin,
+        Some(&tag),
+        &good,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert_ne!(r.header("etag"), tag);
+    let now = json(&get(&mut c, "/api/v1/settings", Some(&viewer)).await);
+    assert_eq!(now["settings"]["keepalive"], "3");
+    let p = problem(
+        &send(
+            &mut c,
+            Method::PUT,
+            "/api/v1/settings",
+            &admin,
+            Some(&tag),
+            &good,
+        )
+        .await,
+        412,
+        "changed since",
+    );
+    assert_eq!(p["current_etag"], format!("\"v{}\"", now["version"]));
+}
+
+/// Previews and applies the stored configuration: the revision recorded.
+async fn apply_now(c: &mut Client, admin: &str, viewer: &str) -> i64 {
+    let r = get(c, "/api/v1/apply", Some(viewer)).await;
+    let tag = r.header("etag").to_string();
+    let r = send(c, Method::POST, "/api/v1/apply", admin, Some(&tag), "").await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    json(&r)["revision"].as_i64().unwrap()
+}
+
+/// Revisions: two Applies, listed newest first, read with their text, diffed, and
+/// the older loaded back under `If-Match` of the stored configuration's digest (412
+/// with a stale one); nothing is applied by the rollback.
+#[tokio::test]
+async fn revisions_are_listed_diffed_and_rolled_back() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    let first = apply_now(&mut c, &admin, &viewer).await;
+    let r = get(&mut c, "/api/v1/virtual-servers/www", Some(&viewer)).await;
+    let tag = r.header("etag").to_string();
+    let mut www = json(&r);
+    www["settings"]["port"] = "8080".into();
+    let body = serde_json::json!({ "settings": www["settings"] }).to_string();
+    let r = send(
+        &mut c,
+        Method::PUT,
+        "/api/v1/virtual-servers/www",
+        &admin,
+        Some(&tag),
+        &body,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    let second = apply_now(&mut c, &admin, &viewer).await;
+
+    let list = json(&get(&mut c, "/api/v1/revisions", Some(&viewer)).await);
+    let ids: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [second, first]);
+    assert_eq!(list[0]["applied_by"], "token:admin-ci");
+    let one = json(&get(&mut c, &format!("/api/v1/revisions/{first}"), Some(&viewer)).await);
+    assert!(
+        one["text"].as_str().unwrap().contains("port = 80\n"),
+        "{one}"
+    );
+    problem(
+        &get(&mut c, "/api/v1/revisions/99999", Some(&viewer)).await,
+        404,
+        "not found",
+    );
+    problem(
+        &get(&mut c, "/api/v1/revisions/x", Some(&viewer)).await,
+        400,
+        "path",
+    );
+    problem(
+        &get(&mut c, "/api/v1/revisions?limit=0", Some(&viewer)).await,
+        400,
+        "limit",
+    );
+    let diff = json(
+        &get(
+            &mut c,
+            &format!("/api/v1/revisions/{first}/diff/{second}"),
+            Some(&viewer),
+        )
+        .await,
+    );
+    let lines: Vec<String> = diff
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["kind"].as_str().unwrap(),
+                l["text"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("del") && l.contains("port = 80")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("add") && l.contains("port = 8080")),
+        "{lines:?}"
+    );
+
+    let r = get(&mut c, "/api/v1/configuration", Some(&viewer)).await;
+    let config_tag = r.header("etag").to_string();
+    assert!(json(&r)["text"].as_str().unwrap().contains("port = 8080"));
+    let rollback = format!("/api/v1/revisions/{first}/rollback");
+    problem(
+        &send(
+            &mut c,
+            Method::POST,
+            &rollback,
+            &viewer,
+            Some(&config_tag),
+            "",
+        )
+        .await,
+        403,
+        "viewer",
+    );
+    problem(
+        &send(&mut c, Method::POST, &rollback, &admin, None, "").await,
+        428,
+        "If-Match",
+    );
+    let p = problem(
+        &send(
+            &mut c,
+            Method::POST,
+            &rollback,
+            &admin,
+            Some("\"0000\""),
+            "",
+        )
+        .await,
+        412,
+        "changed",
+    );
+    assert_eq!(p["current_etag"], config_tag.as_str());
+    let r = send(
+        &mut c,
+        Method::POST,
+        &rollback,
+        &admin,
+        Some(&config_tag),
+        "",
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert_eq!(json(&r)["revision"]["id"], first);
+    let back = get(&mut c, "/api/v1/configuration", Some(&viewer)).await;
+    assert_eq!(back.header("etag"), r.header("etag"));
+    assert!(json(&back)["text"]
+        .as_str()
+        .unwrap()
+        .contains("port = 80\n"));
+    assert!(
+        env.in_force().unwrap().contains("port = 8080"),
+        "a rollback applies nothing"
+    );
+    let preview = json(&get(&mut c, "/api/v1/apply", Some(&viewer)).await);
+    assert_eq!(preview["unchanged"], false);
+    // The digest it was made from is stale now.
+    problem(
+        &send(
+            &mut c,
+            Method::POST,
+            &rollback,
+            &admin,
+            Some(&config_tag),
+            "",
+        )
+        .await,
+        412,
+        "changed",
+    );
+}
+
+/// Users and tokens, administrators only: made (a taken name 409, a short password
+/// 422 by field), read with a version, changed and deleted under `If-Match`, the last
+/// administrator kept; a token made here works at once and stops when revoked.
+#[tokio::test]
+async fn users_and_tokens_are_managed_by_administrators() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    let lone = env.admin().await.name;
+    for path in ["/api/v1/users", "/api/v1/tokens"] {
+        problem(&get(&mut c, path, Some(&viewer)).await, 403, "viewer");
+    }
+    let new = r#"{"name": "alice", "role": "admin", "password": "correct horse"}"#;
+    let r = send(&mut c, Method::POST, "/api/v1/users", &admin, None, new).await;
+    assert_eq!(r.status.as_u16(), 201, "{r:?}");
+    assert_eq!(r.header("location"), "/api/v1/users/alice");
+    problem(
+        &send(&mut c, Method::POST, "/api/v1/users", &admin, None, new).await,
+        409,
+        "exists",
+    );
+    let p = problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            None,
+            r#"{"name": "bob", "role": "viewer", "password": "short"}"#,
+        )
+        .await,
+        422,
+        "nothing was saved",
+    );
+    assert_eq!(p["errors"][0]["field"], "password", "{p}");
+    problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            None,
+            r#"{"name": "bob", "role": "root", "password": "long enough"}"#,
+        )
+        .await,
+        400,
+        "JSON expected",
+    );
+    let r = get(&mut c, "/api/v1/users/alice", Some(&admin)).await;
+    let tag = r.header("etag").to_string();
+    assert_eq!(json(&r)["role"], "admin");
+    let r = send(
+        &mut c,
+        Method::PATCH,
+        "/api/v1/users/alice",
+        &admin,
+        Some(&tag),
+        r#"{"role": "viewer"}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert_eq!(json(&r)["role"], "viewer");
+    problem(
+        &send(
+            &mut c,
+            Method::PATCH,
+            "/api/v1/users/alice",
+            &admin,
+            Some(&tag),
+            r#"{"role": "admin"}"#,
+        )
+        .await,
+        412,
+        "changed since",
+    );
+    let tag = r.header("etag").to_string();
+    // alice is a viewer now: the only administrator left is the one made below.
+    let r = get(&mut c, &format!("/api/v1/users/{lone}"), Some(&admin)).await;
+    let lone_tag = r.header("etag").to_string();
+    problem(
+        &send(
+            &mut c,
+            Method::DELETE,
+            &format!("/api/v1/users/{lone}"),
+            &admin,
+            Some(&lone_tag),
+            "",
+        )
+        .await,
+        409,
+        "admin",
+    );
+    let r = send(
+        &mut c,
+        Method::DELETE,
+        "/api/v1/users/alice",
+        &admin,
+        Some(&tag),
+        "",
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 204, "{r:?}");
+    problem(
+        &get(&mut c, "/api/v1/users/alice", Some(&admin)).await,
+        404,
+        "not found",
+    );
+
+    let r = send(
+        &mut c,
+        Method::POST,
+        "/api/v1/tokens",
+        &admin,
+        None,
+        r#"{"name": "terraform", "role": "viewer", "expires_days": 30}"#,
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 201, "{r:?}");
+    let made = json(&r);
+    let secret = made["token"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("lvsd_"), "{made}");
+    assert_eq!(
+        get(&mut c, "/api/v1/virtual-servers", Some(&secret))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+    let listed = json(&get(&mut c, "/api/v1/tokens", Some(&admin)).await);
+    assert!(
+        !listed.to_string().contains(&secret),
+        "a list never shows a secret"
+    );
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["name"] == "terraform" && t["role"] == "viewer"));
+    let p = problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/tokens",
+            &admin,
+            None,
+            r#"{"name": "x", "role": "viewer", "expires_days": 0}"#,
+        )
+        .await,
+        422,
+        "nothing was saved",
+    );
+    assert_eq!(p["errors"][0]["field"], "expires_days", "{p}");
+    let r = get(&mut c, "/api/v1/tokens/terraform", Some(&admin)).await;
+    let tag = r.header("etag").to_string();
+    problem(
+        &send(
+            &mut c,
+            Method::DELETE,
+            "/api/v1/tokens/terraform",
+            &admin,
+            None,
+            "",
+        )
+        .await,
+        428,
+        "If-Match",
+    );
+    let r = send(
+        &mut c,
+        Method::DELETE,
+        "/api/v1/tokens/terraform",
+        &admin,
+        Some(&tag),
+        "",
+    )
+    .await;
+    assert_eq!(r.status.as_u16(), 204, "{r:?}");
+    problem(
+        &get(&mut c, "/api/v1/virtual-servers", Some(&secret)).await,
+        401,
+        "revoked",
+    );
+    let audit = env.store.audit().list(50, 0).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.actor == "token:admin-ci" && e.object.contains("token terraform")),
+        "{audit:?}"
+    );
 }

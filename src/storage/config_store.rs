@@ -140,6 +140,16 @@ fn global_text(settings: &GlobalSettings, comments: &Comments) -> String {
     })
 }
 
+/// The stored configuration's version as a whole: SHA-256 of its rendering (comments
+/// included), the first 16 bytes in hex.
+pub fn config_digest(config: &Config) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(render(config).as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Store {
     /// The stored configuration, read in one snapshot.
     pub async fn load_config(&self) -> Result<Config> {
@@ -162,6 +172,26 @@ impl Store {
         replace_in(&mut tx, self.now(), config, actor).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// [`Store::replace_config`], if the stored configuration is still the one whose
+    /// [`config_digest`] is `expected` (read in the same transaction, so no edit can
+    /// land between the check and the replace); `Ok(Err(current digest))` otherwise,
+    /// with nothing changed.
+    pub async fn replace_config_if(
+        &self,
+        config: &Config,
+        actor: &Actor,
+        expected: &str,
+    ) -> Result<std::result::Result<(), String>> {
+        let mut tx = self.begin_write().await?;
+        let current = config_digest(&load_config(&mut tx).await?);
+        if current != expected {
+            return Ok(Err(current));
+        }
+        replace_in(&mut tx, self.now(), config, actor).await?;
+        tx.commit().await?;
+        Ok(Ok(()))
     }
 
     /// A configuration received from the peer: the stored configuration becomes

@@ -39,7 +39,7 @@ use sqlx::{Sqlite, Transaction};
 
 pub use audit::{action, Audit, AuditEntry};
 pub use blocks::{Block, Blocks, Stored};
-pub use config_store::{GlobalRecord, Snapshot, StoredVirtual};
+pub use config_store::{config_digest, GlobalRecord, Snapshot, StoredVirtual};
 pub use error::{Result, StorageError};
 pub use revisions::{Lineage, Revision, RevisionInfo, Revisions};
 pub use sessions::{NewSession, Session, SessionPolicy, Sessions};

@@ -300,6 +300,34 @@ impl<'s> Users<'s> {
         role_if_new: Role,
         actor: &Actor,
     ) -> Result<PasswordSet> {
+        self.store_password(name, password, role_if_new, actor, false)
+            .await
+    }
+
+    /// Makes user `name` with `role`: [`StorageError::Duplicate`] if it exists (decided
+    /// in the write itself, so two clients making the same user cannot both succeed,
+    /// the second setting the first one's password).
+    pub async fn create(
+        &self,
+        name: &str,
+        password: &str,
+        role: Role,
+        actor: &Actor,
+    ) -> Result<User> {
+        Ok(self
+            .store_password(name, password, role, actor, true)
+            .await?
+            .user)
+    }
+
+    async fn store_password(
+        &self,
+        name: &str,
+        password: &str,
+        role_if_new: Role,
+        actor: &Actor,
+        only_new: bool,
+    ) -> Result<PasswordSet> {
         check_name(name)?;
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(StorageError::WeakPassword {
@@ -316,6 +344,11 @@ impl<'s> Users<'s> {
         let now = self.store.now();
         let mut tx = self.store.begin_write().await?;
         let existing = find(&mut tx, name).await?;
+        if only_new && existing.is_some() {
+            return Err(StorageError::Duplicate {
+                what: format!("user {name}"),
+            });
+        }
         let row: UserRow = sqlx::query_as(&format!(
             "INSERT INTO users (name, password_hash, role, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?) \

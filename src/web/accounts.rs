@@ -12,7 +12,7 @@ use super::auth::{check_password, with_flash, AdminPost, Auth, PasswordCheck, Us
 use super::control::{paginate, when};
 use super::publish::{diff, DiffLine, PageQuery};
 use super::{flash_outcome, html, see_other, AppState, Chrome, WebError};
-use crate::storage::{Role, UnknownRole};
+use crate::storage::{Role, StorageError, UnknownRole};
 
 /// Audit entries per page.
 const AUDIT_PAGE: usize = 50;
@@ -103,15 +103,13 @@ pub async fn add_user(
     if f.get("password") != f.get("password2") {
         return again("The two passwords differ.".into()).await;
     }
-    if state.store.users().get(name).await?.is_some() {
-        return again(format!("User {name} already exists.")).await;
-    }
     match state
         .store
         .users()
-        .set_password(name, f.get("password"), role, &posted.auth.actor())
+        .create(name, f.get("password"), role, &posted.auth.actor())
         .await
     {
+        Err(StorageError::Duplicate { .. }) => again(format!("User {name} already exists.")).await,
         Ok(_) => Ok(with_flash(
             see_other("/users"),
             "ok",

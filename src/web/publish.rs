@@ -427,6 +427,32 @@ pub async fn rollback(
     Path(id): Path<i64>,
     posted: AdminPost,
 ) -> Result<Response, WebError> {
+    let Ok(info) = load_revision(&state, id, &posted.auth.actor(), None).await? else {
+        return Err(WebError::Internal(
+            "an unconditional rollback was refused as stale".into(),
+        ));
+    };
+    Ok(with_flash(
+        see_other("/apply"),
+        "ok",
+        &format!(
+            "Revision {id} (serial {}) loaded into the configuration. Review the changes below and Apply to put it in force.",
+            info.serial_no
+        ),
+        state.settings.secure_cookies,
+    ))
+}
+
+/// Loads revision `id` into the stored configuration (it is not applied), with its
+/// audit entry. With `expected`, only while the stored configuration's
+/// [`config_digest`](crate::storage::config_digest) is still that: `Ok(Err(current))`
+/// otherwise, with nothing changed.
+pub async fn load_revision(
+    state: &AppState,
+    id: i64,
+    actor: &crate::storage::Actor,
+    expected: Option<&str>,
+) -> Result<Result<crate::storage::RevisionInfo, String>, WebError> {
     let _one_at_a_time = state.apply_lock.lock().await;
     let rev = state.store.revisions().get(id).await?;
     let parsed = parse(&rev.text).map_err(|e| {
@@ -438,15 +464,23 @@ pub async fn rollback(
                 .join("; ")
         ))
     })?;
-    state
-        .store
-        .replace_config(&parsed.config, &posted.auth.actor())
-        .await?;
+    match expected {
+        Some(digest) => {
+            if let Err(current) = state
+                .store
+                .replace_config_if(&parsed.config, actor, digest)
+                .await?
+            {
+                return Ok(Err(current));
+            }
+        }
+        None => state.store.replace_config(&parsed.config, actor).await?,
+    }
     state
         .store
         .audit()
         .record(
-            &posted.auth.actor(),
+            actor,
             action::REPLACE,
             "configuration",
             None,
@@ -456,13 +490,5 @@ pub async fn rollback(
             )),
         )
         .await?;
-    Ok(with_flash(
-        see_other("/apply"),
-        "ok",
-        &format!(
-            "Revision {id} (serial {}) loaded into the configuration. Review the changes below and Apply to put it in force.",
-            rev.info.serial_no
-        ),
-        state.settings.secure_cookies,
-    ))
+    Ok(Ok(rev.info))
 }

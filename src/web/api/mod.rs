@@ -5,8 +5,11 @@
 //!
 //! Served by `lvs-director web` on the admin UI's listener, beside the pages.
 
+mod accounts;
 pub mod problem;
 mod resources;
+mod revisions;
+mod settings;
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -80,7 +83,13 @@ impl Modify for BearerScheme {
 pub fn parts() -> (Router<AppState>, OpenApi) {
     use utoipa::OpenApi as _;
     OpenApiRouter::with_openapi(Doc::openapi())
-        .nest(BASE, resources::routes())
+        .nest(
+            BASE,
+            resources::routes()
+                .merge(settings::routes())
+                .merge(revisions::routes())
+                .merge(accounts::routes()),
+        )
         .split_for_parts()
 }
 

@@ -114,3 +114,86 @@ impl IntoResponse for Problem {
         r
     }
 }
+
+/// The answers any operation can give before it runs (no token or a wrong one, too
+/// many wrong ones) and a database locked by another process, documented once.
+#[derive(utoipa::IntoResponses)]
+pub enum Refusals {
+    #[response(
+        status = 401,
+        description = "No token, or a wrong one",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong tokens from this address",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is locked by another process",
+        content_type = "application/problem+json"
+    )]
+    Locked(Problem),
+}
+
+/// [`Refusals`] and 403, for operations that change something.
+#[derive(utoipa::IntoResponses)]
+pub enum WriteRefusals {
+    #[response(
+        status = 401,
+        description = "No token, or a wrong one",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "A viewer token",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 429,
+        description = "Too many wrong tokens from this address",
+        content_type = "application/problem+json"
+    )]
+    TooMany(Problem),
+    #[response(
+        status = 503,
+        description = "The database is locked by another process",
+        content_type = "application/problem+json"
+    )]
+    Locked(Problem),
+}
+
+/// What a versioned write can be refused for besides [`WriteRefusals`]: a body that is
+/// not the JSON expected, a stale or missing `If-Match`, values refused by field.
+#[derive(utoipa::IntoResponses)]
+pub enum EditRefusals {
+    #[response(
+        status = 400,
+        description = "The body is not the JSON expected",
+        content_type = "application/problem+json"
+    )]
+    BadBody(Problem),
+    #[response(
+        status = 412,
+        description = "Changed since that version; `current_etag` says which it is now",
+        content_type = "application/problem+json"
+    )]
+    Stale(Problem),
+    #[response(
+        status = 422,
+        description = "Values refused, by field",
+        content_type = "application/problem+json"
+    )]
+    Refused(Problem),
+    #[response(
+        status = 428,
+        description = "No `If-Match`",
+        content_type = "application/problem+json"
+    )]
+    NoIfMatch(Problem),
+}

@@ -43,6 +43,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
             replace_local_check,
             delete_local_check
         ))
+        .routes(routes!(list_vrrp_instances, create_vrrp_instance))
+        .routes(routes!(
+            get_vrrp_instance,
+            replace_vrrp_instance,
+            delete_vrrp_instance
+        ))
         .routes(routes!(list_real_servers, create_real_server))
         .routes(routes!(
             get_real_server,
@@ -82,7 +88,7 @@ fn find_real<'a>(
 }
 
 /// The keywords of a block that are set, with their `lvs.cf` values.
-fn settings<K: Keywords>(block: &K) -> BTreeMap<String, String> {
+pub(super) fn settings<K: Keywords>(block: &K) -> BTreeMap<String, String> {
     block
         .entries()
         .into_iter()
@@ -99,11 +105,11 @@ fn virtual_settings(v: &crate::config::VirtualServer) -> BTreeMap<String, String
 }
 
 /// A resource's version as an entity tag.
-pub fn etag(version: i64) -> String {
+pub(super) fn etag(version: i64) -> String {
     format!("\"v{version}\"")
 }
 
-fn with_etag(version: i64, body: impl IntoResponse) -> Response {
+pub(super) fn with_etag(version: i64, body: impl IntoResponse) -> Response {
     let mut r = body.into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(version)) {
         r.headers_mut().insert(header::ETAG, v);
@@ -223,7 +229,7 @@ pub struct NewVirtualServer {
 /// What a client sends to replace a virtual server's keywords (its real servers stay).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VirtualServerSettings {
+pub struct KeywordSettings {
     /// Every keyword it is to have, with its `lvs.cf` value; those left out are unset
     /// (their defaults apply). A `GET`'s `settings` sent back unchanged changes nothing.
     #[serde(default)]
@@ -232,7 +238,7 @@ pub struct VirtualServerSettings {
 
 /// A JSON body, or a 400 problem saying what is wrong with it (axum's own rejection
 /// would be plain text).
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(bytes).map_err(|e| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -242,7 +248,7 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
 }
 
 /// The version an `If-Match` names: 428 without one, 412 when it is not one of ours.
-fn if_match(headers: &axum::http::HeaderMap, current: i64) -> Result<i64, Problem> {
+pub(super) fn if_match(headers: &axum::http::HeaderMap, current: i64) -> Result<i64, Problem> {
     let Some(given) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
         return Err(Problem::new(
             StatusCode::PRECONDITION_REQUIRED,
@@ -261,7 +267,7 @@ fn if_match(headers: &axum::http::HeaderMap, current: i64) -> Result<i64, Proble
 }
 
 /// 412 with the current version.
-fn stale(current: i64) -> Problem {
+pub(super) fn stale(current: i64) -> Problem {
     let mut p = Problem::new(
         StatusCode::PRECONDITION_FAILED,
         format!(
@@ -275,7 +281,7 @@ fn stale(current: i64) -> Problem {
 
 /// Sets `block`'s keywords from `settings` (the others of its table unset), as the
 /// admin UI's forms do, filing each error under its keyword.
-fn set_keywords<K: Keywords>(
+pub(super) fn set_keywords<K: Keywords>(
     block: &mut K,
     settings: &BTreeMap<String, String>,
     errors: &mut Vec<super::problem::FieldError>,
@@ -395,40 +401,32 @@ fn edited<B: ApiBlock>(
         });
     }
     let keywords = B::keyword_list();
-    for k in settings.keys().filter(|k| !keywords.contains(&k.as_str())) {
-        errors.push(super::problem::FieldError {
-            field: k.clone(),
-            message: format!("`{k}` is not a keyword of {}", B::WHAT),
-        });
-    }
+    errors.extend(unknown_keywords(settings, &keywords, B::WHAT));
     b.set_keywords(settings, &mut errors);
     let mut general = Vec::new();
     if errors.is_empty() {
         let mut after = before.clone();
         let scope = place(&mut after, &b);
-        let mut fields = std::collections::HashMap::new();
-        // Every keyword is a field here, as the form's own are on its page.
-        let specs: Vec<crate::web::form::FieldSpec> = keywords
-            .iter()
-            .map(|k| crate::web::form::text(k, k))
-            .collect();
-        crate::web::virtuals::check_edit(
-            &state.settings.scripts_dir,
+        check_in_place(
+            state,
             before,
             &after,
             scope,
-            &[&specs],
-            &mut fields,
+            &keywords,
+            &mut errors,
             &mut general,
         );
-        errors.extend(
-            fields
-                .into_iter()
-                .map(|(field, message)| super::problem::FieldError { field, message }),
-        );
     }
+    refused(errors, general).map_or(Ok(b), Err)
+}
+
+/// The 422 for an edit with field errors or whole-configuration ones, if it has any.
+pub(super) fn refused(
+    mut errors: Vec<super::problem::FieldError>,
+    general: Vec<String>,
+) -> Option<Problem> {
     if errors.is_empty() && general.is_empty() {
-        return Ok(b);
+        return None;
     }
     let detail = if general.is_empty() {
         "nothing was saved: correct the fields listed".to_string()
@@ -438,7 +436,55 @@ fn edited<B: ApiBlock>(
     let mut p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
     errors.sort_by(|a, b| a.field.cmp(&b.field));
     p.errors = errors;
-    Err(p)
+    Some(p)
+}
+
+/// Field errors for the keywords of `settings` that `known` does not have.
+pub(super) fn unknown_keywords(
+    settings: &BTreeMap<String, String>,
+    known: &[&str],
+    what: &str,
+) -> Vec<super::problem::FieldError> {
+    settings
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .map(|k| super::problem::FieldError {
+            field: k.clone(),
+            message: format!("`{k}` is not a keyword of {what}"),
+        })
+        .collect()
+}
+
+/// The whole-configuration check of an edit in `scope`, as the admin UI's forms make
+/// it: problems the edit brings in, by keyword (every one a field) or in general.
+pub(super) fn check_in_place(
+    state: &AppState,
+    before: &crate::config::Config,
+    after: &crate::config::Config,
+    scope: crate::config::Scope,
+    keywords: &[&'static str],
+    errors: &mut Vec<super::problem::FieldError>,
+    general: &mut Vec<String>,
+) {
+    let mut fields = std::collections::HashMap::new();
+    let specs: Vec<crate::web::form::FieldSpec> = keywords
+        .iter()
+        .map(|k| crate::web::form::text(k, k))
+        .collect();
+    crate::web::virtuals::check_edit(
+        &state.settings.scripts_dir,
+        before,
+        after,
+        scope,
+        &[&specs],
+        &mut fields,
+        general,
+    );
+    errors.extend(
+        fields
+            .into_iter()
+            .map(|(field, message)| super::problem::FieldError { field, message }),
+    );
 }
 
 /// Puts a virtual server at `index` of the configuration, or at its end.
@@ -556,7 +602,7 @@ async fn create_virtual_server(
         ("name" = String, Path, description = "The virtual server's name"),
         ("If-Match" = String, Header, description = "The ETag of the version the change was made from"),
     ),
-    request_body = VirtualServerSettings,
+    request_body = KeywordSettings,
     responses(
         (status = 200, description = "Saved (or already so)", body = VirtualServer,
             headers(("ETag" = String, description = "Its version now"))),
@@ -582,7 +628,7 @@ async fn replace_virtual_server(
     let snapshot = state.store.snapshot().await?;
     let (index, current) = find_virtual(&snapshot, &name)?;
     let version = if_match(&headers, current.virtual_server.version)?;
-    let wanted: VirtualServerSettings = body(&bytes)?;
+    let wanted: KeywordSettings = body(&bytes)?;
     let before = snapshot.config();
     let v = edited(
         &state,
@@ -821,7 +867,7 @@ async fn create_real_server(
         ("server" = String, Path, description = "The real server's name"),
         ("If-Match" = String, Header, description = "The ETag of the version the change was made from"),
     ),
-    request_body = VirtualServerSettings,
+    request_body = KeywordSettings,
     responses(
         (status = 200, description = "Saved (or already so)", body = RealServer,
             headers(("ETag" = String, description = "Its version now"))),
@@ -848,7 +894,7 @@ async fn replace_real_server(
     let (vi, v) = find_virtual(&snapshot, &name)?;
     let (si, current) = find_real(v, &server)?;
     let version = if_match(&headers, current.version)?;
-    let wanted: VirtualServerSettings = body(&bytes)?;
+    let wanted: KeywordSettings = body(&bytes)?;
     let before = snapshot.config();
     let r = edited(
         &state,
@@ -931,6 +977,15 @@ pub struct DiffLine {
     pub text: String,
 }
 
+impl From<crate::config::publish::DiffLine> for DiffLine {
+    fn from(d: crate::config::publish::DiffLine) -> Self {
+        DiffLine {
+            kind: d.kind.to_string(),
+            text: d.text,
+        }
+    }
+}
+
 /// What an Apply would do now: the dry run.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApplyPreview {
@@ -1003,14 +1058,7 @@ async fn preview_apply(
     let mut r = Json(ApplyPreview {
         serial: p.serial,
         unchanged: p.unchanged,
-        diff: p
-            .diff
-            .into_iter()
-            .map(|d| DiffLine {
-                kind: d.kind.to_string(),
-                text: d.text,
-            })
-            .collect(),
+        diff: p.diff.into_iter().map(DiffLine::from).collect(),
         errors: p.errors,
         warnings: p.warnings,
         digest: p.digest,
@@ -1316,6 +1364,26 @@ impl ApiBlock for crate::config::LocalCheck {
     }
 }
 
+impl ApiBlock for crate::config::VrrpInstance {
+    const WHAT: &'static str = "a VRRP instance";
+    fn name_mut(&mut self) -> &mut String {
+        &mut self.name
+    }
+    fn keywords(&self) -> BTreeMap<String, String> {
+        settings(&self.settings)
+    }
+    fn set_keywords(
+        &mut self,
+        settings: &BTreeMap<String, String>,
+        errors: &mut Vec<super::problem::FieldError>,
+    ) {
+        set_keywords(&mut self.settings, settings, errors);
+    }
+    fn keyword_list() -> Vec<&'static str> {
+        crate::config::model::VrrpSettings::KEYWORDS.to_vec()
+    }
+}
+
 /// A block of the configuration's top level that the API lists and edits by name:
 /// where it is in a snapshot, in the store, in a configuration, and its path.
 trait TopBlock: ApiBlock + crate::storage::Block + Send + Sync + 'static {
@@ -1375,7 +1443,30 @@ impl TopBlock for crate::config::LocalCheck {
     }
 }
 
-/// A named block with its keywords: a floating address, a local check.
+impl TopBlock for crate::config::VrrpInstance {
+    const PATH: &'static str = "vrrp-instances";
+    fn stored(snapshot: &crate::storage::Snapshot) -> &[crate::storage::Stored<Self>] {
+        &snapshot.vrrp
+    }
+    fn blocks(store: &crate::storage::Store) -> crate::storage::Blocks<'_, Self> {
+        store.vrrp_instances()
+    }
+    fn list_mut(c: &mut crate::config::Config) -> &mut Vec<Self> {
+        &mut c.vrrp
+    }
+    fn scope(index: usize) -> crate::config::Scope {
+        crate::config::Scope::Vrrp(index)
+    }
+    fn take_keywords(to: &mut Self, from: &Self) {
+        to.settings = from.settings.clone();
+    }
+    fn block_name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A named block with its keywords: a floating address, a local check, a VRRP
+/// instance.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NamedBlock {
     pub name: String,
@@ -1487,7 +1578,7 @@ async fn replace_top<B: TopBlock>(
     let snapshot = state.store.snapshot().await?;
     let (index, current) = find_top::<B>(&snapshot, name)?;
     let version = if_match(headers, current.version)?;
-    let wanted: VirtualServerSettings = body(bytes)?;
+    let wanted: KeywordSettings = body(bytes)?;
     let before = snapshot.config();
     let b = edited(
         state,
@@ -1620,7 +1711,7 @@ macro_rules! top_block_handlers {
                 ("name" = String, Path, description = "Its name"),
                 ("If-Match" = String, Header, description = "The ETag of the version the change was made from"),
             ),
-            request_body = VirtualServerSettings,
+            request_body = KeywordSettings,
             responses(
                 (status = 200, description = "Saved (or already so)", body = NamedBlock,
                     headers(("ETag" = String, description = "Its version now"))),
@@ -1698,4 +1789,16 @@ top_block_handlers!(
     get_local_check,
     replace_local_check,
     delete_local_check
+);
+
+top_block_handlers!(
+    "VRRP instance",
+    "VRRP instances",
+    "vrrp-instances",
+    crate::config::VrrpInstance,
+    list_vrrp_instances,
+    create_vrrp_instance,
+    get_vrrp_instance,
+    replace_vrrp_instance,
+    delete_vrrp_instance
 );
