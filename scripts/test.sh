@@ -14,6 +14,8 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 [ -x /usr/bin/chromium ] || missing+=(chromium chromium-driver)
 # The VRRP interop tests run Debian's keepalived (2.2.7 on bookworm) as the peer.
 command -v keepalived >/dev/null 2>&1 || missing+=(keepalived)
+# Schemathesis (tests/api/schemathesis.sh) is installed from PyPI into a venv.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -74,3 +76,9 @@ cargo test --locked --doc 2>&1 | tee "$log_file"
 cargo test --locked --all-targets 2>&1 | tee -a "$log_file"
 # One closing line for the whole run (pipefail has already stopped on a failure).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log_file"
+
+# Schemathesis against the API as served (PyPI, pinned; its venv is kept under
+# target/): every operation of /api/v1/openapi.json, every check.
+log "schemathesis (tests/api/schemathesis.sh)"
+cargo build --locked --bin lvs-director
+tests/api/schemathesis.sh target/debug/lvs-director

@@ -1269,3 +1269,72 @@ async fn users_and_tokens_are_managed_by_administrators() {
         "{audit:?}"
     );
 }
+
+/// The auth matrix over every operation the document lists: no token and a wrong one
+/// are 401 (each wrong one from an address of its own, below the rate limit), a
+/// viewer's token reads but is refused every change and the accounts (403), an
+/// administrator's passes; each of those answers is in the operation's documentation.
+#[tokio::test]
+async fn every_documented_operation_checks_the_token_and_its_role() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut wrong = admin.clone();
+    wrong.replace_range(wrong.len() - 4.., "0000");
+    let doc = json(&get(&mut env.oneshot(), "/api/v1/openapi.json", None).await);
+    let mut n: u32 = 0;
+    let mut operations = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            operations += 1;
+            let concrete = path
+                .replace("{name}", "www")
+                .replace("{server}", "web1")
+                .replace("{id}", "1")
+                .replace("{other}", "1");
+            let m: Method = method.to_uppercase().parse().unwrap();
+            let documented: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+            let says = |status: &str| {
+                assert!(
+                    documented.iter().any(|s| *s == status),
+                    "{method} {path} answers {status} without documenting it: {documented:?}"
+                )
+            };
+            let mut c = env.oneshot();
+            let r = c.request(m.clone(), &concrete, &[], None).await;
+            problem(&r, 401, "needs a token");
+            says("401");
+            says("429");
+            n += 1;
+            let from = std::net::IpAddr::from([127, 0, 2, (n % 250) as u8 + 1]);
+            let r = send(
+                &mut env.oneshot().from(from),
+                m.clone(),
+                &concrete,
+                &wrong,
+                None,
+                "",
+            )
+            .await;
+            problem(&r, 401, "wrong, revoked or expired");
+            let reads = m == Method::GET && !path.contains("/users") && !path.contains("/tokens");
+            let r = send(&mut env.oneshot(), m.clone(), &concrete, &viewer, None, "").await;
+            if reads {
+                assert!(
+                    ![401, 403].contains(&r.status.as_u16()),
+                    "{method} {path} refused a viewer: {r:?}"
+                );
+            } else {
+                problem(&r, 403, "viewer");
+                says("403");
+            }
+            let r = send(&mut env.oneshot(), m, &concrete, &admin, None, "").await;
+            assert!(
+                ![401, 403].contains(&r.status.as_u16()),
+                "{method} {path} refused an administrator: {r:?}"
+            );
+            says(r.status.as_str());
+        }
+    }
+    assert!(operations >= 40, "{operations} operations documented");
+}

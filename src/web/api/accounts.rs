@@ -275,9 +275,9 @@ async fn update_user(
     bytes: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     caller.admin()?;
+    let change: UserChange = body(&bytes)?;
     let mut u = find_user(&state, &name).await?;
     matches(&headers, &user_etag(&u))?;
-    let change: UserChange = body(&bytes)?;
     if let Some(password) = &change.password {
         u = state
             .store
@@ -372,6 +372,8 @@ pub struct NewTokenRequest {
     pub name: String,
     pub role: RoleName,
     /// Days it is valid (1 to 3650); none: until revoked.
+    #[serde(default, deserialize_with = "whole_days")]
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_days: Option<u32>,
 }
 
@@ -534,4 +536,18 @@ async fn revoke_token(
     matches(&headers, &token_etag(&t))?;
     state.store.tokens().revoke(&name, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A whole number of days, however JSON writes it: `30` and `30.0` are the same
+/// integer to JSON Schema, so both are taken; `30.5` is not a whole number.
+fn whole_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<f64>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if n.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&n) {
+        return Err(serde::de::Error::custom(format!(
+            "expires_days must be a whole number of days, not {n}"
+        )));
+    }
+    Ok(Some(n as u32))
 }

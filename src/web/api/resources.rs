@@ -239,12 +239,19 @@ pub struct KeywordSettings {
 /// A JSON body, or a 400 problem saying what is wrong with it (axum's own rejection
 /// would be plain text).
 pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    let bad = |e: String| {
         Problem::new(
             StatusCode::BAD_REQUEST,
             format!("the body is not the JSON expected: {e}"),
         )
-    })
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    // serde reads a struct from an array of its fields in order too: no body here is
+    // one.
+    if value.is_array() {
+        return Err(bad("an object is expected, not an array".into()));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
 /// The version an `If-Match` names: 428 without one, 412 when it is not one of ours.
@@ -625,10 +632,10 @@ async fn replace_virtual_server(
     bytes: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     caller.admin()?;
+    let wanted: KeywordSettings = body(&bytes)?;
     let snapshot = state.store.snapshot().await?;
     let (index, current) = find_virtual(&snapshot, &name)?;
     let version = if_match(&headers, current.virtual_server.version)?;
-    let wanted: KeywordSettings = body(&bytes)?;
     let before = snapshot.config();
     let v = edited(
         &state,
@@ -890,11 +897,11 @@ async fn replace_real_server(
     bytes: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     caller.admin()?;
+    let wanted: KeywordSettings = body(&bytes)?;
     let snapshot = state.store.snapshot().await?;
     let (vi, v) = find_virtual(&snapshot, &name)?;
     let (si, current) = find_real(v, &server)?;
     let version = if_match(&headers, current.version)?;
-    let wanted: KeywordSettings = body(&bytes)?;
     let before = snapshot.config();
     let r = edited(
         &state,
@@ -1085,7 +1092,7 @@ fn apply_error(e: crate::apply::ApplyError) -> Problem {
     path = "/apply",
     tag = "apply",
     params(("If-Match" = String, Header, description = "The digest (ETag) of the preview being applied")),
-    request_body = ApplyRequest,
+    request_body(content = Option<ApplyRequest>, description = "Optional: a comment for the revision"),
     responses(
         (status = 200, description = "Applied: the supervisor's and the peers' answers", body = ApplyResult),
         (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
@@ -1107,6 +1114,12 @@ async fn apply(
 ) -> Result<Response, Problem> {
     use crate::web::publish::Applied;
     caller.admin()?;
+    // No body, `null` and an object without a comment are the same request.
+    let request: ApplyRequest = if bytes.is_empty() {
+        ApplyRequest::default()
+    } else {
+        body::<Option<ApplyRequest>>(&bytes)?.unwrap_or_default()
+    };
     let Some(digest) = headers
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -1116,11 +1129,6 @@ async fn apply(
             StatusCode::PRECONDITION_REQUIRED,
             "an Apply needs `If-Match` with the digest (ETag) of the preview it applies: GET /api/v1/apply",
         ));
-    };
-    let request: ApplyRequest = if bytes.is_empty() {
-        ApplyRequest::default()
-    } else {
-        body(&bytes)?
     };
     let applied =
         crate::web::publish::apply_stored(&state, &caller.actor(), &request.comment, &digest)
@@ -1575,10 +1583,10 @@ async fn replace_top<B: TopBlock>(
     bytes: &[u8],
 ) -> Result<Response, Problem> {
     caller.admin()?;
+    let wanted: KeywordSettings = body(bytes)?;
     let snapshot = state.store.snapshot().await?;
     let (index, current) = find_top::<B>(&snapshot, name)?;
     let version = if_match(headers, current.version)?;
-    let wanted: KeywordSettings = body(bytes)?;
     let before = snapshot.config();
     let b = edited(
         state,

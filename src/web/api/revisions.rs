@@ -127,6 +127,7 @@ pub struct Window {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// After skipping this many of the newest.
+    #[param(minimum = 0, maximum = 2147483647)]
     pub offset: Option<u32>,
 }
 
@@ -160,11 +161,14 @@ async fn list_revisions(
             format!("limit must be from 1 to {MOST}, not {limit}"),
         ));
     }
-    let list = state
-        .store
-        .revisions()
-        .list(limit, w.offset.unwrap_or(0))
-        .await?;
+    let offset = w.offset.unwrap_or(0);
+    if i32::try_from(offset).is_err() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("offset must be from 0 to {}, not {offset}", i32::MAX),
+        ));
+    }
+    let list = state.store.revisions().list(limit, offset).await?;
     Ok(Json(list.into_iter().map(RevisionSummary::from).collect()))
 }
 

@@ -81,9 +81,9 @@ async fn replace_settings(
     bytes: axum::body::Bytes,
 ) -> Result<Response, Problem> {
     caller.admin()?;
+    let wanted: KeywordSettings = body(&bytes)?;
     let stored = state.store.global_settings().await?;
     let version = if_match(&headers, stored.version)?;
-    let wanted: KeywordSettings = body(&bytes)?;
     let mut errors = unknown_keywords(
         &wanted.settings,
         GlobalSettings::KEYWORDS,
