@@ -1317,7 +1317,10 @@ async fn every_documented_operation_checks_the_token_and_its_role() {
             )
             .await;
             problem(&r, 401, "wrong, revoked or expired");
-            let reads = m == Method::GET && !path.contains("/users") && !path.contains("/tokens");
+            let reads = m == Method::GET
+                && !["/users", "/tokens", "/audit"]
+                    .iter()
+                    .any(|p| path.contains(p));
             let r = send(&mut env.oneshot(), m.clone(), &concrete, &viewer, None, "").await;
             if reads {
                 assert!(
@@ -1337,4 +1340,121 @@ async fn every_documented_operation_checks_the_token_and_its_role() {
         }
     }
     assert!(operations >= 40, "{operations} operations documented");
+}
+
+/// The file in force imported into the stored configuration under `If-Match` of its
+/// digest (409 while there is no file or it has errors); the audit log, to
+/// administrators, names the token; configuration sync's state, and a choice with no
+/// such peer refused with nothing changed.
+#[tokio::test]
+async fn import_audit_and_cluster() {
+    let env = with_config().await;
+    let admin = token(&env, "admin-ci", Role::Admin).await;
+    let viewer = token(&env, "dashboard", Role::Viewer).await;
+    let mut c = env.oneshot();
+    let tag = get(&mut c, "/api/v1/configuration", Some(&viewer))
+        .await
+        .header("etag")
+        .to_string();
+    let import = "/api/v1/configuration/import";
+    problem(
+        &send(&mut c, Method::POST, import, &admin, Some(&tag), "").await,
+        409,
+        "does not exist",
+    );
+    std::fs::write(
+        env.lvs_cf(),
+        "serial_no = 7\nprimary = 192.0.2.1\nservice = lvs\nnetwork = direct\nvirtual = broken {\n",
+    )
+    .unwrap();
+    problem(
+        &send(&mut c, Method::POST, import, &admin, Some(&tag), "").await,
+        409,
+        "errors",
+    );
+    std::fs::write(
+        env.lvs_cf(),
+        "serial_no = 7\nprimary = 192.0.2.1\nservice = lvs\nnetwork = direct\n",
+    )
+    .unwrap();
+    problem(
+        &send(&mut c, Method::POST, import, &viewer, Some(&tag), "").await,
+        403,
+        "viewer",
+    );
+    problem(
+        &send(&mut c, Method::POST, import, &admin, None, "").await,
+        428,
+        "If-Match",
+    );
+    problem(
+        &send(&mut c, Method::POST, import, &admin, Some("\"00\""), "").await,
+        412,
+        "changed",
+    );
+    let r = send(&mut c, Method::POST, import, &admin, Some(&tag), "").await;
+    assert_eq!(r.status.as_u16(), 200, "{r:?}");
+    assert!(
+        env.store.load_config().await.unwrap().virtuals.is_empty(),
+        "the file's configuration is stored"
+    );
+    let now = get(&mut c, "/api/v1/configuration", Some(&viewer)).await;
+    assert_eq!(now.header("etag"), r.header("etag"));
+
+    problem(
+        &get(&mut c, "/api/v1/audit", Some(&viewer)).await,
+        403,
+        "viewer",
+    );
+    problem(
+        &get(&mut c, "/api/v1/audit?limit=501", Some(&admin)).await,
+        400,
+        "limit",
+    );
+    let log = json(&get(&mut c, "/api/v1/audit?limit=5", Some(&admin)).await);
+    assert!(log.as_array().unwrap().len() <= 5);
+    assert_eq!(log[0]["actor"], "token:admin-ci", "{log}");
+
+    let sync = json(&get(&mut c, "/api/v1/cluster", Some(&viewer)).await);
+    assert!(sync["peers"].as_array().unwrap().is_empty(), "{sync}");
+    let choice = r#"{"peer": "203.0.113.9", "side": "peer"}"#;
+    problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/cluster/choose",
+            &viewer,
+            None,
+            choice,
+        )
+        .await,
+        403,
+        "viewer",
+    );
+    problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/cluster/choose",
+            &admin,
+            None,
+            choice,
+        )
+        .await,
+        409,
+        "nothing changed",
+    );
+    problem(
+        &send(
+            &mut c,
+            Method::POST,
+            "/api/v1/cluster/choose",
+            &admin,
+            None,
+            r#"{"peer": "x", "side": "both"}"#,
+        )
+        .await,
+        400,
+        "JSON expected",
+    );
 }

@@ -2765,3 +2765,96 @@ async fn users_are_added_given_roles_and_deleted_and_change_their_password() {
     assert_eq!(changed.after.as_deref(), Some("password changed"));
     server.stop().await;
 }
+
+/// API tokens on the Users page: an administrator makes one (its secret on the answer
+/// to the form and nowhere after), sees it listed without its secret, and revokes it;
+/// the API takes it until then. A viewer sees no tokens and may not make one.
+#[tokio::test]
+async fn administrators_make_and_revoke_api_tokens_on_the_users_page() {
+    let env = Env::new().await;
+    env.admin().await;
+    env.user("olivia", "viewer password", Role::Viewer).await;
+    let server = env.serve().await;
+    let mut a = server.client();
+    a.login_ok(ADMIN, ADMIN_PASSWORD).await;
+    let page = a.page("/users").await;
+    let make = form(&page, "/users/tokens");
+    a.submit(
+        &make
+            .clone()
+            .with("token_name", "bad name")
+            .with("token_role", "viewer"),
+    )
+    .await
+    .expect(422)
+    .expect_text("token name");
+    a.submit(
+        &make
+            .clone()
+            .with("token_name", "ci")
+            .with("token_role", "admin")
+            .with("token_days", "soon"),
+    )
+    .await
+    .expect(422)
+    .expect_text("not a number of days");
+    let r = a
+        .submit(
+            &make
+                .clone()
+                .with("token_name", "ci")
+                .with("token_role", "admin")
+                .with("token_days", "30"),
+        )
+        .await;
+    r.expect(200).expect_text("Copy it now");
+    let secret = r
+        .body
+        .split("<code class=\"secret\" id=\"new-token\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the token on the page")
+        .to_string();
+    assert!(secret.starts_with("lvsd_"), "{secret}");
+    let api = |secret: String| {
+        let router = env.oneshot();
+        async move {
+            let mut c = router;
+            let auth = format!("Bearer {secret}");
+            c.request(
+                Method::GET,
+                "/api/v1/virtual-servers",
+                &[("authorization", &auth)],
+                None,
+            )
+            .await
+            .status
+            .as_u16()
+        }
+    };
+    assert_eq!(api(secret.clone()).await, 200);
+    let page = a.page("/users").await;
+    assert!(!page.contains(&secret), "the secret is shown once");
+    assert!(page.contains("<td>ci</td><td>admin</td>"), "{page}");
+    a.submit(&form(&page, "/users/tokens/ci/revoke"))
+        .await
+        .expect_redirect("/users");
+    assert_eq!(api(secret).await, 401);
+    assert!(env.store.tokens().list().await.unwrap().is_empty());
+
+    let mut v = server.client();
+    v.login_ok("olivia", "viewer password").await;
+    let page = v.page("/users").await;
+    assert!(!page.contains("API tokens"), "{page}");
+    v.post(
+        "/users/tokens",
+        &[
+            ("csrf", &v.csrf()),
+            ("token_name", "mine"),
+            ("token_role", "admin"),
+        ],
+    )
+    .await
+    .expect(403);
+    assert!(env.store.tokens().list().await.unwrap().is_empty());
+}

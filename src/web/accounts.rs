@@ -22,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(users).post(add_user))
         .route("/users/{name}/delete", post(delete_user))
         .route("/users/{name}/role", post(set_role))
+        .route("/users/tokens", post(add_token))
+        .route("/users/tokens/{name}/revoke", post(revoke_token))
         .route("/account", get(account).post(change_password))
         .route("/audit", get(audit))
 }
@@ -35,6 +37,26 @@ pub struct UserRow {
     pub me: bool,
 }
 
+/// An API token as the Users page lists it (never its secret).
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub name: String,
+    pub role: String,
+    pub prefix: String,
+    pub created: String,
+    pub created_by: String,
+    pub expires: String,
+    pub last_used: String,
+    pub expired: bool,
+}
+
+/// A token just made: its secret, shown on this one page and never again.
+#[derive(Debug, Clone)]
+pub struct MadeToken {
+    pub name: String,
+    pub secret: String,
+}
+
 #[derive(Template)]
 #[template(path = "users.html")]
 struct UsersPage {
@@ -42,6 +64,18 @@ struct UsersPage {
     rows: Vec<UserRow>,
     new_name: String,
     new_role: String,
+    error: Option<String>,
+    /// Administrators only.
+    tokens: Vec<TokenRow>,
+    made: Option<MadeToken>,
+    token_error: Option<String>,
+}
+
+/// What the Users page shows besides the users: the tokens (to administrators), a
+/// token just made, an error of the token form.
+#[derive(Default)]
+struct TokenPart {
+    made: Option<MadeToken>,
     error: Option<String>,
 }
 
@@ -56,6 +90,39 @@ async fn show_users(
     new_role: &str,
     error: Option<String>,
 ) -> Result<Response, WebError> {
+    show_users_with(state, auth, new_name, new_role, error, TokenPart::default()).await
+}
+
+async fn show_users_with(
+    state: &AppState,
+    auth: &Auth,
+    new_name: &str,
+    new_role: &str,
+    error: Option<String>,
+    part: TokenPart,
+) -> Result<Response, WebError> {
+    let now = state.store.now();
+    let tokens = if auth.user.role == Role::Admin {
+        state
+            .store
+            .tokens()
+            .list()
+            .await?
+            .into_iter()
+            .map(|t| TokenRow {
+                expired: t.expired(now),
+                name: t.name,
+                role: t.role.to_string(),
+                prefix: t.prefix,
+                created: secs(t.created_at),
+                created_by: t.created_by,
+                expires: t.expires_at.map_or_else(|| "never".into(), secs),
+                last_used: t.last_used_at.map_or_else(|| "never".into(), secs),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let rows = state
         .store
         .users()
@@ -70,7 +137,7 @@ async fn show_users(
             updated: secs(u.updated_at),
         })
         .collect();
-    let status = if error.is_some() {
+    let status = if error.is_some() || part.error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
@@ -81,6 +148,9 @@ async fn show_users(
         new_name: new_name.to_string(),
         new_role: new_role.to_string(),
         error,
+        tokens,
+        made: part.made,
+        token_error: part.error,
     };
     Ok((status, html(&page)).into_response())
 }
@@ -132,6 +202,66 @@ pub async fn delete_user(
         .delete(&name, &posted.auth.actor())
         .await
         .map(|()| format!("User {name} deleted (and logged out)."));
+    flash_outcome(&state, "/users", r)
+}
+
+/// Makes an API token and shows its secret on the page answering the form, once: it
+/// is never put in a redirect, a cookie or a log.
+pub async fn add_token(
+    State(state): State<AppState>,
+    posted: AdminPost,
+) -> Result<Response, WebError> {
+    let f = &posted.form;
+    let name = f.get("token_name").trim().to_string();
+    let refuse = |e: String| TokenPart {
+        made: None,
+        error: Some(e),
+    };
+    let part = match f.get("token_role").parse::<Role>() {
+        Err(e) => refuse(e.to_string()),
+        Ok(role) => {
+            let days = match f.get("token_days").trim() {
+                "" => Ok(None),
+                d => d
+                    .parse::<u32>()
+                    .map(Some)
+                    .map_err(|_| format!("Expires after: `{d}` is not a number of days.")),
+            };
+            match days {
+                Err(e) => refuse(e),
+                Ok(days) => match state
+                    .store
+                    .tokens()
+                    .create(&name, role, days, &posted.auth.actor())
+                    .await
+                {
+                    Ok(made) => TokenPart {
+                        made: Some(MadeToken {
+                            name: made.info.name.clone(),
+                            secret: made.token.clone(),
+                        }),
+                        error: None,
+                    },
+                    Err(e) if e.is_invalid_input() => refuse(e.to_string()),
+                    Err(e) => return Err(e.into()),
+                },
+            }
+        }
+    };
+    show_users_with(&state, &posted.auth, "", "viewer", None, part).await
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    posted: AdminPost,
+) -> Result<Response, WebError> {
+    let r = state
+        .store
+        .tokens()
+        .revoke(&name, &posted.auth.actor())
+        .await
+        .map(|t| format!("Token {} revoked: it no longer works.", t.name));
     flash_outcome(&state, "/users", r)
 }
 

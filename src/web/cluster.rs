@@ -78,8 +78,23 @@ async fn page(State(state): State<AppState>, auth: Auth) -> Result<Response, Web
     let view = state.cluster.view();
     let in_force = apply::read_in_force(&state.settings.lvs_cf).await?;
     let ours = in_force.clone().unwrap_or_default();
-    let peers = view
-        .peers
+    let peers = peer_rows(&view, &ours);
+    Ok(html(&ClusterPage {
+        chrome: Chrome::new(&state, &auth, "cluster", "Cluster").await?,
+        off: view.off.clone(),
+        alone: view.alone,
+        port: view.port,
+        serial: crate::config::publish::serial_of(&ours),
+        refused: view.refused,
+        taken: view.taken,
+        peers,
+    }))
+}
+
+/// Each peer as the Cluster page (and the API) show it; `ours` is the file in force,
+/// the side a conflict's diff starts from.
+pub fn peer_rows(view: &View, ours: &str) -> Vec<PeerRow> {
+    view.peers
         .iter()
         .map(|p| {
             let (state_text, class) = match (&p.error, p.relation, &p.conflict) {
@@ -110,21 +125,11 @@ async fn page(State(state): State<AppState>, auth: Auth) -> Result<Response, Web
                 conflict: p.conflict.as_ref().map(|c| ConflictRow {
                     why: c.why.clone(),
                     peer_serial: c.peer_serial,
-                    diff: diff(&ours, &c.peer_text),
+                    diff: diff(ours, &c.peer_text),
                 }),
             }
         })
-        .collect();
-    Ok(html(&ClusterPage {
-        chrome: Chrome::new(&state, &auth, "cluster", "Cluster").await?,
-        off: view.off.clone(),
-        alone: view.alone,
-        port: view.port,
-        serial: crate::config::publish::serial_of(&ours),
-        refused: view.refused,
-        taken: view.taken,
-        peers,
-    }))
+        .collect()
 }
 
 /// Settles a conflict: `side` is `peer` (take the peer's configuration) or `ours`

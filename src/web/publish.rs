@@ -286,37 +286,41 @@ pub async fn apply(State(state): State<AppState>, posted: AdminPost) -> Result<R
 }
 
 /// Replaces the stored configuration with the file in force (to keep hand edits).
-pub async fn import_in_force(
-    State(state): State<AppState>,
-    posted: AdminPost,
-) -> Result<Response, WebError> {
+/// The file in force as a configuration to import, or why it cannot be: missing, or
+/// with errors (the first five, with their lines).
+pub async fn valid_in_force(state: &AppState) -> Result<Result<Config, String>, WebError> {
     let path = &state.settings.lvs_cf;
-    let secure = state.settings.secure_cookies;
     let Some(text) = read_in_force(path).await? else {
-        return Ok(with_flash(
-            see_other("/apply"),
-            "error",
-            &format!("{} does not exist: nothing to import", path.display()),
-            secure,
-        ));
+        return Ok(Err(format!(
+            "{} does not exist: nothing to import",
+            path.display()
+        )));
     };
     let file = path.display().to_string();
     let checked = crate::config::check(&text);
     let Some(config) = checked.valid() else {
         let first: Vec<String> = checked.error_lines(&file).into_iter().take(5).collect();
-        return Ok(with_flash(
-            see_other("/apply"),
-            "error",
-            &format!(
-                "{file} was not imported, it has errors: {}",
-                first.join("; ")
-            ),
-            secure,
-        ));
+        return Ok(Err(format!(
+            "{file} was not imported, it has errors: {}",
+            first.join("; ")
+        )));
+    };
+    Ok(Ok(config.clone()))
+}
+
+pub async fn import_in_force(
+    State(state): State<AppState>,
+    posted: AdminPost,
+) -> Result<Response, WebError> {
+    let secure = state.settings.secure_cookies;
+    let file = state.settings.lvs_cf.display().to_string();
+    let config = match valid_in_force(&state).await? {
+        Ok(c) => c,
+        Err(why) => return Ok(with_flash(see_other("/apply"), "error", &why, secure)),
     };
     state
         .store
-        .replace_config(config, &posted.auth.actor())
+        .replace_config(&config, &posted.auth.actor())
         .await?;
     Ok(with_flash(
         see_other("/apply"),

@@ -1,5 +1,5 @@
-//! Users of the admin UI and API tokens: administrators only, reading included (a
-//! viewer has no business listing who may log in).
+//! Users of the admin UI, API tokens and the audit log: administrators only, reading
+//! included (a viewer has no business listing who may log in, or what they did).
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::problem::{FieldError, Problem, WriteRefusals};
 use super::resources::body;
+use super::revisions::Window;
 use super::Caller;
 use crate::storage::{Role, StorageError, TokenInfo, User};
 use crate::web::AppState;
@@ -22,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(get_token, revoke_token))
+        .routes(routes!(audit))
 }
 
 /// A role, as the API spells it.
@@ -550,4 +552,58 @@ fn whole_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::
         )));
     }
     Ok(Some(n as u32))
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditDoc {
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// A user, `token:NAME`, or the name tried for a failed login.
+    pub actor: String,
+    /// The client's address, when known.
+    pub source: Option<String>,
+    pub action: String,
+    pub object: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// The audit log, newest first: every change, login and token use that changed
+/// something, by whom.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "users",
+    params(Window),
+    responses(
+        (status = 200, description = "The entries", body = [AuditDoc]),
+        (status = 400, description = "`limit` or `offset` is not a number in range", body = Problem, content_type = "application/problem+json"),
+        WriteRefusals,
+    )
+)]
+async fn audit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    window: Result<axum::extract::Query<Window>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<AuditDoc>>, Problem> {
+    caller.admin()?;
+    let (limit, offset) = Window::bounds(window)?;
+    let entries = state.store.audit().list(limit, offset).await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| AuditDoc {
+                id: e.id,
+                at: e.at,
+                actor: e.actor,
+                source: e.source,
+                action: e.action,
+                object: e.object,
+                before: e.before,
+                after: e.after,
+            })
+            .collect(),
+    ))
 }

@@ -6,6 +6,7 @@
 //! Served by `lvs-director web` on the admin UI's listener, beside the pages.
 
 mod accounts;
+mod cluster;
 pub mod problem;
 mod resources;
 mod revisions;
@@ -88,7 +89,8 @@ pub fn parts() -> (Router<AppState>, OpenApi) {
             resources::routes()
                 .merge(settings::routes())
                 .merge(revisions::routes())
-                .merge(accounts::routes()),
+                .merge(accounts::routes())
+                .merge(cluster::routes()),
         )
         .split_for_parts()
 }

@@ -20,6 +20,7 @@ use crate::web::AppState;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(configuration))
+        .routes(routes!(import_in_force))
         .routes(routes!(list_revisions))
         .routes(routes!(get_revision))
         .routes(routes!(diff_revisions))
@@ -83,6 +84,75 @@ async fn configuration(
     ))
 }
 
+/// Replaces the stored configuration with the `lvs.cf` in force (after a hand edit,
+/// or on a director set up before lvs-director), if the stored one is still the one
+/// `If-Match` names. Nothing is applied: the file is already in force.
+#[utoipa::path(
+    post,
+    path = "/configuration/import",
+    tag = "revisions",
+    params(("If-Match" = String, Header, description = "The stored configuration's digest (`GET /configuration`'s ETag)")),
+    responses(
+        (status = 200, description = "Imported", body = Configuration,
+            headers(("ETag" = String, description = "The stored configuration's digest now"))),
+        (status = 409, description = "No file in force, or one with errors (the first five said)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The stored configuration changed; `current_etag` is its digest now", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
+        WriteRefusals,
+    )
+)]
+async fn import_in_force(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, Problem> {
+    caller.admin()?;
+    let expected = digest_matched(&headers, "an import")?;
+    let config = crate::web::publish::valid_in_force(&state)
+        .await
+        .map_err(web_problem)?
+        .map_err(|why| Problem::new(StatusCode::CONFLICT, why))?;
+    if let Err(current) = state
+        .store
+        .replace_config_if(&config, &caller.actor(), &expected)
+        .await?
+    {
+        return Err(configuration_changed(&current));
+    }
+    let digest = config_digest(&config);
+    Ok(tagged(
+        &digest.clone(),
+        Json(Configuration {
+            text: crate::config::render(&config),
+            digest,
+        }),
+    ))
+}
+
+/// The digest an `If-Match` names: 428 without one.
+fn digest_matched(headers: &axum::http::HeaderMap, what: &str) -> Result<String, Problem> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                format!("{what} needs `If-Match` with the stored configuration's digest: GET /api/v1/configuration"),
+            )
+        })
+}
+
+/// 412 with the stored configuration's digest now.
+fn configuration_changed(current: &str) -> Problem {
+    let mut p = Problem::new(
+        StatusCode::PRECONDITION_FAILED,
+        "the stored configuration changed since the version you hold; nothing was changed: read it again",
+    );
+    p.current_etag = Some(quoted(current).into());
+    p
+}
+
 /// An applied revision, without its text.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RevisionSummary {
@@ -119,7 +189,7 @@ pub struct RevisionText {
     pub text: String,
 }
 
-/// Which revisions a list gives.
+/// Which entries of a list (revisions, the audit log) it gives.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Window {
@@ -129,6 +199,36 @@ pub struct Window {
     /// After skipping this many of the newest.
     #[param(minimum = 0, maximum = 2147483647)]
     pub offset: Option<u32>,
+}
+
+impl Window {
+    /// `(limit, offset)` as asked, defaults filled in: 400 for a query that does not
+    /// read or is out of the documented ranges.
+    pub(super) fn bounds(
+        query: Result<Query<Window>, QueryRejection>,
+    ) -> Result<(u32, u32), Problem> {
+        let Query(w) = query.map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("in the query: {}", e.body_text()),
+            )
+        })?;
+        let limit = w.limit.unwrap_or(50);
+        if !(1..=MOST).contains(&limit) {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("limit must be from 1 to {MOST}, not {limit}"),
+            ));
+        }
+        let offset = w.offset.unwrap_or(0);
+        if i32::try_from(offset).is_err() {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                format!("offset must be from 0 to {}, not {offset}", i32::MAX),
+            ));
+        }
+        Ok((limit, offset))
+    }
 }
 
 /// The applied revisions, newest first.
@@ -148,26 +248,7 @@ async fn list_revisions(
     Extension(_caller): Extension<Caller>,
     window: Result<Query<Window>, QueryRejection>,
 ) -> Result<Json<Vec<RevisionSummary>>, Problem> {
-    let Query(w) = window.map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("in the query: {}", e.body_text()),
-        )
-    })?;
-    let limit = w.limit.unwrap_or(50);
-    if !(1..=MOST).contains(&limit) {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("limit must be from 1 to {MOST}, not {limit}"),
-        ));
-    }
-    let offset = w.offset.unwrap_or(0);
-    if i32::try_from(offset).is_err() {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            format!("offset must be from 0 to {}, not {offset}", i32::MAX),
-        ));
-    }
+    let (limit, offset) = Window::bounds(window)?;
     let list = state.store.revisions().list(limit, offset).await?;
     Ok(Json(list.into_iter().map(RevisionSummary::from).collect()))
 }
@@ -268,16 +349,7 @@ async fn roll_back(
 ) -> Result<Response, Problem> {
     caller.admin()?;
     let Path(id) = id.map_err(bad_path)?;
-    let Some(expected) = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_matches('"').to_string())
-    else {
-        return Err(Problem::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "a rollback needs `If-Match` with the stored configuration's digest: GET /api/v1/configuration",
-        ));
-    };
+    let expected = digest_matched(&headers, "a rollback")?;
     let loaded = crate::web::publish::load_revision(&state, id, &caller.actor(), Some(&expected))
         .await
         .map_err(web_problem)?;
@@ -292,14 +364,7 @@ async fn roll_back(
                 }),
             ))
         }
-        Err(current) => {
-            let mut p = Problem::new(
-                StatusCode::PRECONDITION_FAILED,
-                "the stored configuration changed since the version you hold; nothing was changed: read it again",
-            );
-            p.current_etag = Some(quoted(&current).into());
-            Err(p)
-        }
+        Err(current) => Err(configuration_changed(&current)),
     }
 }
 
