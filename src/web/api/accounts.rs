@@ -10,8 +10,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::problem::{FieldError, Problem, WriteRefusals};
-use super::resources::body;
+use super::problem::{FieldError, Locked, Problem, Refusals, ViewerRefused};
+use super::resources::{body, tagged};
 use super::revisions::Window;
 use super::Caller;
 use crate::storage::{Role, StorageError, TokenInfo, User};
@@ -60,14 +60,6 @@ fn user_etag(u: &User) -> String {
 
 fn token_etag(t: &TokenInfo) -> String {
     format!("\"t{}\"", t.id)
-}
-
-fn tagged(tag: &str, body: impl IntoResponse) -> Response {
-    let mut r = body.into_response();
-    if let Ok(v) = HeaderValue::from_str(tag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    r
 }
 
 /// `If-Match` must be `current`: 428 without one, 412 with another.
@@ -168,7 +160,9 @@ async fn find_user(state: &AppState, name: &str) -> Result<User, Problem> {
     tag = "users",
     responses(
         (status = 200, description = "The users", body = [UserDoc]),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn list_users(
@@ -192,7 +186,9 @@ async fn list_users(
         (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A name or password refused, by field", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn create_user(
@@ -233,7 +229,9 @@ async fn create_user(
         (status = 200, description = "The user", body = UserDoc,
             headers(("ETag" = String, description = "Its version, for `If-Match`"))),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn get_user(
@@ -266,7 +264,9 @@ async fn get_user(
         (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A password refused", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn update_user(
@@ -316,7 +316,9 @@ async fn update_user(
         (status = 409, description = "It is the last administrator", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn delete_user(
@@ -395,7 +397,9 @@ pub struct NewTokenDoc {
     tag = "tokens",
     responses(
         (status = 200, description = "The tokens", body = [TokenDoc]),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn list_tokens(
@@ -419,7 +423,9 @@ async fn list_tokens(
         (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A name or lifetime refused, by field", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn create_token(
@@ -496,7 +502,9 @@ async fn find_token(state: &AppState, name: &str) -> Result<TokenInfo, Problem> 
         (status = 200, description = "The token", body = TokenDoc,
             headers(("ETag" = String, description = "Its version, for `If-Match`"))),
         (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn get_token(
@@ -524,7 +532,9 @@ async fn get_token(
         (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Another token has that name now; `current_etag` says which", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn revoke_token(
@@ -580,7 +590,9 @@ pub struct AuditDoc {
     responses(
         (status = 200, description = "The entries", body = [AuditDoc]),
         (status = 400, description = "`limit` or `offset` is not a number in range", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn audit(

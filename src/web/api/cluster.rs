@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::problem::{Problem, Refusals, WriteRefusals};
+use super::problem::{Locked, Problem, Refusals, ViewerRefused};
 use super::resources::{body, DiffLine};
 use super::revisions::web_problem;
 use super::Caller;
@@ -70,6 +70,7 @@ pub struct ClusterDoc {
     responses(
         (status = 200, description = "Sync's state", body = ClusterDoc),
         Refusals,
+        Locked,
     )
 )]
 async fn cluster(
@@ -141,7 +142,9 @@ pub struct Chosen {
         (status = 200, description = "Done: what happened", body = Chosen),
         (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nothing changed, and why (no such peer, unreachable…)", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn choose(

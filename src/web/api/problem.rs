@@ -115,8 +115,8 @@ impl IntoResponse for Problem {
     }
 }
 
-/// The answers any operation can give before it runs (no token or a wrong one, too
-/// many wrong ones) and a database locked by another process, documented once.
+/// The answers any operation can give before it runs: no token or a wrong one, too
+/// many wrong ones. Documented once, listed in each operation's `responses`.
 #[derive(utoipa::IntoResponses)]
 pub enum Refusals {
     #[response(
@@ -131,35 +131,22 @@ pub enum Refusals {
         content_type = "application/problem+json"
     )]
     TooMany(Problem),
-    #[response(
-        status = 503,
-        description = "The database is locked by another process",
-        content_type = "application/problem+json"
-    )]
-    Locked(Problem),
 }
 
-/// [`Refusals`] and 403, for operations that change something.
+/// A viewer's token on an operation for administrators.
 #[derive(utoipa::IntoResponses)]
-pub enum WriteRefusals {
-    #[response(
-        status = 401,
-        description = "No token, or a wrong one",
-        content_type = "application/problem+json"
-    )]
-    Unauthorized(Problem),
+pub enum ViewerRefused {
     #[response(
         status = 403,
         description = "A viewer token",
         content_type = "application/problem+json"
     )]
     Forbidden(Problem),
-    #[response(
-        status = 429,
-        description = "Too many wrong tokens from this address",
-        content_type = "application/problem+json"
-    )]
-    TooMany(Problem),
+}
+
+/// The database locked by another process past the busy timeout.
+#[derive(utoipa::IntoResponses)]
+pub enum Locked {
     #[response(
         status = 503,
         description = "The database is locked by another process",
@@ -168,8 +155,8 @@ pub enum WriteRefusals {
     Locked(Problem),
 }
 
-/// What a versioned write can be refused for besides [`WriteRefusals`]: a body that is
-/// not the JSON expected, a stale or missing `If-Match`, values refused by field.
+/// What a versioned write can be refused for: a body that is not the JSON expected, a
+/// stale or missing `If-Match`, values refused by field.
 #[derive(utoipa::IntoResponses)]
 pub enum EditRefusals {
     #[response(
@@ -186,7 +173,7 @@ pub enum EditRefusals {
     Stale(Problem),
     #[response(
         status = 422,
-        description = "Values refused, by field",
+        description = "Values the configuration refuses, by field",
         content_type = "application/problem+json"
     )]
     Refused(Problem),

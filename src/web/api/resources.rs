@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::problem::Problem;
+use super::problem::{EditRefusals, Locked, Problem, Refusals, ViewerRefused};
 use super::Caller;
 use crate::config::model::Keywords;
 use crate::web::live::LiveStatus;
@@ -110,8 +110,13 @@ pub(super) fn etag(version: i64) -> String {
 }
 
 pub(super) fn with_etag(version: i64, body: impl IntoResponse) -> Response {
+    tagged(&etag(version), body)
+}
+
+/// `body` with `tag` (quoted already) as its `ETag`.
+pub(super) fn tagged(tag: &str, body: impl IntoResponse) -> Response {
     let mut r = body.into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+    if let Ok(v) = HeaderValue::from_str(tag) {
         r.headers_mut().insert(header::ETAG, v);
     }
     r
@@ -149,9 +154,8 @@ impl VirtualServer {
     tag = "status",
     responses(
         (status = 200, description = "The supervisor's status", body = Object, content_type = "application/json"),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The supervisor does not answer", body = Problem, content_type = "application/problem+json"),
+        Refusals,
     )
 )]
 async fn status(State(state): State<AppState>, Extension(_caller): Extension<Caller>) -> Response {
@@ -172,9 +176,8 @@ async fn status(State(state): State<AppState>, Extension(_caller): Extension<Cal
     tag = "virtual servers",
     responses(
         (status = 200, description = "The virtual servers", body = [VirtualServer]),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        Locked,
     )
 )]
 async fn list_virtual_servers(
@@ -196,10 +199,9 @@ async fn list_virtual_servers(
     responses(
         (status = 200, description = "The virtual server", body = VirtualServer,
             headers(("ETag" = String, description = "Its version, for `If-Match`"))),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such virtual server", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        Locked,
     )
 )]
 async fn get_virtual_server(
@@ -545,12 +547,11 @@ fn place_real(
         (status = 201, description = "Created", body = VirtualServer,
             headers(("ETag" = String, description = "Its version"), ("Location" = String, description = "Where it is"))),
         (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn create_virtual_server(
@@ -613,15 +614,11 @@ async fn create_virtual_server(
     responses(
         (status = 200, description = "Saved (or already so)", body = VirtualServer,
             headers(("ETag" = String, description = "Its version now"))),
-        (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such virtual server", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
+        EditRefusals,
+        Locked,
     )
 )]
 async fn replace_virtual_server(
@@ -679,13 +676,12 @@ async fn replace_virtual_server(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such virtual server", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn delete_virtual_server(
@@ -750,10 +746,9 @@ pub struct NewRealServer {
     params(("name" = String, Path, description = "The virtual server's name")),
     responses(
         (status = 200, description = "Its real servers", body = [RealServer]),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such virtual server", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        Locked,
     )
 )]
 async fn list_real_servers(
@@ -778,10 +773,9 @@ async fn list_real_servers(
     responses(
         (status = 200, description = "The real server", body = RealServer,
             headers(("ETag" = String, description = "Its version, for `If-Match`"))),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such virtual or real server", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        Locked,
     )
 )]
 async fn get_real_server(
@@ -806,13 +800,12 @@ async fn get_real_server(
         (status = 201, description = "Created", body = RealServer,
             headers(("ETag" = String, description = "Its version"), ("Location" = String, description = "Where it is"))),
         (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such virtual server", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn create_real_server(
@@ -878,15 +871,11 @@ async fn create_real_server(
     responses(
         (status = 200, description = "Saved (or already so)", body = RealServer,
             headers(("ETag" = String, description = "Its version now"))),
-        (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such virtual or real server", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
-        (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
+        EditRefusals,
+        Locked,
     )
 )]
 async fn replace_real_server(
@@ -945,13 +934,12 @@ async fn replace_real_server(
     ),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such virtual or real server", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn delete_real_server(
@@ -1048,9 +1036,8 @@ pub struct ApplyResult {
     responses(
         (status = 200, description = "The preview", body = ApplyPreview,
             headers(("ETag" = String, description = "The preview's digest, for the Apply's `If-Match`"))),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        Locked,
     )
 )]
 async fn preview_apply(
@@ -1096,14 +1083,13 @@ fn apply_error(e: crate::apply::ApplyError) -> Problem {
     responses(
         (status = 200, description = "Applied: the supervisor's and the peers' answers", body = ApplyResult),
         (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The supervisor says it could not run it; nothing written", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The configuration or the file in force changed since that preview; `current_etag` is the new one", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The configuration has errors; nothing written", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Nothing was applied: the file could not be written or the revision recorded", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
     )
 )]
 async fn apply(
@@ -1243,11 +1229,10 @@ async fn act(
     ),
     responses(
         (status = 200, description = "Drained", body = ActionResult),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The supervisor refused (say, no such server in what it runs)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The supervisor does not answer", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
     )
 )]
 async fn drain_real_server(
@@ -1275,11 +1260,10 @@ async fn drain_real_server(
     ),
     responses(
         (status = 200, description = "Enabled", body = ActionResult),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The supervisor refused (say, no such server in what it runs)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The supervisor does not answer", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
     )
 )]
 async fn enable_real_server(
@@ -1303,11 +1287,10 @@ async fn enable_real_server(
     tag = "actions",
     responses(
         (status = 200, description = "Handed over", body = ActionResult),
-        (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The supervisor refused (say, no peer to take them)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The supervisor does not answer", body = Problem, content_type = "application/problem+json"),
+        Refusals,
+        ViewerRefused,
     )
 )]
 async fn hand_over(
@@ -1649,9 +1632,8 @@ macro_rules! top_block_handlers {
             tag = $tag,
             responses(
                 (status = 200, description = "The list", body = [NamedBlock]),
-                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+                Refusals,
+                Locked,
             )
         )]
         async fn $list(
@@ -1671,12 +1653,11 @@ macro_rules! top_block_handlers {
                 (status = 201, description = "Created", body = NamedBlock,
                     headers(("ETag" = String, description = "Its version"), ("Location" = String, description = "Where it is"))),
                 (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
-                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-                (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
                 (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
-                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+                Refusals,
+                ViewerRefused,
+                Locked,
             )
         )]
         async fn $create(
@@ -1696,10 +1677,9 @@ macro_rules! top_block_handlers {
             responses(
                 (status = 200, description = "Found", body = NamedBlock,
                     headers(("ETag" = String, description = "Its version, for `If-Match`"))),
-                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+                Refusals,
+                Locked,
             )
         )]
         async fn $get(
@@ -1723,15 +1703,11 @@ macro_rules! top_block_handlers {
             responses(
                 (status = 200, description = "Saved (or already so)", body = NamedBlock,
                     headers(("ETag" = String, description = "Its version now"))),
-                (status = 400, description = "The body is not the JSON expected", body = Problem, content_type = "application/problem+json"),
-                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-                (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
-                (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
-                (status = 422, description = "Values the configuration refuses, by field", body = Problem, content_type = "application/problem+json"),
-                (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+                Refusals,
+                ViewerRefused,
+                EditRefusals,
+                Locked,
             )
         )]
         async fn $replace(
@@ -1755,13 +1731,12 @@ macro_rules! top_block_handlers {
             ),
             responses(
                 (status = 204, description = "Deleted"),
-                (status = 401, description = "No token, or a wrong one", body = Problem, content_type = "application/problem+json"),
-                (status = 403, description = "A viewer token", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "Not found", body = Problem, content_type = "application/problem+json"),
                 (status = 412, description = "Changed since that version; `current_etag` says which it is now", body = Problem, content_type = "application/problem+json"),
                 (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-                (status = 429, description = "Too many wrong tokens from this address", body = Problem, content_type = "application/problem+json"),
-                (status = 503, description = "The database is locked by another process", body = Problem, content_type = "application/problem+json"),
+                Refusals,
+                ViewerRefused,
+                Locked,
             )
         )]
         async fn $delete(

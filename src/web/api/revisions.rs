@@ -3,16 +3,16 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::problem::{Problem, Refusals, WriteRefusals};
-use super::resources::DiffLine;
+use super::problem::{Locked, Problem, Refusals, ViewerRefused};
+use super::resources::{tagged, DiffLine};
 use super::Caller;
 use crate::storage::{config_digest, RevisionInfo};
 use crate::web::AppState;
@@ -32,14 +32,6 @@ const MOST: u32 = 500;
 
 fn quoted(digest: &str) -> String {
     format!("\"{digest}\"")
-}
-
-fn tagged(digest: &str, body: impl IntoResponse) -> Response {
-    let mut r = body.into_response();
-    if let Ok(v) = HeaderValue::from_str(&quoted(digest)) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    r
 }
 
 fn bad_path(e: PathRejection) -> Problem {
@@ -67,6 +59,7 @@ pub struct Configuration {
         (status = 200, description = "The stored configuration", body = Configuration,
             headers(("ETag" = String, description = "Its digest, for a rollback's `If-Match`"))),
         Refusals,
+        Locked,
     )
 )]
 async fn configuration(
@@ -76,7 +69,7 @@ async fn configuration(
     let config = state.store.load_config().await?;
     let digest = config_digest(&config);
     Ok(tagged(
-        &digest.clone(),
+        &quoted(&digest),
         Json(Configuration {
             text: crate::config::render(&config),
             digest,
@@ -98,7 +91,9 @@ async fn configuration(
         (status = 409, description = "No file in force, or one with errors (the first five said)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The stored configuration changed; `current_etag` is its digest now", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn import_in_force(
@@ -121,7 +116,7 @@ async fn import_in_force(
     }
     let digest = config_digest(&config);
     Ok(tagged(
-        &digest.clone(),
+        &quoted(&digest),
         Json(Configuration {
             text: crate::config::render(&config),
             digest,
@@ -241,6 +236,7 @@ impl Window {
         (status = 200, description = "The revisions", body = [RevisionSummary]),
         (status = 400, description = "`limit` or `offset` is not a number in range", body = Problem, content_type = "application/problem+json"),
         Refusals,
+        Locked,
     )
 )]
 async fn list_revisions(
@@ -264,6 +260,7 @@ async fn list_revisions(
         (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such revision", body = Problem, content_type = "application/problem+json"),
         Refusals,
+        Locked,
     )
 )]
 async fn get_revision(
@@ -293,6 +290,7 @@ async fn get_revision(
         (status = 400, description = "An id is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such revision", body = Problem, content_type = "application/problem+json"),
         Refusals,
+        Locked,
     )
 )]
 async fn diff_revisions(
@@ -338,7 +336,9 @@ pub struct RolledBack {
         (status = 404, description = "No such revision", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The stored configuration changed; `current_etag` is its digest now", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "No `If-Match`", body = Problem, content_type = "application/problem+json"),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
+        Locked,
     )
 )]
 async fn roll_back(
@@ -357,7 +357,7 @@ async fn roll_back(
         Ok(info) => {
             let digest = config_digest(&state.store.load_config().await?);
             Ok(tagged(
-                &digest.clone(),
+                &quoted(&digest),
                 Json(RolledBack {
                     revision: info.into(),
                     digest,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::problem::{EditRefusals, Problem, Refusals, WriteRefusals};
+use super::problem::{EditRefusals, Locked, Problem, Refusals, ViewerRefused};
 use super::resources::{
     body, check_in_place, if_match, refused, set_keywords, settings, stale, unknown_keywords,
     with_etag, KeywordSettings,
@@ -43,6 +43,7 @@ pub struct Settings {
         (status = 200, description = "The global settings", body = Settings,
             headers(("ETag" = String, description = "Their version, for `If-Match`"))),
         Refusals,
+        Locked,
     )
 )]
 async fn get_settings(
@@ -70,8 +71,10 @@ async fn get_settings(
     responses(
         (status = 200, description = "Saved (or already so)", body = Settings,
             headers(("ETag" = String, description = "Their version now"))),
-        WriteRefusals,
+        Refusals,
+        ViewerRefused,
         EditRefusals,
+        Locked,
     )
 )]
 async fn replace_settings(
