@@ -169,6 +169,8 @@ const PROTECTED: &[&str] = &[
     "/users",
     "/users/{name}/delete",
     "/users/{name}/role",
+    "/users/tokens",
+    "/users/tokens/{name}/revoke",
     "/account",
     "/audit",
     "/logout",
@@ -213,6 +215,8 @@ const ADMIN_POSTS: &[&str] = &[
     "/users",
     "/users/{name}/delete",
     "/users/{name}/role",
+    "/users/tokens",
+    "/users/tokens/{name}/revoke",
 ];
 
 /// The routes the sources of src/web declare: `.route("…")` literals, and the
