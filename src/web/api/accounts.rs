@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::problem::{FieldError, Locked, Problem, Refusals, ViewerRefused};
-use super::resources::{body, tagged};
+use super::resources::{body, if_match_given, tagged, NEEDS_IF_MATCH};
 use super::revisions::Window;
 use super::Caller;
 use crate::storage::{Role, StorageError, TokenInfo, User};
@@ -64,13 +64,7 @@ fn token_etag(t: &TokenInfo) -> String {
 
 /// `If-Match` must be `current`: 428 without one, 412 with another.
 fn matches(headers: &axum::http::HeaderMap, current: &str) -> Result<(), Problem> {
-    let Some(given) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
-        return Err(Problem::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "a change needs `If-Match` with the ETag of the version it was made from",
-        ));
-    };
-    if given.trim() == current {
+    if if_match_given(headers, NEEDS_IF_MATCH)? == current {
         return Ok(());
     }
     let mut p = Problem::new(

@@ -256,14 +256,25 @@ pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Pr
     serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
+/// What a change without `If-Match` is told.
+pub(super) const NEEDS_IF_MATCH: &str =
+    "a change needs `If-Match` with the ETag of the version it was made from";
+
+/// The `If-Match` header as sent, trimmed: 428 saying `needs` without one.
+pub(super) fn if_match_given<'h>(
+    headers: &'h axum::http::HeaderMap,
+    needs: &str,
+) -> Result<&'h str, Problem> {
+    headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .ok_or_else(|| Problem::new(StatusCode::PRECONDITION_REQUIRED, needs))
+}
+
 /// The version an `If-Match` names: 428 without one, 412 when it is not one of ours.
 pub(super) fn if_match(headers: &axum::http::HeaderMap, current: i64) -> Result<i64, Problem> {
-    let Some(given) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
-        return Err(Problem::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "a change needs `If-Match` with the ETag of the version it was made from",
-        ));
-    };
+    let given = if_match_given(headers, NEEDS_IF_MATCH)?;
     let version = given
         .trim()
         .strip_prefix("\"v")
@@ -1106,16 +1117,12 @@ async fn apply(
     } else {
         body::<Option<ApplyRequest>>(&bytes)?.unwrap_or_default()
     };
-    let Some(digest) = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_matches('"').to_string())
-    else {
-        return Err(Problem::new(
-            StatusCode::PRECONDITION_REQUIRED,
-            "an Apply needs `If-Match` with the digest (ETag) of the preview it applies: GET /api/v1/apply",
-        ));
-    };
+    let digest = if_match_given(
+        &headers,
+        "an Apply needs `If-Match` with the digest (ETag) of the preview it applies: GET /api/v1/apply",
+    )?
+    .trim_matches('"')
+    .to_string();
     let applied =
         crate::web::publish::apply_stored(&state, &caller.actor(), &request.comment, &digest)
             .await

@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::problem::{Locked, Problem, Refusals, ViewerRefused};
-use super::resources::{tagged, DiffLine};
+use super::resources::{if_match_given, tagged, DiffLine};
 use super::Caller;
 use crate::storage::{config_digest, RevisionInfo};
 use crate::web::AppState;
@@ -126,16 +126,12 @@ async fn import_in_force(
 
 /// The digest an `If-Match` names: 428 without one.
 fn digest_matched(headers: &axum::http::HeaderMap, what: &str) -> Result<String, Problem> {
-    headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().trim_matches('"').to_string())
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::PRECONDITION_REQUIRED,
-                format!("{what} needs `If-Match` with the stored configuration's digest: GET /api/v1/configuration"),
-            )
-        })
+    let needs = format!(
+        "{what} needs `If-Match` with the stored configuration's digest: GET /api/v1/configuration"
+    );
+    Ok(if_match_given(headers, &needs)?
+        .trim_matches('"')
+        .to_string())
 }
 
 /// 412 with the stored configuration's digest now.
